@@ -1,0 +1,359 @@
+//! The local HTTP API: every `HttpApi` route of every function in the template, served
+//! on one address, each request turned into an API Gateway HTTP API (payload 2.0) event
+//! and the function's proxy response turned back into HTTP.
+
+use crate::lambda_host::{FunctionHost, InvokeError};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// API Gateway's own payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub host: FunctionHost,
+}
+
+enum Segment {
+    Literal(String),
+    Param(String),
+    Greedy(String),
+}
+
+struct CompiledRoute {
+    route: Route,
+    segments: Vec<Segment>,
+}
+
+fn compile(route: Route) -> CompiledRoute {
+    let segments = route
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) if p.ends_with('+') => Segment::Greedy(p.trim_end_matches('+').to_owned()),
+                Some(p) => Segment::Param(p.to_owned()),
+                None => Segment::Literal(s.to_owned()),
+            },
+        )
+        .collect();
+    CompiledRoute { route, segments }
+}
+
+impl CompiledRoute {
+    fn matches(&self, method: &str, path: &str) -> Option<Map<String, Value>> {
+        if self.route.method != "ANY" && self.route.method != method {
+            return None;
+        }
+        let parts: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut params = Map::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            match seg {
+                Segment::Literal(l) => {
+                    if parts.get(i) != Some(&l.as_str()) {
+                        return None;
+                    }
+                }
+                Segment::Param(p) => {
+                    let v = parts.get(i)?;
+                    params.insert(p.clone(), Value::String(percent_decode(v)));
+                }
+                Segment::Greedy(p) => {
+                    if i >= parts.len() {
+                        return None;
+                    }
+                    params.insert(p.clone(), Value::String(parts[i..].join("/")));
+                    return Some(params);
+                }
+            }
+        }
+        (parts.len() == self.segments.len()).then_some(params)
+    }
+
+    /// Literal segments win over parameters, as in API Gateway.
+    fn specificity(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && s.is_char_boundary(i + 1)
+            && s.is_char_boundary(i + 3)
+        {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Gateway {
+    routes: Vec<CompiledRoute>,
+}
+
+pub fn router(routes: Vec<Route>) -> Router {
+    let mut compiled: Vec<CompiledRoute> = routes.into_iter().map(compile).collect();
+    compiled.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(Gateway { routes: compiled }))
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        json!({ "message": text }).to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let Some((route, params)) = gw
+        .routes
+        .iter()
+        .find_map(|r| r.matches(&method, &path).map(|p| (r, p)))
+    else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(Body::new(body), MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+    };
+    let event = api_event(
+        &route.route,
+        &parts,
+        params,
+        &body,
+        peer.as_deref().unwrap_or("127.0.0.1"),
+    );
+    let payload = Bytes::from(serde_json::to_vec(&event).expect("event serialises"));
+    match route.route.host.invoke(payload).await {
+        Ok(resp) => proxy_response(&resp),
+        Err(InvokeError::Timeout(_)) => {
+            message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        Err(e) => {
+            tracing::error!(function = route.route.host.name(), error = %e, "invocation failed");
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+fn api_event(
+    route: &Route,
+    parts: &axum::http::request::Parts,
+    params: Map<String, Value>,
+    body: &Bytes,
+    source_ip: &str,
+) -> Value {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == "cookie" {
+            cookies.extend(v.split(';').map(|c| Value::String(c.trim().to_owned())));
+            continue;
+        }
+        match headers.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), Value::String(v));
+            }
+        }
+    }
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    let mut query = Map::new();
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (
+            percent_decode(&k.replace('+', " ")),
+            percent_decode(&v.replace('+', " ")),
+        );
+        match query.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k, Value::String(v));
+            }
+        }
+    }
+    let route_key = format!(
+        "{} {}",
+        if route.method == "ANY" {
+            "ANY"
+        } else {
+            &route.method
+        },
+        route.path
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let is_text = std::str::from_utf8(body).is_ok();
+    let body_value = if body.is_empty() {
+        Value::Null
+    } else if is_text {
+        Value::String(String::from_utf8_lossy(body).into_owned())
+    } else {
+        Value::String(base64::engine::general_purpose::STANDARD.encode(body))
+    };
+    let request_id = ulid::Ulid::new().to_string();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": crate::provision::ACCOUNT_ID,
+            "apiId": "local",
+            "domainName": parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": parts.headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+            "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        },
+        "isBase64Encoded": !body.is_empty() && !is_text,
+    });
+    let obj = event.as_object_mut().expect("object");
+    if !cookies.is_empty() {
+        obj.insert("cookies".into(), Value::Array(cookies));
+    }
+    if !query.is_empty() {
+        obj.insert("queryStringParameters".into(), Value::Object(query));
+    }
+    if !params.is_empty() {
+        obj.insert("pathParameters".into(), Value::Object(params));
+    }
+    if !body_value.is_null() {
+        obj.insert("body".into(), body_value);
+    }
+    event
+}
+
+/// Turns a payload-2.0 response into HTTP. A response without `statusCode` is a bare
+/// JSON body with status 200, as API Gateway does.
+fn proxy_response(raw: &[u8]) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(raw) else {
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            v.to_string(),
+        )
+            .into_response();
+    };
+    let body = match v.get("body") {
+        Some(Value::String(s))
+            if v.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) =>
+        {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .unwrap_or_default()
+        }
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        _ => Vec::new(),
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() =
+        StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    let mut put = |k: &str, val: &str, append: bool| {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k), HeaderValue::from_str(val)) {
+            if append {
+                headers.append(name, value);
+            } else {
+                headers.insert(name, value);
+            }
+        }
+    };
+    if let Some(Value::Object(h)) = v.get("headers") {
+        for (k, val) in h {
+            if let Some(s) = val.as_str() {
+                put(k, s, false);
+            }
+        }
+    }
+    if let Some(Value::Object(h)) = v.get("multiValueHeaders") {
+        for (k, vals) in h {
+            for s in vals
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                put(k, s, true);
+            }
+        }
+    }
+    if let Some(Value::Array(cookies)) = v.get("cookies") {
+        for c in cookies.iter().filter_map(Value::as_str) {
+            put("set-cookie", c, true);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_percent_escapes_without_panicking_on_truncation() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,230 @@
+//! Baton, locally: the local AWS endpoint, the template's resources, and every function
+//! of `template.yaml` running its real binary behind a local Lambda Runtime API, fed by
+//! the HTTP API, SQS pollers and schedules the template declares. A function added to
+//! the template runs here without changes to this crate.
+
+pub mod endpoint;
+pub mod envfile;
+pub mod gateway;
+pub mod lambda_host;
+pub mod poller;
+pub mod provision;
+pub mod rie;
+pub mod scheduler;
+pub mod seed;
+pub mod template;
+
+use envfile::EnvFile;
+use lambda_host::{FunctionHost, HostSpec};
+use provision::Resources;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use template::{FunctionDef, Template};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error("{0}")]
+    EnvFile(String),
+    #[error("binary for {function} not found at {path}; build it with `cargo build -p {package}`")]
+    MissingBinary {
+        function: String,
+        path: String,
+        package: String,
+    },
+    #[error("cannot read the package name of {0}")]
+    Package(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct RunnerOptions {
+    pub root: PathBuf,
+    pub template: PathBuf,
+    pub stack: String,
+    pub env_file: Option<PathBuf>,
+    /// Where to serve the HTTP API; `None` serves no HTTP.
+    pub http_addr: Option<SocketAddr>,
+    /// Fire every schedule at this interval instead of its own rate (faster local loops).
+    pub schedule_every: Option<Duration>,
+    /// Where the function binaries are (`target/debug`).
+    pub binary_dir: PathBuf,
+}
+
+impl RunnerOptions {
+    /// Defaults for the repository at `root`: its template, env.json and debug binaries.
+    pub fn for_repo(root: &Path, stack: &str) -> Self {
+        RunnerOptions {
+            root: root.to_owned(),
+            template: root.join("template.yaml"),
+            stack: stack.to_owned(),
+            env_file: Some(root.join("infra/local/env.json")),
+            http_addr: None,
+            schedule_every: None,
+            binary_dir: binary_dir(root),
+        }
+    }
+}
+
+pub fn binary_dir(root: &Path) -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"))
+        .join("debug")
+}
+
+/// The package name of the crate at `code_uri` (its binary's name).
+pub fn package_name(root: &Path, code_uri: &str) -> Result<String, RunnerError> {
+    let manifest = root.join(code_uri).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|_| RunnerError::Package(manifest.display().to_string()))?;
+    let mut in_package = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if in_package {
+            if let Some(rest) = line.strip_prefix("name") {
+                if let Some(v) = rest.trim_start().strip_prefix('=') {
+                    return Ok(v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+    }
+    Err(RunnerError::Package(manifest.display().to_string()))
+}
+
+/// The environment a function runs with locally: its template variables resolved against
+/// the local resources, env.json's overrides, and the local endpoint's settings.
+pub fn function_env(
+    f: &FunctionDef,
+    resources: &Resources,
+    env_file: &EnvFile,
+    endpoint_url: &str,
+) -> Result<BTreeMap<String, String>, RunnerError> {
+    let mut env = BTreeMap::new();
+    for (name, expr) in &f.environment {
+        env.insert(name.clone(), resources.resolve(expr)?);
+    }
+    env_file.apply(&f.logical_id, &mut env);
+    env.insert("AWS_ENDPOINT_URL".into(), endpoint_url.to_owned());
+    env.insert("AWS_REGION".into(), provision::REGION.into());
+    env.insert("AWS_DEFAULT_REGION".into(), provision::REGION.into());
+    env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+    env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    Ok(env)
+}
+
+/// A running local Baton. Dropping it stops every function process and task.
+pub struct Baton {
+    pub resources: Resources,
+    pub http_addr: Option<SocketAddr>,
+    pub functions: BTreeMap<String, FunctionHost>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Baton {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub async fn start(
+    sdk: &aws_config::SdkConfig,
+    endpoint_url: &str,
+    opts: RunnerOptions,
+) -> Result<Baton, RunnerError> {
+    let template = Template::load(&opts.template)?;
+    let env_file = match &opts.env_file {
+        Some(p) => EnvFile::load(p).map_err(RunnerError::EnvFile)?,
+        None => EnvFile::default(),
+    };
+    let resources = provision::provision(sdk, &template, &opts.stack, &BTreeMap::new()).await?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut functions = BTreeMap::new();
+    let mut routes = Vec::new();
+    let mut tasks = Vec::new();
+    for f in &template.functions {
+        let package = package_name(&opts.root, &f.code_uri)?;
+        let binary = opts.binary_dir.join(&package);
+        if !binary.exists() {
+            return Err(RunnerError::MissingBinary {
+                function: f.logical_id.clone(),
+                path: binary.display().to_string(),
+                package,
+            });
+        }
+        let host = FunctionHost::start(HostSpec {
+            name: f.logical_id.clone(),
+            binary,
+            env: function_env(f, &resources, &env_file, endpoint_url)?,
+            timeout: Duration::from_secs(u64::from(f.timeout_secs)),
+            memory_mb: f.memory_mb,
+        })
+        .await?;
+        for r in &f.http_routes {
+            routes.push(gateway::Route {
+                method: r.method.clone(),
+                path: r.path.clone(),
+                host: host.clone(),
+            });
+        }
+        for s in &f.sqs_sources {
+            let (url, arn) = resources.queue(&s.queue_logical_id).ok_or_else(|| {
+                provision::ProvisionError::Unresolved(format!("queue {}", s.queue_logical_id))
+            })?;
+            let spec = poller::PollerSpec {
+                function: host.clone(),
+                queue_url: url.to_owned(),
+                queue_arn: arn.to_owned(),
+                batch_size: s.batch_size,
+                report_batch_item_failures: s.report_batch_item_failures,
+            };
+            tasks.push(tokio::spawn(poller::run(sqs.clone(), spec)));
+        }
+        for s in f.schedules.iter().filter(|s| s.enabled) {
+            let every = match (opts.schedule_every, template::rate_seconds(&s.expression)) {
+                (Some(d), _) => d,
+                (None, Some(secs)) => Duration::from_secs(secs),
+                (None, None) => {
+                    tracing::warn!(function = %f.logical_id, expression = %s.expression, "only rate() schedules run locally; skipped");
+                    continue;
+                }
+            };
+            let rule = format!("{}-{}-{}", opts.stack, f.logical_id, s.event_name);
+            tasks.push(tokio::spawn(scheduler::run(host.clone(), rule, every)));
+        }
+        functions.insert(f.logical_id.clone(), host);
+    }
+    let http_addr = match opts.http_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            let app = gateway::router(routes).into_make_service_with_connect_info::<SocketAddr>();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            }));
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(Baton {
+        resources,
+        http_addr,
+        functions,
+        tasks,
+    })
+}

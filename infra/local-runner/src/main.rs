@@ -1,0 +1,178 @@
+//! `baton-local`: the developer's entry point.
+//!
+//! - `baton-local dev [--port 3000] [--schedule-every SECONDS]`: everything, in one
+//!   command (what `make dev` runs).
+//! - `baton-local invoke FUNCTION EVENT_FILE`: one function binary under the Lambda
+//!   Runtime Interface Emulator; prints the response JSON on stdout.
+//! - `baton-local provision`: create the template's resources and the demo tenant on the
+//!   endpoint in `AWS_ENDPOINT_URL` (or 127.0.0.1:4566), then exit.
+
+use baton_local::endpoint::{self, LocalEndpoint};
+use baton_local::{envfile::EnvFile, provision, rie, seed, template::Template, RunnerOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const STACK: &str = "baton-local";
+const DEFAULT_ENDPOINT_PORT: u16 = 4566;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: baton-local dev [--port PORT] [--schedule-every SECONDS]");
+    eprintln!("       baton-local invoke FUNCTION EVENT_FILE");
+    eprintln!("       baton-local provision");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev(&args[1..]).await,
+        Some("invoke") if args.len() == 3 => invoke(&args[1], &args[2]).await,
+        Some("provision") => provision_only().await,
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("baton-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// `AWS_ENDPOINT_URL` if set; otherwise a server already on 4566 (from `make dev`);
+/// otherwise a new one (on 4566 when `fixed_port`, else a free port).
+fn endpoint(fixed_port: bool) -> Res<LocalEndpoint> {
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        if !url.is_empty() {
+            return Ok(LocalEndpoint::existing(url));
+        }
+    }
+    if port_open(DEFAULT_ENDPOINT_PORT) {
+        return Ok(LocalEndpoint::existing(format!(
+            "http://127.0.0.1:{DEFAULT_ENDPOINT_PORT}"
+        )));
+    }
+    Ok(LocalEndpoint::start(
+        fixed_port.then_some(DEFAULT_ENDPOINT_PORT),
+    )?)
+}
+
+async fn prepare(ep: &LocalEndpoint, template: &Template) -> Res<provision::Resources> {
+    let sdk = ep.sdk_config().await;
+    let resources = provision::provision(&sdk, template, STACK, &BTreeMap::new()).await?;
+    let table = resources
+        .table_name()
+        .ok_or("the template declares no table")?;
+    let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    seed::seed_demo(&store).await?;
+    Ok(resources)
+}
+
+async fn provision_only() -> Res<()> {
+    let root = endpoint::repo_root();
+    let ep = endpoint(true)?;
+    let template = Template::load(&root.join("template.yaml"))?;
+    prepare(&ep, &template).await?;
+    println!("resources and demo tenant ready on {}", ep.url);
+    if ep_is_ours(&ep) {
+        eprintln!("(the endpoint stops now; use `make dev` to keep one running)");
+    }
+    Ok(())
+}
+
+fn ep_is_ours(ep: &LocalEndpoint) -> bool {
+    std::env::var("AWS_ENDPOINT_URL")
+        .map(|u| u != ep.url)
+        .unwrap_or(true)
+        && !ep.url.ends_with(":4566")
+}
+
+async fn dev(args: &[String]) -> Res<()> {
+    baton_aws::telemetry::init();
+    let mut port = 3000u16;
+    let mut schedule_every = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => port = it.next().ok_or("--port needs a value")?.parse()?,
+            "--schedule-every" => {
+                schedule_every = Some(Duration::from_secs(
+                    it.next().ok_or("--schedule-every needs seconds")?.parse()?,
+                ))
+            }
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let root = endpoint::repo_root();
+    let ep = endpoint(true)?;
+    let template = Template::load(&root.join("template.yaml"))?;
+    prepare(&ep, &template).await?;
+    let sdk = ep.sdk_config().await;
+    let mut opts = RunnerOptions::for_repo(&root, STACK);
+    opts.http_addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    opts.schedule_every = schedule_every;
+    let baton = baton_local::start(&sdk, &ep.url, opts).await?;
+    let http = baton.http_addr.expect("http requested");
+    println!();
+    println!("Baton is running.");
+    println!("  HTTP API        http://{http}   (webhooks, widget, agent API)");
+    println!(
+        "  AWS endpoint    {}   (moto; table {})",
+        ep.url,
+        baton.resources.table_name().unwrap_or("?")
+    );
+    println!(
+        "  functions       {}",
+        baton
+            .functions
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("  demo tenant     {}: WhatsApp phone_number_id {}, Instagram {}, email support+{}@inbound.baton.local, widget key {}",
+        seed::DEMO_TENANT, seed::DEMO_WHATSAPP_PHONE_NUMBER_ID, seed::DEMO_INSTAGRAM_ACCOUNT_ID, seed::DEMO_EMAIL_SLUG, seed::DEMO_WIDGET_KEY);
+    println!("Ctrl-C stops everything.");
+    tokio::signal::ctrl_c().await?;
+    drop(baton);
+    drop(ep);
+    Ok(())
+}
+
+async fn invoke(function: &str, event_file: &str) -> Res<()> {
+    let root = endpoint::repo_root();
+    let template = Template::load(&root.join("template.yaml"))?;
+    let f = template.function(function).ok_or_else(|| {
+        format!("no function {function} in template.yaml (use its logical id or crate name)")
+    })?;
+    let event =
+        std::fs::read(PathBuf::from(event_file)).map_err(|e| format!("{event_file}: {e}"))?;
+    let venv = endpoint::ensure_venv(&root)?;
+    let rie = rie::find_rie(&venv)?;
+    let ep = endpoint(false)?;
+    let resources = prepare(&ep, &template).await?;
+    let env_file = EnvFile::load(&root.join("infra/local/env.json"))?;
+    let env = baton_local::function_env(f, &resources, &env_file, &ep.url)?;
+    let package = baton_local::package_name(&root, &f.code_uri)?;
+    let binary = baton_local::binary_dir(&root).join(&package);
+    if !binary.exists() {
+        return Err(format!(
+            "{} is not built; run `cargo build -p {package}`",
+            binary.display()
+        )
+        .into());
+    }
+    let out = rie::invoke_once(&rie, &binary, &env, &f.logical_id, f.timeout_secs, event).await?;
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The demo tenant that `make dev` and the local tools start with.
+
+use baton_aws::DynamoStore;
+use baton_domain::directory::{RoutingStrategy, Team};
+use baton_domain::kb::Article;
+use baton_domain::ports::{DirectoryStore, KnowledgeStore, TenantStore};
+use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels, WidgetSettings};
+use baton_domain::{ArticleId, Channel, Clock, StoreError, SystemClock, TeamId, TenantId};
+
+pub const DEMO_TENANT: &str = "demo";
+pub const DEMO_WHATSAPP_PHONE_NUMBER_ID: &str = "100000000000001";
+pub const DEMO_INSTAGRAM_ACCOUNT_ID: &str = "17841400000000001";
+pub const DEMO_EMAIL_SLUG: &str = "demo";
+pub const DEMO_WIDGET_KEY: &str = "wk_demo";
+pub const DEMO_WIDGET_ORIGIN: &str = "http://127.0.0.1:3000";
+
+fn ignore_existing(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Creates the demo tenant, its channel endpoints, a default team and a small knowledge
+/// base. Running it again changes nothing.
+pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
+    let now = SystemClock.now();
+    let id = TenantId::new(DEMO_TENANT).expect("valid id");
+    let tenant = Tenant {
+        id: id.clone(),
+        name: "Demo Shop".into(),
+        channels: TenantChannels {
+            whatsapp_phone_number_ids: vec![DEMO_WHATSAPP_PHONE_NUMBER_ID.into()],
+            instagram_account_ids: vec![DEMO_INSTAGRAM_ACCOUNT_ID.into()],
+            email_slug: Some(DEMO_EMAIL_SLUG.into()),
+            widget: Some(WidgetSettings {
+                key: DEMO_WIDGET_KEY.into(),
+                allowed_origins: vec![DEMO_WIDGET_ORIGIN.into()],
+            }),
+        },
+        ai: AiSettings::default(),
+        created_at: now,
+        kb_revision: 0,
+    };
+    let binding = |channel, external_id: &str| ChannelBinding {
+        channel,
+        external_id: external_id.into(),
+        tenant_id: id.clone(),
+    };
+    let bindings = [
+        binding(Channel::Whatsapp, DEMO_WHATSAPP_PHONE_NUMBER_ID),
+        binding(Channel::Instagram, DEMO_INSTAGRAM_ACCOUNT_ID),
+        binding(Channel::Email, DEMO_EMAIL_SLUG),
+        binding(Channel::Widget, DEMO_WIDGET_KEY),
+    ];
+    match store.create_tenant(&tenant, &bindings).await {
+        // Already seeded: leave whatever the developer changed since.
+        Err(StoreError::AlreadyExists { .. }) => return Ok(()),
+        other => other?,
+    }
+    ignore_existing(
+        store
+            .create_team(&Team {
+                tenant_id: id.clone(),
+                id: TeamId::new("support").expect("valid id"),
+                name: "Support".into(),
+                members: vec![],
+                strategy: RoutingStrategy::LeastBusy,
+                created_at: now,
+            })
+            .await,
+    )?;
+    let articles = [
+        ("order-status", "Where is my order?", "You can follow your order from the link in your confirmation e-mail. Orders ship within 2 business days; tracking appears once the parcel leaves our warehouse.", vec!["where is my order", "track my package", "order status"]),
+        ("returns", "Returning an item", "You can return unused items within 30 days of delivery. Start a return from your account page; we e-mail a prepaid label. Refunds reach your card 5 to 7 days after we receive the item.", vec!["how do I return something", "can I send this back", "return policy"]),
+        ("delivery-times", "Delivery times and costs", "Standard delivery takes 3 to 5 business days and is free over 50 EUR; express delivery takes 1 to 2 business days for 9.90 EUR.", vec!["how long does delivery take", "shipping cost", "express shipping"]),
+    ];
+    for (slug, title, body, questions) in articles {
+        store
+            .put_article(&Article {
+                tenant_id: id.clone(),
+                id: ArticleId::new(slug).expect("valid id"),
+                title: title.into(),
+                body: body.into(),
+                tags: vec![],
+                sample_questions: questions.into_iter().map(str::to_owned).collect(),
+                url: Some(format!("https://help.demo.example/{slug}")),
+                updated_at: now,
+            })
+            .await?;
+    }
+    Ok(())
+}

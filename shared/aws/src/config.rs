@@ -1,0 +1,33 @@
+//! Configuration from the environment, with errors that name what is missing.
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set ({purpose})")]
+    Missing {
+        name: &'static str,
+        purpose: &'static str,
+    },
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A required, non-empty environment variable.
+pub fn env_var(name: &'static str, purpose: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing { name, purpose }),
+    }
+}
+
+/// An optional environment variable; empty counts as unset.
+pub fn optional_env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The one SDK configuration a process builds. Region, credentials and the endpoint come
+/// from the standard chain, so `AWS_ENDPOINT_URL` points every client at a local endpoint.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

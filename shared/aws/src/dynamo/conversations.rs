@@ -1,0 +1,168 @@
+use super::tenants::put_new;
+use super::{
+    backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec,
+    SortCondition, TransactFailure,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use baton_domain::conversation::{Conversation, DeliveryStatus, Message};
+use baton_domain::ports::{ConversationStore, Page, PageRequest};
+use baton_domain::{ConversationId, StoreError, TenantId};
+use serde::{Deserialize, Serialize};
+
+const CONVERSATION: &str = "conversation";
+const MESSAGE: &str = "message";
+const CHANNEL_MESSAGE: &str = "channel_message";
+
+/// Points from a channel's message id to the stored message.
+#[derive(Serialize, Deserialize)]
+struct ChannelMessageRef {
+    conversation_id: ConversationId,
+    message_id: ulid::Ulid,
+}
+
+/// Delivery reports can arrive out of order (Meta sends `read` and `delivered` from
+/// different systems); a report never moves a message backwards, except `failed`.
+fn delivery_rank(s: DeliveryStatus) -> u8 {
+    match s {
+        DeliveryStatus::Queued => 0,
+        DeliveryStatus::Sent => 1,
+        DeliveryStatus::Delivered => 2,
+        DeliveryStatus::Read => 3,
+        DeliveryStatus::Failed => 4,
+    }
+}
+
+fn delivery_text(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Queued => "queued",
+        DeliveryStatus::Sent => "sent",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Read => "read",
+        DeliveryStatus::Failed => "failed",
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
+    async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
+        self.put_new(
+            CONVERSATION,
+            to_item(CONVERSATION, keys::conversation(&c.tenant_id, c.id), c)?,
+        )
+        .await
+    }
+
+    async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+    ) -> Result<Conversation, StoreError> {
+        self.get_as(CONVERSATION, keys::conversation(tenant, id))
+            .await
+    }
+
+    async fn update_conversation(
+        &self,
+        c: &Conversation,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let key = || keys::conversation(&c.tenant_id, c.id);
+        self.replace_versioned(
+            CONVERSATION,
+            key(),
+            to_item(CONVERSATION, key(), c)?,
+            expected_version,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn append_message(&self, m: &Message) -> Result<(), StoreError> {
+        let mut item = to_item(
+            MESSAGE,
+            keys::message(&m.tenant_id, m.conversation_id, m.id),
+            m,
+        )?;
+        if let Some(d) = m.delivery {
+            item.insert("delivery_rank".into(), n(delivery_rank(d)));
+        }
+        let Some(channel_id) = &m.channel_message_id else {
+            return self.put_new(MESSAGE, item).await;
+        };
+        let reference = ChannelMessageRef {
+            conversation_id: m.conversation_id,
+            message_id: m.id,
+        };
+        let items = vec![
+            put_new(
+                &self.table,
+                to_item(
+                    CHANNEL_MESSAGE,
+                    keys::channel_message(&m.tenant_id, channel_id),
+                    &reference,
+                )?,
+            )?,
+            put_new(&self.table, item)?,
+        ];
+        match self.transact("append message", items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Conditions(_)) => {
+                Err(StoreError::AlreadyExists { entity: MESSAGE })
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let q = QuerySpec {
+            operation: "list messages",
+            index: None,
+            partition: keys::conversation_partition(tenant, id),
+            sort: SortCondition::BeginsWith(keys::MESSAGE_PREFIX.into()),
+        };
+        self.query_as(MESSAGE, q, page).await
+    }
+
+    async fn set_delivery_status(
+        &self,
+        tenant: &TenantId,
+        channel_message_id: &str,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        let Some(item) = self
+            .get(
+                CHANNEL_MESSAGE,
+                keys::channel_message(tenant, channel_message_id),
+            )
+            .await?
+        else {
+            return Err(StoreError::NotFound { entity: MESSAGE });
+        };
+        let r: ChannelMessageRef = from_item(CHANNEL_MESSAGE, item)?;
+        let key = keys::message(tenant, r.conversation_id, r.message_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("SET delivery = :d, delivery_rank = :r")
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)")
+            .expression_attribute_values(":d", AttributeValue::S(delivery_text(status).into()))
+            .expression_attribute_values(":r", n(delivery_rank(status)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Already at or past this state: a late report changes nothing.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(backend("set delivery status", e)),
+        }
+    }
+}

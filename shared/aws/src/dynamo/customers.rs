@@ -1,0 +1,98 @@
+use super::tenants::put_new;
+use super::{
+    backend, from_item, is_conditional_failure, keys, s, to_item, DynamoStore, TransactFailure,
+};
+use async_trait::async_trait;
+use baton_domain::customer::{Customer, Identity};
+use baton_domain::ports::CustomerStore;
+use baton_domain::{Channel, ConversationId, CustomerId, StoreError, TenantId};
+
+const CUSTOMER: &str = "customer";
+const IDENTITY: &str = "identity";
+
+#[async_trait]
+impl CustomerStore for DynamoStore {
+    async fn create_customer(
+        &self,
+        customer: &Customer,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let items = vec![
+            put_new(
+                &self.table,
+                to_item(
+                    CUSTOMER,
+                    keys::customer(&customer.tenant_id, customer.id),
+                    customer,
+                )?,
+            )?,
+            put_new(
+                &self.table,
+                to_item(
+                    IDENTITY,
+                    keys::identity(&identity.tenant_id, identity.channel, &identity.external_id),
+                    identity,
+                )?,
+            )?,
+        ];
+        match self.transact("create customer", items).await {
+            Ok(()) => Ok(()),
+            Err(f @ TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists {
+                entity: if f.failed_at(1) { IDENTITY } else { CUSTOMER },
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_customer(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+    ) -> Result<Customer, StoreError> {
+        self.get_as(CUSTOMER, keys::customer(tenant, id)).await
+    }
+
+    async fn find_identity(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        match self
+            .get(IDENTITY, keys::identity(tenant, channel, external_id))
+            .await?
+        {
+            Some(item) => Ok(Some(from_item(IDENTITY, item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_active_conversation(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+        conversation: Option<ConversationId>,
+    ) -> Result<(), StoreError> {
+        let key = keys::identity(tenant, channel, external_id);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#c", "active_conversation");
+        req = match conversation {
+            Some(c) => req
+                .update_expression("SET #c = :c")
+                .expression_attribute_values(":c", s(c.to_string())),
+            None => req.update_expression("REMOVE #c"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: IDENTITY }),
+            Err(e) => Err(backend("set active conversation", e)),
+        }
+    }
+}

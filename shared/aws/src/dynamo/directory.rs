@@ -1,0 +1,123 @@
+use super::{
+    backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition,
+};
+use async_trait::async_trait;
+use baton_domain::directory::{Agent, Team};
+use baton_domain::ports::{DirectoryStore, Page, PageRequest};
+use baton_domain::{AgentId, StoreError, TeamId, TenantId};
+
+const AGENT: &str = "agent";
+const TEAM: &str = "team";
+
+impl DynamoStore {
+    async fn adjust_capacity(
+        &self,
+        tenant: &TenantId,
+        id: &AgentId,
+        delta: i32,
+        condition: &str,
+    ) -> Result<(), StoreError> {
+        let key = keys::agent(tenant, id);
+        let mut req = self.client.update_item();
+        if condition.contains(":zero_floor") {
+            req = req.expression_attribute_values(":zero_floor", n(0));
+        }
+        let res = req
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("ADD open_count :d")
+            .condition_expression(condition)
+            .expression_attribute_values(":d", n(delta))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => {
+                match self.get(AGENT, keys::agent(tenant, id)).await? {
+                    Some(_) => Err(StoreError::Conflict {
+                        entity: AGENT,
+                        current_version: None,
+                    }),
+                    None => Err(StoreError::NotFound { entity: AGENT }),
+                }
+            }
+            Err(e) => Err(backend("adjust agent capacity", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for DynamoStore {
+    async fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.put_new(
+            AGENT,
+            to_item(AGENT, keys::agent(&agent.tenant_id, &agent.id), agent)?,
+        )
+        .await
+    }
+
+    async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Agent, StoreError> {
+        self.get_as(AGENT, keys::agent(tenant, id)).await
+    }
+
+    async fn list_agents(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Agent>, StoreError> {
+        let q = QuerySpec {
+            operation: "list agents",
+            index: None,
+            partition: keys::tenant_partition(tenant),
+            sort: SortCondition::BeginsWith(keys::AGENT_PREFIX.into()),
+        };
+        self.query_as(AGENT, q, page).await
+    }
+
+    async fn create_team(&self, team: &Team) -> Result<(), StoreError> {
+        self.put_new(
+            TEAM,
+            to_item(TEAM, keys::team(&team.tenant_id, &team.id), team)?,
+        )
+        .await
+    }
+
+    async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError> {
+        self.get_as(TEAM, keys::team(tenant, id)).await
+    }
+
+    async fn list_teams(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Team>, StoreError> {
+        let q = QuerySpec {
+            operation: "list teams",
+            index: None,
+            partition: keys::tenant_partition(tenant),
+            sort: SortCondition::BeginsWith(keys::TEAM_PREFIX.into()),
+        };
+        self.query_as(TEAM, q, page).await
+    }
+
+    async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError> {
+        self.adjust_capacity(
+            tenant,
+            id,
+            1,
+            "attribute_exists(PK) AND open_count < max_open",
+        )
+        .await
+    }
+
+    async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError> {
+        self.adjust_capacity(
+            tenant,
+            id,
+            -1,
+            "attribute_exists(PK) AND open_count > :zero_floor",
+        )
+        .await
+    }
+}

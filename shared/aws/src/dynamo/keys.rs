@@ -1,0 +1,210 @@
+//! Every key in the table, built in one place. `docs/data-model.md` lists the access
+//! pattern each one serves. Parts that come from users (external ids) only ever appear
+//! last, so a `#` inside them cannot make two different keys equal.
+
+use baton_domain::ticket::{Status, Ticket};
+use baton_domain::{
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber,
+    Timestamp,
+};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const ENTITY_TYPE: &str = "entity_type";
+
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Key {
+    Key { pk, sk: sk.into() }
+}
+
+pub fn tenant_partition(t: &TenantId) -> String {
+    format!("TENANT#{t}")
+}
+
+pub fn tenant(t: &TenantId) -> Key {
+    key(tenant_partition(t), "CONFIG")
+}
+
+pub fn channel(channel: Channel, external_id: &str) -> Key {
+    key(format!("CHANNEL#{channel}#{external_id}"), "CHANNEL")
+}
+
+pub fn customer(t: &TenantId, id: CustomerId) -> Key {
+    key(format!("TENANT#{t}#CUSTOMER#{id}"), "PROFILE")
+}
+
+pub fn identity(t: &TenantId, channel: Channel, external_id: &str) -> Key {
+    key(
+        format!("TENANT#{t}#IDENTITY#{channel}#{external_id}"),
+        "IDENTITY",
+    )
+}
+
+pub fn conversation_partition(t: &TenantId, id: ConversationId) -> String {
+    format!("TENANT#{t}#CONV#{id}")
+}
+
+pub fn conversation(t: &TenantId, id: ConversationId) -> Key {
+    key(conversation_partition(t, id), "META")
+}
+
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn message(t: &TenantId, conv: ConversationId, id: ulid::Ulid) -> Key {
+    key(
+        conversation_partition(t, conv),
+        format!("{MESSAGE_PREFIX}{id}"),
+    )
+}
+
+/// Uniqueness and lookup item for a channel's message id (dedupe, delivery receipts).
+pub fn channel_message(t: &TenantId, channel_message_id: &str) -> Key {
+    key(format!("TENANT#{t}#CHMSG#{channel_message_id}"), "CHMSG")
+}
+
+pub fn ticket_partition(t: &TenantId, n: TicketNumber) -> String {
+    format!("TENANT#{t}#TICKET#{n}")
+}
+
+pub fn ticket(t: &TenantId, n: TicketNumber) -> Key {
+    key(ticket_partition(t, n), "META")
+}
+
+pub const TIMELINE_PREFIX: &str = "EVT#";
+
+pub fn timeline(t: &TenantId, n: TicketNumber, id: ulid::Ulid) -> Key {
+    key(ticket_partition(t, n), format!("{TIMELINE_PREFIX}{id}"))
+}
+
+pub const AGENT_PREFIX: &str = "AGENT#";
+pub const TEAM_PREFIX: &str = "TEAM#";
+pub const ARTICLE_PREFIX: &str = "KB#";
+
+pub fn agent(t: &TenantId, a: &AgentId) -> Key {
+    key(tenant_partition(t), format!("{AGENT_PREFIX}{a}"))
+}
+
+pub fn team(t: &TenantId, x: &TeamId) -> Key {
+    key(tenant_partition(t), format!("{TEAM_PREFIX}{x}"))
+}
+
+pub fn article(t: &TenantId, id: &ArticleId) -> Key {
+    key(tenant_partition(t), format!("{ARTICLE_PREFIX}{id}"))
+}
+
+pub fn counter(t: &TenantId, name: &str) -> Key {
+    key(tenant_partition(t), format!("COUNTER#{name}"))
+}
+
+pub fn idempotency(scope: &str, k: &str) -> Key {
+    key(format!("IDEMPOTENCY#{scope}#{k}"), "IDEMPOTENCY")
+}
+
+// ------------------------------------------------------------------ ticket indexes
+
+pub struct Index {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+}
+
+pub const BY_STATUS: Index = Index {
+    name: "ByStatus",
+    pk: "ByStatusPK",
+    sk: "ByStatusSK",
+};
+pub const BY_ASSIGNEE: Index = Index {
+    name: "ByAssignee",
+    pk: "ByAssigneePK",
+    sk: "ByAssigneeSK",
+};
+pub const BACKLOG: Index = Index {
+    name: "Backlog",
+    pk: "BacklogPK",
+    sk: "BacklogSK",
+};
+pub const SLA_DUE: Index = Index {
+    name: "SlaDue",
+    pk: "SlaDuePK",
+    sk: "SlaDueSK",
+};
+
+/// Shards of the SLA-due index: spreads the write load of one hot "due soon" partition.
+pub const SLA_SHARDS: u8 = 8;
+
+/// Sorts after every timestamp: tickets with no deadline come last.
+const NO_DUE: &str = "~";
+
+fn number_part(n: TicketNumber) -> String {
+    format!("{:012}", n.0)
+}
+
+pub fn status_partition(t: &TenantId, s: Status) -> String {
+    format!("TENANT#{t}#STATUS#{s}")
+}
+
+pub fn assignee_partition(t: &TenantId, a: &AgentId) -> String {
+    format!("TENANT#{t}#AGENT#{a}")
+}
+
+pub fn backlog_partition(t: &TenantId, team: &TeamId) -> String {
+    format!("TENANT#{t}#TEAM#{team}")
+}
+
+pub fn sla_partition(shard: u8) -> String {
+    format!("SLADUE#{shard}")
+}
+
+/// The active-ticket prefix of the assignee index's sort key.
+pub const ASSIGNEE_ACTIVE: &str = "A#";
+
+/// FNV-1a: stable across processes and releases (unlike `DefaultHasher`).
+pub fn sla_shard(t: &TenantId, n: TicketNumber) -> u8 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in t.as_str().bytes().chain(n.0.to_be_bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h % u32::from(SLA_SHARDS)) as u8
+}
+
+/// The index attributes a ticket carries, derived from its state; `None` leaves the
+/// ticket out of that (sparse) index.
+pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
+    let due = t.sla.next_due(t.status);
+    let due_part = due
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| NO_DUE.to_owned());
+    let rank = t.priority.rank();
+    let num = number_part(t.number);
+    let mut keys = vec![
+        (BY_STATUS.pk, status_partition(&t.tenant_id, t.status)),
+        (BY_STATUS.sk, format!("{rank}#{due_part}#{num}")),
+    ];
+    if let Some(agent) = &t.assignee {
+        keys.push((BY_ASSIGNEE.pk, assignee_partition(&t.tenant_id, agent)));
+        let sk = if t.status.is_active() {
+            format!("{ASSIGNEE_ACTIVE}{rank}#{due_part}#{num}")
+        } else {
+            format!("Z#{}#{num}", t.updated_at)
+        };
+        keys.push((BY_ASSIGNEE.sk, sk));
+    }
+    if let (Some(team), None, true) = (&t.team, &t.assignee, t.status.is_active()) {
+        keys.push((BACKLOG.pk, backlog_partition(&t.tenant_id, team)));
+        keys.push((BACKLOG.sk, format!("{rank}#{}#{num}", t.created_at)));
+    }
+    if let Some(due) = due {
+        keys.push((SLA_DUE.pk, sla_partition(sla_shard(&t.tenant_id, t.number))));
+        keys.push((SLA_DUE.sk, sla_sort_key(due, &t.tenant_id, t.number)));
+    }
+    keys
+}
+
+pub fn sla_sort_key(due: Timestamp, t: &TenantId, n: TicketNumber) -> String {
+    format!("{due}#{t}#{}", number_part(n))
+}

@@ -1,0 +1,79 @@
+use super::{from_item, keys, to_item, DynamoStore, TransactFailure};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use baton_domain::ports::TenantStore;
+use baton_domain::tenant::{ChannelBinding, Tenant};
+use baton_domain::{Channel, StoreError, TenantId};
+
+const TENANT: &str = "tenant";
+const BINDING: &str = "channel_binding";
+
+pub(super) fn put_new(table: &str, item: super::Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(|e| backend_build(e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub(super) fn backend_build(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend {
+        kind: baton_domain::error::BackendErrorKind::Rejected,
+        operation: "build request",
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        bindings: &[ChannelBinding],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![put_new(
+            &self.table,
+            to_item(TENANT, keys::tenant(&tenant.id), tenant)?,
+        )?];
+        for b in bindings {
+            if b.tenant_id != tenant.id {
+                return Err(StoreError::Invalid {
+                    field: "bindings",
+                    reason: "binding for another tenant".into(),
+                });
+            }
+            items.push(put_new(
+                &self.table,
+                to_item(BINDING, keys::channel(b.channel, &b.external_id), b)?,
+            )?);
+        }
+        match self.transact("create tenant", items).await {
+            Ok(()) => Ok(()),
+            Err(f @ TransactFailure::Conditions(_)) => {
+                let entity = if f.failed_at(0) { TENANT } else { BINDING };
+                Err(StoreError::AlreadyExists { entity })
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
+        self.get_as(TENANT, keys::tenant(id)).await
+    }
+
+    async fn resolve_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<ChannelBinding>, StoreError> {
+        match self
+            .get(BINDING, keys::channel(channel, external_id))
+            .await?
+        {
+            Some(item) => Ok(Some(from_item(BINDING, item)?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+use super::tenants::{backend_build, put_new};
+use super::{
+    backend, from_item, keys, n, s, to_item, DynamoStore, Item, QuerySpec, SortCondition,
+    TransactFailure,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use baton_domain::error::BackendErrorKind;
+use baton_domain::ports::{DueTicket, Page, PageRequest, TicketStore};
+use baton_domain::ticket::{Status, Ticket, TimelineEntry};
+use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestamp};
+
+const TICKET: &str = "ticket";
+const TIMELINE: &str = "timeline_entry";
+const COUNTER: &str = "counter";
+
+fn ticket_item(t: &Ticket) -> Result<Item, StoreError> {
+    let mut item = to_item(TICKET, keys::ticket(&t.tenant_id, t.number), t)?;
+    for (attr, value) in keys::ticket_index_keys(t) {
+        item.insert(attr.to_owned(), s(value));
+    }
+    Ok(item)
+}
+
+fn timeline_items(
+    table: &str,
+    entries: &[TimelineEntry],
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    entries
+        .iter()
+        .map(|e| {
+            put_new(
+                table,
+                to_item(TIMELINE, keys::timeline(&e.tenant_id, e.ticket, e.id), e)?,
+            )
+        })
+        .collect()
+}
+
+#[async_trait]
+impl TicketStore for DynamoStore {
+    async fn next_ticket_number(&self, tenant: &TenantId) -> Result<TicketNumber, StoreError> {
+        let key = keys::counter(tenant, "ticket");
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("ADD #v :one SET entity_type = :e")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":e", s(COUNTER))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| backend("next ticket number", e))?;
+        match out.attributes.as_ref().and_then(|a| a.get("value")) {
+            Some(AttributeValue::N(v)) => {
+                v.parse()
+                    .map(TicketNumber)
+                    .map_err(|e| StoreError::Backend {
+                        kind: BackendErrorKind::Corrupt,
+                        operation: "next ticket number",
+                        source: Box::new(e),
+                    })
+            }
+            _ => Err(StoreError::Backend {
+                kind: BackendErrorKind::Corrupt,
+                operation: "next ticket number",
+                source: "counter update returned no value".into(),
+            }),
+        }
+    }
+
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        timeline: &[TimelineEntry],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![put_new(&self.table, ticket_item(ticket)?)?];
+        items.extend(timeline_items(&self.table, timeline)?);
+        match self.transact("create ticket", items).await {
+            Ok(()) => Ok(()),
+            Err(f @ TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists {
+                entity: if f.failed_at(0) { TICKET } else { TIMELINE },
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_ticket(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+    ) -> Result<Ticket, StoreError> {
+        self.get_as(TICKET, keys::ticket(tenant, number)).await
+    }
+
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_version: u64,
+        timeline: &[TimelineEntry],
+    ) -> Result<u64, StoreError> {
+        let next = expected_version + 1;
+        let mut item = ticket_item(ticket)?;
+        item.insert("version".into(), n(next));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(PK) AND version = :expected")
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(backend_build)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(timeline_items(&self.table, timeline)?);
+        match self.transact("update ticket", items).await {
+            Ok(()) => Ok(next),
+            Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Err(self
+                .conflict_or_missing(TICKET, keys::ticket(&ticket.tenant_id, ticket.number))
+                .await),
+            Err(TransactFailure::Conditions(_)) => {
+                Err(StoreError::AlreadyExists { entity: TIMELINE })
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn list_timeline(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        page: &PageRequest,
+    ) -> Result<Page<TimelineEntry>, StoreError> {
+        let q = QuerySpec {
+            operation: "list timeline",
+            index: None,
+            partition: keys::ticket_partition(tenant, number),
+            sort: SortCondition::BeginsWith(keys::TIMELINE_PREFIX.into()),
+        };
+        self.query_as(TIMELINE, q, page).await
+    }
+
+    async fn list_by_status(
+        &self,
+        tenant: &TenantId,
+        status: Status,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError> {
+        let q = QuerySpec {
+            operation: "list tickets by status",
+            index: Some(&keys::BY_STATUS),
+            partition: keys::status_partition(tenant, status),
+            sort: SortCondition::Any,
+        };
+        self.query_as(TICKET, q, page).await
+    }
+
+    async fn list_by_assignee(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError> {
+        let q = QuerySpec {
+            operation: "list tickets by assignee",
+            index: Some(&keys::BY_ASSIGNEE),
+            partition: keys::assignee_partition(tenant, agent),
+            sort: SortCondition::BeginsWith(keys::ASSIGNEE_ACTIVE.into()),
+        };
+        self.query_as(TICKET, q, page).await
+    }
+
+    async fn list_team_backlog(
+        &self,
+        tenant: &TenantId,
+        team: &TeamId,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError> {
+        let q = QuerySpec {
+            operation: "list team backlog",
+            index: Some(&keys::BACKLOG),
+            partition: keys::backlog_partition(tenant, team),
+            sort: SortCondition::Any,
+        };
+        self.query_as(TICKET, q, page).await
+    }
+
+    async fn list_due(
+        &self,
+        shard: u8,
+        due_by: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<DueTicket>, StoreError> {
+        let q = QuerySpec {
+            operation: "list due tickets",
+            index: Some(&keys::SLA_DUE),
+            partition: keys::sla_partition(shard),
+            // '~' sorts after every tenant id, so everything due exactly at `due_by` is in.
+            sort: SortCondition::AtMost(format!("{due_by}#~")),
+        };
+        let (items, next_cursor) = self.query_page(q, page).await?;
+        let items = items
+            .into_iter()
+            .map(due_ticket)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn due_ticket(item: Item) -> Result<DueTicket, StoreError> {
+    let corrupt = |what: &str| StoreError::Backend {
+        kind: BackendErrorKind::Corrupt,
+        operation: "list due tickets",
+        source: format!("SLA index item without {what}").into(),
+    };
+    let due_at = match item.get(keys::SLA_DUE.sk) {
+        Some(AttributeValue::S(sk)) => sk.split('#').next().and_then(|d| Timestamp::parse(d).ok()),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt("a due time"))?;
+    #[derive(serde::Deserialize)]
+    struct Projected {
+        tenant_id: TenantId,
+        number: TicketNumber,
+    }
+    let p: Projected = from_item(TICKET, item)?;
+    Ok(DueTicket {
+        tenant_id: p.tenant_id,
+        number: p.number,
+        due_at,
+    })
+}

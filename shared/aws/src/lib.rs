@@ -1,0 +1,14 @@
+//! Baton's AWS adapters: the DynamoDB single-table store and the SQS queue that implement
+//! the ports of `baton-domain`, plus configuration, telemetry and the SQS batch helper
+//! shared by every function.
+
+pub mod batch;
+pub mod config;
+pub mod dynamo;
+pub mod sdk_error;
+pub mod sqs;
+pub mod telemetry;
+
+pub use config::{aws_sdk_config, env_var, ConfigError};
+pub use dynamo::DynamoStore;
+pub use sqs::SqsQueue;

@@ -1,0 +1,73 @@
+//! Baton's domain: the rules of a support inbox, with no AWS and no network.
+//!
+//! Everything here is plain data and pure functions, unit-tested without a cloud:
+//! the ticket state machine, the shapes of tenants, customers, conversations,
+//! tickets, agents and knowledge articles, and the ports (small traits) that the
+//! AWS adapters in `baton-aws` implement.
+
+pub mod clock;
+pub mod conversation;
+pub mod customer;
+pub mod directory;
+pub mod error;
+pub mod idempotency;
+pub mod ids;
+pub mod kb;
+pub mod meta;
+pub mod ports;
+pub mod tenant;
+pub mod ticket;
+pub mod time_fmt;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::StoreError;
+pub use ids::{AgentId, ArticleId, ConversationId, CustomerId, TeamId, TenantId, TicketNumber};
+pub use time_fmt::Timestamp;
+
+/// The channels customers reach Baton on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Whatsapp,
+    Instagram,
+    Email,
+    Widget,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Whatsapp,
+        Channel::Instagram,
+        Channel::Email,
+        Channel::Widget,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "whatsapp",
+            Channel::Instagram => "instagram",
+            Channel::Email => "email",
+            Channel::Widget => "widget",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = ids::InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| ids::InvalidId {
+                kind: "channel",
+                value: s.to_owned(),
+                reason: "unknown channel",
+            })
+    }
+}

@@ -1,0 +1,324 @@
+//! Ports: the small traits the domain and handlers depend on. Adapters in `baton-aws`
+//! implement them with the AWS SDK; handlers receive them and never build clients.
+
+use crate::conversation::{Conversation, DeliveryStatus, Message};
+use crate::customer::{Customer, Identity};
+use crate::directory::{Agent, Team};
+use crate::idempotency::{ClaimOutcome, IdempotencyPolicy};
+use crate::kb::Article;
+use crate::tenant::{ChannelBinding, Tenant};
+use crate::ticket::{Status, Ticket, TimelineEntry};
+use crate::{
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, StoreError, TeamId, TenantId,
+    TicketNumber, Timestamp,
+};
+use async_trait::async_trait;
+
+/// A page request: at most `limit` items after the opaque `cursor` of a previous page.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 100;
+    pub const DEFAULT_LIMIT: u32 = 25;
+
+    pub fn first(limit: u32) -> Self {
+        PageRequest {
+            limit: Some(limit),
+            cursor: None,
+        }
+    }
+
+    pub fn effective_limit(&self) -> u32 {
+        self.limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `PageRequest::cursor` for the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates the tenant and claims its channel endpoints in one transaction: either all
+    /// are claimed or none (an endpoint held by another tenant is `AlreadyExists`).
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        bindings: &[ChannelBinding],
+    ) -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
+    async fn resolve_channel(
+        &self,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<ChannelBinding>, StoreError>;
+}
+
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// Creates a customer and its first identity together; a concurrent creator of the
+    /// same identity gets `AlreadyExists` and should read the winner's identity instead.
+    async fn create_customer(
+        &self,
+        customer: &Customer,
+        identity: &Identity,
+    ) -> Result<(), StoreError>;
+    async fn get_customer(&self, tenant: &TenantId, id: CustomerId)
+        -> Result<Customer, StoreError>;
+    async fn find_identity(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<Identity>, StoreError>;
+    async fn set_active_conversation(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+        conversation: Option<ConversationId>,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError>;
+    async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+    ) -> Result<Conversation, StoreError>;
+    /// Replaces the conversation if its stored version is `expected_version`; stores
+    /// `expected_version + 1`.
+    async fn update_conversation(
+        &self,
+        conversation: &Conversation,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+    /// Stores a message once: a second message with the same channel message id in the
+    /// same conversation is `AlreadyExists`.
+    async fn append_message(&self, message: &Message) -> Result<(), StoreError>;
+    /// Messages in order, oldest first.
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+    /// Records a channel's delivery report on an outbound message found by its channel id.
+    async fn set_delivery_status(
+        &self,
+        tenant: &TenantId,
+        channel_message_id: &str,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError>;
+}
+
+/// A ticket that needs the SLA sweep's attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueTicket {
+    pub tenant_id: TenantId,
+    pub number: TicketNumber,
+    pub due_at: Timestamp,
+}
+
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// The tenant's next ticket number, from an atomic counter: never handed out twice.
+    async fn next_ticket_number(&self, tenant: &TenantId) -> Result<TicketNumber, StoreError>;
+    /// Creates the ticket (and its first timeline entries) if the number is free.
+    async fn create_ticket(
+        &self,
+        ticket: &Ticket,
+        timeline: &[TimelineEntry],
+    ) -> Result<(), StoreError>;
+    async fn get_ticket(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+    ) -> Result<Ticket, StoreError>;
+    /// Writes `ticket` with version `expected_version + 1` and the timeline entries, in one
+    /// transaction, if the stored version is still `expected_version`; otherwise
+    /// `Conflict` with the current version.
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_version: u64,
+        timeline: &[TimelineEntry],
+    ) -> Result<u64, StoreError>;
+    async fn list_timeline(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        page: &PageRequest,
+    ) -> Result<Page<TimelineEntry>, StoreError>;
+    /// A tenant's tickets in one status, most urgent first, then by due time.
+    async fn list_by_status(
+        &self,
+        tenant: &TenantId,
+        status: Status,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError>;
+    /// An agent's active tickets, most urgent first.
+    async fn list_by_assignee(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError>;
+    /// A team's unassigned active tickets, most urgent first, oldest first within a priority.
+    async fn list_team_backlog(
+        &self,
+        tenant: &TenantId,
+        team: &TeamId,
+        page: &PageRequest,
+    ) -> Result<Page<Ticket>, StoreError>;
+    /// Tickets whose next SLA deadline is at or before `due_by`, across tenants, for one
+    /// shard of the sparse SLA index.
+    async fn list_due(
+        &self,
+        shard: u8,
+        due_by: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<DueTicket>, StoreError>;
+}
+
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Agent, StoreError>;
+    async fn list_agents(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Agent>, StoreError>;
+    async fn create_team(&self, team: &Team) -> Result<(), StoreError>;
+    async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
+    async fn list_teams(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Team>, StoreError>;
+    /// Takes one unit of the agent's capacity if `open_count < max_open` (conditional ADD).
+    async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
+    async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait KnowledgeStore: Send + Sync {
+    /// Creates or replaces an article and bumps the tenant's KB revision.
+    async fn put_article(&self, article: &Article) -> Result<(), StoreError>;
+    async fn get_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<Article, StoreError>;
+    async fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
+    async fn list_articles(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Article>, StoreError>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        payload_hash: &str,
+        now: Timestamp,
+        policy: IdempotencyPolicy,
+    ) -> Result<ClaimOutcome, StoreError>;
+    async fn complete(
+        &self,
+        scope: &str,
+        key: &str,
+        response: Option<serde_json::Value>,
+        now: Timestamp,
+        policy: IdempotencyPolicy,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim up after a failure so a retry can take it.
+    async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// A message to put on a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub body: String,
+    /// FIFO queues: the ordering group (a conversation id).
+    pub group_id: Option<String>,
+    /// FIFO queues: the deduplication id (a channel message id).
+    pub dedup_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("message is invalid for this queue: {0}")]
+    Invalid(&'static str),
+    #[error("queue send failed ({kind:?})")]
+    Backend {
+        kind: crate::error::BackendErrorKind,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, message: QueueMessage) -> Result<(), QueueError>;
+}
+
+/// Outbound mail (SES in AWS). The raw message is a complete RFC 5322 document.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Returns the provider's message id.
+    async fn send_raw(&self, raw: &[u8]) -> Result<String, MailError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail rejected: {0}")]
+    Rejected(String),
+    #[error("mail provider unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The language model (Bedrock in AWS): one structured turn.
+#[async_trait]
+pub trait Model: Send + Sync {
+    async fn complete(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    pub system: String,
+    pub messages: Vec<(ModelRole, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelRole {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelReply {
+    pub structured: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model call timed out")]
+    Timeout,
+    #[error("model call failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("model reply was not in the required shape: {0}")]
+    Malformed(String),
+}

@@ -1,0 +1,70 @@
+//! Tenants and how their channels map to them.
+
+use crate::{Channel, TenantId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A tenant's configuration: one item, read on most requests, so it stays small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    /// Channel endpoints that belong to this tenant.
+    #[serde(default)]
+    pub channels: TenantChannels,
+    #[serde(default)]
+    pub ai: AiSettings,
+    pub created_at: Timestamp,
+    /// Bumped on every change of the knowledge base so warm caches know to reload.
+    #[serde(default)]
+    pub kb_revision: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantChannels {
+    pub whatsapp_phone_number_ids: Vec<String>,
+    pub instagram_account_ids: Vec<String>,
+    /// `support+{slug}@…` selects this tenant for inbound email.
+    pub email_slug: Option<String>,
+    pub widget: Option<WidgetSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WidgetSettings {
+    pub key: String,
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiSettings {
+    /// Instructions and tone for the model.
+    pub persona: String,
+    /// Answers below this confidence go to a human.
+    pub confidence_threshold: f64,
+    /// Topics that always go to a human (refund exceptions, legal, account closure…).
+    pub always_human_topics: Vec<String>,
+}
+
+impl Default for AiSettings {
+    fn default() -> Self {
+        AiSettings {
+            persona: "You are a friendly, concise support assistant. Answer only from the knowledge base."
+                .to_owned(),
+            confidence_threshold: 0.6,
+            always_human_topics: vec![
+                "refund exception".to_owned(),
+                "legal".to_owned(),
+                "account closure".to_owned(),
+            ],
+        }
+    }
+}
+
+/// Which tenant an external channel endpoint (a WhatsApp number, an Instagram account,
+/// an email slug, a widget key) belongs to. Stored as its own item so a webhook resolves
+/// its tenant with one GetItem and no two tenants can claim the same endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelBinding {
+    pub channel: Channel,
+    pub external_id: String,
+    pub tenant_id: TenantId,
+}

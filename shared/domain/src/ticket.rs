@@ -1,0 +1,512 @@
+//! Tickets: status, priority, the allowed transitions, and the timeline.
+
+use crate::conversation::Author;
+use crate::{
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber,
+    Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    WaitingOnCustomer,
+    WaitingOnTeam,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Open,
+        Status::WaitingOnCustomer,
+        Status::WaitingOnTeam,
+        Status::Resolved,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::WaitingOnCustomer => "waiting_on_customer",
+            Status::WaitingOnTeam => "waiting_on_team",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Work is still expected on the ticket: it counts against an agent's capacity and its
+    /// SLA clock can run.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Status::Open | Status::WaitingOnCustomer | Status::WaitingOnTeam
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = TransitionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or(TransitionError::UnknownStatus)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    /// Rank for ascending sort keys: urgent sorts first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Urgent => 0,
+            Priority::High => 1,
+            Priority::Normal => 2,
+            Priority::Low => 3,
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to a ticket. The state machine decides which status follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// An agent answered the customer publicly.
+    AgentReplied,
+    /// The customer wrote again.
+    CustomerReplied,
+    /// An agent parks the ticket: waiting on the customer or on another team.
+    Wait(WaitingOn),
+    /// An agent takes a waiting ticket back to open.
+    Resume,
+    Resolve,
+    /// Close with checks: the customer must have had a human answer.
+    Close,
+    /// Close without checks (admins only; enforced by the caller's authorisation).
+    ForceClose,
+    Reopen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitingOn {
+    Customer,
+    Team,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("ticket is {from}; {action} is not allowed")]
+    NotAllowed { from: Status, action: &'static str },
+    #[error("ticket cannot be closed before a human has answered the customer; resolve it or force close")]
+    CloseRequiresHumanResponse,
+    #[error("unknown status")]
+    UnknownStatus,
+}
+
+/// Facts the checks need beside the current status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransitionContext {
+    pub has_human_response: bool,
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::AgentReplied => "reply",
+        Action::CustomerReplied => "customer reply",
+        Action::Wait(WaitingOn::Customer) => "wait on customer",
+        Action::Wait(WaitingOn::Team) => "wait on team",
+        Action::Resume => "resume",
+        Action::Resolve => "resolve",
+        Action::Close => "close",
+        Action::ForceClose => "force close",
+        Action::Reopen => "reopen",
+    }
+}
+
+/// The ticket state machine.
+///
+/// - Open work (`open`, `waiting_on_customer`, `waiting_on_team`) moves freely between its
+///   three states; an agent reply parks it on the customer, a customer reply opens it.
+/// - `resolved` is "we think it's done": a customer reply or a reopen brings it back to open.
+/// - `closed` is final for replies; only an explicit reopen revives it.
+/// - Close checks that a human answered; force close skips the check.
+pub fn transition(
+    from: Status,
+    action: Action,
+    ctx: TransitionContext,
+) -> Result<Status, TransitionError> {
+    use Status::*;
+    let refuse = || {
+        Err(TransitionError::NotAllowed {
+            from,
+            action: action_name(action),
+        })
+    };
+    match (from, action) {
+        (Open | WaitingOnTeam | WaitingOnCustomer, Action::AgentReplied) => Ok(WaitingOnCustomer),
+        (Open | WaitingOnCustomer | Resolved, Action::CustomerReplied) => Ok(Open),
+        // The customer adding detail does not unblock the other team.
+        (WaitingOnTeam, Action::CustomerReplied) => Ok(WaitingOnTeam),
+        (Open | WaitingOnTeam, Action::Wait(WaitingOn::Customer)) => Ok(WaitingOnCustomer),
+        (Open | WaitingOnCustomer, Action::Wait(WaitingOn::Team)) => Ok(WaitingOnTeam),
+        (WaitingOnCustomer | WaitingOnTeam, Action::Resume) => Ok(Open),
+        (Open | WaitingOnCustomer | WaitingOnTeam, Action::Resolve) => Ok(Resolved),
+        (Resolved, Action::Close) => Ok(Closed),
+        (Open | WaitingOnCustomer | WaitingOnTeam, Action::Close) => {
+            if ctx.has_human_response {
+                Ok(Closed)
+            } else {
+                Err(TransitionError::CloseRequiresHumanResponse)
+            }
+        }
+        (Open | WaitingOnCustomer | WaitingOnTeam | Resolved, Action::ForceClose) => Ok(Closed),
+        (Resolved | Closed, Action::Reopen) => Ok(Open),
+        _ => refuse(),
+    }
+}
+
+/// Where a ticket came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub channel: Channel,
+    pub conversation_id: ConversationId,
+}
+
+/// An article the AI consulted, kept with the ticket so agents see what was tried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KbLink {
+    pub article_id: ArticleId,
+    pub title: String,
+    pub url: Option<String>,
+    pub score: f64,
+}
+
+/// The SLA targets and the next moment the sweep must look at this ticket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaState {
+    pub first_response_due: Option<Timestamp>,
+    pub resolution_due: Option<Timestamp>,
+    pub first_responded_at: Option<Timestamp>,
+    pub breached: bool,
+}
+
+impl SlaState {
+    /// The earliest deadline still pending, if the clock runs for `status`.
+    pub fn next_due(&self, status: Status) -> Option<Timestamp> {
+        if !status.is_active() || status == Status::WaitingOnCustomer {
+            return None;
+        }
+        let first = self
+            .first_response_due
+            .filter(|_| self.first_responded_at.is_none());
+        match (first, self.resolution_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub tenant_id: TenantId,
+    pub number: TicketNumber,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub customer_id: CustomerId,
+    pub source: Source,
+    pub assignee: Option<AgentId>,
+    pub team: Option<TeamId>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub handoff_reason: Option<String>,
+    pub ai_summary: Option<String>,
+    #[serde(default)]
+    pub kb_links: Vec<KbLink>,
+    #[serde(default)]
+    pub sla: SlaState,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    /// Optimistic-locking version: every write names the version it read.
+    pub version: u64,
+}
+
+impl Ticket {
+    /// Applies `action`, recording the time; the caller persists with the old version.
+    pub fn apply(&mut self, action: Action, at: Timestamp) -> Result<Status, TransitionError> {
+        let ctx = TransitionContext {
+            has_human_response: self.sla.first_responded_at.is_some(),
+        };
+        let next = transition(self.status, action, ctx)?;
+        if action == Action::AgentReplied && self.sla.first_responded_at.is_none() {
+            self.sla.first_responded_at = Some(at);
+        }
+        self.status = next;
+        self.updated_at = at;
+        self.last_activity_at = at;
+        Ok(next)
+    }
+}
+
+/// One entry on a ticket's timeline, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub tenant_id: TenantId,
+    pub ticket: TicketNumber,
+    /// ULID: the order of the timeline and the sort key.
+    pub id: ulid::Ulid,
+    pub at: Timestamp,
+    pub actor: Author,
+    pub entry: TimelineKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// A message seen by the customer (theirs, the AI's or an agent's).
+    Message { text: String, channel: Channel },
+    /// An internal note, never sent to the customer.
+    Note { text: String },
+    /// Something that happened: created, handed off, assigned, status changed…
+    Event {
+        name: String,
+        detail: serde_json::Value,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    const ANSWERED: TransitionContext = TransitionContext {
+        has_human_response: true,
+    };
+    const UNANSWERED: TransitionContext = TransitionContext {
+        has_human_response: false,
+    };
+
+    #[test]
+    fn agent_reply_parks_open_work_on_the_customer() {
+        for from in [Open, WaitingOnTeam, WaitingOnCustomer] {
+            assert_eq!(
+                transition(from, Action::AgentReplied, UNANSWERED),
+                Ok(WaitingOnCustomer)
+            );
+        }
+    }
+
+    #[test]
+    fn agent_cannot_reply_on_resolved_or_closed_without_reopening() {
+        for from in [Resolved, Closed] {
+            assert!(matches!(
+                transition(from, Action::AgentReplied, ANSWERED),
+                Err(TransitionError::NotAllowed { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn customer_reply_reopens_resolved_but_not_closed() {
+        assert_eq!(
+            transition(WaitingOnCustomer, Action::CustomerReplied, ANSWERED),
+            Ok(Open)
+        );
+        assert_eq!(
+            transition(Resolved, Action::CustomerReplied, ANSWERED),
+            Ok(Open)
+        );
+        assert_eq!(
+            transition(WaitingOnTeam, Action::CustomerReplied, ANSWERED),
+            Ok(WaitingOnTeam)
+        );
+        assert!(transition(Closed, Action::CustomerReplied, ANSWERED).is_err());
+    }
+
+    #[test]
+    fn close_requires_a_human_answer_unless_resolved() {
+        assert_eq!(
+            transition(Open, Action::Close, UNANSWERED),
+            Err(TransitionError::CloseRequiresHumanResponse)
+        );
+        assert_eq!(transition(Open, Action::Close, ANSWERED), Ok(Closed));
+        assert_eq!(transition(Resolved, Action::Close, UNANSWERED), Ok(Closed));
+        assert!(transition(Closed, Action::Close, ANSWERED).is_err());
+    }
+
+    #[test]
+    fn force_close_skips_the_checks_but_not_on_a_closed_ticket() {
+        for from in [Open, WaitingOnCustomer, WaitingOnTeam, Resolved] {
+            assert_eq!(transition(from, Action::ForceClose, UNANSWERED), Ok(Closed));
+        }
+        assert!(transition(Closed, Action::ForceClose, UNANSWERED).is_err());
+    }
+
+    #[test]
+    fn reopen_only_from_resolved_or_closed() {
+        assert_eq!(transition(Resolved, Action::Reopen, ANSWERED), Ok(Open));
+        assert_eq!(transition(Closed, Action::Reopen, ANSWERED), Ok(Open));
+        for from in [Open, WaitingOnCustomer, WaitingOnTeam] {
+            assert!(transition(from, Action::Reopen, ANSWERED).is_err());
+        }
+    }
+
+    #[test]
+    fn waits_and_resume_move_between_open_states_only() {
+        assert_eq!(
+            transition(Open, Action::Wait(WaitingOn::Team), ANSWERED),
+            Ok(WaitingOnTeam)
+        );
+        assert_eq!(
+            transition(WaitingOnTeam, Action::Wait(WaitingOn::Customer), ANSWERED),
+            Ok(WaitingOnCustomer)
+        );
+        assert_eq!(
+            transition(WaitingOnCustomer, Action::Resume, ANSWERED),
+            Ok(Open)
+        );
+        assert!(transition(Open, Action::Resume, ANSWERED).is_err());
+        assert!(transition(Resolved, Action::Wait(WaitingOn::Customer), ANSWERED).is_err());
+    }
+
+    #[test]
+    fn every_status_and_action_pair_is_decided_without_panicking() {
+        let actions = [
+            Action::AgentReplied,
+            Action::CustomerReplied,
+            Action::Wait(WaitingOn::Customer),
+            Action::Wait(WaitingOn::Team),
+            Action::Resume,
+            Action::Resolve,
+            Action::Close,
+            Action::ForceClose,
+            Action::Reopen,
+        ];
+        let mut allowed = 0;
+        for from in Status::ALL {
+            for a in actions {
+                for ctx in [ANSWERED, UNANSWERED] {
+                    if let Ok(to) = transition(from, a, ctx) {
+                        allowed += 1;
+                        // Nothing but reopen leaves closed.
+                        if from == Closed {
+                            assert_eq!((a, to), (Action::Reopen, Open));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(allowed > 20);
+    }
+
+    #[test]
+    fn first_agent_reply_stops_the_first_response_clock() {
+        let t0 = Timestamp::from_unix_millis(0).unwrap();
+        let t1 = Timestamp::from_unix_millis(60_000).unwrap();
+        let mut ticket = sample_ticket(t0);
+        ticket.sla.first_response_due = Some(Timestamp::from_unix_millis(3_600_000).unwrap());
+        ticket.sla.resolution_due = Some(Timestamp::from_unix_millis(7_200_000).unwrap());
+        assert_eq!(
+            ticket.sla.next_due(ticket.status),
+            ticket.sla.first_response_due
+        );
+        ticket.apply(Action::AgentReplied, t1).unwrap();
+        assert_eq!(ticket.sla.first_responded_at, Some(t1));
+        assert_eq!(ticket.status, WaitingOnCustomer);
+        // Waiting on the customer pauses the clock.
+        assert_eq!(ticket.sla.next_due(ticket.status), None);
+        ticket.apply(Action::CustomerReplied, t1).unwrap();
+        assert_eq!(
+            ticket.sla.next_due(ticket.status),
+            ticket.sla.resolution_due
+        );
+        // A later reply does not move the first response.
+        ticket
+            .apply(
+                Action::AgentReplied,
+                Timestamp::from_unix_millis(120_000).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(ticket.sla.first_responded_at, Some(t1));
+    }
+
+    #[test]
+    fn priority_rank_sorts_urgent_first() {
+        let mut ps = Priority::ALL.to_vec();
+        ps.sort_by_key(|p| p.rank());
+        assert_eq!(
+            ps,
+            vec![
+                Priority::Urgent,
+                Priority::High,
+                Priority::Normal,
+                Priority::Low
+            ]
+        );
+    }
+
+    pub(crate) fn sample_ticket(at: Timestamp) -> Ticket {
+        Ticket {
+            tenant_id: TenantId::new("demo").unwrap(),
+            number: TicketNumber(1),
+            subject: "Where is my order?".into(),
+            status: Open,
+            priority: Priority::Normal,
+            customer_id: CustomerId::generate(),
+            source: Source {
+                channel: Channel::Whatsapp,
+                conversation_id: ConversationId::generate(),
+            },
+            assignee: None,
+            team: None,
+            tags: vec![],
+            handoff_reason: None,
+            ai_summary: None,
+            kb_links: vec![],
+            sla: SlaState::default(),
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            version: 1,
+        }
+    }
+}
