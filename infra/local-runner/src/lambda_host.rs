@@ -189,7 +189,9 @@ async fn supervise(spec: SupervisorSpec, shared: Arc<Shared>) {
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let mut queue = shared.queue.lock().await;
     let Some(inv) = queue.recv().await else {
-        return StatusCode::GONE.into_response();
+        // The host is shutting down: hold the poll open, as a frozen sandbox would.
+        drop(queue);
+        return std::future::pending().await;
     };
     drop(queue);
     let mut headers = HeaderMap::new();

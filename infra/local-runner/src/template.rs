@@ -393,7 +393,7 @@ Resources:
       CodeUri: functions/thing
       Environment: { Variables: { QUEUE: !Ref Q, ARN: { "Fn::GetAtt": [Q, Arn] }, S: !Sub "${Q}-x" } }
       Events:
-        Get: { Type: HttpApi, Properties: { Path: /things/{id}, Method: get } }
+        Get: { Type: HttpApi, Properties: { Path: "/things/{id}", Method: get } }
         Consume: { Type: SQS, Properties: { Queue: !GetAtt Q.Arn, BatchSize: 5, FunctionResponseTypes: [ReportBatchItemFailures] } }
         Tick: { Type: Schedule, Properties: { Schedule: rate(5 minutes) } }
 "#;
