@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod config;
 pub mod dynamo;
+pub mod meta_webhook;
 pub mod sdk_error;
 pub mod sqs;
 pub mod telemetry;

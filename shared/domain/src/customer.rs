@@ -35,6 +35,8 @@ pub struct Identity {
     pub external_id: String,
     pub customer_id: CustomerId,
     pub display_name: Option<String>,
+    /// Absent (not null) when there is none: the claim is `attribute_not_exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_conversation: Option<ConversationId>,
 }
 

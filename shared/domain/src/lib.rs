@@ -5,6 +5,7 @@
 //! tickets, agents and knowledge articles, and the ports (small traits) that the
 //! AWS adapters in `baton-aws` implement.
 
+pub mod channels;
 pub mod clock;
 pub mod conversation;
 pub mod customer;
@@ -12,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod intake;
 pub mod kb;
 pub mod meta;
 pub mod ports;

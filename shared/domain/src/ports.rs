@@ -87,6 +87,15 @@ pub trait CustomerStore: Send + Sync {
         external_id: &str,
         conversation: Option<ConversationId>,
     ) -> Result<(), StoreError>;
+    /// Makes `proposed` the identity's active conversation unless it already has one;
+    /// returns the active conversation either way (first writer wins).
+    async fn claim_active_conversation(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+        proposed: ConversationId,
+    ) -> Result<ConversationId, StoreError>;
 }
 
 #[async_trait]

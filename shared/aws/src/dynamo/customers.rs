@@ -95,4 +95,39 @@ impl CustomerStore for DynamoStore {
             Err(e) => Err(backend("set active conversation", e)),
         }
     }
+
+    async fn claim_active_conversation(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        external_id: &str,
+        proposed: ConversationId,
+    ) -> Result<ConversationId, StoreError> {
+        let key = keys::identity(tenant, channel, external_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("SET #c = :c")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#c)")
+            .expression_attribute_names("#c", "active_conversation")
+            .expression_attribute_values(":c", s(proposed.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(proposed),
+            Err(e) if is_conditional_failure(&e) => self
+                .find_identity(tenant, channel, external_id)
+                .await?
+                .ok_or(StoreError::NotFound { entity: IDENTITY })?
+                .active_conversation
+                .ok_or(StoreError::Conflict {
+                    entity: IDENTITY,
+                    current_version: None,
+                }),
+            Err(e) => Err(backend("claim active conversation", e)),
+        }
+    }
 }

@@ -1,0 +1,235 @@
+//! The Meta webhook flow shared by WhatsApp and Instagram: the subscription handshake,
+//! the signature check on the raw body, then every message through intake and every
+//! delivery report onto its stored message. HTTP-framework neutral: the functions adapt
+//! their `lambda_http` requests to it.
+
+use crate::{DynamoStore, SqsQueue};
+use baton_domain::channels::{PayloadError, WebhookBatch};
+use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
+use baton_domain::meta::{verify_handshake, verify_signature, HandshakeError};
+use baton_domain::ports::{ConversationStore, TenantStore};
+use baton_domain::{Channel, Clock, StoreError};
+
+/// Meta's payloads are small; anything this large is not from Meta.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct MetaWebhook {
+    pub channel: Channel,
+    pub verify_token: String,
+    pub app_secret: String,
+    pub parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
+    pub store: DynamoStore,
+    pub inbound_queue: SqsQueue,
+    pub clock: Box<dyn Clock>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+fn reply(status: u16, body: impl Into<String>) -> Reply {
+    Reply {
+        status,
+        body: body.into(),
+    }
+}
+
+impl MetaWebhook {
+    /// `GET`: answer the challenge if the verify token is ours.
+    pub fn handshake(
+        &self,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> Reply {
+        match verify_handshake(mode, token, challenge, &self.verify_token) {
+            Ok(challenge) => {
+                tracing::info!(channel = %self.channel, "webhook subscription verified");
+                reply(200, challenge)
+            }
+            Err(e @ HandshakeError::Incomplete) => reply(400, e.to_string()),
+            Err(e) => {
+                tracing::warn!(channel = %self.channel, reason = %e, "webhook verification refused");
+                reply(403, "forbidden")
+            }
+        }
+    }
+
+    /// `POST`: a signed delivery. 200 once everything in it is safely queued or recorded;
+    /// 5xx makes Meta retry the whole delivery, which intake's idempotency makes safe.
+    pub async fn deliver(&self, signature: Option<&str>, body: &[u8]) -> Reply {
+        if body.len() > MAX_BODY_BYTES {
+            return reply(413, "payload too large");
+        }
+        if let Err(e) = verify_signature(&self.app_secret, body, signature) {
+            tracing::warn!(channel = %self.channel, reason = %e, "webhook signature refused");
+            return reply(401, "invalid signature");
+        }
+        let batch = match (self.parse)(body) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(channel = %self.channel, error = %e, "webhook payload refused");
+                return reply(400, e.to_string());
+            }
+        };
+        for reason in &batch.ignored {
+            tracing::debug!(channel = %self.channel, reason = %reason, "webhook item ignored");
+        }
+        let ports = IntakePorts {
+            customers: &self.store,
+            conversations: &self.store,
+            idempotency: &self.store,
+            inbound_queue: &self.inbound_queue,
+            clock: self.clock.as_ref(),
+        };
+        let mut failed = 0usize;
+        for message in batch.messages {
+            let tenant = match self
+                .store
+                .resolve_channel(self.channel, &message.account_id)
+                .await
+            {
+                Ok(Some(binding)) => binding.tenant_id,
+                Ok(None) => {
+                    // Not ours (a number moved away, a misconfigured app): acknowledge, or
+                    // Meta would retry it for days.
+                    tracing::warn!(channel = %self.channel, account_id = %message.account_id, "message for an unknown account dropped");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(channel = %self.channel, error = %e, "tenant lookup failed");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let span = tracing::info_span!("intake", tenant = %tenant, channel = %self.channel, channel_message_id = %message.channel_message_id);
+            let _enter = span.enter();
+            match intake::accept(&ports, &tenant, message, None).await {
+                Ok(IntakeOutcome::Queued {
+                    conversation_id,
+                    customer_id,
+                }) => {
+                    tracing::info!(conversation = %conversation_id, customer = %customer_id, "message queued");
+                }
+                Ok(IntakeOutcome::Duplicate) => tracing::info!("duplicate delivery ignored"),
+                Err(IntakeError::InProgress) => {
+                    tracing::info!("message is being handled by another invocation");
+                    failed += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "intake failed");
+                    failed += 1;
+                }
+            }
+        }
+        for status in batch.statuses {
+            let tenant = match self
+                .store
+                .resolve_channel(self.channel, &status.account_id)
+                .await
+            {
+                Ok(Some(b)) => b.tenant_id,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "tenant lookup failed");
+                    failed += 1;
+                    continue;
+                }
+            };
+            match self
+                .store
+                .set_delivery_status(&tenant, &status.channel_message_id, status.status)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(tenant = %tenant, status = ?status.status, "delivery status recorded")
+                }
+                // Not a message we stored (sent from another tool): nothing to update.
+                Err(StoreError::NotFound { .. }) => {
+                    tracing::debug!(tenant = %tenant, "delivery status for an unknown message")
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = %e, "delivery status failed");
+                    failed += 1;
+                }
+            }
+        }
+        if failed > 0 {
+            reply(503, "some items could not be processed; retry")
+        } else {
+            reply(200, "ok")
+        }
+    }
+}
+
+/// Adapts a `lambda_http` request to the webhook: `GET` handshake, `POST` delivery.
+pub async fn handle_http(
+    webhook: &MetaWebhook,
+    req: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    use lambda_http::RequestExt;
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!("webhook", request_id = %request_id, channel = %webhook.channel);
+    let _enter = span.enter();
+    let r = match *req.method() {
+        lambda_http::http::Method::GET => {
+            let q = req.query_string_parameters_ref();
+            let get = |k: &str| q.and_then(|q| q.first(k));
+            webhook.handshake(
+                get("hub.mode"),
+                get("hub.verify_token"),
+                get("hub.challenge"),
+            )
+        }
+        lambda_http::http::Method::POST => {
+            let signature = req
+                .headers()
+                .get("x-hub-signature-256")
+                .and_then(|v| v.to_str().ok());
+            drop(_enter);
+            let out = tracing::Instrument::instrument(
+                webhook.deliver(signature, req.body().as_ref()),
+                span.clone(),
+            )
+            .await;
+            return to_response(out);
+        }
+        _ => reply(405, "method not allowed"),
+    };
+    to_response(r)
+}
+
+fn to_response(r: Reply) -> lambda_http::Response<lambda_http::Body> {
+    lambda_http::Response::builder()
+        .status(r.status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(lambda_http::Body::Text(r.body))
+        .expect("static response parts are valid")
+}
+
+impl MetaWebhook {
+    /// The webhook for `channel` from the environment: `{PREFIX}_VERIFY_TOKEN`,
+    /// `{PREFIX}_APP_SECRET`, `TABLE_NAME`, `INBOUND_QUEUE_URL`.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        channel: Channel,
+        verify_token_var: &'static str,
+        app_secret_var: &'static str,
+        parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
+    ) -> Result<Self, crate::ConfigError> {
+        Ok(MetaWebhook {
+            channel,
+            verify_token: crate::env_var(verify_token_var, "the Meta webhook verify token")?,
+            app_secret: crate::env_var(app_secret_var, "the Meta app secret")?,
+            parse,
+            store: DynamoStore::from_env(sdk)?,
+            inbound_queue: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "INBOUND_QUEUE_URL")?,
+            clock: Box::new(baton_domain::SystemClock),
+        })
+    }
+}
