@@ -20,6 +20,7 @@ pub mod ports;
 pub mod tenant;
 pub mod ticket;
 pub mod time_fmt;
+pub mod widget;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::StoreError;

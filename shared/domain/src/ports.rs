@@ -123,6 +123,15 @@ pub trait ConversationStore: Send + Sync {
         id: ConversationId,
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
+    /// Messages after the message `after` (all when `None`), oldest first: the widget's
+    /// polling view.
+    async fn list_messages_after(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        after: Option<ulid::Ulid>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Records a channel's delivery report on an outbound message found by its channel id.
     async fn set_delivery_status(
         &self,
@@ -255,6 +264,20 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Gives a claim up after a failure so a retry can take it.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// Fixed-window rate limits.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit for `key` in the window of `window_secs` that contains `now`;
+    /// `false` when the window already had `limit` hits (the hit is not counted).
+    async fn hit(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_secs: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A message to put on a queue.

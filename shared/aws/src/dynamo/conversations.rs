@@ -129,6 +129,30 @@ impl ConversationStore for DynamoStore {
         self.query_as(MESSAGE, q, page).await
     }
 
+    async fn list_messages_after(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        after: Option<ulid::Ulid>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        // "META" sorts before "MSG#", so everything greater than a message key is a later message.
+        let sort = match after {
+            Some(a) => SortCondition::After(format!("{}{a}", keys::MESSAGE_PREFIX)),
+            None => SortCondition::BeginsWith(keys::MESSAGE_PREFIX.into()),
+        };
+        let q = QuerySpec {
+            operation: "list messages after",
+            index: None,
+            partition: keys::conversation_partition(tenant, id),
+            sort,
+        };
+        Ok(self
+            .query_as(MESSAGE, q, &PageRequest::first(limit))
+            .await?
+            .items)
+    }
+
     async fn set_delivery_status(
         &self,
         tenant: &TenantId,

@@ -13,6 +13,7 @@ mod customers;
 mod directory;
 mod idempotency;
 mod kb;
+mod rate;
 mod tenants;
 mod tickets;
 
@@ -171,6 +172,12 @@ impl DynamoStore {
                     .expression_attribute_values(":sk", s(p.clone()));
                 "#pk = :pk AND begins_with(#sk, :sk)"
             }
+            SortCondition::After(a) => {
+                req = req
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":sk", s(a.clone()));
+                "#pk = :pk AND #sk > :sk"
+            }
             SortCondition::AtMost(u) => {
                 req = req
                     .expression_attribute_names("#sk", sk_attr)
@@ -221,6 +228,7 @@ pub(crate) enum SortCondition {
     Any,
     BeginsWith(String),
     AtMost(String),
+    After(String),
 }
 
 pub(crate) enum TransactFailure {
