@@ -60,10 +60,7 @@ async fn post(webhook: &MetaWebhook, event_json: &str) -> (u16, String) {
     let req = lambda_http::request::from_str(event_json).expect("API Gateway v2 event");
     let resp = handle_http(webhook, req).await;
     let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
-    )
+    (status, String::from_utf8_lossy(resp.body().as_ref()).into_owned())
 }
 
 /// Everything on the inbound queue right now.
@@ -112,10 +109,7 @@ async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conve
     let m = &queued[0];
     assert_eq!(m.tenant_id, demo());
     assert_eq!(m.message.channel, Channel::Whatsapp);
-    assert_eq!(
-        m.message.text,
-        "Hi! Where is my order #4411? It was due yesterday."
-    );
+    assert_eq!(m.message.text, "Hi! Where is my order #4411? It was due yesterday.");
     assert_eq!(m.message.sender_id, "16505551234");
 
     let identity = env
@@ -126,17 +120,9 @@ async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conve
         .unwrap();
     assert_eq!(identity.customer_id, m.customer_id);
     assert_eq!(identity.active_conversation, Some(m.conversation_id));
-    let customer = env
-        .store
-        .get_customer(&demo(), m.customer_id)
-        .await
-        .unwrap();
+    let customer = env.store.get_customer(&demo(), m.customer_id).await.unwrap();
     assert_eq!(customer.name.as_deref(), Some("Sheena Nelson"));
-    let conversation = env
-        .store
-        .get_conversation(&demo(), m.conversation_id)
-        .await
-        .unwrap();
+    let conversation = env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
     assert_eq!(conversation.customer_id, m.customer_id);
 
     // The next message from the same person joins the same conversation, media kept.
@@ -147,47 +133,28 @@ async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conve
     assert_eq!(queued[0].customer_id, m.customer_id);
     assert_eq!(queued[0].message.kind, ContentKind::Media);
     assert_eq!(queued[0].message.text, "The box arrived crushed");
-    assert_eq!(
-        queued[0].message.attachments[0].reference,
-        "1003383421387256"
-    );
+    assert_eq!(queued[0].message.attachments[0].reference, "1003383421387256");
 }
 
 #[tokio::test]
 async fn bad_signature_or_wrong_verify_token_is_refused_and_nothing_is_queued() {
     let env = seeded().await;
     let wh = whatsapp_webhook(&env);
-    assert_eq!(
-        post(&wh, &event("whatsapp-text-bad-signature.json"))
-            .await
-            .0,
-        401
-    );
-    let mut unsigned: serde_json::Value =
-        serde_json::from_str(&event("whatsapp-text.json")).unwrap();
+    assert_eq!(post(&wh, &event("whatsapp-text-bad-signature.json")).await.0, 401);
+    let mut unsigned: serde_json::Value = serde_json::from_str(&event("whatsapp-text.json")).unwrap();
     unsigned["headers"]
         .as_object_mut()
         .unwrap()
         .remove("x-hub-signature-256");
     assert_eq!(post(&wh, &unsigned.to_string()).await.0, 401);
     // A body changed after signing fails too.
-    let mut tampered: serde_json::Value =
-        serde_json::from_str(&event("whatsapp-text.json")).unwrap();
-    tampered["body"] = tampered["body"]
-        .as_str()
-        .unwrap()
-        .replace("#4411", "#9999")
-        .into();
+    let mut tampered: serde_json::Value = serde_json::from_str(&event("whatsapp-text.json")).unwrap();
+    tampered["body"] = tampered["body"].as_str().unwrap().replace("#4411", "#9999").into();
     assert_eq!(post(&wh, &tampered.to_string()).await.0, 401);
 
     let (status, body) = post(&wh, &event("whatsapp-verify.json")).await;
     assert_eq!((status, body.as_str()), (200, "1158201444"));
-    assert_eq!(
-        post(&wh, &event("whatsapp-verify-wrong-token.json"))
-            .await
-            .0,
-        403
-    );
+    assert_eq!(post(&wh, &event("whatsapp-verify-wrong-token.json")).await.0, 403);
     assert!(drain(&env).await.is_empty());
     assert!(env
         .store
@@ -210,12 +177,7 @@ async fn bad_payloads_get_a_clear_4xx_and_unknown_accounts_are_acknowledged() {
     let env = seeded().await;
     let wh = whatsapp_webhook(&env);
     let s = secret("WHATSAPP_APP_SECRET");
-    assert_eq!(
-        post(&wh, &signed("/webhooks/whatsapp", "{not json", &s))
-            .await
-            .0,
-        400
-    );
+    assert_eq!(post(&wh, &signed("/webhooks/whatsapp", "{not json", &s)).await.0, 400);
     assert_eq!(
         post(
             &wh,
@@ -229,10 +191,7 @@ async fn bad_payloads_get_a_clear_4xx_and_unknown_accounts_are_acknowledged() {
         r#"{{"object":"whatsapp_business_account","entry":[],"pad":"{}"}}"#,
         "x".repeat(1_100_000)
     );
-    assert_eq!(
-        post(&wh, &signed("/webhooks/whatsapp", &huge, &s)).await.0,
-        413
-    );
+    assert_eq!(post(&wh, &signed("/webhooks/whatsapp", &huge, &s)).await.0, 413);
     // A number that belongs to nobody: acknowledged (Meta would retry for days), dropped.
     let other = event("whatsapp-text.json");
     let mut ev: serde_json::Value = serde_json::from_str(&other).unwrap();
@@ -259,9 +218,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         author: Author::Ai,
         text: "Your order ships tomorrow.".into(),
         attachments: vec![],
-        channel_message_id: Some(
-            "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI1RUY1QzE4QkQ3QzA3M0ZBMUEA".into(),
-        ),
+        channel_message_id: Some("wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI1RUY1QzE4QkQ3QzA3M0ZBMUEA".into()),
         delivery: Some(DeliveryStatus::Sent),
         created_at: SystemClock.now(),
     };
@@ -274,10 +231,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         .unwrap()
         .items;
     assert_eq!(stored[0].delivery, Some(DeliveryStatus::Read));
-    assert!(
-        drain(&env).await.is_empty(),
-        "statuses do not create conversations"
-    );
+    assert!(drain(&env).await.is_empty(), "statuses do not create conversations");
 }
 
 #[tokio::test]
@@ -291,10 +245,7 @@ async fn instagram_message_is_queued_once_and_echoes_are_not_customer_messages()
     let queued = drain(&env).await;
     assert_eq!(queued.len(), 1, "one customer message; the echo is ours");
     assert_eq!(queued[0].message.channel, Channel::Instagram);
-    assert_eq!(
-        queued[0].message.text,
-        "hey, can I change my delivery address?"
-    );
+    assert_eq!(queued[0].message.text, "hey, can I change my delivery address?");
     assert_eq!(queued[0].tenant_id, demo());
     // The WhatsApp secret does not sign Instagram deliveries.
     let mut ev: serde_json::Value = serde_json::from_str(&event("instagram-text.json")).unwrap();
@@ -340,6 +291,7 @@ async fn concurrent_first_messages_share_one_customer_and_one_conversation() {
                 &demo(),
                 text_from("15557770000", &format!("wamid.c{i}")),
                 None,
+                None,
             )
             .await
             .unwrap()
@@ -372,7 +324,7 @@ async fn concurrent_first_messages_share_one_customer_and_one_conversation() {
         clock: &SystemClock,
     };
     assert_eq!(
-        accept(&ports, &demo(), text_from("15557770000", "wamid.c0"), None)
+        accept(&ports, &demo(), text_from("15557770000", "wamid.c0"), None, None)
             .await
             .unwrap(),
         IntakeOutcome::Duplicate

@@ -17,18 +17,13 @@ fn invoke(endpoint: &str, function: &str, event: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is the response JSON ({e}): {stdout}"))
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stdout is the response JSON ({e}): {stdout}"))
 }
 
 #[tokio::test]
 async fn invoke_runs_the_whatsapp_webhook_binary_on_a_sample_event() {
     let env = env().await;
-    let ok = invoke(
-        &env.endpoint.url,
-        "webhook-whatsapp",
-        "events/whatsapp-verify.json",
-    );
+    let ok = invoke(&env.endpoint.url, "webhook-whatsapp", "events/whatsapp-verify.json");
     assert_eq!(ok["statusCode"], 200);
     assert_eq!(ok["body"], "1158201444");
 

@@ -19,11 +19,7 @@ async fn probe_count(env: &baton_tests::TestEnv, id: &str, field: &str) -> u64 {
         .await
         .unwrap();
     out.item
-        .and_then(|i| {
-            i.get(field)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-        })
+        .and_then(|i| i.get(field).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -56,10 +52,7 @@ async fn runner_delivers_redelivers_dead_letters_routes_http_and_fires_schedules
     let baton = baton_local::start(&env.sdk, &env.endpoint.url, opts)
         .await
         .expect("runner starts");
-    assert_eq!(
-        baton.functions.keys().collect::<Vec<_>>(),
-        vec!["ProbeFunction"]
-    );
+    assert_eq!(baton.functions.keys().collect::<Vec<_>>(), vec!["ProbeFunction"]);
 
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
     let (work, _) = env.resources.queue("WorkQueue").unwrap();
@@ -98,16 +91,10 @@ async fn runner_delivers_redelivers_dead_letters_routes_http_and_fires_schedules
     // Failed on every delivery: after maxReceiveCount (2) receives it is in the DLQ.
     let dead = eventually(40, || async {
         let bodies = visible(&sqs, dlq).await;
-        bodies
-            .iter()
-            .any(|b| b.contains("poison"))
-            .then_some(bodies)
+        bodies.iter().any(|b| b.contains("poison")).then_some(bodies)
     })
     .await;
-    assert!(
-        dead.is_some(),
-        "the poison message reached the dead-letter queue"
-    );
+    assert!(dead.is_some(), "the poison message reached the dead-letter queue");
     eprintln!("dead after {:?}", started.elapsed());
     assert_eq!(probe_count(&env, "poison", "deliveries").await, 2);
     assert_eq!(probe_count(&env, "poison", "successes").await, 0);
@@ -133,17 +120,9 @@ async fn runner_delivers_redelivers_dead_letters_routes_http_and_fires_schedules
     assert_eq!(echo["queryStringParameters"]["x"], "1,2");
     assert_eq!(echo["body"], r#"{"hello":"world"}"#);
     assert_eq!(echo["contentType"], "application/json");
-    let missing = client
-        .get(format!("http://{http}/nowhere"))
-        .send()
-        .await
-        .unwrap();
+    let missing = client.get(format!("http://{http}/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    let wrong_method = client
-        .get(format!("http://{http}/probe/abc"))
-        .send()
-        .await
-        .unwrap();
+    let wrong_method = client.get(format!("http://{http}/probe/abc")).send().await.unwrap();
     assert_eq!(wrong_method.status(), 404);
 
     // Schedules fire with EventBridge's event shape.

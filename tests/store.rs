@@ -7,9 +7,7 @@ use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
 use baton_domain::kb::Article;
 use baton_domain::ports::*;
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels};
-use baton_domain::ticket::{
-    Action, Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind,
-};
+use baton_domain::ticket::{Action, Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::*;
 use baton_tests::env;
 use std::collections::HashSet;
@@ -87,17 +85,10 @@ async fn tenant_and_channel_bindings_are_created_together_and_unique() {
     s.create_tenant(&a, &[wa.clone()]).await.unwrap();
     assert_eq!(s.get_tenant(&a.id).await.unwrap(), a);
     assert_eq!(
-        s.resolve_channel(Channel::Whatsapp, "15550001")
-            .await
-            .unwrap(),
+        s.resolve_channel(Channel::Whatsapp, "15550001").await.unwrap(),
         Some(wa)
     );
-    assert_eq!(
-        s.resolve_channel(Channel::Whatsapp, "nobody")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(s.resolve_channel(Channel::Whatsapp, "nobody").await.unwrap(), None);
 
     // Another tenant claiming the same number fails whole: the tenant is not created either.
     let b = tenant("bolt");
@@ -116,10 +107,7 @@ async fn tenant_and_channel_bindings_are_created_together_and_unique() {
         ),
         "{err:?}"
     );
-    assert!(matches!(
-        s.get_tenant(&b.id).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(s.get_tenant(&b.id).await, Err(StoreError::NotFound { .. })));
     assert!(matches!(
         s.create_tenant(&a, &[]).await,
         Err(StoreError::AlreadyExists { entity: "tenant" })
@@ -237,12 +225,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
 
     let mut sent = Vec::new();
     for i in 0..5 {
-        let m = message(
-            &t,
-            c.id,
-            &format!("message {i}"),
-            Some(&format!("wamid.{i}")),
-        );
+        let m = message(&t, c.id, &format!("message {i}"), Some(&format!("wamid.{i}")));
         s.append_message(&m).await.unwrap();
         sent.push(m);
         // ULIDs made in the same millisecond are still ordered by their random part only.
@@ -255,10 +238,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
         Err(StoreError::AlreadyExists { entity: "message" })
     ));
 
-    let first = s
-        .list_messages(&t, c.id, &PageRequest::first(2))
-        .await
-        .unwrap();
+    let first = s.list_messages(&t, c.id, &PageRequest::first(2)).await.unwrap();
     assert_eq!(first.items.len(), 2);
     let cursor = first.next_cursor.clone().expect("more pages");
     let mut all = first.items;
@@ -277,13 +257,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
     let texts: Vec<_> = all.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         texts,
-        vec![
-            "message 0",
-            "message 1",
-            "message 2",
-            "message 3",
-            "message 4"
-        ]
+        vec!["message 0", "message 1", "message 2", "message 3", "message 4"]
     );
 
     // A cursor from this conversation cannot be used to read another tenant's conversation.
@@ -299,16 +273,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Invalid {
-                field: "cursor",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Invalid { field: "cursor", .. }), "{err:?}");
 
     // Optimistic locking on the conversation.
     let mut human = c.clone();
@@ -346,15 +311,10 @@ async fn delivery_reports_never_move_a_message_backwards() {
     s.set_delivery_status(&t, "wamid.out1", DeliveryStatus::Delivered)
         .await
         .unwrap();
-    let stored = s
-        .list_messages(&t, conv, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let stored = s.list_messages(&t, conv, &PageRequest::first(10)).await.unwrap().items;
     assert_eq!(stored[0].delivery, Some(DeliveryStatus::Read));
     assert!(matches!(
-        s.set_delivery_status(&t, "wamid.unknown", DeliveryStatus::Read)
-            .await,
+        s.set_delivery_status(&t, "wamid.unknown", DeliveryStatus::Read).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -369,12 +329,9 @@ async fn ticket_numbers_stay_unique_under_concurrent_creation() {
         tasks.push(tokio::spawn(async move {
             let t = tid("acme");
             let n = s.next_ticket_number(&t).await.unwrap();
-            s.create_ticket(
-                &ticket("acme", n.0, Priority::Normal),
-                &[event("acme", n.0, "created")],
-            )
-            .await
-            .unwrap();
+            s.create_ticket(&ticket("acme", n.0, Priority::Normal), &[event("acme", n.0, "created")])
+                .await
+                .unwrap();
             n.0
         }));
     }
@@ -387,14 +344,10 @@ async fn ticket_numbers_stay_unique_under_concurrent_creation() {
     assert_eq!(unique.len(), 24);
     assert_eq!(unique, (1..=24).collect());
     // Numbers are per tenant.
-    assert_eq!(
-        s.next_ticket_number(&tid("bolt")).await.unwrap(),
-        TicketNumber(1)
-    );
+    assert_eq!(s.next_ticket_number(&tid("bolt")).await.unwrap(), TicketNumber(1));
     // A number is never created twice.
     assert!(matches!(
-        s.create_ticket(&ticket("acme", 3, Priority::Low), &[])
-            .await,
+        s.create_ticket(&ticket("acme", 3, Priority::Low), &[]).await,
         Err(StoreError::AlreadyExists { entity: "ticket" })
     ));
 }
@@ -403,12 +356,9 @@ async fn ticket_numbers_stay_unique_under_concurrent_creation() {
 async fn two_concurrent_updates_of_one_ticket_exactly_one_wins() {
     let env = env().await;
     let s = Arc::new(env.store.clone());
-    s.create_ticket(
-        &ticket("acme", 7, Priority::Normal),
-        &[event("acme", 7, "created")],
-    )
-    .await
-    .unwrap();
+    s.create_ticket(&ticket("acme", 7, Priority::Normal), &[event("acme", 7, "created")])
+        .await
+        .unwrap();
     let read = s.get_ticket(&tid("acme"), TicketNumber(7)).await.unwrap();
     let mut tasks = Vec::new();
     for agent in ["ann", "bob"] {
@@ -445,10 +395,7 @@ async fn two_concurrent_updates_of_one_ticket_exactly_one_wins() {
     );
     let stored = s.get_ticket(&tid("acme"), TicketNumber(7)).await.unwrap();
     assert_eq!(stored.version, 2);
-    assert_eq!(
-        stored.assignee.as_ref().map(AgentId::as_str),
-        Some(winners[0].0)
-    );
+    assert_eq!(stored.assignee.as_ref().map(AgentId::as_str), Some(winners[0].0));
     // The loser's timeline entry was not written: the transaction is all or nothing.
     let timeline = s
         .list_timeline(&tid("acme"), TicketNumber(7), &PageRequest::first(10))
@@ -458,8 +405,7 @@ async fn two_concurrent_updates_of_one_ticket_exactly_one_wins() {
     assert_eq!(timeline.len(), 2);
     // Updating a ticket that does not exist is NotFound, not a conflict.
     assert!(matches!(
-        s.update_ticket(&ticket("acme", 99, Priority::Low), 1, &[])
-            .await,
+        s.update_ticket(&ticket("acme", 99, Priority::Low), 1, &[]).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -498,21 +444,14 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
         .unwrap()
         .items;
     let order: Vec<u64> = open.iter().map(|k| k.number.0).collect();
-    assert_eq!(
-        order,
-        vec![2, 4, 3, 1],
-        "urgent first, then the earliest deadline"
-    );
+    assert_eq!(order, vec![2, 4, 3, 1], "urgent first, then the earliest deadline");
 
     let backlog = s
         .list_team_backlog(&t, &team, &PageRequest::first(10))
         .await
         .unwrap()
         .items;
-    assert_eq!(
-        backlog.iter().map(|k| k.number.0).collect::<Vec<_>>(),
-        vec![2, 3, 1]
-    );
+    assert_eq!(backlog.iter().map(|k| k.number.0).collect::<Vec<_>>(), vec![2, 3, 1]);
 
     // Assigning ticket 3 moves it from the team backlog to ann's queue.
     let mut k3 = s.get_ticket(&t, TicketNumber(3)).await.unwrap();
@@ -523,10 +462,7 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
         .await
         .unwrap()
         .items;
-    assert_eq!(
-        backlog.iter().map(|k| k.number.0).collect::<Vec<_>>(),
-        vec![2, 1]
-    );
+    assert_eq!(backlog.iter().map(|k| k.number.0).collect::<Vec<_>>(), vec![2, 1]);
     let mine = s
         .list_by_assignee(&t, &ann, &PageRequest::first(10))
         .await
@@ -538,24 +474,12 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
     let due_by = t0().plus(hour * 2);
     let mut due = Vec::new();
     for shard in 0..baton_aws::dynamo::keys::SLA_SHARDS {
-        due.extend(
-            s.list_due(shard, due_by, &PageRequest::first(100))
-                .await
-                .unwrap()
-                .items,
-        );
+        due.extend(s.list_due(shard, due_by, &PageRequest::first(100)).await.unwrap().items);
     }
-    let mut due_numbers: Vec<u64> = due
-        .iter()
-        .filter(|d| d.tenant_id == t)
-        .map(|d| d.number.0)
-        .collect();
+    let mut due_numbers: Vec<u64> = due.iter().filter(|d| d.tenant_id == t).map(|d| d.number.0).collect();
     due_numbers.sort();
     assert_eq!(due_numbers, vec![2, 3]);
-    assert_eq!(
-        due.iter().find(|d| d.number.0 == 2).unwrap().due_at,
-        t0().plus(hour)
-    );
+    assert_eq!(due.iter().find(|d| d.number.0 == 2).unwrap().due_at, t0().plus(hour));
 
     // A human reply stops the first-response clock and parks the ticket on the customer:
     // it leaves the due index and the open listing.
@@ -565,12 +489,7 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
     s.update_ticket(&k2, k2.version, &[]).await.unwrap();
     let mut still_due = Vec::new();
     for shard in 0..baton_aws::dynamo::keys::SLA_SHARDS {
-        still_due.extend(
-            s.list_due(shard, due_by, &PageRequest::first(100))
-                .await
-                .unwrap()
-                .items,
-        );
+        still_due.extend(s.list_due(shard, due_by, &PageRequest::first(100)).await.unwrap().items);
     }
     assert_eq!(
         still_due
@@ -585,10 +504,7 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
         .await
         .unwrap()
         .items;
-    assert_eq!(
-        waiting.iter().map(|k| k.number.0).collect::<Vec<_>>(),
-        vec![2]
-    );
+    assert_eq!(waiting.iter().map(|k| k.number.0).collect::<Vec<_>>(), vec![2]);
 }
 
 #[tokio::test]
@@ -631,9 +547,7 @@ async fn timeline_keeps_messages_notes_and_events_in_order() {
     let s = &env.store;
     let t = tid("acme");
     let k = ticket("acme", 1, Priority::High);
-    s.create_ticket(&k, &[event("acme", 1, "created")])
-        .await
-        .unwrap();
+    s.create_ticket(&k, &[event("acme", 1, "created")]).await.unwrap();
     let entries = [
         TimelineKind::Message {
             text: "where is my parcel?".into(),
@@ -686,9 +600,7 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
         let s = s.clone();
         let h = h.clone();
         tasks.push(tokio::spawn(async move {
-            s.claim("inbound", "wamid.1", &h, t0(), policy)
-                .await
-                .unwrap()
+            s.claim("inbound", "wamid.1", &h, t0(), policy).await.unwrap()
         }));
     }
     let outcomes: Vec<_> = futures::future::join_all(tasks)
@@ -697,10 +609,7 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| **o == ClaimOutcome::Claimed)
-            .count(),
+        outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed).count(),
         1,
         "{outcomes:?}"
     );
@@ -718,9 +627,7 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
     .await
     .unwrap();
     assert_eq!(
-        s.claim("inbound", "wamid.1", &h, t0(), policy)
-            .await
-            .unwrap(),
+        s.claim("inbound", "wamid.1", &h, t0(), policy).await.unwrap(),
         ClaimOutcome::AlreadyCompleted(Some(serde_json::json!({"ticket": 4})))
     );
     assert_eq!(
@@ -746,45 +653,31 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
 
     // A released claim (the work failed) can be taken again.
     assert_eq!(
-        s.claim("inbound", "wamid.2", &h, t0(), policy)
-            .await
-            .unwrap(),
+        s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap(),
         ClaimOutcome::Claimed
     );
     s.release("inbound", "wamid.2").await.unwrap();
     assert_eq!(
-        s.claim("inbound", "wamid.2", &h, t0(), policy)
-            .await
-            .unwrap(),
+        s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap(),
         ClaimOutcome::Claimed
     );
 
     // An abandoned in-progress claim expires and can be taken again; a live one cannot.
     assert_eq!(
-        s.claim(
-            "inbound",
-            "wamid.2",
-            &h,
-            t0().plus(time::Duration::seconds(1)),
-            policy
-        )
-        .await
-        .unwrap(),
+        s.claim("inbound", "wamid.2", &h, t0().plus(time::Duration::seconds(1)), policy)
+            .await
+            .unwrap(),
         ClaimOutcome::InProgress
     );
     let later = t0().plus(policy.in_progress_timeout + time::Duration::seconds(1));
     assert_eq!(
-        s.claim("inbound", "wamid.2", &h, later, policy)
-            .await
-            .unwrap(),
+        s.claim("inbound", "wamid.2", &h, later, policy).await.unwrap(),
         ClaimOutcome::Claimed
     );
     // Completed records expire after their TTL even before DynamoDB deletes them.
     let much_later = t0().plus(policy.record_ttl + time::Duration::days(1));
     assert_eq!(
-        s.claim("inbound", "wamid.1", &h, much_later, policy)
-            .await
-            .unwrap(),
+        s.claim("inbound", "wamid.1", &h, much_later, policy).await.unwrap(),
         ClaimOutcome::Claimed
     );
 }
@@ -816,27 +709,16 @@ async fn agents_teams_capacity_and_knowledge_base() {
     s.reserve_capacity(&t, &ann.id).await.unwrap();
     s.reserve_capacity(&t, &ann.id).await.unwrap();
     assert!(
-        matches!(
-            s.reserve_capacity(&t, &ann.id).await,
-            Err(StoreError::Conflict { .. })
-        ),
+        matches!(s.reserve_capacity(&t, &ann.id).await, Err(StoreError::Conflict { .. })),
         "capacity is a hard limit"
     );
     s.release_capacity(&t, &ann.id).await.unwrap();
     assert_eq!(s.get_agent(&t, &ann.id).await.unwrap().open_count, 1);
     assert!(matches!(
-        s.reserve_capacity(&t, &AgentId::new("ghost").unwrap())
-            .await,
+        s.reserve_capacity(&t, &AgentId::new("ghost").unwrap()).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(
-        s.list_agents(&t, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(s.list_agents(&t, &PageRequest::first(10)).await.unwrap().items.len(), 1);
     assert!(s
         .list_agents(&tid("bolt"), &PageRequest::first(10))
         .await
@@ -855,10 +737,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
     s.create_team(&team).await.unwrap();
     assert_eq!(s.get_team(&t, &team.id).await.unwrap(), team);
     assert_eq!(
-        s.list_teams(&t, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items,
+        s.list_teams(&t, &PageRequest::first(10)).await.unwrap().items,
         vec![team]
     );
 
@@ -876,11 +755,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
     assert_eq!(s.get_tenant(&t).await.unwrap().kb_revision, 1);
     assert_eq!(s.get_article(&t, &article.id).await.unwrap(), article);
     assert_eq!(
-        s.list_articles(&t, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
+        s.list_articles(&t, &PageRequest::first(10)).await.unwrap().items.len(),
         1
     );
     s.delete_article(&t, &article.id).await.unwrap();
@@ -924,10 +799,7 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         group_id: None,
         dedup_id: Some("d".into()),
     };
-    assert!(matches!(
-        q.send(missing_group).await,
-        Err(QueueError::Invalid(_))
-    ));
+    assert!(matches!(q.send(missing_group).await, Err(QueueError::Invalid(_))));
     let got = sqs
         .receive_message()
         .queue_url(url)
@@ -953,11 +825,6 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         })
         .await
         .unwrap();
-    let got = sqs
-        .receive_message()
-        .queue_url(routing_url)
-        .send()
-        .await
-        .unwrap();
+    let got = sqs.receive_message().queue_url(routing_url).send().await.unwrap();
     assert_eq!(got.messages.unwrap_or_default().len(), 1);
 }

@@ -35,11 +35,7 @@ async fn provisioned_table_and_queues_match_the_template() {
         .and_then(|v| v.as_sequence())
         .unwrap()
         .iter()
-        .filter_map(|g| {
-            g.get("IndexName")
-                .and_then(|n| n.as_str())
-                .map(str::to_owned)
-        })
+        .filter_map(|g| g.get("IndexName").and_then(|n| n.as_str()).map(str::to_owned))
         .collect();
     assert_eq!(gsis, declared);
     assert_eq!(
@@ -62,8 +58,7 @@ async fn provisioned_table_and_queues_match_the_template() {
 
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
     for q in &t.queues {
-        let Some(Physical::Queue { url, name, .. }) = env.resources.physical.get(&q.logical_id)
-        else {
+        let Some(Physical::Queue { url, name, .. }) = env.resources.physical.get(&q.logical_id) else {
             panic!("{} was not created", q.logical_id)
         };
         assert_eq!(name.ends_with(".fifo"), q.fifo, "{}", q.logical_id);
@@ -79,19 +74,11 @@ async fn provisioned_table_and_queues_match_the_template() {
         let redrive = attrs.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy);
         match &q.redrive {
             Some((dlq, max)) => {
-                let policy: serde_json::Value =
-                    serde_json::from_str(redrive.expect("redrive policy set")).unwrap();
+                let policy: serde_json::Value = serde_json::from_str(redrive.expect("redrive policy set")).unwrap();
                 let (_, dlq_arn) = env.resources.queue(dlq).unwrap();
                 assert_eq!(policy["deadLetterTargetArn"], dlq_arn);
-                assert_eq!(
-                    policy["maxReceiveCount"].to_string().trim_matches('"'),
-                    max.to_string()
-                );
-                assert!(
-                    *max > 1,
-                    "{}: a single failure must not dead-letter",
-                    q.logical_id
-                );
+                assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), max.to_string());
+                assert!(*max > 1, "{}: a single failure must not dead-letter", q.logical_id);
             }
             None => assert!(redrive.is_none()),
         }
@@ -101,11 +88,13 @@ async fn provisioned_table_and_queues_match_the_template() {
 #[test]
 fn every_work_queue_has_a_dead_letter_queue() {
     let t = template();
-    let dlqs: BTreeSet<&str> = t
+    let mut dlqs: BTreeSet<&str> = t
         .queues
         .iter()
         .filter_map(|q| q.redrive.as_ref().map(|(d, _)| d.as_str()))
         .collect();
+    // A function's own DeadLetterQueue (failed asynchronous invocations) counts too.
+    dlqs.extend(t.functions.iter().filter_map(|f| f.dead_letter_queue.as_deref()));
     for q in &t.queues {
         assert!(
             q.redrive.is_some() || dlqs.contains(q.logical_id.as_str()),
@@ -129,11 +118,7 @@ fn local_settings_name_what_the_template_creates_for_the_local_stack() {
         ("OUTBOUND_QUEUE_URL", "OutboundQueue"),
         ("EMAIL_QUEUE_URL", "EmailQueue"),
     ] {
-        let q = t
-            .queues
-            .iter()
-            .find(|q| q.logical_id == logical_id)
-            .unwrap();
+        let q = t.queues.iter().find(|q| q.logical_id == logical_id).unwrap();
         let url = env_file.get("Parameters", var).unwrap();
         assert!(
             url.ends_with(&format!("/{}", queue_name("baton-local", q))),
@@ -149,9 +134,7 @@ fn local_settings_name_what_the_template_creates_for_the_local_stack() {
         "LOCAL_JWT_SECRET",
     ] {
         assert!(
-            env_file
-                .get("Parameters", secret)
-                .is_some_and(|v| !v.is_empty()),
+            env_file.get("Parameters", secret).is_some_and(|v| !v.is_empty()),
             "{secret} missing from env.json"
         );
     }
@@ -161,11 +144,7 @@ fn local_settings_name_what_the_template_creates_for_the_local_stack() {
 fn every_function_is_a_crate_with_a_library_and_a_thin_main() {
     for f in &template().functions {
         let dir = root().join(&f.code_uri);
-        assert!(
-            dir.join("src/lib.rs").exists(),
-            "{}: handler library",
-            f.logical_id
-        );
+        assert!(dir.join("src/lib.rs").exists(), "{}: handler library", f.logical_id);
         let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
         assert!(
             main.lines().count() <= 15,

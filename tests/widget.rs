@@ -95,9 +95,7 @@ async fn call(deps: &Deps, c: Call<'_>) -> (u16, Value, lambda_http::http::Heade
 
 async fn start(deps: &Deps) -> (String, String) {
     let mut c = Call::new("POST", "/widget/v1/conversations");
-    c.body = Some(
-        json!({ "widget_key": "wk_demo", "name": "Vera Visitor", "email": "Vera@Example.com" }),
-    );
+    c.body = Some(json!({ "widget_key": "wk_demo", "name": "Vera Visitor", "email": "Vera@Example.com" }));
     let (status, body, headers) = call(deps, c).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(headers["access-control-allow-origin"], ORIGIN);
@@ -134,29 +132,18 @@ async fn a_visitor_starts_posts_and_a_replay_is_one_message() {
         c.token = Some(&token);
         c
     };
-    assert_eq!(
-        call(&deps, post("m-1", "Hello, do you ship to Norway?"))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(call(&deps, post("m-1", "Hello, do you ship to Norway?")).await.0, 202);
     // The offline widget replays the same message.
-    assert_eq!(
-        call(&deps, post("m-1", "Hello, do you ship to Norway?"))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(call(&deps, post("m-1", "Hello, do you ship to Norway?")).await.0, 202);
     let queued = drain(&env).await;
     assert_eq!(queued.len(), 1);
     let m = &queued[0];
     assert_eq!(m.tenant_id, TenantId::new("demo").unwrap());
     assert_eq!(m.conversation_id.to_string(), conv);
     assert_eq!(m.message.text, "Hello, do you ship to Norway?");
-    let customer =
-        baton_domain::ports::CustomerStore::get_customer(&env.store, &m.tenant_id, m.customer_id)
-            .await
-            .unwrap();
+    let customer = baton_domain::ports::CustomerStore::get_customer(&env.store, &m.tenant_id, m.customer_id)
+        .await
+        .unwrap();
     assert_eq!(customer.name.as_deref(), Some("Vera Visitor"));
     assert_eq!(customer.email.as_deref(), Some("vera@example.com"));
 }
@@ -219,10 +206,7 @@ async fn polling_returns_the_thread_after_the_cursor() {
         .iter()
         .map(|m| m["text"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        texts,
-        vec!["It ships tomorrow.", "Ann here, I checked: tomorrow."]
-    );
+    assert_eq!(texts, vec!["It ships tomorrow.", "Ann here, I checked: tomorrow."]);
 
     // Another visitor's token does not open this conversation.
     let (_, other_token) = start(&deps).await;
@@ -284,11 +268,7 @@ async fn refuses_bad_keys_tokens_origins_sizes_and_floods() {
         }
         statuses.push(status);
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 202).count(),
-        20,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2);
     assert_eq!(drain(&env).await.len().min(10), 10);
 
@@ -297,12 +277,6 @@ async fn refuses_bad_keys_tokens_origins_sizes_and_floods() {
     c.origin = Some(ORIGIN);
     let (status, _, headers) = call(&deps, c).await;
     assert_eq!(status, 204);
-    assert_eq!(
-        headers["access-control-allow-methods"],
-        "GET, POST, OPTIONS"
-    );
-    assert_eq!(
-        call(&deps, Call::new("GET", "/widget/v1/nothing")).await.0,
-        404
-    );
+    assert_eq!(headers["access-control-allow-methods"], "GET, POST, OPTIONS");
+    assert_eq!(call(&deps, Call::new("GET", "/widget/v1/nothing")).await.0, 404);
 }

@@ -29,18 +29,11 @@ pub async fn env_with(template: &str) -> TestEnv {
     let endpoint = LocalEndpoint::start(None).expect("local AWS endpoint starts");
     let sdk = endpoint.sdk_config().await;
     let template = Template::load(&root().join(template)).expect("template loads");
-    let stack = format!(
-        "t{}-{}",
-        std::process::id(),
-        STACKS.fetch_add(1, Ordering::SeqCst)
-    );
+    let stack = format!("t{}-{}", std::process::id(), STACKS.fetch_add(1, Ordering::SeqCst));
     let resources = provision::provision(&sdk, &template, &stack, &BTreeMap::new())
         .await
         .expect("resources are created");
-    let table = resources
-        .table_name()
-        .expect("template has a table")
-        .to_owned();
+    let table = resources.table_name().expect("template has a table").to_owned();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     TestEnv {
         endpoint,
@@ -60,8 +53,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 /// real function binaries, as Lambda would.
 pub fn build_binaries(packages: &[&str]) {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    let mut cmd =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root()).arg("build").arg("--quiet");
     for p in packages {
         cmd.arg("-p").arg(p);

@@ -7,9 +7,7 @@ use baton_aws::meta_webhook::{handle_http, MetaWebhook};
 use baton_domain::{channels::instagram, Channel};
 use lambda_http::{Body, Request, Response};
 
-pub fn webhook_from_env(
-    sdk: &aws_config::SdkConfig,
-) -> Result<MetaWebhook, baton_aws::ConfigError> {
+pub fn webhook_from_env(sdk: &aws_config::SdkConfig) -> Result<MetaWebhook, baton_aws::ConfigError> {
     MetaWebhook::from_env(
         sdk,
         Channel::Instagram,
@@ -19,9 +17,6 @@ pub fn webhook_from_env(
     )
 }
 
-pub async fn handler(
-    webhook: &MetaWebhook,
-    req: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn handler(webhook: &MetaWebhook, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     Ok(handle_http(webhook, req).await)
 }

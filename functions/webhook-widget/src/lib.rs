@@ -43,10 +43,7 @@ impl Deps {
         Ok(Deps {
             store: DynamoStore::from_env(sdk)?,
             inbound_queue: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "INBOUND_QUEUE_URL")?,
-            token_secret: baton_aws::env_var(
-                "WIDGET_TOKEN_SECRET",
-                "the key that signs widget visitor tokens",
-            )?,
+            token_secret: baton_aws::env_var("WIDGET_TOKEN_SECRET", "the key that signs widget visitor tokens")?,
             clock: Box::new(SystemClock),
         })
     }
@@ -68,10 +65,7 @@ fn ok(status: StatusCode, body: Value) -> Answer {
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
-    ok(
-        status,
-        json!({ "error": { "code": code, "message": message.into() } }),
-    )
+    ok(status, json!({ "error": { "code": code, "message": message.into() } }))
 }
 
 fn field_error(e: widget::FieldError) -> Answer {
@@ -84,17 +78,9 @@ fn field_error(e: widget::FieldError) -> Answer {
 fn store_error(e: StoreError) -> Answer {
     tracing::error!(error = %e, "store failure");
     if e.is_retryable() {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "try again shortly",
-        )
+        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
     } else {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "something went wrong",
-        )
+        error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong")
     }
 }
 
@@ -109,8 +95,7 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda
         .get("origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (answer, allowed_origin) =
-        tracing::Instrument::instrument(route(deps, &req, origin.as_deref()), span).await;
+    let (answer, allowed_origin) = tracing::Instrument::instrument(route(deps, &req, origin.as_deref()), span).await;
     Ok(respond(answer, allowed_origin.as_deref()))
 }
 
@@ -122,10 +107,7 @@ fn respond(a: Answer, allowed_origin: Option<&str>) -> Response<Body> {
         b = b
             .header("access-control-allow-origin", o)
             .header("access-control-allow-methods", "GET, POST, OPTIONS")
-            .header(
-                "access-control-allow-headers",
-                "authorization, content-type",
-            )
+            .header("access-control-allow-headers", "authorization, content-type")
             .header("access-control-max-age", "600");
     }
     if let Some(s) = a.retry_after {
@@ -144,35 +126,21 @@ async fn route(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
     match (req.method(), segments.as_slice()) {
         // Preflight reveals nothing; the real request is checked against the tenant's
         // origins and answered without CORS headers when the origin is not allowed.
-        (&Method::OPTIONS, _) => (
-            ok(StatusCode::NO_CONTENT, Value::Null),
-            origin.map(str::to_owned),
-        ),
+        (&Method::OPTIONS, _) => (ok(StatusCode::NO_CONTENT, Value::Null), origin.map(str::to_owned)),
         (&Method::POST, ["widget", "v1", "conversations"]) => start(deps, req, origin).await,
         (&Method::POST, ["widget", "v1", "conversations", id, "messages"]) => {
-            with_visitor(deps, req, origin, id, |claims| {
-                post_message(deps, req, claims)
-            })
-            .await
+            with_visitor(deps, req, origin, id, |claims| post_message(deps, req, claims)).await
         }
         (&Method::GET, ["widget", "v1", "conversations", id, "messages"]) => {
-            with_visitor(deps, req, origin, id, |claims| {
-                list_messages(deps, req, claims)
-            })
-            .await
+            with_visitor(deps, req, origin, id, |claims| list_messages(deps, req, claims)).await
         }
-        _ => (
-            error(StatusCode::NOT_FOUND, "not_found", "no such route"),
-            None,
-        ),
+        _ => (error(StatusCode::NOT_FOUND, "not_found", "no such route"), None),
     }
 }
 
 fn source_ip(req: &Request) -> String {
     match req.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => {
-            c.http.source_ip.clone().unwrap_or_default()
-        }
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -205,8 +173,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Answer> {
             format!("body over {MAX_BODY_BYTES} bytes"),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))
+    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -221,19 +188,11 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         Ok(b) => b,
         Err(a) => return (a, None),
     };
-    let binding = match deps
-        .store
-        .resolve_channel(Channel::Widget, &body.widget_key)
-        .await
-    {
+    let binding = match deps.store.resolve_channel(Channel::Widget, &body.widget_key).await {
         Ok(Some(b)) => b,
         Ok(None) => {
             return (
-                error(
-                    StatusCode::NOT_FOUND,
-                    "unknown_widget",
-                    "unknown widget key",
-                ),
+                error(StatusCode::NOT_FOUND, "unknown_widget", "unknown widget key"),
                 None,
             )
         }
@@ -354,36 +313,21 @@ where
 {
     let Some(token) = bearer(req.headers()) else {
         return (
-            error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "a visitor token is required",
-            ),
+            error(StatusCode::UNAUTHORIZED, "unauthorized", "a visitor token is required"),
             None,
         );
     };
     let claims = match widget::verify_token(&deps.token_secret, token, deps.clock.now()) {
         Ok(c) => c,
-        Err(e) => {
-            return (
-                error(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-                None,
-            )
-        }
+        Err(e) => return (error(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()), None),
     };
     if claims.conversation.to_string() != id {
         // Another conversation: as if it did not exist.
-        return (
-            error(StatusCode::NOT_FOUND, "not_found", "no such conversation"),
-            None,
-        );
+        return (error(StatusCode::NOT_FOUND, "not_found", "no such conversation"), None);
     }
     let span = tracing::Span::current();
     span.record("tenant", tracing::field::display(&claims.tenant));
-    span.record(
-        "conversation",
-        tracing::field::display(&claims.conversation),
-    );
+    span.record("conversation", tracing::field::display(&claims.conversation));
     let tenant = match deps.store.get_tenant(&claims.tenant).await {
         Ok(t) => t,
         Err(e) => return (store_error(e), None),
@@ -411,11 +355,7 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
     }
     let now = deps.clock.now();
     let rate_key = format!("widget-visitor:{}:{}", claims.tenant, claims.visitor);
-    match deps
-        .store
-        .hit(&rate_key, now, 60, widget::RATE_LIMIT_PER_MINUTE)
-        .await
-    {
+    match deps.store.hit(&rate_key, now, 60, widget::RATE_LIMIT_PER_MINUTE).await {
         Ok(true) => {}
         Ok(false) => {
             return Answer {
@@ -449,7 +389,7 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
         inbound_queue: &deps.inbound_queue,
         clock: deps.clock.as_ref(),
     };
-    match intake::accept(&ports, &claims.tenant, message, None).await {
+    match intake::accept(&ports, &claims.tenant, message, None, None).await {
         Ok(IntakeOutcome::Queued { .. }) => tracing::info!("widget message queued"),
         Ok(IntakeOutcome::Duplicate) => tracing::info!("widget message replayed; already accepted"),
         Err(IntakeError::InProgress) => {
@@ -465,11 +405,7 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
         Err(IntakeError::Store(e)) => return store_error(e),
         Err(IntakeError::Queue(e)) => {
             tracing::error!(error = %e, "inbound queue failed");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "try again shortly",
-            );
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly");
         }
     }
     ok(

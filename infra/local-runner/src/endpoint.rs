@@ -38,9 +38,7 @@ pub fn ensure_venv(root: &Path) -> Result<PathBuf, EndpointError> {
         .status()
         .map_err(|e| EndpointError::Venv(e.to_string()))?;
     if !status.success() || !venv.join("bin/moto_server").exists() {
-        return Err(EndpointError::Venv(format!(
-            "infra/local/venv exited with {status}"
-        )));
+        return Err(EndpointError::Venv(format!("infra/local/venv exited with {status}")));
     }
     Ok(venv)
 }

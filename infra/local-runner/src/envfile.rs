@@ -20,14 +20,7 @@ impl EnvFile {
             .map(|(section, vars)| {
                 let vars = vars
                     .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k,
-                            v.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string()),
-                        )
-                    })
+                    .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
                     .collect();
                 (section, vars)
             })

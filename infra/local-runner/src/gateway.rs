@@ -40,13 +40,11 @@ fn compile(route: Route) -> CompiledRoute {
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(p) if p.ends_with('+') => Segment::Greedy(p.trim_end_matches('+').to_owned()),
-                Some(p) => Segment::Param(p.to_owned()),
-                None => Segment::Literal(s.to_owned()),
-            },
-        )
+        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(p) if p.ends_with('+') => Segment::Greedy(p.trim_end_matches('+').to_owned()),
+            Some(p) => Segment::Param(p.to_owned()),
+            None => Segment::Literal(s.to_owned()),
+        })
         .collect();
     CompiledRoute { route, segments }
 }
@@ -56,11 +54,7 @@ impl CompiledRoute {
         if self.route.method != "ANY" && self.route.method != method {
             return None;
         }
-        let parts: Vec<&str> = path
-            .trim_matches('/')
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .collect();
+        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         let mut params = Map::new();
         for (i, seg) in self.segments.iter().enumerate() {
             match seg {
@@ -99,11 +93,7 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && s.is_char_boundary(i + 1)
-            && s.is_char_boundary(i + 3)
-        {
+        if bytes[i] == b'%' && i + 2 < bytes.len() && s.is_char_boundary(i + 1) && s.is_char_boundary(i + 3) {
             if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(b);
                 i += 3;
@@ -144,11 +134,7 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .map(|c| c.0.ip().to_string());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let Some((route, params)) = gw
-        .routes
-        .iter()
-        .find_map(|r| r.matches(&method, &path).map(|p| (r, p)))
-    else {
+    let Some((route, params)) = gw.routes.iter().find_map(|r| r.matches(&method, &path).map(|p| (r, p))) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let (parts, body) = req.into_parts();
@@ -166,9 +152,7 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let payload = Bytes::from(serde_json::to_vec(&event).expect("event serialises"));
     match route.route.host.invoke(payload).await {
         Ok(resp) => proxy_response(&resp),
-        Err(InvokeError::Timeout(_)) => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
+        Err(InvokeError::Timeout(_)) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         Err(e) => {
             tracing::error!(function = route.route.host.name(), error = %e, "invocation failed");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -221,11 +205,7 @@ fn api_event(
     }
     let route_key = format!(
         "{} {}",
-        if route.method == "ANY" {
-            "ANY"
-        } else {
-            &route.method
-        },
+        if route.method == "ANY" { "ANY" } else { &route.method },
         route.path
     );
     let now = time::OffsetDateTime::now_utc();
@@ -287,27 +267,17 @@ fn proxy_response(raw: &[u8]) -> Response {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
-        return (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            v.to_string(),
-        )
-            .into_response();
+        return (StatusCode::OK, [("content-type", "application/json")], v.to_string()).into_response();
     };
     let body = match v.get("body") {
-        Some(Value::String(s))
-            if v.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) =>
-        {
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .unwrap_or_default()
+        Some(Value::String(s)) if v.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
+            base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default()
         }
         Some(Value::String(s)) => s.clone().into_bytes(),
         _ => Vec::new(),
     };
     let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() =
-        StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
     let mut put = |k: &str, val: &str, append: bool| {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(k), HeaderValue::from_str(val)) {
@@ -327,12 +297,7 @@ fn proxy_response(raw: &[u8]) -> Response {
     }
     if let Some(Value::Object(h)) = v.get("multiValueHeaders") {
         for (k, vals) in h {
-            for s in vals
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for s in vals.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 put(k, s, true);
             }
         }

@@ -68,10 +68,7 @@ impl FunctionHost {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -153,18 +150,9 @@ async fn supervise(spec: SupervisorSpec, shared: Arc<Shared>) {
             .env("AWS_LAMBDA_RUNTIME_API", &spec.api)
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                spec.memory_mb.to_string(),
-            )
-            .env(
-                "AWS_LAMBDA_FUNCTION_TIMEOUT",
-                spec.timeout.as_secs().to_string(),
-            )
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", spec.name),
-            )
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_TIMEOUT", spec.timeout.as_secs().to_string())
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("_HANDLER", "bootstrap")
             .stdin(std::process::Stdio::null())
@@ -213,22 +201,14 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     (StatusCode::OK, headers, inv.payload).into_response()
 }
 
-async fn respond(
-    State(shared): State<Arc<Shared>>,
-    AxPath(id): AxPath<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn respond(State(shared): State<Arc<Shared>>, AxPath(id): AxPath<String>, body: Bytes) -> StatusCode {
     if let Some(reply) = shared.in_flight.lock().await.remove(&id) {
         let _ = reply.send(Ok(body));
     }
     StatusCode::ACCEPTED
 }
 
-async fn fail(
-    State(shared): State<Arc<Shared>>,
-    AxPath(id): AxPath<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn fail(State(shared): State<Arc<Shared>>, AxPath(id): AxPath<String>, body: Bytes) -> StatusCode {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let err = InvokeError::Function {
         error_type: v["errorType"].as_str().unwrap_or("Unhandled").to_owned(),

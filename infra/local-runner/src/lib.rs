@@ -82,8 +82,7 @@ pub fn binary_dir(root: &Path) -> PathBuf {
 /// The package name of the crate at `code_uri` (its binary's name).
 pub fn package_name(root: &Path, code_uri: &str) -> Result<String, RunnerError> {
     let manifest = root.join(code_uri).join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .map_err(|_| RunnerError::Package(manifest.display().to_string()))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|_| RunnerError::Package(manifest.display().to_string()))?;
     let mut in_package = false;
     for line in text.lines() {
         let line = line.trim();
@@ -140,11 +139,7 @@ impl Drop for Baton {
     }
 }
 
-pub async fn start(
-    sdk: &aws_config::SdkConfig,
-    endpoint_url: &str,
-    opts: RunnerOptions,
-) -> Result<Baton, RunnerError> {
+pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: RunnerOptions) -> Result<Baton, RunnerError> {
     let template = Template::load(&opts.template)?;
     let env_file = match &opts.env_file {
         Some(p) => EnvFile::load(p).map_err(RunnerError::EnvFile)?,
@@ -181,9 +176,9 @@ pub async fn start(
             });
         }
         for s in &f.sqs_sources {
-            let (url, arn) = resources.queue(&s.queue_logical_id).ok_or_else(|| {
-                provision::ProvisionError::Unresolved(format!("queue {}", s.queue_logical_id))
-            })?;
+            let (url, arn) = resources
+                .queue(&s.queue_logical_id)
+                .ok_or_else(|| provision::ProvisionError::Unresolved(format!("queue {}", s.queue_logical_id)))?;
             let spec = poller::PollerSpec {
                 function: host.clone(),
                 queue_url: url.to_owned(),

@@ -62,17 +62,13 @@ fn endpoint(fixed_port: bool) -> Res<LocalEndpoint> {
             "http://127.0.0.1:{DEFAULT_ENDPOINT_PORT}"
         )));
     }
-    Ok(LocalEndpoint::start(
-        fixed_port.then_some(DEFAULT_ENDPOINT_PORT),
-    )?)
+    Ok(LocalEndpoint::start(fixed_port.then_some(DEFAULT_ENDPOINT_PORT))?)
 }
 
 async fn prepare(ep: &LocalEndpoint, template: &Template) -> Res<provision::Resources> {
     let sdk = ep.sdk_config().await;
     let resources = provision::provision(&sdk, template, STACK, &BTreeMap::new()).await?;
-    let table = resources
-        .table_name()
-        .ok_or("the template declares no table")?;
+    let table = resources.table_name().ok_or("the template declares no table")?;
     let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     seed::seed_demo(&store).await?;
     Ok(resources)
@@ -91,10 +87,7 @@ async fn provision_only() -> Res<()> {
 }
 
 fn ep_is_ours(ep: &LocalEndpoint) -> bool {
-    std::env::var("AWS_ENDPOINT_URL")
-        .map(|u| u != ep.url)
-        .unwrap_or(true)
-        && !ep.url.ends_with(":4566")
+    std::env::var("AWS_ENDPOINT_URL").map(|u| u != ep.url).unwrap_or(true) && !ep.url.ends_with(":4566")
 }
 
 async fn dev(args: &[String]) -> Res<()> {
@@ -133,12 +126,7 @@ async fn dev(args: &[String]) -> Res<()> {
     );
     println!(
         "  functions       {}",
-        baton
-            .functions
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        baton.functions.keys().cloned().collect::<Vec<_>>().join(", ")
     );
     println!("  demo tenant     {}: WhatsApp phone_number_id {}, Instagram {}, email support+{}@inbound.baton.local, widget key {}",
         seed::DEMO_TENANT, seed::DEMO_WHATSAPP_PHONE_NUMBER_ID, seed::DEMO_INSTAGRAM_ACCOUNT_ID, seed::DEMO_EMAIL_SLUG, seed::DEMO_WIDGET_KEY);
@@ -152,27 +140,59 @@ async fn dev(args: &[String]) -> Res<()> {
 async fn invoke(function: &str, event_file: &str) -> Res<()> {
     let root = endpoint::repo_root();
     let template = Template::load(&root.join("template.yaml"))?;
-    let f = template.function(function).ok_or_else(|| {
-        format!("no function {function} in template.yaml (use its logical id or crate name)")
-    })?;
-    let event =
-        std::fs::read(PathBuf::from(event_file)).map_err(|e| format!("{event_file}: {e}"))?;
+    let f = template
+        .function(function)
+        .ok_or_else(|| format!("no function {function} in template.yaml (use its logical id or crate name)"))?;
+    let event = std::fs::read(PathBuf::from(event_file)).map_err(|e| format!("{event_file}: {e}"))?;
     let venv = endpoint::ensure_venv(&root)?;
     let rie = rie::find_rie(&venv)?;
     let ep = endpoint(false)?;
     let resources = prepare(&ep, &template).await?;
+    stage_sample_mail(&ep, &resources, event_file, &event).await?;
     let env_file = EnvFile::load(&root.join("infra/local/env.json"))?;
     let env = baton_local::function_env(f, &resources, &env_file, &ep.url)?;
     let package = baton_local::package_name(&root, &f.code_uri)?;
     let binary = baton_local::binary_dir(&root).join(&package);
     if !binary.exists() {
-        return Err(format!(
-            "{} is not built; run `cargo build -p {package}`",
-            binary.display()
-        )
-        .into());
+        return Err(format!("{} is not built; run `cargo build -p {package}`", binary.display()).into());
     }
     let out = rie::invoke_once(&rie, &binary, &env, &f.logical_id, f.timeout_secs, event).await?;
     println!("{}", String::from_utf8_lossy(&out));
+    Ok(())
+}
+
+/// An SES receipt event needs its raw message in the bucket, as SES's S3 action would
+/// have put it: `events/email/{messageId}.eml` beside the event is uploaded to
+/// `inbound/{messageId}` of every bucket in the template.
+async fn stage_sample_mail(
+    ep: &LocalEndpoint,
+    resources: &provision::Resources,
+    event_file: &str,
+    event: &[u8],
+) -> Res<()> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(event) else {
+        return Ok(());
+    };
+    let Some(id) = v["Records"][0]["ses"]["mail"]["messageId"].as_str() else {
+        return Ok(());
+    };
+    let eml = PathBuf::from(event_file)
+        .parent()
+        .map(|d| d.join("email").join(format!("{id}.eml")));
+    let Some(eml) = eml.filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    let sdk = ep.sdk_config().await;
+    let s3 = baton_aws::S3Bucket::client_for(&sdk);
+    for p in resources.physical.values() {
+        if let provision::Physical::Bucket { name } = p {
+            s3.put_object()
+                .bucket(name)
+                .key(format!("inbound/{id}"))
+                .body(std::fs::read(&eml)?.into())
+                .send()
+                .await?;
+        }
+    }
     Ok(())
 }

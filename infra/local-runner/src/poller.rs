@@ -88,27 +88,17 @@ pub async fn poll_once(
         })
         .collect();
     let event = json!({ "Records": records });
-    let result = spec
-        .function
-        .invoke(Bytes::from(serde_json::to_vec(&event)?))
-        .await;
+    let result = spec.function.invoke(Bytes::from(serde_json::to_vec(&event)?)).await;
     let failed: HashSet<String> = match result {
         Ok(resp) if spec.report_batch_item_failures => {
             let v: Value = serde_json::from_slice(&resp).unwrap_or(Value::Null);
             match v.get("batchItemFailures") {
                 Some(Value::Array(items)) => items
                     .iter()
-                    .filter_map(|i| {
-                        i.get("itemIdentifier")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
+                    .filter_map(|i| i.get("itemIdentifier").and_then(Value::as_str).map(str::to_owned))
                     .collect(),
                 // Lambda treats an unparsable partial-batch response as a total failure.
-                Some(_) => messages
-                    .iter()
-                    .filter_map(|m| m.message_id.clone())
-                    .collect(),
+                Some(_) => messages.iter().filter_map(|m| m.message_id.clone()).collect(),
                 None => HashSet::new(),
             }
         }

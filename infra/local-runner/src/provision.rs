@@ -6,8 +6,8 @@
 
 use crate::template::{Expr, QueueDef, Template};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Deserialize;
@@ -33,17 +33,9 @@ pub enum ProvisionError {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Physical {
-    Table {
-        name: String,
-    },
-    Queue {
-        name: String,
-        url: String,
-        arn: String,
-    },
-    Bucket {
-        name: String,
-    },
+    Table { name: String },
+    Queue { name: String, url: String, arn: String },
+    Bucket { name: String },
 }
 
 /// What was created, by logical id, and the parameter values in force.
@@ -100,9 +92,7 @@ impl Resources {
     fn resolve_getatt(&self, r: &str, attr: &str) -> Result<String, ProvisionError> {
         let missing = || ProvisionError::Unresolved(format!("!GetAtt {r}.{attr}"));
         match (self.physical.get(r).ok_or_else(missing)?, attr) {
-            (Physical::Table { name }, "Arn") => Ok(format!(
-                "arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
-            )),
+            (Physical::Table { name }, "Arn") => Ok(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}")),
             (Physical::Queue { arn, .. }, "Arn") => Ok(arn.clone()),
             (Physical::Queue { name, .. }, "QueueName") => Ok(name.clone()),
             (Physical::Queue { url, .. }, "QueueUrl") => Ok(url.clone()),
@@ -196,9 +186,7 @@ struct TtlDef {
     enabled: bool,
 }
 
-fn aws_err<E: std::error::Error + Send + Sync + 'static>(
-    resource: &str,
-) -> impl FnOnce(E) -> ProvisionError + '_ {
+fn aws_err<E: std::error::Error + Send + Sync + 'static>(resource: &str) -> impl FnOnce(E) -> ProvisionError + '_ {
     move |e| ProvisionError::Aws {
         resource: resource.to_owned(),
         source: Box::new(e),
@@ -223,11 +211,10 @@ async fn create_table(
     logical_id: &str,
     props: &Value,
 ) -> Result<(), ProvisionError> {
-    let p: TableProps =
-        serde_yaml::from_value(props.clone()).map_err(|e| ProvisionError::Template {
-            resource: logical_id.into(),
-            reason: e.to_string(),
-        })?;
+    let p: TableProps = serde_yaml::from_value(props.clone()).map_err(|e| ProvisionError::Template {
+        resource: logical_id.into(),
+        reason: e.to_string(),
+    })?;
     let mut req = client
         .create_table()
         .table_name(name)
@@ -243,8 +230,8 @@ async fn create_table(
     }
     req = req.set_key_schema(Some(key_schema(&p.key_schema, logical_id)?));
     for g in &p.global_secondary_indexes {
-        let mut projection = Projection::builder()
-            .projection_type(ProjectionType::from(g.projection.projection_type.as_str()));
+        let mut projection =
+            Projection::builder().projection_type(ProjectionType::from(g.projection.projection_type.as_str()));
         for a in &g.projection.non_key_attributes {
             projection = projection.non_key_attributes(a);
         }
@@ -259,12 +246,7 @@ async fn create_table(
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            return Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
         Err(e) => return Err(aws_err(logical_id)(e)),
     }
     if let Some(ttl) = p.time_to_live_specification {
@@ -312,8 +294,7 @@ async fn create_queue(
                 reason: format!("dead-letter queue {dlq} not found"),
             });
         };
-        let policy =
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string();
+        let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string();
         req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
     let out = req.send().await.map_err(aws_err(&q.logical_id))?;
@@ -341,11 +322,7 @@ pub async fn provision(
 ) -> Result<Resources, ProvisionError> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
     let mut res = Resources {
         stack: stack.to_owned(),
         ..Default::default()
@@ -363,12 +340,10 @@ pub async fn provision(
     for t in &template.tables {
         let name = table_name(stack, &t.logical_id);
         create_table(&ddb, &name, &t.logical_id, &t.properties).await?;
-        res.physical
-            .insert(t.logical_id.clone(), Physical::Table { name });
+        res.physical.insert(t.logical_id.clone(), Physical::Table { name });
     }
     // Dead-letter queues first: the queues that redrive into them need their ARNs.
-    let (plain, redriven): (Vec<&QueueDef>, Vec<&QueueDef>) =
-        template.queues.iter().partition(|q| q.redrive.is_none());
+    let (plain, redriven): (Vec<&QueueDef>, Vec<&QueueDef>) = template.queues.iter().partition(|q| q.redrive.is_none());
     for q in plain.into_iter().chain(redriven) {
         let p = create_queue(&sqs, stack, q, &res.physical).await?;
         res.physical.insert(q.logical_id.clone(), p);
@@ -378,13 +353,11 @@ pub async fn provision(
         match s3.create_bucket().bucket(&name).send().await {
             Ok(_) => {}
             Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
-                }) => {}
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
             Err(e) => return Err(aws_err(&b.logical_id)(e)),
         }
-        res.physical
-            .insert(b.logical_id.clone(), Physical::Bucket { name });
+        res.physical.insert(b.logical_id.clone(), Physical::Bucket { name });
     }
     Ok(res)
 }
@@ -398,8 +371,7 @@ mod tests {
             stack: "s".into(),
             ..Default::default()
         };
-        r.physical
-            .insert("T".into(), Physical::Table { name: "s-T".into() });
+        r.physical.insert("T".into(), Physical::Table { name: "s-T".into() });
         r.physical.insert(
             "Q".into(),
             Physical::Queue {
@@ -418,14 +390,9 @@ mod tests {
         assert_eq!(r.resolve(&Expr::Ref("T".into())).unwrap(), "s-T");
         assert_eq!(r.resolve(&Expr::Ref("Q".into())).unwrap(), "http://h/1/s-Q");
         assert_eq!(r.resolve(&Expr::Ref("P".into())).unwrap(), "v");
+        assert_eq!(r.resolve(&Expr::GetAtt("Q".into(), "QueueName".into())).unwrap(), "s-Q");
         assert_eq!(
-            r.resolve(&Expr::GetAtt("Q".into(), "QueueName".into()))
-                .unwrap(),
-            "s-Q"
-        );
-        assert_eq!(
-            r.resolve(&Expr::Sub("${AWS::Region}/${T}/${Q.Arn}".into()))
-                .unwrap(),
+            r.resolve(&Expr::Sub("${AWS::Region}/${T}/${Q.Arn}".into())).unwrap(),
             "us-east-1/s-T/arn:aws:sqs:us-east-1:1:s-Q"
         );
         assert!(r.resolve(&Expr::Ref("Nope".into())).is_err());

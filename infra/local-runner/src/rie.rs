@@ -28,9 +28,9 @@ pub fn find_rie(venv: &Path) -> Result<PathBuf, RieError> {
     };
     let lib = venv.join("lib");
     for entry in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
-        let candidate = entry.path().join(format!(
-            "site-packages/samcli/local/rapid/aws-lambda-rie-{arch}"
-        ));
+        let candidate = entry
+            .path()
+            .join(format!("site-packages/samcli/local/rapid/aws-lambda-rie-{arch}"));
         if candidate.exists() {
             return Ok(candidate);
         }
@@ -68,10 +68,7 @@ pub async fn invoke_once(
         .spawn()?;
     let started = Instant::now();
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             break;
         }
         if started.elapsed() > Duration::from_secs(10) {

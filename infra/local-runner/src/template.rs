@@ -8,10 +8,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("template is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
     #[error("resource {resource}: {reason}")]
@@ -114,6 +111,8 @@ pub struct FunctionDef {
     pub http_routes: Vec<HttpRoute>,
     pub sqs_sources: Vec<SqsSource>,
     pub schedules: Vec<ScheduleDef>,
+    /// The queue failed asynchronous invocations go to (`DeadLetterQueue`).
+    pub dead_letter_queue: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,9 +211,7 @@ impl Template {
                             let target = get(rp, "deadLetterTargetArn")
                                 .and_then(Expr::parse)
                                 .and_then(|e| e.target().map(str::to_owned))
-                                .ok_or_else(|| {
-                                    bad("RedrivePolicy.deadLetterTargetArn must reference a queue")
-                                })?;
+                                .ok_or_else(|| bad("RedrivePolicy.deadLetterTargetArn must reference a queue"))?;
                             let max = get_u32(rp, "maxReceiveCount")
                                 .ok_or_else(|| bad("RedrivePolicy needs maxReceiveCount"))?;
                             Some((target, max))
@@ -230,9 +227,7 @@ impl Template {
                         redrive,
                     });
                 }
-                Some("AWS::Serverless::Function") => {
-                    t.functions.push(parse_function(id, &props, &globals)?)
-                }
+                Some("AWS::Serverless::Function") => t.functions.push(parse_function(id, &props, &globals)?),
                 _ => {}
             }
         }
@@ -262,19 +257,15 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
         resource: id.to_owned(),
         reason,
     };
-    let code_uri =
-        get_str(props, "CodeUri").ok_or_else(|| bad("CodeUri must be a local path".into()))?;
+    let code_uri = get_str(props, "CodeUri").ok_or_else(|| bad("CodeUri must be a local path".into()))?;
     let mut environment = BTreeMap::new();
     for source in [globals, props] {
-        if let Some(Value::Mapping(vars)) =
-            get(source, "Environment").and_then(|e| get(e, "Variables"))
-        {
+        if let Some(Value::Mapping(vars)) = get(source, "Environment").and_then(|e| get(e, "Variables")) {
             for (k, v) in vars {
                 let name = k
                     .as_str()
                     .ok_or_else(|| bad("environment variable names must be strings".into()))?;
-                let expr =
-                    Expr::parse(v).ok_or_else(|| bad(format!("unsupported value for {name}")))?;
+                let expr = Expr::parse(v).ok_or_else(|| bad(format!("unsupported value for {name}")))?;
                 environment.insert(name.to_owned(), expr);
             }
         }
@@ -292,6 +283,10 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
         http_routes: vec![],
         sqs_sources: vec![],
         schedules: vec![],
+        dead_letter_queue: get(props, "DeadLetterQueue")
+            .and_then(|d| get(d, "TargetArn"))
+            .and_then(Expr::parse)
+            .and_then(|e| e.target().map(str::to_owned)),
     };
     if let Some(Value::Mapping(events)) = get(props, "Events") {
         for (k, ev) in events {
@@ -299,8 +294,7 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
             let p = get(ev, "Properties").cloned().unwrap_or(Value::Null);
             match get_str(ev, "Type").as_deref() {
                 Some("HttpApi") => {
-                    let path = get_str(&p, "Path")
-                        .ok_or_else(|| bad(format!("event {name}: HttpApi needs Path")))?;
+                    let path = get_str(&p, "Path").ok_or_else(|| bad(format!("event {name}: HttpApi needs Path")))?;
                     let method = get_str(&p, "Method")
                         .unwrap_or_else(|| "ANY".into())
                         .to_ascii_uppercase();
@@ -310,13 +304,9 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
                     let queue = get(&p, "Queue")
                         .and_then(Expr::parse)
                         .and_then(|e| e.target().map(str::to_owned))
-                        .ok_or_else(|| {
-                            bad(format!("event {name}: SQS Queue must reference a queue"))
-                        })?;
+                        .ok_or_else(|| bad(format!("event {name}: SQS Queue must reference a queue")))?;
                     let report = match get(&p, "FunctionResponseTypes") {
-                        Some(Value::Sequence(s)) => s
-                            .iter()
-                            .any(|v| v.as_str() == Some("ReportBatchItemFailures")),
+                        Some(Value::Sequence(s)) => s.iter().any(|v| v.as_str() == Some("ReportBatchItemFailures")),
                         _ => false,
                     };
                     f.sqs_sources.push(SqsSource {
@@ -329,13 +319,9 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
                 Some("Schedule" | "ScheduleV2") => {
                     let expression = get_str(&p, "Schedule")
                         .or_else(|| get_str(&p, "ScheduleExpression"))
-                        .ok_or_else(|| {
-                            bad(format!("event {name}: Schedule needs an expression"))
-                        })?;
+                        .ok_or_else(|| bad(format!("event {name}: Schedule needs an expression")))?;
                     let enabled = get_str(&p, "Enabled").map(|e| e != "false").unwrap_or(true)
-                        && get_str(&p, "State")
-                            .map(|s| s != "DISABLED")
-                            .unwrap_or(true);
+                        && get_str(&p, "State").map(|s| s != "DISABLED").unwrap_or(true);
                     f.schedules.push(ScheduleDef {
                         event_name: name,
                         expression,

@@ -29,10 +29,7 @@ pub struct RecordOutcome {
     pub result: Result<(), String>,
 }
 
-pub async fn process_batch<F, Fut>(
-    event: SqsEvent,
-    mut handle: F,
-) -> (SqsBatchResponse, Vec<RecordOutcome>)
+pub async fn process_batch<F, Fut>(event: SqsEvent, mut handle: F) -> (SqsBatchResponse, Vec<RecordOutcome>)
 where
     F: FnMut(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
@@ -49,7 +46,9 @@ where
             handle(record).await.map_err(|e| {
                 match &e {
                     RecordError::Bad(_) => tracing::warn!(message_id = %message_id, error = %e, "record rejected"),
-                    RecordError::Transient(_) => tracing::warn!(message_id = %message_id, error = %e, "record failed; will retry"),
+                    RecordError::Transient(_) => {
+                        tracing::warn!(message_id = %message_id, error = %e, "record failed; will retry")
+                    }
                 }
                 e.to_string()
             })

@@ -3,10 +3,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set ({purpose})")]
-    Missing {
-        name: &'static str,
-        purpose: &'static str,
-    },
+    Missing { name: &'static str, purpose: &'static str },
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
 }
@@ -27,7 +24,5 @@ pub fn optional_env_var(name: &str) -> Option<String> {
 /// The one SDK configuration a process builds. Region, credentials and the endpoint come
 /// from the standard chain, so `AWS_ENDPOINT_URL` points every client at a local endpoint.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }

@@ -6,10 +6,12 @@ pub mod batch;
 pub mod config;
 pub mod dynamo;
 pub mod meta_webhook;
+pub mod s3;
 pub mod sdk_error;
 pub mod sqs;
 pub mod telemetry;
 
 pub use config::{aws_sdk_config, env_var, ConfigError};
 pub use dynamo::DynamoStore;
+pub use s3::S3Bucket;
 pub use sqs::SqsQueue;

@@ -38,12 +38,7 @@ fn reply(status: u16, body: impl Into<String>) -> Reply {
 
 impl MetaWebhook {
     /// `GET`: answer the challenge if the verify token is ours.
-    pub fn handshake(
-        &self,
-        mode: Option<&str>,
-        token: Option<&str>,
-        challenge: Option<&str>,
-    ) -> Reply {
+    pub fn handshake(&self, mode: Option<&str>, token: Option<&str>, challenge: Option<&str>) -> Reply {
         match verify_handshake(mode, token, challenge, &self.verify_token) {
             Ok(challenge) => {
                 tracing::info!(channel = %self.channel, "webhook subscription verified");
@@ -86,11 +81,7 @@ impl MetaWebhook {
         };
         let mut failed = 0usize;
         for message in batch.messages {
-            let tenant = match self
-                .store
-                .resolve_channel(self.channel, &message.account_id)
-                .await
-            {
+            let tenant = match self.store.resolve_channel(self.channel, &message.account_id).await {
                 Ok(Some(binding)) => binding.tenant_id,
                 Ok(None) => {
                     // Not ours (a number moved away, a misconfigured app): acknowledge, or
@@ -106,7 +97,7 @@ impl MetaWebhook {
             };
             let span = tracing::info_span!("intake", tenant = %tenant, channel = %self.channel, channel_message_id = %message.channel_message_id);
             let _enter = span.enter();
-            match intake::accept(&ports, &tenant, message, None).await {
+            match intake::accept(&ports, &tenant, message, None, None).await {
                 Ok(IntakeOutcome::Queued {
                     conversation_id,
                     customer_id,
@@ -125,11 +116,7 @@ impl MetaWebhook {
             }
         }
         for status in batch.statuses {
-            let tenant = match self
-                .store
-                .resolve_channel(self.channel, &status.account_id)
-                .await
-            {
+            let tenant = match self.store.resolve_channel(self.channel, &status.account_id).await {
                 Ok(Some(b)) => b.tenant_id,
                 Ok(None) => continue,
                 Err(e) => {
@@ -165,10 +152,7 @@ impl MetaWebhook {
 }
 
 /// Adapts a `lambda_http` request to the webhook: `GET` handshake, `POST` delivery.
-pub async fn handle_http(
-    webhook: &MetaWebhook,
-    req: lambda_http::Request,
-) -> lambda_http::Response<lambda_http::Body> {
+pub async fn handle_http(webhook: &MetaWebhook, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
     use lambda_http::RequestExt;
     let request_id = req
         .lambda_context_ref()
@@ -180,23 +164,13 @@ pub async fn handle_http(
         lambda_http::http::Method::GET => {
             let q = req.query_string_parameters_ref();
             let get = |k: &str| q.and_then(|q| q.first(k));
-            webhook.handshake(
-                get("hub.mode"),
-                get("hub.verify_token"),
-                get("hub.challenge"),
-            )
+            webhook.handshake(get("hub.mode"), get("hub.verify_token"), get("hub.challenge"))
         }
         lambda_http::http::Method::POST => {
-            let signature = req
-                .headers()
-                .get("x-hub-signature-256")
-                .and_then(|v| v.to_str().ok());
+            let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
             drop(_enter);
-            let out = tracing::Instrument::instrument(
-                webhook.deliver(signature, req.body().as_ref()),
-                span.clone(),
-            )
-            .await;
+            let out =
+                tracing::Instrument::instrument(webhook.deliver(signature, req.body().as_ref()), span.clone()).await;
             return to_response(out);
         }
         _ => reply(405, "method not allowed"),

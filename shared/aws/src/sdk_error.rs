@@ -18,9 +18,7 @@ pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> BackendErro
                 | "Throttling"
                 | "RequestThrottled",
             ) => BackendErrorKind::Throttled,
-            Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => {
-                BackendErrorKind::Unavailable
-            }
+            Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => BackendErrorKind::Unavailable,
             _ => BackendErrorKind::Rejected,
         },
         _ => BackendErrorKind::Rejected,

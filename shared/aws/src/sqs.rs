@@ -39,9 +39,9 @@ impl SqsQueue {
 /// replaced by their hash (same id, same hash: deduplication still holds).
 pub fn dedup_id(raw: &str) -> String {
     let ok = raw.len() <= 128
-        && raw.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(&b)
-        });
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(&b));
     if ok {
         raw.to_owned()
     } else {

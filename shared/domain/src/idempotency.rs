@@ -63,13 +63,7 @@ impl Default for IdempotencyPolicy {
 }
 
 impl IdempotencyRecord {
-    pub fn in_progress(
-        scope: &str,
-        key: &str,
-        payload_hash: &str,
-        now: Timestamp,
-        policy: IdempotencyPolicy,
-    ) -> Self {
+    pub fn in_progress(scope: &str, key: &str, payload_hash: &str, now: Timestamp, policy: IdempotencyPolicy) -> Self {
         IdempotencyRecord {
             scope: scope.to_owned(),
             key: key.to_owned(),
@@ -88,11 +82,7 @@ impl IdempotencyRecord {
         }
         match self.status {
             RecordStatus::Completed => ClaimOutcome::AlreadyCompleted(self.response.clone()),
-            RecordStatus::InProgress
-                if self
-                    .in_progress_until
-                    .is_some_and(|t| t < now.unix_millis()) =>
-            {
+            RecordStatus::InProgress if self.in_progress_until.is_some_and(|t| t < now.unix_millis()) => {
                 // Raced with an expiry: the caller's conditional write will decide next time.
                 ClaimOutcome::InProgress
             }
@@ -117,13 +107,7 @@ mod tests {
 
     #[test]
     fn same_payload_completed_returns_the_stored_result() {
-        let mut r = IdempotencyRecord::in_progress(
-            "s",
-            "k",
-            &payload_hash(b"x"),
-            now(),
-            Default::default(),
-        );
+        let mut r = IdempotencyRecord::in_progress("s", "k", &payload_hash(b"x"), now(), Default::default());
         r.status = RecordStatus::Completed;
         r.response = Some(serde_json::json!({"ok": true}));
         assert_eq!(
@@ -134,17 +118,8 @@ mod tests {
 
     #[test]
     fn different_payload_under_the_same_key_is_refused() {
-        let r = IdempotencyRecord::in_progress(
-            "s",
-            "k",
-            &payload_hash(b"x"),
-            now(),
-            Default::default(),
-        );
-        assert_eq!(
-            r.outcome_for(&payload_hash(b"y"), now()),
-            ClaimOutcome::PayloadMismatch
-        );
+        let r = IdempotencyRecord::in_progress("s", "k", &payload_hash(b"x"), now(), Default::default());
+        assert_eq!(r.outcome_for(&payload_hash(b"y"), now()), ClaimOutcome::PayloadMismatch);
     }
 
     #[test]

@@ -13,9 +13,7 @@ use crate::channels::ChannelMessage;
 use crate::conversation::{Conversation, Owner};
 use crate::customer::{Customer, Identity, IdentityRef};
 use crate::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
-use crate::ports::{
-    ConversationStore, CustomerStore, IdempotencyStore, Queue, QueueError, QueueMessage,
-};
+use crate::ports::{ConversationStore, CustomerStore, IdempotencyStore, Queue, QueueError, QueueMessage};
 use crate::{Clock, ConversationId, CustomerId, StoreError, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -88,42 +86,35 @@ pub struct IntakePorts<'a> {
 
 pub const INTAKE_SCOPE: &str = "intake";
 
+/// `into`: the conversation the message belongs to when the channel says so (an e-mail
+/// reply threaded to a ticket); otherwise the identity's active conversation.
 pub async fn accept(
     ports: &IntakePorts<'_>,
     tenant: &TenantId,
     message: ChannelMessage,
     email: Option<EmailDetails>,
+    into: Option<ConversationId>,
 ) -> Result<IntakeOutcome, IntakeError> {
     let key = dedup_key(tenant, &message);
-    let hash = payload_hash(
-        serde_json::to_string(&message)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let hash = payload_hash(serde_json::to_string(&message).unwrap_or_default().as_bytes());
     let policy = IdempotencyPolicy {
         record_ttl: time::Duration::days(14),
         ..Default::default()
     };
     let now = ports.clock.now();
-    match ports
-        .idempotency
-        .claim(INTAKE_SCOPE, &key, &hash, now, policy)
-        .await?
-    {
+    match ports.idempotency.claim(INTAKE_SCOPE, &key, &hash, now, policy).await? {
         ClaimOutcome::Claimed => {}
         // A different payload under the same channel message id is still the same message
         // (channels re-render profiles and timestamps); never queue it twice.
-        ClaimOutcome::AlreadyCompleted(_) | ClaimOutcome::PayloadMismatch => {
-            return Ok(IntakeOutcome::Duplicate)
-        }
+        ClaimOutcome::AlreadyCompleted(_) | ClaimOutcome::PayloadMismatch => return Ok(IntakeOutcome::Duplicate),
         ClaimOutcome::InProgress => return Err(IntakeError::InProgress),
     }
-    match resolve_and_queue(ports, tenant, message, email, now).await {
+    match resolve_and_queue(ports, tenant, message, email, into, now).await {
         Ok(outcome) => {
             let response = match &outcome {
-                IntakeOutcome::Queued {
-                    conversation_id, ..
-                } => Some(serde_json::json!({ "conversation_id": conversation_id })),
+                IntakeOutcome::Queued { conversation_id, .. } => {
+                    Some(serde_json::json!({ "conversation_id": conversation_id }))
+                }
                 IntakeOutcome::Duplicate => None,
             };
             ports
@@ -145,10 +136,11 @@ async fn resolve_and_queue(
     tenant: &TenantId,
     message: ChannelMessage,
     email: Option<EmailDetails>,
+    into: Option<ConversationId>,
     now: Timestamp,
 ) -> Result<IntakeOutcome, IntakeError> {
     let identity = find_or_create_customer(ports, tenant, &message, email.as_ref(), now).await?;
-    let conversation_id = match identity.active_conversation {
+    let conversation_id = match into.or(identity.active_conversation) {
         Some(c) => c,
         None => {
             let proposed = ConversationId::generate();
@@ -205,11 +197,7 @@ async fn find_or_create_customer(
     email: Option<&EmailDetails>,
     now: Timestamp,
 ) -> Result<Identity, StoreError> {
-    if let Some(identity) = ports
-        .customers
-        .find_identity(tenant, m.channel, &m.sender_id)
-        .await?
-    {
+    if let Some(identity) = ports.customers.find_identity(tenant, m.channel, &m.sender_id).await? {
         return Ok(identity);
     }
     let customer = Customer {

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conversation;
 pub mod customer;
 pub mod directory;
+pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
@@ -38,12 +39,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [
-        Channel::Whatsapp,
-        Channel::Instagram,
-        Channel::Email,
-        Channel::Widget,
-    ];
+    pub const ALL: [Channel; 4] = [Channel::Whatsapp, Channel::Instagram, Channel::Email, Channel::Widget];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -45,28 +45,18 @@ pub enum SignatureError {
 }
 
 /// Checks `sha256=<hex HMAC-SHA256 of the raw body with the app secret>` in constant time.
-pub fn verify_signature(
-    app_secret: &str,
-    raw_body: &[u8],
-    header: Option<&str>,
-) -> Result<(), SignatureError> {
+pub fn verify_signature(app_secret: &str, raw_body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     let given = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes())
-        .map_err(|_| SignatureError::Malformed)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).map_err(|_| SignatureError::Malformed)?;
     mac.update(raw_body);
-    mac.verify_slice(&given)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Meta would send for `raw_body` (used to sign test events).
 pub fn sign(app_secret: &str, raw_body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(raw_body);
     let bytes = mac.finalize().into_bytes();
     format!(
@@ -127,10 +117,7 @@ mod tests {
             verify_signature("secret", b"{}", Some(&header)),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(
-            verify_signature("secret", body, None),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify_signature("secret", body, None), Err(SignatureError::Missing));
         assert_eq!(
             verify_signature("secret", body, Some("sha1=abc")),
             Err(SignatureError::Malformed)

@@ -9,8 +9,7 @@ use crate::kb::Article;
 use crate::tenant::{ChannelBinding, Tenant};
 use crate::ticket::{Status, Ticket, TimelineEntry};
 use crate::{
-    AgentId, ArticleId, Channel, ConversationId, CustomerId, StoreError, TeamId, TenantId,
-    TicketNumber, Timestamp,
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, StoreError, TeamId, TenantId, TicketNumber, Timestamp,
 };
 use async_trait::async_trait;
 
@@ -33,9 +32,7 @@ impl PageRequest {
     }
 
     pub fn effective_limit(&self) -> u32 {
-        self.limit
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
+        self.limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT)
     }
 }
 
@@ -50,30 +47,17 @@ pub struct Page<T> {
 pub trait TenantStore: Send + Sync {
     /// Creates the tenant and claims its channel endpoints in one transaction: either all
     /// are claimed or none (an endpoint held by another tenant is `AlreadyExists`).
-    async fn create_tenant(
-        &self,
-        tenant: &Tenant,
-        bindings: &[ChannelBinding],
-    ) -> Result<(), StoreError>;
+    async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
-    async fn resolve_channel(
-        &self,
-        channel: Channel,
-        external_id: &str,
-    ) -> Result<Option<ChannelBinding>, StoreError>;
+    async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
 }
 
 #[async_trait]
 pub trait CustomerStore: Send + Sync {
     /// Creates a customer and its first identity together; a concurrent creator of the
     /// same identity gets `AlreadyExists` and should read the winner's identity instead.
-    async fn create_customer(
-        &self,
-        customer: &Customer,
-        identity: &Identity,
-    ) -> Result<(), StoreError>;
-    async fn get_customer(&self, tenant: &TenantId, id: CustomerId)
-        -> Result<Customer, StoreError>;
+    async fn create_customer(&self, customer: &Customer, identity: &Identity) -> Result<(), StoreError>;
+    async fn get_customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, StoreError>;
     async fn find_identity(
         &self,
         tenant: &TenantId,
@@ -101,18 +85,10 @@ pub trait CustomerStore: Send + Sync {
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     async fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError>;
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        id: ConversationId,
-    ) -> Result<Conversation, StoreError>;
+    async fn get_conversation(&self, tenant: &TenantId, id: ConversationId) -> Result<Conversation, StoreError>;
     /// Replaces the conversation if its stored version is `expected_version`; stores
     /// `expected_version + 1`.
-    async fn update_conversation(
-        &self,
-        conversation: &Conversation,
-        expected_version: u64,
-    ) -> Result<(), StoreError>;
+    async fn update_conversation(&self, conversation: &Conversation, expected_version: u64) -> Result<(), StoreError>;
     /// Stores a message once: a second message with the same channel message id in the
     /// same conversation is `AlreadyExists`.
     async fn append_message(&self, message: &Message) -> Result<(), StoreError>;
@@ -154,16 +130,8 @@ pub trait TicketStore: Send + Sync {
     /// The tenant's next ticket number, from an atomic counter: never handed out twice.
     async fn next_ticket_number(&self, tenant: &TenantId) -> Result<TicketNumber, StoreError>;
     /// Creates the ticket (and its first timeline entries) if the number is free.
-    async fn create_ticket(
-        &self,
-        ticket: &Ticket,
-        timeline: &[TimelineEntry],
-    ) -> Result<(), StoreError>;
-    async fn get_ticket(
-        &self,
-        tenant: &TenantId,
-        number: TicketNumber,
-    ) -> Result<Ticket, StoreError>;
+    async fn create_ticket(&self, ticket: &Ticket, timeline: &[TimelineEntry]) -> Result<(), StoreError>;
+    async fn get_ticket(&self, tenant: &TenantId, number: TicketNumber) -> Result<Ticket, StoreError>;
     /// Writes `ticket` with version `expected_version + 1` and the timeline entries, in one
     /// transaction, if the stored version is still `expected_version`; otherwise
     /// `Conflict` with the current version.
@@ -202,30 +170,17 @@ pub trait TicketStore: Send + Sync {
     ) -> Result<Page<Ticket>, StoreError>;
     /// Tickets whose next SLA deadline is at or before `due_by`, across tenants, for one
     /// shard of the sparse SLA index.
-    async fn list_due(
-        &self,
-        shard: u8,
-        due_by: Timestamp,
-        page: &PageRequest,
-    ) -> Result<Page<DueTicket>, StoreError>;
+    async fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError>;
 }
 
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
     async fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Agent, StoreError>;
-    async fn list_agents(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Agent>, StoreError>;
+    async fn list_agents(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
     async fn create_team(&self, team: &Team) -> Result<(), StoreError>;
     async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
-    async fn list_teams(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Team>, StoreError>;
+    async fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError>;
     /// Takes one unit of the agent's capacity if `open_count < max_open` (conditional ADD).
     async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
     async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
@@ -237,11 +192,7 @@ pub trait KnowledgeStore: Send + Sync {
     async fn put_article(&self, article: &Article) -> Result<(), StoreError>;
     async fn get_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<Article, StoreError>;
     async fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
-    async fn list_articles(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Article>, StoreError>;
+    async fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
 }
 
 #[async_trait]
@@ -266,18 +217,50 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 }
 
+/// E-mail threading: which conversation a Message-ID belongs to, per tenant.
+#[async_trait]
+pub trait EmailRefStore: Send + Sync {
+    async fn record_email_ref(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        conversation: ConversationId,
+    ) -> Result<(), StoreError>;
+    /// The conversation of the first of `message_ids` that is known.
+    async fn find_email_ref(
+        &self,
+        tenant: &TenantId,
+        message_ids: &[String],
+    ) -> Result<Option<ConversationId>, StoreError>;
+}
+
+/// Object storage for raw mail and attachments (S3).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// `Ok(None)` when there is no such object; `TooLarge` past `max_bytes`.
+    async fn get(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, BlobError>;
+    async fn put(&self, key: &str, content: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("object is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("object storage failed ({kind:?})")]
+    Backend {
+        kind: crate::error::BackendErrorKind,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
 /// Fixed-window rate limits.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one hit for `key` in the window of `window_secs` that contains `now`;
     /// `false` when the window already had `limit` hits (the hit is not counted).
-    async fn hit(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window_secs: i64,
-        limit: u32,
-    ) -> Result<bool, StoreError>;
+    async fn hit(&self, key: &str, now: Timestamp, window_secs: i64, limit: u32) -> Result<bool, StoreError>;
 }
 
 /// A message to put on a queue.

@@ -47,8 +47,7 @@ pub struct AiSettings {
 impl Default for AiSettings {
     fn default() -> Self {
         AiSettings {
-            persona: "You are a friendly, concise support assistant. Answer only from the knowledge base."
-                .to_owned(),
+            persona: "You are a friendly, concise support assistant. Answer only from the knowledge base.".to_owned(),
             confidence_threshold: 0.6,
             always_human_topics: vec![
                 "refund exception".to_owned(),

@@ -1,10 +1,7 @@
 //! Tickets: status, priority, the allowed transitions, and the timeline.
 
 use crate::conversation::Author;
-use crate::{
-    AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber,
-    Timestamp,
-};
+use crate::{AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -40,10 +37,7 @@ impl Status {
     /// Work is still expected on the ticket: it counts against an agent's capacity and its
     /// SLA clock can run.
     pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            Status::Open | Status::WaitingOnCustomer | Status::WaitingOnTeam
-        )
+        matches!(self, Status::Open | Status::WaitingOnCustomer | Status::WaitingOnTeam)
     }
 }
 
@@ -73,12 +67,7 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Normal,
-        Priority::High,
-        Priority::Urgent,
-    ];
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -168,11 +157,7 @@ fn action_name(a: Action) -> &'static str {
 /// - `resolved` is "we think it's done": a customer reply or a reopen brings it back to open.
 /// - `closed` is final for replies; only an explicit reopen revives it.
 /// - Close checks that a human answered; force close skips the check.
-pub fn transition(
-    from: Status,
-    action: Action,
-    ctx: TransitionContext,
-) -> Result<Status, TransitionError> {
+pub fn transition(from: Status, action: Action, ctx: TransitionContext) -> Result<Status, TransitionError> {
     use Status::*;
     let refuse = || {
         Err(TransitionError::NotAllowed {
@@ -234,9 +219,7 @@ impl SlaState {
         if !status.is_active() || status == Status::WaitingOnCustomer {
             return None;
         }
-        let first = self
-            .first_response_due
-            .filter(|_| self.first_responded_at.is_none());
+        let first = self.first_response_due.filter(|_| self.first_responded_at.is_none());
         match (first, self.resolution_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -307,10 +290,7 @@ pub enum TimelineKind {
     /// An internal note, never sent to the customer.
     Note { text: String },
     /// Something that happened: created, handed off, assigned, status changed…
-    Event {
-        name: String,
-        detail: serde_json::Value,
-    },
+    Event { name: String, detail: serde_json::Value },
 }
 
 #[cfg(test)]
@@ -351,10 +331,7 @@ mod tests {
             transition(WaitingOnCustomer, Action::CustomerReplied, ANSWERED),
             Ok(Open)
         );
-        assert_eq!(
-            transition(Resolved, Action::CustomerReplied, ANSWERED),
-            Ok(Open)
-        );
+        assert_eq!(transition(Resolved, Action::CustomerReplied, ANSWERED), Ok(Open));
         assert_eq!(
             transition(WaitingOnTeam, Action::CustomerReplied, ANSWERED),
             Ok(WaitingOnTeam)
@@ -400,10 +377,7 @@ mod tests {
             transition(WaitingOnTeam, Action::Wait(WaitingOn::Customer), ANSWERED),
             Ok(WaitingOnCustomer)
         );
-        assert_eq!(
-            transition(WaitingOnCustomer, Action::Resume, ANSWERED),
-            Ok(Open)
-        );
+        assert_eq!(transition(WaitingOnCustomer, Action::Resume, ANSWERED), Ok(Open));
         assert!(transition(Open, Action::Resume, ANSWERED).is_err());
         assert!(transition(Resolved, Action::Wait(WaitingOn::Customer), ANSWERED).is_err());
     }
@@ -445,26 +419,17 @@ mod tests {
         let mut ticket = sample_ticket(t0);
         ticket.sla.first_response_due = Some(Timestamp::from_unix_millis(3_600_000).unwrap());
         ticket.sla.resolution_due = Some(Timestamp::from_unix_millis(7_200_000).unwrap());
-        assert_eq!(
-            ticket.sla.next_due(ticket.status),
-            ticket.sla.first_response_due
-        );
+        assert_eq!(ticket.sla.next_due(ticket.status), ticket.sla.first_response_due);
         ticket.apply(Action::AgentReplied, t1).unwrap();
         assert_eq!(ticket.sla.first_responded_at, Some(t1));
         assert_eq!(ticket.status, WaitingOnCustomer);
         // Waiting on the customer pauses the clock.
         assert_eq!(ticket.sla.next_due(ticket.status), None);
         ticket.apply(Action::CustomerReplied, t1).unwrap();
-        assert_eq!(
-            ticket.sla.next_due(ticket.status),
-            ticket.sla.resolution_due
-        );
+        assert_eq!(ticket.sla.next_due(ticket.status), ticket.sla.resolution_due);
         // A later reply does not move the first response.
         ticket
-            .apply(
-                Action::AgentReplied,
-                Timestamp::from_unix_millis(120_000).unwrap(),
-            )
+            .apply(Action::AgentReplied, Timestamp::from_unix_millis(120_000).unwrap())
             .unwrap();
         assert_eq!(ticket.sla.first_responded_at, Some(t1));
     }
@@ -475,12 +440,7 @@ mod tests {
         ps.sort_by_key(|p| p.rank());
         assert_eq!(
             ps,
-            vec![
-                Priority::Urgent,
-                Priority::High,
-                Priority::Normal,
-                Priority::Low
-            ]
+            vec![Priority::Urgent, Priority::High, Priority::Normal, Priority::Low]
         );
     }
 

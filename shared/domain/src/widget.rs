@@ -53,20 +53,14 @@ pub fn sign_token(secret: &str, claims: &VisitorClaims) -> String {
     format!("{payload}.{}", B64.encode(m.finalize().into_bytes()))
 }
 
-pub fn verify_token(
-    secret: &str,
-    token: &str,
-    now: Timestamp,
-) -> Result<VisitorClaims, TokenError> {
+pub fn verify_token(secret: &str, token: &str, now: Timestamp) -> Result<VisitorClaims, TokenError> {
     let (payload, signature) = token.split_once('.').ok_or(TokenError::Malformed)?;
     let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
     let mut m = mac(secret);
     m.update(payload.as_bytes());
-    m.verify_slice(&signature)
-        .map_err(|_| TokenError::BadSignature)?;
-    let claims: VisitorClaims =
-        serde_json::from_slice(&B64.decode(payload).map_err(|_| TokenError::Malformed)?)
-            .map_err(|_| TokenError::Malformed)?;
+    m.verify_slice(&signature).map_err(|_| TokenError::BadSignature)?;
+    let claims: VisitorClaims = serde_json::from_slice(&B64.decode(payload).map_err(|_| TokenError::Malformed)?)
+        .map_err(|_| TokenError::Malformed)?;
     if claims.expires < now.unix_seconds() {
         return Err(TokenError::Expired);
     }
@@ -113,10 +107,9 @@ pub fn check_message(client_message_id: &str, text: &str) -> Result<(), FieldErr
 /// port; no wildcards, so a look-alike domain never passes.
 pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
     match origin {
-        Some(o) => allowed.iter().any(|a| {
-            a.trim_end_matches('/')
-                .eq_ignore_ascii_case(o.trim_end_matches('/'))
-        }),
+        Some(o) => allowed
+            .iter()
+            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o.trim_end_matches('/'))),
         None => false,
     }
 }
@@ -140,47 +133,27 @@ mod tests {
         let c = claims(now.unix_seconds() + 60);
         let t = sign_token("s3cret", &c);
         assert_eq!(verify_token("s3cret", &t, now), Ok(c.clone()));
-        assert_eq!(
-            verify_token("other", &t, now),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify_token("other", &t, now), Err(TokenError::BadSignature));
         assert_eq!(
             verify_token("s3cret", &t, now.plus(time::Duration::minutes(2))),
             Err(TokenError::Expired)
         );
-        assert_eq!(
-            verify_token("s3cret", "nodot", now),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(verify_token("s3cret", "nodot", now), Err(TokenError::Malformed));
         // Swapping in another conversation breaks the signature.
         let (_, sig) = t.split_once('.').unwrap();
-        let forged = format!(
-            "{}.{sig}",
-            B64.encode(serde_json::to_vec(&claims(c.expires)).unwrap())
-        );
-        assert_eq!(
-            verify_token("s3cret", &forged, now),
-            Err(TokenError::BadSignature)
-        );
+        let forged = format!("{}.{sig}", B64.encode(serde_json::to_vec(&claims(c.expires)).unwrap()));
+        assert_eq!(verify_token("s3cret", &forged, now), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn messages_need_an_id_and_bounded_text() {
         assert!(check_message("m-1", "hello").is_ok());
-        assert_eq!(
-            check_message("", "hello").unwrap_err().field,
-            "client_message_id"
-        );
-        assert_eq!(
-            check_message("a b", "hello").unwrap_err().field,
-            "client_message_id"
-        );
+        assert_eq!(check_message("", "hello").unwrap_err().field, "client_message_id");
+        assert_eq!(check_message("a b", "hello").unwrap_err().field, "client_message_id");
         assert_eq!(check_message("m", "   ").unwrap_err().field, "text");
         assert!(check_message("m", &"é".repeat(MAX_TEXT_CHARS)).is_ok());
         assert_eq!(
-            check_message("m", &"é".repeat(MAX_TEXT_CHARS + 1))
-                .unwrap_err()
-                .field,
+            check_message("m", &"é".repeat(MAX_TEXT_CHARS + 1)).unwrap_err().field,
             "text"
         );
     }

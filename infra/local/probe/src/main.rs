@@ -32,11 +32,7 @@ impl Deps {
             .map_err(|e| format!("{e:?}"))?;
         Ok(out
             .attributes
-            .and_then(|a| {
-                a.get(field)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-            })
+            .and_then(|a| a.get(field).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
             .unwrap_or(0))
     }
 }
@@ -48,21 +44,14 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         let (resp, _) = process_batch(sqs, |record| async move {
             let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or(""))
                 .map_err(|e| RecordError::Bad(e.to_string()))?;
-            let id = body["id"]
-                .as_str()
-                .ok_or_else(|| RecordError::Bad("no id".into()))?;
-            let deliveries = deps
-                .count(id, "deliveries")
-                .await
-                .map_err(RecordError::Transient)?;
+            let id = body["id"].as_str().ok_or_else(|| RecordError::Bad("no id".into()))?;
+            let deliveries = deps.count(id, "deliveries").await.map_err(RecordError::Transient)?;
             if deliveries <= body["fail_times"].as_u64().unwrap_or(0) {
                 return Err(RecordError::Transient(format!(
                     "failing delivery {deliveries} on purpose"
                 )));
             }
-            deps.count(id, "successes")
-                .await
-                .map_err(RecordError::Transient)?;
+            deps.count(id, "successes").await.map_err(RecordError::Transient)?;
             Ok(())
         })
         .await;

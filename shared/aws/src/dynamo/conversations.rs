@@ -1,7 +1,7 @@
 use super::tenants::put_new;
 use super::{
-    backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec,
-    SortCondition, TransactFailure,
+    backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition,
+    TransactFailure,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -53,37 +53,19 @@ impl ConversationStore for DynamoStore {
         .await
     }
 
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        id: ConversationId,
-    ) -> Result<Conversation, StoreError> {
-        self.get_as(CONVERSATION, keys::conversation(tenant, id))
-            .await
+    async fn get_conversation(&self, tenant: &TenantId, id: ConversationId) -> Result<Conversation, StoreError> {
+        self.get_as(CONVERSATION, keys::conversation(tenant, id)).await
     }
 
-    async fn update_conversation(
-        &self,
-        c: &Conversation,
-        expected_version: u64,
-    ) -> Result<(), StoreError> {
+    async fn update_conversation(&self, c: &Conversation, expected_version: u64) -> Result<(), StoreError> {
         let key = || keys::conversation(&c.tenant_id, c.id);
-        self.replace_versioned(
-            CONVERSATION,
-            key(),
-            to_item(CONVERSATION, key(), c)?,
-            expected_version,
-        )
-        .await?;
+        self.replace_versioned(CONVERSATION, key(), to_item(CONVERSATION, key(), c)?, expected_version)
+            .await?;
         Ok(())
     }
 
     async fn append_message(&self, m: &Message) -> Result<(), StoreError> {
-        let mut item = to_item(
-            MESSAGE,
-            keys::message(&m.tenant_id, m.conversation_id, m.id),
-            m,
-        )?;
+        let mut item = to_item(MESSAGE, keys::message(&m.tenant_id, m.conversation_id, m.id), m)?;
         if let Some(d) = m.delivery {
             item.insert("delivery_rank".into(), n(delivery_rank(d)));
         }
@@ -107,9 +89,7 @@ impl ConversationStore for DynamoStore {
         ];
         match self.transact("append message", items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::Conditions(_)) => {
-                Err(StoreError::AlreadyExists { entity: MESSAGE })
-            }
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists { entity: MESSAGE }),
             Err(TransactFailure::Store(e)) => Err(e),
         }
     }
@@ -147,10 +127,7 @@ impl ConversationStore for DynamoStore {
             partition: keys::conversation_partition(tenant, id),
             sort,
         };
-        Ok(self
-            .query_as(MESSAGE, q, &PageRequest::first(limit))
-            .await?
-            .items)
+        Ok(self.query_as(MESSAGE, q, &PageRequest::first(limit)).await?.items)
     }
 
     async fn set_delivery_status(
@@ -160,10 +137,7 @@ impl ConversationStore for DynamoStore {
         status: DeliveryStatus,
     ) -> Result<(), StoreError> {
         let Some(item) = self
-            .get(
-                CHANNEL_MESSAGE,
-                keys::channel_message(tenant, channel_message_id),
-            )
+            .get(CHANNEL_MESSAGE, keys::channel_message(tenant, channel_message_id))
             .await?
         else {
             return Err(StoreError::NotFound { entity: MESSAGE });
@@ -177,7 +151,9 @@ impl ConversationStore for DynamoStore {
             .key(keys::PK, s(key.pk))
             .key(keys::SK, s(key.sk))
             .update_expression("SET delivery = :d, delivery_rank = :r")
-            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)",
+            )
             .expression_attribute_values(":d", AttributeValue::S(delivery_text(status).into()))
             .expression_attribute_values(":r", n(delivery_rank(status)))
             .send()

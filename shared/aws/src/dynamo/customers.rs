@@ -1,7 +1,5 @@
 use super::tenants::put_new;
-use super::{
-    backend, from_item, is_conditional_failure, keys, s, to_item, DynamoStore, TransactFailure,
-};
+use super::{backend, from_item, is_conditional_failure, keys, s, to_item, DynamoStore, TransactFailure};
 use async_trait::async_trait;
 use baton_domain::customer::{Customer, Identity};
 use baton_domain::ports::CustomerStore;
@@ -12,19 +10,11 @@ const IDENTITY: &str = "identity";
 
 #[async_trait]
 impl CustomerStore for DynamoStore {
-    async fn create_customer(
-        &self,
-        customer: &Customer,
-        identity: &Identity,
-    ) -> Result<(), StoreError> {
+    async fn create_customer(&self, customer: &Customer, identity: &Identity) -> Result<(), StoreError> {
         let items = vec![
             put_new(
                 &self.table,
-                to_item(
-                    CUSTOMER,
-                    keys::customer(&customer.tenant_id, customer.id),
-                    customer,
-                )?,
+                to_item(CUSTOMER, keys::customer(&customer.tenant_id, customer.id), customer)?,
             )?,
             put_new(
                 &self.table,
@@ -44,11 +34,7 @@ impl CustomerStore for DynamoStore {
         }
     }
 
-    async fn get_customer(
-        &self,
-        tenant: &TenantId,
-        id: CustomerId,
-    ) -> Result<Customer, StoreError> {
+    async fn get_customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, StoreError> {
         self.get_as(CUSTOMER, keys::customer(tenant, id)).await
     }
 
@@ -58,10 +44,7 @@ impl CustomerStore for DynamoStore {
         channel: Channel,
         external_id: &str,
     ) -> Result<Option<Identity>, StoreError> {
-        match self
-            .get(IDENTITY, keys::identity(tenant, channel, external_id))
-            .await?
-        {
+        match self.get(IDENTITY, keys::identity(tenant, channel, external_id)).await? {
             Some(item) => Ok(Some(from_item(IDENTITY, item)?)),
             None => Ok(None),
         }

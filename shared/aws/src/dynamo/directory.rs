@@ -1,6 +1,4 @@
-use super::{
-    backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition,
-};
+use super::{backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition};
 use async_trait::async_trait;
 use baton_domain::directory::{Agent, Team};
 use baton_domain::ports::{DirectoryStore, Page, PageRequest};
@@ -33,15 +31,13 @@ impl DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => {
-                match self.get(AGENT, keys::agent(tenant, id)).await? {
-                    Some(_) => Err(StoreError::Conflict {
-                        entity: AGENT,
-                        current_version: None,
-                    }),
-                    None => Err(StoreError::NotFound { entity: AGENT }),
-                }
-            }
+            Err(e) if is_conditional_failure(&e) => match self.get(AGENT, keys::agent(tenant, id)).await? {
+                Some(_) => Err(StoreError::Conflict {
+                    entity: AGENT,
+                    current_version: None,
+                }),
+                None => Err(StoreError::NotFound { entity: AGENT }),
+            },
             Err(e) => Err(backend("adjust agent capacity", e)),
         }
     }
@@ -50,22 +46,15 @@ impl DynamoStore {
 #[async_trait]
 impl DirectoryStore for DynamoStore {
     async fn create_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        self.put_new(
-            AGENT,
-            to_item(AGENT, keys::agent(&agent.tenant_id, &agent.id), agent)?,
-        )
-        .await
+        self.put_new(AGENT, to_item(AGENT, keys::agent(&agent.tenant_id, &agent.id), agent)?)
+            .await
     }
 
     async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Agent, StoreError> {
         self.get_as(AGENT, keys::agent(tenant, id)).await
     }
 
-    async fn list_agents(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Agent>, StoreError> {
+    async fn list_agents(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Agent>, StoreError> {
         let q = QuerySpec {
             operation: "list agents",
             index: None,
@@ -76,22 +65,15 @@ impl DirectoryStore for DynamoStore {
     }
 
     async fn create_team(&self, team: &Team) -> Result<(), StoreError> {
-        self.put_new(
-            TEAM,
-            to_item(TEAM, keys::team(&team.tenant_id, &team.id), team)?,
-        )
-        .await
+        self.put_new(TEAM, to_item(TEAM, keys::team(&team.tenant_id, &team.id), team)?)
+            .await
     }
 
     async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError> {
         self.get_as(TEAM, keys::team(tenant, id)).await
     }
 
-    async fn list_teams(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Team>, StoreError> {
+    async fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError> {
         let q = QuerySpec {
             operation: "list teams",
             index: None,
@@ -102,22 +84,12 @@ impl DirectoryStore for DynamoStore {
     }
 
     async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError> {
-        self.adjust_capacity(
-            tenant,
-            id,
-            1,
-            "attribute_exists(PK) AND open_count < max_open",
-        )
-        .await
+        self.adjust_capacity(tenant, id, 1, "attribute_exists(PK) AND open_count < max_open")
+            .await
     }
 
     async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError> {
-        self.adjust_capacity(
-            tenant,
-            id,
-            -1,
-            "attribute_exists(PK) AND open_count > :zero_floor",
-        )
-        .await
+        self.adjust_capacity(tenant, id, -1, "attribute_exists(PK) AND open_count > :zero_floor")
+            .await
     }
 }

@@ -40,7 +40,9 @@ impl IdempotencyStore for DynamoStore {
             Ok(_) => Ok(ClaimOutcome::Claimed),
             Err(e) if is_conditional_failure(&e) => {
                 let existing = match e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item.clone()
+                    }
                     _ => None,
                 }) {
                     Some(item) => Some(item),
@@ -79,11 +81,7 @@ impl IdempotencyStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(
-                RECORD,
-                keys::idempotency(scope, key),
-                &record,
-            )?))
+            .set_item(Some(to_item(RECORD, keys::idempotency(scope, key), &record)?))
             .condition_expression("#st = :inprogress AND payload_hash = :h")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":inprogress", s("in_progress"))

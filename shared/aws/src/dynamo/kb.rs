@@ -29,11 +29,7 @@ impl DynamoStore {
 #[async_trait]
 impl KnowledgeStore for DynamoStore {
     async fn put_article(&self, article: &Article) -> Result<(), StoreError> {
-        let item = to_item(
-            ARTICLE,
-            keys::article(&article.tenant_id, &article.id),
-            article,
-        )?;
+        let item = to_item(ARTICLE, keys::article(&article.tenant_id, &article.id), article)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -74,11 +70,7 @@ impl KnowledgeStore for DynamoStore {
         }
     }
 
-    async fn list_articles(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<Article>, StoreError> {
+    async fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError> {
         let q = QuerySpec {
             operation: "list articles",
             index: None,

@@ -4,8 +4,7 @@
 
 use baton_domain::ticket::{Status, Ticket};
 use baton_domain::{
-    AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber,
-    Timestamp,
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber, Timestamp,
 };
 
 pub const PK: &str = "PK";
@@ -38,10 +37,7 @@ pub fn customer(t: &TenantId, id: CustomerId) -> Key {
 }
 
 pub fn identity(t: &TenantId, channel: Channel, external_id: &str) -> Key {
-    key(
-        format!("TENANT#{t}#IDENTITY#{channel}#{external_id}"),
-        "IDENTITY",
-    )
+    key(format!("TENANT#{t}#IDENTITY#{channel}#{external_id}"), "IDENTITY")
 }
 
 pub fn conversation_partition(t: &TenantId, id: ConversationId) -> String {
@@ -55,15 +51,17 @@ pub fn conversation(t: &TenantId, id: ConversationId) -> Key {
 pub const MESSAGE_PREFIX: &str = "MSG#";
 
 pub fn message(t: &TenantId, conv: ConversationId, id: ulid::Ulid) -> Key {
-    key(
-        conversation_partition(t, conv),
-        format!("{MESSAGE_PREFIX}{id}"),
-    )
+    key(conversation_partition(t, conv), format!("{MESSAGE_PREFIX}{id}"))
 }
 
 /// Uniqueness and lookup item for a channel's message id (dedupe, delivery receipts).
 pub fn channel_message(t: &TenantId, channel_message_id: &str) -> Key {
     key(format!("TENANT#{t}#CHMSG#{channel_message_id}"), "CHMSG")
+}
+
+/// Which conversation an e-mail Message-ID belongs to (threading by In-Reply-To/References).
+pub fn email_ref(t: &TenantId, message_id: &str) -> Key {
+    key(format!("TENANT#{t}#EMAILREF#{message_id}"), "EMAILREF")
 }
 
 pub fn ticket_partition(t: &TenantId, n: TicketNumber) -> String {
@@ -176,9 +174,7 @@ pub fn sla_shard(t: &TenantId, n: TicketNumber) -> u8 {
 /// ticket out of that (sparse) index.
 pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
     let due = t.sla.next_due(t.status);
-    let due_part = due
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| NO_DUE.to_owned());
+    let due_part = due.map(|d| d.to_string()).unwrap_or_else(|| NO_DUE.to_owned());
     let rank = t.priority.rank();
     let num = number_part(t.number);
     let mut keys = vec![

@@ -11,6 +11,7 @@ pub mod keys;
 mod conversations;
 mod customers;
 mod directory;
+mod email_refs;
 mod idempotency;
 mod kb;
 mod rate;
@@ -77,11 +78,7 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn get_as<T: DeserializeOwned>(
-        &self,
-        entity: &'static str,
-        key: Key,
-    ) -> Result<T, StoreError> {
+    async fn get_as<T: DeserializeOwned>(&self, entity: &'static str, key: Key) -> Result<T, StoreError> {
         match self.get(entity, key).await? {
             Some(item) => from_item(entity, item),
             None => Err(StoreError::NotFound { entity }),
@@ -105,11 +102,7 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(
-        &self,
-        operation: &'static str,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<(), TransactFailure> {
+    async fn transact(&self, operation: &'static str, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
         let res = self
             .client
             .transact_write_items()
@@ -119,27 +112,16 @@ impl DynamoStore {
         match res {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
+                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
             {
                 let reasons = match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().to_vec()
-                    }
+                    TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons().to_vec(),
                     _ => Vec::new(),
                 };
-                if reasons
-                    .iter()
-                    .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                {
+                if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
                     Err(TransactFailure::Conditions(reasons))
                 } else {
-                    Err(TransactFailure::Store(backend(
-                        operation,
-                        SdkError::ServiceError(e),
-                    )))
+                    Err(TransactFailure::Store(backend(operation, SdkError::ServiceError(e))))
                 }
             }
             Err(e) => Err(TransactFailure::Store(backend(operation, e))),
@@ -194,11 +176,7 @@ impl DynamoStore {
             req = req.set_exclusive_start_key(Some(start));
         }
         let out = req.send().await.map_err(|e| backend(q.operation, e))?;
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .map(encode_cursor)
-            .transpose()?;
+        let next = out.last_evaluated_key.as_ref().map(encode_cursor).transpose()?;
         Ok((out.items.unwrap_or_default(), next))
     }
 
@@ -241,9 +219,7 @@ impl TransactFailure {
     /// Whether the condition on the `i`-th request item failed.
     fn failed_at(&self, i: usize) -> bool {
         match self {
-            TransactFailure::Conditions(r) => {
-                r.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-            }
+            TransactFailure::Conditions(r) => r.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed"),
             TransactFailure::Store(_) => false,
         }
     }
@@ -258,11 +234,7 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
 }
 
 /// Serialises an entity and adds its key and `entity_type`.
-pub(crate) fn to_item<T: Serialize>(
-    entity: &'static str,
-    key: Key,
-    value: &T,
-) -> Result<Item, StoreError> {
+pub(crate) fn to_item<T: Serialize>(entity: &'static str, key: Key, value: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Backend {
         kind: BackendErrorKind::Corrupt,
         operation: entity,
@@ -274,10 +246,7 @@ pub(crate) fn to_item<T: Serialize>(
     Ok(item)
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(
-    entity: &'static str,
-    item: Item,
-) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(entity: &'static str, item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Backend {
         kind: BackendErrorKind::Corrupt,
         operation: entity,
@@ -324,12 +293,7 @@ fn encode_cursor(key: &Item) -> Result<String, StoreError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
 }
 
-fn decode_cursor(
-    cursor: &str,
-    pk_attr: &str,
-    partition: &str,
-    allowed: &[&str],
-) -> Result<Item, StoreError> {
+fn decode_cursor(cursor: &str, pk_attr: &str, partition: &str, allowed: &[&str]) -> Result<Item, StoreError> {
     let invalid = |reason: &str| StoreError::Invalid {
         field: "cursor",
         reason: reason.to_owned(),
@@ -370,10 +334,7 @@ mod tests {
         let c = encode_cursor(&key).unwrap();
         assert!(matches!(
             decode_cursor(&c, "PK", "TENANT#a", &["PK", "SK"]),
-            Err(StoreError::Invalid {
-                field: "cursor",
-                ..
-            })
+            Err(StoreError::Invalid { field: "cursor", .. })
         ));
         assert!(decode_cursor("!!!", "PK", "TENANT#a", &["PK", "SK"]).is_err());
     }
@@ -415,9 +376,7 @@ impl DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(next),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(self.conflict_or_missing(entity, key).await)
-            }
+            Err(e) if is_conditional_failure(&e) => Err(self.conflict_or_missing(entity, key).await),
             Err(e) => Err(backend(entity, e)),
         }
     }

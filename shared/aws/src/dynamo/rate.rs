@@ -5,13 +5,7 @@ use baton_domain::{StoreError, Timestamp};
 
 #[async_trait]
 impl RateLimiter for DynamoStore {
-    async fn hit(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window_secs: i64,
-        limit: u32,
-    ) -> Result<bool, StoreError> {
+    async fn hit(&self, key: &str, now: Timestamp, window_secs: i64, limit: u32) -> Result<bool, StoreError> {
         let window = now.unix_seconds().div_euclid(window_secs.max(1));
         let res = self
             .client

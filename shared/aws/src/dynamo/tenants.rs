@@ -28,11 +28,7 @@ pub(super) fn backend_build(e: aws_sdk_dynamodb::error::BuildError) -> StoreErro
 
 #[async_trait]
 impl TenantStore for DynamoStore {
-    async fn create_tenant(
-        &self,
-        tenant: &Tenant,
-        bindings: &[ChannelBinding],
-    ) -> Result<(), StoreError> {
+    async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError> {
         let mut items = vec![put_new(
             &self.table,
             to_item(TENANT, keys::tenant(&tenant.id), tenant)?,
@@ -63,15 +59,8 @@ impl TenantStore for DynamoStore {
         self.get_as(TENANT, keys::tenant(id)).await
     }
 
-    async fn resolve_channel(
-        &self,
-        channel: Channel,
-        external_id: &str,
-    ) -> Result<Option<ChannelBinding>, StoreError> {
-        match self
-            .get(BINDING, keys::channel(channel, external_id))
-            .await?
-        {
+    async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
+        match self.get(BINDING, keys::channel(channel, external_id)).await? {
             Some(item) => Ok(Some(from_item(BINDING, item)?)),
             None => Ok(None),
         }

@@ -1,8 +1,5 @@
 use super::tenants::{backend_build, put_new};
-use super::{
-    backend, from_item, keys, n, s, to_item, DynamoStore, Item, QuerySpec, SortCondition,
-    TransactFailure,
-};
+use super::{backend, from_item, keys, n, s, to_item, DynamoStore, Item, QuerySpec, SortCondition, TransactFailure};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use baton_domain::error::BackendErrorKind;
@@ -22,10 +19,7 @@ fn ticket_item(t: &Ticket) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn timeline_items(
-    table: &str,
-    entries: &[TimelineEntry],
-) -> Result<Vec<TransactWriteItem>, StoreError> {
+fn timeline_items(table: &str, entries: &[TimelineEntry]) -> Result<Vec<TransactWriteItem>, StoreError> {
     entries
         .iter()
         .map(|e| {
@@ -56,15 +50,11 @@ impl TicketStore for DynamoStore {
             .await
             .map_err(|e| backend("next ticket number", e))?;
         match out.attributes.as_ref().and_then(|a| a.get("value")) {
-            Some(AttributeValue::N(v)) => {
-                v.parse()
-                    .map(TicketNumber)
-                    .map_err(|e| StoreError::Backend {
-                        kind: BackendErrorKind::Corrupt,
-                        operation: "next ticket number",
-                        source: Box::new(e),
-                    })
-            }
+            Some(AttributeValue::N(v)) => v.parse().map(TicketNumber).map_err(|e| StoreError::Backend {
+                kind: BackendErrorKind::Corrupt,
+                operation: "next ticket number",
+                source: Box::new(e),
+            }),
             _ => Err(StoreError::Backend {
                 kind: BackendErrorKind::Corrupt,
                 operation: "next ticket number",
@@ -73,11 +63,7 @@ impl TicketStore for DynamoStore {
         }
     }
 
-    async fn create_ticket(
-        &self,
-        ticket: &Ticket,
-        timeline: &[TimelineEntry],
-    ) -> Result<(), StoreError> {
+    async fn create_ticket(&self, ticket: &Ticket, timeline: &[TimelineEntry]) -> Result<(), StoreError> {
         let mut items = vec![put_new(&self.table, ticket_item(ticket)?)?];
         items.extend(timeline_items(&self.table, timeline)?);
         match self.transact("create ticket", items).await {
@@ -89,11 +75,7 @@ impl TicketStore for DynamoStore {
         }
     }
 
-    async fn get_ticket(
-        &self,
-        tenant: &TenantId,
-        number: TicketNumber,
-    ) -> Result<Ticket, StoreError> {
+    async fn get_ticket(&self, tenant: &TenantId, number: TicketNumber) -> Result<Ticket, StoreError> {
         self.get_as(TICKET, keys::ticket(tenant, number)).await
     }
 
@@ -120,9 +102,7 @@ impl TicketStore for DynamoStore {
             Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Err(self
                 .conflict_or_missing(TICKET, keys::ticket(&ticket.tenant_id, ticket.number))
                 .await),
-            Err(TransactFailure::Conditions(_)) => {
-                Err(StoreError::AlreadyExists { entity: TIMELINE })
-            }
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists { entity: TIMELINE }),
             Err(TransactFailure::Store(e)) => Err(e),
         }
     }
@@ -187,12 +167,7 @@ impl TicketStore for DynamoStore {
         self.query_as(TICKET, q, page).await
     }
 
-    async fn list_due(
-        &self,
-        shard: u8,
-        due_by: Timestamp,
-        page: &PageRequest,
-    ) -> Result<Page<DueTicket>, StoreError> {
+    async fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError> {
         let q = QuerySpec {
             operation: "list due tickets",
             index: Some(&keys::SLA_DUE),
@@ -201,10 +176,7 @@ impl TicketStore for DynamoStore {
             sort: SortCondition::AtMost(format!("{due_by}#~")),
         };
         let (items, next_cursor) = self.query_page(q, page).await?;
-        let items = items
-            .into_iter()
-            .map(due_ticket)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = items.into_iter().map(due_ticket).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
     }
 }

@@ -71,8 +71,7 @@ struct ReplyTo {
 }
 
 pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
-    let payload: Payload =
-        serde_json::from_slice(body).map_err(|e| PayloadError::InvalidJson(e.to_string()))?;
+    let payload: Payload = serde_json::from_slice(body).map_err(|e| PayloadError::InvalidJson(e.to_string()))?;
     if payload.object != "instagram" {
         return Err(PayloadError::UnknownObject(payload.object));
     }
@@ -87,9 +86,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
             };
             if message.is_echo {
                 // Our own replies (or the page's, from the Instagram app) come back as echoes.
-                batch
-                    .ignored
-                    .push("echo of a message sent by the business".into());
+                batch.ignored.push("echo of a message sent by the business".into());
                 continue;
             }
             if message.is_deleted {
@@ -168,10 +165,7 @@ mod tests {
         assert_eq!(b.messages.len(), 3);
         assert_eq!(b.messages[0].text, "hi, where is my order?");
         assert_eq!(b.messages[0].account_id, "17841400000000001");
-        assert_eq!(
-            b.messages[0].sent_at.unwrap().unix_millis(),
-            1_569_262_485_349
-        );
+        assert_eq!(b.messages[0].sent_at.unwrap().unix_millis(), 1_569_262_485_349);
         assert_eq!(b.messages[1].kind, ContentKind::Media);
         assert_eq!(b.messages[1].attachments[0].kind, "image");
         assert_eq!(b.messages[2].kind, ContentKind::InteractiveReply);
@@ -186,9 +180,6 @@ mod tests {
             Err(PayloadError::UnknownObject(_))
         ));
         assert!(matches!(parse(b"{"), Err(PayloadError::InvalidJson(_))));
-        assert_eq!(
-            parse(br#"{"object":"instagram"}"#).unwrap(),
-            WebhookBatch::default()
-        );
+        assert_eq!(parse(br#"{"object":"instagram"}"#).unwrap(), WebhookBatch::default());
     }
 }

@@ -1,8 +1,6 @@
 //! WhatsApp Cloud API webhook payloads (`object: whatsapp_business_account`).
 
-use super::{
-    from_unix_seconds_text, ChannelMessage, ContentKind, PayloadError, StatusUpdate, WebhookBatch,
-};
+use super::{from_unix_seconds_text, ChannelMessage, ContentKind, PayloadError, StatusUpdate, WebhookBatch};
 use crate::conversation::{Attachment, DeliveryStatus};
 use crate::Channel;
 use serde::Deserialize;
@@ -149,8 +147,7 @@ fn media(kind: &str, m: Media) -> Attachment {
 }
 
 pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
-    let payload: Payload =
-        serde_json::from_slice(body).map_err(|e| PayloadError::InvalidJson(e.to_string()))?;
+    let payload: Payload = serde_json::from_slice(body).map_err(|e| PayloadError::InvalidJson(e.to_string()))?;
     if payload.object != "whatsapp_business_account" {
         return Err(PayloadError::UnknownObject(payload.object));
     }
@@ -162,9 +159,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
         }
         let Some(value) = change.value else { continue };
         let Some(account_id) = value.metadata.map(|m| m.phone_number_id) else {
-            batch
-                .ignored
-                .push("change without metadata.phone_number_id".into());
+            batch.ignored.push("change without metadata.phone_number_id".into());
             continue;
         };
         for s in value.statuses {
@@ -179,13 +174,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                 }
             };
             let Some(id) = s.id else { continue };
-            let error = s.errors.first().map(|e| {
-                format!(
-                    "{} {}",
-                    e.code.unwrap_or_default(),
-                    e.title.clone().unwrap_or_default()
-                )
-            });
+            let error = s
+                .errors
+                .first()
+                .map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.clone().unwrap_or_default()));
             batch.statuses.push(StatusUpdate {
                 channel: Channel::Whatsapp,
                 account_id: account_id.clone(),
@@ -209,10 +201,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
             let sent_at = m.timestamp.as_deref().and_then(from_unix_seconds_text);
             let mut attachments = Vec::new();
             let (kind, text) = match m.kind.as_deref().unwrap_or("") {
-                "text" => (
-                    ContentKind::Text,
-                    m.text.map(|t| t.body).unwrap_or_default(),
-                ),
+                "text" => (ContentKind::Text, m.text.map(|t| t.body).unwrap_or_default()),
                 k @ ("image" | "audio" | "video" | "document" | "sticker") => {
                     let item = match k {
                         "image" => m.image,
@@ -221,10 +210,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                         "document" => m.document,
                         _ => m.sticker,
                     };
-                    let caption = item
-                        .as_ref()
-                        .and_then(|i| i.caption.clone())
-                        .unwrap_or_default();
+                    let caption = item.as_ref().and_then(|i| i.caption.clone()).unwrap_or_default();
                     if let Some(item) = item {
                         attachments.push(media(k, item));
                     }
@@ -244,11 +230,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                         .join(", ");
                     attachments.push(Attachment {
                         kind: "location".into(),
-                        reference: format!(
-                            "{},{}",
-                            l.latitude.unwrap_or_default(),
-                            l.longitude.unwrap_or_default()
-                        ),
+                        reference: format!("{},{}", l.latitude.unwrap_or_default(), l.longitude.unwrap_or_default()),
                         mime_type: None,
                         file_name: None,
                         caption: l.name,
@@ -367,14 +349,8 @@ mod tests {
         let b = parse(&body).unwrap();
         assert_eq!(b.messages[0].text, "broken on arrival");
         assert_eq!(b.messages[0].attachments[0].reference, "1003383421387256");
-        assert_eq!(
-            b.messages[0].attachments[0].mime_type.as_deref(),
-            Some("image/jpeg")
-        );
-        assert_eq!(
-            b.messages[1].attachments[0].file_name.as_deref(),
-            Some("invoice.pdf")
-        );
+        assert_eq!(b.messages[0].attachments[0].mime_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(b.messages[1].attachments[0].file_name.as_deref(), Some("invoice.pdf"));
         assert_eq!(b.messages[1].kind, ContentKind::Media);
     }
 
@@ -410,26 +386,17 @@ mod tests {
         assert_eq!(b.statuses.len(), 2);
         assert_eq!(b.statuses[0].status, DeliveryStatus::Delivered);
         assert_eq!(b.statuses[1].status, DeliveryStatus::Failed);
-        assert_eq!(
-            b.statuses[1].error.as_deref(),
-            Some("131047 Re-engagement message")
-        );
+        assert_eq!(b.statuses[1].error.as_deref(), Some("131047 Re-engagement message"));
     }
 
     #[test]
     fn bad_input_is_an_error_or_ignored_never_a_panic() {
-        assert!(matches!(
-            parse(b"not json"),
-            Err(PayloadError::InvalidJson(_))
-        ));
+        assert!(matches!(parse(b"not json"), Err(PayloadError::InvalidJson(_))));
         assert!(matches!(
             parse(br#"{"object":"page","entry":[]}"#),
             Err(PayloadError::UnknownObject(_))
         ));
-        assert!(matches!(
-            parse(br#"{"entry":[]}"#),
-            Err(PayloadError::InvalidJson(_))
-        ));
+        assert!(matches!(parse(br#"{"entry":[]}"#), Err(PayloadError::InvalidJson(_))));
         let odd = wrap(
             r#"{"metadata":{"phone_number_id":"1"},"messages":[{"type":"text"},{"from":"1","id":"w","type":"text"},{"from":"1","id":"x","type":"order"}]}"#,
         );
@@ -438,7 +405,8 @@ mod tests {
         assert_eq!(b.messages[0].text, "");
         assert_eq!(b.messages[1].kind, ContentKind::Other);
         assert_eq!(b.ignored.len(), 1);
-        let other_field = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"account_update","value":{}}]}]}"#;
+        let other_field =
+            br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"account_update","value":{}}]}]}"#;
         assert_eq!(
             parse(other_field).unwrap().ignored,
             vec!["field account_update".to_string()]

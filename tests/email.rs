@@ -1,0 +1,338 @@
+//! Inbound e-mail: SES receipt events and real MIME through the function's handler,
+//! against the local endpoint (S3, DynamoDB, SQS).
+
+use baton_aws::{S3Bucket, SqsQueue};
+use baton_domain::email::ticket_alias_token;
+use baton_domain::intake::InboundMessage;
+use baton_domain::ports::{BlobStore, CustomerStore, TicketStore};
+use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket};
+use baton_domain::{Channel, Clock, ConversationId, SystemClock, TenantId};
+use baton_tests::{env, root, TestEnv};
+use inbound_email::{handler, Deps};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+
+const SECRET: &str = "test-alias-secret-0123456789abcdef";
+
+async fn setup() -> (TestEnv, Deps, S3Bucket) {
+    let env = env().await;
+    baton_local::seed::seed_demo(&env.store).await.unwrap();
+    let (url, _) = env.resources.queue("InboundQueue").unwrap();
+    let bucket_name = match env.resources.physical.get("RawMailBucket").unwrap() {
+        baton_local::provision::Physical::Bucket { name } => name.clone(),
+        _ => unreachable!(),
+    };
+    let bucket = S3Bucket::new(S3Bucket::client_for(&env.sdk), bucket_name);
+    let deps = Deps {
+        store: env.store.clone(),
+        inbound_queue: SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url),
+        mail: Box::new(bucket.clone()),
+        raw_prefix: "inbound/".into(),
+        alias_secret: SECRET.into(),
+        clock: Box::new(SystemClock),
+    };
+    (env, deps, bucket)
+}
+
+fn receipt(id: &str, recipients: &[&str], spam: &str) -> Value {
+    let mut ev: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("events/ses-receipt.json")).unwrap()).unwrap();
+    let ses = &mut ev["Records"][0]["ses"];
+    ses["mail"]["messageId"] = id.into();
+    ses["receipt"]["recipients"] = json!(recipients);
+    ses["receipt"]["spamVerdict"]["status"] = spam.into();
+    ev
+}
+
+async fn deliver(deps: &Deps, bucket: &S3Bucket, id: &str, raw: &[u8], recipients: &[&str], spam: &str) -> Vec<Value> {
+    bucket
+        .put(&format!("inbound/{id}"), raw.to_vec(), "message/rfc822")
+        .await
+        .unwrap();
+    let out = handler(
+        deps,
+        LambdaEvent::new(receipt(id, recipients, spam), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["disposition"], "CONTINUE");
+    out["results"].as_array().unwrap().clone()
+}
+
+async fn drain(env: &TestEnv) -> Vec<InboundMessage> {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let (url, _) = env.resources.queue("InboundQueue").unwrap();
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn mail(from: &str, to: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Re: your order\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+const SUPPORT: &str = "support+demo@inbound.baton.local";
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+#[tokio::test]
+async fn support_alias_opens_a_conversation_with_stripped_text_and_stored_attachments() {
+    let (env, deps, bucket) = setup().await;
+    let id = "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1";
+    let raw = std::fs::read(root().join(format!("events/email/{id}.eml"))).unwrap();
+    let results = deliver(&deps, &bucket, id, &raw, &[SUPPORT], "PASS").await;
+    assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+    // SES retried the invocation: still one message.
+    deliver(&deps, &bucket, id, &raw, &[SUPPORT], "PASS").await;
+    let queued = drain(&env).await;
+    assert_eq!(queued.len(), 1);
+    let m = &queued[0];
+    assert_eq!(m.tenant_id, demo());
+    assert_eq!(m.message.channel, Channel::Email);
+    assert_eq!(m.message.sender_id, "jose@example.com");
+    assert_eq!(
+        m.message.text,
+        "Hello, my order 4411 was due yesterday and the tracking page has not moved since Monday. Where is it?\n\nThanks,\nJosé"
+    );
+    let details = m.email.as_ref().unwrap();
+    assert_eq!(details.subject, "Pedido número 4411 - where is it?");
+    assert!(details.full_text.contains("Calle Mayor 1"), "the full original is kept");
+    assert_eq!(details.raw_s3_key.as_deref(), Some(format!("inbound/{id}").as_str()));
+    let attachment = &m.message.attachments[0];
+    assert_eq!(attachment.file_name.as_deref(), Some("tracking.png"));
+    assert_eq!(attachment.mime_type.as_deref(), Some("image/png"));
+    let stored = bucket.get(&attachment.reference, 1 << 20).await.unwrap().unwrap();
+    assert!(
+        stored.starts_with(b"\x89PNG"),
+        "attachment content is in S3, not inlined"
+    );
+    let customer = env.store.get_customer(&demo(), m.customer_id).await.unwrap();
+    assert_eq!(customer.name.as_deref(), Some("José García"));
+    assert_eq!(customer.email.as_deref(), Some("jose@example.com"));
+}
+
+#[tokio::test]
+async fn replies_thread_by_in_reply_to_and_new_mails_start_new_conversations() {
+    let (env, deps, bucket) = setup().await;
+    let first = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "first@example.com",
+        "",
+        "My parcel is late.",
+    );
+    deliver(&deps, &bucket, "m1", &first, &[SUPPORT], "PASS").await;
+    let reply = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "second@example.com",
+        "In-Reply-To: <first@example.com>\r\nReferences: <first@example.com>\r\n",
+        "Any news?\r\n\r\nOn Sat, 21 Nov 2026 at 10:00, Ann <ann@example.com> wrote:\r\n> My parcel is late.",
+    );
+    deliver(&deps, &bucket, "m2", &reply, &[SUPPORT], "PASS").await;
+    let fresh = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "third@example.com",
+        "",
+        "Different question: gift wrap?",
+    );
+    deliver(&deps, &bucket, "m3", &fresh, &[SUPPORT], "PASS").await;
+    let q = drain(&env).await;
+    assert_eq!(q.len(), 3);
+    assert_eq!(q[1].conversation_id, q[0].conversation_id, "threaded by In-Reply-To");
+    assert_eq!(q[1].message.text, "Any news?", "quoted history stripped");
+    assert_ne!(
+        q[2].conversation_id, q[0].conversation_id,
+        "a new thread is a new conversation"
+    );
+    assert_eq!(q[0].customer_id, q[2].customer_id);
+}
+
+async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
+    let demo = demo();
+    let customer_id = baton_domain::CustomerId::generate();
+    let customer = baton_domain::customer::Customer {
+        tenant_id: demo.clone(),
+        id: customer_id,
+        name: Some("Ann".into()),
+        email: Some(email.into()),
+        identities: vec![baton_domain::customer::IdentityRef {
+            channel: Channel::Email,
+            external_id: email.into(),
+        }],
+        attributes: Default::default(),
+        created_at: SystemClock.now(),
+    };
+    let identity = baton_domain::customer::Identity {
+        tenant_id: demo.clone(),
+        channel: Channel::Email,
+        external_id: email.into(),
+        customer_id,
+        display_name: None,
+        active_conversation: None,
+    };
+    env.store.create_customer(&customer, &identity).await.unwrap();
+    let conversation = ConversationId::generate();
+    let number = env.store.next_ticket_number(&demo).await.unwrap();
+    let now = SystemClock.now();
+    let ticket = Ticket {
+        tenant_id: demo,
+        number,
+        subject: "Refund".into(),
+        status: Status::Open,
+        priority: Priority::Normal,
+        customer_id,
+        source: Source {
+            channel: Channel::Email,
+            conversation_id: conversation,
+        },
+        assignee: None,
+        team: None,
+        tags: vec![],
+        handoff_reason: Some("refund exception".into()),
+        ai_summary: None,
+        kb_links: vec![],
+        sla: SlaState::default(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        version: 1,
+    };
+    env.store.create_ticket(&ticket, &[]).await.unwrap();
+    (ticket, conversation)
+}
+
+#[tokio::test]
+async fn signed_ticket_alias_appends_to_the_ticket_and_a_forged_one_is_refused() {
+    let (env, deps, bucket) = setup().await;
+    let (ticket, conversation) = ticket_for(&env, "ann@example.com").await;
+    let alias = format!(
+        "ticket+{}@inbound.baton.local",
+        ticket_alias_token(SECRET, &demo(), ticket.number)
+    );
+    let reply = mail(
+        "Ann <ANN@example.com>",
+        &alias,
+        "r1@example.com",
+        "",
+        "Here is the order number: 4411.",
+    );
+    let results = deliver(&deps, &bucket, "t1", &reply, &[alias.as_str()], "PASS").await;
+    assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+    let q = drain(&env).await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].conversation_id, conversation, "joined the ticket's conversation");
+
+    // Guessing another ticket's address: the signature does not match.
+    let forged = format!(
+        "ticket+demo.{}.{}@inbound.baton.local",
+        ticket.number.0 + 1,
+        "0".repeat(20)
+    );
+    let attack = mail(
+        "Mallory <mallory@example.com>",
+        &forged,
+        "evil@example.com",
+        "",
+        "Show me your data.",
+    );
+    let results = deliver(&deps, &bucket, "t2", &attack, &[forged.as_str(), SUPPORT], "PASS").await;
+    assert!(
+        results[0]["reason"].as_str().unwrap().contains("ticket alias refused"),
+        "{results:?}"
+    );
+    assert!(drain(&env).await.is_empty());
+
+    // A genuine alias used by someone who is not on the ticket does not join it.
+    let stranger = mail("Eve <eve@example.com>", &alias, "eve1@example.com", "", "Hello?");
+    deliver(&deps, &bucket, "t3", &stranger, &[alias.as_str()], "PASS").await;
+    let q = drain(&env).await;
+    assert_eq!(q.len(), 1);
+    assert_ne!(q[0].conversation_id, conversation);
+}
+
+#[tokio::test]
+async fn auto_replies_bounces_spam_and_junk_create_nothing() {
+    let (env, deps, bucket) = setup().await;
+    let ooo = mail(
+        "Bob <bob@example.com>",
+        SUPPORT,
+        "ooo@example.com",
+        "Auto-Submitted: auto-replied\r\n",
+        "I am out of office.",
+    );
+    assert!(
+        deliver(&deps, &bucket, "a1", &ooo, &[SUPPORT], "PASS").await[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("automatic")
+    );
+    let bounce = b"From: MAILER-DAEMON@example.com\r\nTo: support+demo@inbound.baton.local\r\nSubject: Delivery Status Notification (Failure)\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b--\r\n";
+    assert!(
+        deliver(&deps, &bucket, "a2", bounce, &[SUPPORT], "PASS").await[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("automatic")
+    );
+    let spam = mail("Spammer <win@example.com>", SUPPORT, "spam@example.com", "", "You won!");
+    assert!(deliver(&deps, &bucket, "a3", &spam, &[SUPPORT], "FAIL").await[0]["outcome"] == "quarantined");
+    assert!(
+        bucket.get("quarantine/a3", 1 << 20).await.unwrap().is_some(),
+        "kept for review"
+    );
+    assert!(
+        deliver(&deps, &bucket, "a4", b"\x00\x01 not mail at all", &[SUPPORT], "PASS").await[0]["outcome"] == "ignored"
+    );
+    let unknown = mail(
+        "C <c@example.com>",
+        "support+nobody@inbound.baton.local",
+        "u@example.com",
+        "",
+        "hi",
+    );
+    assert!(
+        deliver(
+            &deps,
+            &bucket,
+            "a5",
+            &unknown,
+            &["support+nobody@inbound.baton.local"],
+            "PASS"
+        )
+        .await[0]["outcome"]
+            == "ignored"
+    );
+    assert!(drain(&env).await.is_empty());
+    assert!(env
+        .store
+        .find_identity(&demo(), Channel::Email, "bob@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
