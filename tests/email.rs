@@ -3,11 +3,10 @@
 
 use baton_aws::{S3Bucket, SqsQueue};
 use baton_domain::email::ticket_alias_token;
-use baton_domain::intake::InboundMessage;
 use baton_domain::ports::{BlobStore, CustomerStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket};
 use baton_domain::{Channel, Clock, ConversationId, SystemClock, TenantId};
-use baton_tests::{env, root, TestEnv};
+use baton_tests::{drain_inbound, root, seeded_env, TestEnv};
 use inbound_email::{handler, Deps};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -15,8 +14,7 @@ use serde_json::{json, Value};
 const SECRET: &str = "test-alias-secret-0123456789abcdef";
 
 async fn setup() -> (TestEnv, Deps, S3Bucket) {
-    let env = env().await;
-    baton_local::seed::seed_demo(&env.store).await.unwrap();
+    let env = seeded_env().await;
     let (url, _) = env.resources.queue("InboundQueue").unwrap();
     let bucket_name = match env.resources.physical.get("RawMailBucket").unwrap() {
         baton_local::provision::Physical::Bucket { name } => name.clone(),
@@ -59,34 +57,6 @@ async fn deliver(deps: &Deps, bucket: &S3Bucket, id: &str, raw: &[u8], recipient
     out["results"].as_array().unwrap().clone()
 }
 
-async fn drain(env: &TestEnv) -> Vec<InboundMessage> {
-    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 fn mail(from: &str, to: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: Re: your order\r\nMessage-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
@@ -109,7 +79,7 @@ async fn support_alias_opens_a_conversation_with_stripped_text_and_stored_attach
     assert_eq!(results[0]["outcome"], "queued", "{results:?}");
     // SES retried the invocation: still one message.
     deliver(&deps, &bucket, id, &raw, &[SUPPORT], "PASS").await;
-    let queued = drain(&env).await;
+    let queued = drain_inbound(&env).await;
     assert_eq!(queued.len(), 1);
     let m = &queued[0];
     assert_eq!(m.tenant_id, demo());
@@ -163,7 +133,7 @@ async fn replies_thread_by_in_reply_to_and_new_mails_start_new_conversations() {
         "Different question: gift wrap?",
     );
     deliver(&deps, &bucket, "m3", &fresh, &[SUPPORT], "PASS").await;
-    let q = drain(&env).await;
+    let q = drain_inbound(&env).await;
     assert_eq!(q.len(), 3);
     assert_eq!(q[1].conversation_id, q[0].conversation_id, "threaded by In-Reply-To");
     assert_eq!(q[1].message.text, "Any news?", "quoted history stripped");
@@ -245,7 +215,7 @@ async fn signed_ticket_alias_appends_to_the_ticket_and_a_forged_one_is_refused()
     );
     let results = deliver(&deps, &bucket, "t1", &reply, &[alias.as_str()], "PASS").await;
     assert_eq!(results[0]["outcome"], "queued", "{results:?}");
-    let q = drain(&env).await;
+    let q = drain_inbound(&env).await;
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].conversation_id, conversation, "joined the ticket's conversation");
 
@@ -267,12 +237,12 @@ async fn signed_ticket_alias_appends_to_the_ticket_and_a_forged_one_is_refused()
         results[0]["reason"].as_str().unwrap().contains("ticket alias refused"),
         "{results:?}"
     );
-    assert!(drain(&env).await.is_empty());
+    assert!(drain_inbound(&env).await.is_empty());
 
     // A genuine alias used by someone who is not on the ticket does not join it.
     let stranger = mail("Eve <eve@example.com>", &alias, "eve1@example.com", "", "Hello?");
     deliver(&deps, &bucket, "t3", &stranger, &[alias.as_str()], "PASS").await;
-    let q = drain(&env).await;
+    let q = drain_inbound(&env).await;
     assert_eq!(q.len(), 1);
     assert_ne!(q[0].conversation_id, conversation);
 }
@@ -328,7 +298,7 @@ async fn auto_replies_bounces_spam_and_junk_create_nothing() {
         .await[0]["outcome"]
             == "ignored"
     );
-    assert!(drain(&env).await.is_empty());
+    assert!(drain_inbound(&env).await.is_empty());
     assert!(env
         .store
         .find_identity(&demo(), Channel::Email, "bob@example.com")

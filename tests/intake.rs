@@ -5,25 +5,11 @@ use baton_aws::meta_webhook::{handle_http, MetaWebhook};
 use baton_aws::SqsQueue;
 use baton_domain::channels::{instagram, whatsapp, ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message};
-use baton_domain::intake::{accept, InboundMessage, IntakeOutcome, IntakePorts};
+use baton_domain::intake::{accept, IntakeOutcome, IntakePorts};
 use baton_domain::ports::{ConversationStore, CustomerStore, PageRequest};
 use baton_domain::{Channel, Clock, SystemClock, TenantId};
-use baton_tests::{env, root, TestEnv};
+use baton_tests::{drain_inbound, local_secret, root, seeded_env, TestEnv};
 use std::sync::Arc;
-
-async fn seeded() -> TestEnv {
-    let env = env().await;
-    baton_local::seed::seed_demo(&env.store).await.unwrap();
-    env
-}
-
-fn secret(name: &str) -> String {
-    baton_local::envfile::EnvFile::load(&root().join("infra/local/env.json"))
-        .unwrap()
-        .get("Parameters", name)
-        .unwrap()
-        .to_owned()
-}
 
 fn inbound_queue(env: &TestEnv) -> SqsQueue {
     let (url, _) = env.resources.queue("InboundQueue").unwrap();
@@ -33,8 +19,8 @@ fn inbound_queue(env: &TestEnv) -> SqsQueue {
 fn whatsapp_webhook(env: &TestEnv) -> MetaWebhook {
     MetaWebhook {
         channel: Channel::Whatsapp,
-        verify_token: secret("WHATSAPP_VERIFY_TOKEN"),
-        app_secret: secret("WHATSAPP_APP_SECRET"),
+        verify_token: local_secret("WHATSAPP_VERIFY_TOKEN"),
+        app_secret: local_secret("WHATSAPP_APP_SECRET"),
         parse: whatsapp::parse,
         store: env.store.clone(),
         inbound_queue: inbound_queue(env),
@@ -45,8 +31,8 @@ fn whatsapp_webhook(env: &TestEnv) -> MetaWebhook {
 fn instagram_webhook(env: &TestEnv) -> MetaWebhook {
     MetaWebhook {
         channel: Channel::Instagram,
-        verify_token: secret("INSTAGRAM_VERIFY_TOKEN"),
-        app_secret: secret("INSTAGRAM_APP_SECRET"),
+        verify_token: local_secret("INSTAGRAM_VERIFY_TOKEN"),
+        app_secret: local_secret("INSTAGRAM_APP_SECRET"),
         parse: instagram::parse,
         ..whatsapp_webhook(env)
     }
@@ -63,48 +49,18 @@ async fn post(webhook: &MetaWebhook, event_json: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(resp.body().as_ref()).into_owned())
 }
 
-/// Everything on the inbound queue right now.
-async fn drain(env: &TestEnv) -> Vec<InboundMessage> {
-    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    out
-}
-
 fn demo() -> TenantId {
     TenantId::new("demo").unwrap()
 }
 
 #[tokio::test]
 async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conversation() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let wh = whatsapp_webhook(&env);
     assert_eq!(post(&wh, &event("whatsapp-text.json")).await.0, 200);
     // Meta retries the same delivery: still one message.
     assert_eq!(post(&wh, &event("whatsapp-text.json")).await.0, 200);
-    let queued = drain(&env).await;
+    let queued = drain_inbound(&env).await;
     assert_eq!(queued.len(), 1);
     let m = &queued[0];
     assert_eq!(m.tenant_id, demo());
@@ -127,7 +83,7 @@ async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conve
 
     // The next message from the same person joins the same conversation, media kept.
     assert_eq!(post(&wh, &event("whatsapp-image.json")).await.0, 200);
-    let queued = drain(&env).await;
+    let queued = drain_inbound(&env).await;
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].conversation_id, m.conversation_id);
     assert_eq!(queued[0].customer_id, m.customer_id);
@@ -138,7 +94,7 @@ async fn whatsapp_text_becomes_one_queued_message_with_tenant_customer_and_conve
 
 #[tokio::test]
 async fn bad_signature_or_wrong_verify_token_is_refused_and_nothing_is_queued() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let wh = whatsapp_webhook(&env);
     assert_eq!(post(&wh, &event("whatsapp-text-bad-signature.json")).await.0, 401);
     let mut unsigned: serde_json::Value = serde_json::from_str(&event("whatsapp-text.json")).unwrap();
@@ -155,7 +111,7 @@ async fn bad_signature_or_wrong_verify_token_is_refused_and_nothing_is_queued() 
     let (status, body) = post(&wh, &event("whatsapp-verify.json")).await;
     assert_eq!((status, body.as_str()), (200, "1158201444"));
     assert_eq!(post(&wh, &event("whatsapp-verify-wrong-token.json")).await.0, 403);
-    assert!(drain(&env).await.is_empty());
+    assert!(drain_inbound(&env).await.is_empty());
     assert!(env
         .store
         .find_identity(&demo(), Channel::Whatsapp, "16505551234")
@@ -174,9 +130,9 @@ fn signed(path: &str, body: &str, secret: &str) -> String {
 
 #[tokio::test]
 async fn bad_payloads_get_a_clear_4xx_and_unknown_accounts_are_acknowledged() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let wh = whatsapp_webhook(&env);
-    let s = secret("WHATSAPP_APP_SECRET");
+    let s = local_secret("WHATSAPP_APP_SECRET");
     assert_eq!(post(&wh, &signed("/webhooks/whatsapp", "{not json", &s)).await.0, 400);
     assert_eq!(
         post(
@@ -202,12 +158,12 @@ async fn bad_payloads_get_a_clear_4xx_and_unknown_accounts_are_acknowledged() {
     ev["body"] = body.clone().into();
     ev["headers"]["x-hub-signature-256"] = baton_domain::meta::sign(&s, body.as_bytes()).into();
     assert_eq!(post(&wh, &ev.to_string()).await.0, 200);
-    assert!(drain(&env).await.is_empty());
+    assert!(drain_inbound(&env).await.is_empty());
 }
 
 #[tokio::test]
 async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let wh = whatsapp_webhook(&env);
     let conv = baton_domain::ConversationId::generate();
     let sent = Message {
@@ -231,18 +187,21 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         .unwrap()
         .items;
     assert_eq!(stored[0].delivery, Some(DeliveryStatus::Read));
-    assert!(drain(&env).await.is_empty(), "statuses do not create conversations");
+    assert!(
+        drain_inbound(&env).await.is_empty(),
+        "statuses do not create conversations"
+    );
 }
 
 #[tokio::test]
 async fn instagram_message_is_queued_once_and_echoes_are_not_customer_messages() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let ig = instagram_webhook(&env);
     let (status, body) = post(&ig, &event("instagram-verify.json")).await;
     assert_eq!((status, body.as_str()), (200, "1158201444"));
     assert_eq!(post(&ig, &event("instagram-text.json")).await.0, 200);
     assert_eq!(post(&ig, &event("instagram-text.json")).await.0, 200);
-    let queued = drain(&env).await;
+    let queued = drain_inbound(&env).await;
     assert_eq!(queued.len(), 1, "one customer message; the echo is ours");
     assert_eq!(queued[0].message.channel, Channel::Instagram);
     assert_eq!(queued[0].message.text, "hey, can I change my delivery address?");
@@ -251,7 +210,7 @@ async fn instagram_message_is_queued_once_and_echoes_are_not_customer_messages()
     let mut ev: serde_json::Value = serde_json::from_str(&event("instagram-text.json")).unwrap();
     let body = ev["body"].as_str().unwrap().to_owned();
     ev["headers"]["x-hub-signature-256"] =
-        baton_domain::meta::sign(&secret("WHATSAPP_APP_SECRET"), body.as_bytes()).into();
+        baton_domain::meta::sign(&local_secret("WHATSAPP_APP_SECRET"), body.as_bytes()).into();
     assert_eq!(post(&ig, &ev.to_string()).await.0, 401);
 }
 
@@ -272,20 +231,14 @@ fn text_from(sender: &str, id: &str) -> ChannelMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_messages_share_one_customer_and_one_conversation() {
-    let env = seeded().await;
+    let env = seeded_env().await;
     let store = Arc::new(env.store.clone());
     let queue = Arc::new(inbound_queue(&env));
     let mut tasks = Vec::new();
     for i in 0..5 {
         let (store, queue) = (store.clone(), queue.clone());
         tasks.push(tokio::spawn(async move {
-            let ports = IntakePorts {
-                customers: store.as_ref(),
-                conversations: store.as_ref(),
-                idempotency: store.as_ref(),
-                inbound_queue: queue.as_ref(),
-                clock: &SystemClock,
-            };
+            let ports = IntakePorts::new(store.as_ref(), queue.as_ref(), &SystemClock);
             accept(
                 &ports,
                 &demo(),
@@ -313,16 +266,10 @@ async fn concurrent_first_messages_share_one_customer_and_one_conversation() {
         })
         .collect();
     assert_eq!(conversations.len(), 1, "{outcomes:?}");
-    assert_eq!(drain(&env).await.len(), 5);
+    assert_eq!(drain_inbound(&env).await.len(), 5);
 
     // A redelivery after the queue's five-minute dedup window is still caught.
-    let ports = IntakePorts {
-        customers: store.as_ref(),
-        conversations: store.as_ref(),
-        idempotency: store.as_ref(),
-        inbound_queue: queue.as_ref(),
-        clock: &SystemClock,
-    };
+    let ports = IntakePorts::new(store.as_ref(), queue.as_ref(), &SystemClock);
     assert_eq!(
         accept(&ports, &demo(), text_from("15557770000", "wamid.c0"), None, None)
             .await
@@ -343,9 +290,54 @@ fn sample_events_are_signed_with_the_local_secrets() {
         let body = ev["body"].as_str().unwrap();
         let header = ev["headers"]["x-hub-signature-256"].as_str();
         assert_eq!(
-            baton_domain::meta::verify_signature(&secret(var), body.as_bytes(), header),
+            baton_domain::meta::verify_signature(&local_secret(var), body.as_bytes(), header),
             Ok(()),
             "{file}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_large_batch_is_handled_whole_and_each_senders_order_is_kept() {
+    let env = seeded_env().await;
+    let wh = whatsapp_webhook(&env);
+    let mut entries = Vec::new();
+    for e in 0..3 {
+        let mut messages = Vec::new();
+        for k in 0..8 {
+            let sender = 4_915_550_000u64 + (k % 4);
+            messages.push(serde_json::json!({
+                "from": sender.to_string(), "id": format!("wamid.batch.{e}.{k}"), "timestamp": "1795253390",
+                "type": "text", "text": { "body": format!("{sender} says {e}.{k}") }
+            }));
+        }
+        entries.push(
+            serde_json::json!({ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "100000000000001" },
+            "contacts": [], "messages": messages } }] }),
+        );
+    }
+    let body = serde_json::json!({ "object": "whatsapp_business_account", "entry": entries }).to_string();
+    let (status, _) = post(
+        &wh,
+        &signed("/webhooks/whatsapp", &body, &local_secret("WHATSAPP_APP_SECRET")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let queued = drain_inbound(&env).await;
+    assert_eq!(queued.len(), 24);
+    let mut by_sender: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for m in &queued {
+        by_sender
+            .entry(m.message.sender_id.clone())
+            .or_default()
+            .push(m.message.text.clone());
+    }
+    assert_eq!(by_sender.len(), 4);
+    for texts in by_sender.values() {
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, &sorted, "one sender's messages stay in order");
     }
 }

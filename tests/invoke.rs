@@ -36,3 +36,23 @@ async fn invoke_runs_the_whatsapp_webhook_binary_on_a_sample_event() {
     assert_eq!(refused["statusCode"], 403);
     assert_ne!(refused["body"], "1158201444");
 }
+
+#[tokio::test]
+async fn every_sample_event_runs_through_its_function_binary() {
+    let env = env().await;
+    let cases = [
+        ("webhook-whatsapp", "events/whatsapp-image.json", 200),
+        ("webhook-whatsapp", "events/whatsapp-status.json", 200),
+        ("webhook-instagram", "events/instagram-verify.json", 200),
+        ("webhook-instagram", "events/instagram-text.json", 200),
+        ("webhook-widget", "events/widget-start.json", 201),
+        ("webhook-widget", "events/widget-post-message.json", 202),
+        ("webhook-widget", "events/widget-poll.json", 200),
+    ];
+    for (function, event, status) in cases {
+        let out = invoke(&env.endpoint.url, function, event);
+        assert_eq!(out["statusCode"], status, "{function} {event}: {out}");
+    }
+    let email = invoke(&env.endpoint.url, "inbound-email", "events/ses-receipt.json");
+    assert_eq!(email["results"][0]["outcome"], "queued", "{email}");
+}

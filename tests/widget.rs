@@ -2,24 +2,18 @@
 
 use baton_aws::SqsQueue;
 use baton_domain::conversation::{Author, Direction, Message};
-use baton_domain::intake::InboundMessage;
 use baton_domain::ports::ConversationStore;
 use baton_domain::{Clock, ConversationId, SystemClock, TenantId};
-use baton_tests::{env, root, TestEnv};
+use baton_tests::{drain_inbound, local_secret, seeded_env, TestEnv};
 use serde_json::{json, Value};
 use webhook_widget::{handler, Deps};
 
 const ORIGIN: &str = "http://127.0.0.1:3000";
 
 async fn setup() -> (TestEnv, Deps) {
-    let env = env().await;
-    baton_local::seed::seed_demo(&env.store).await.unwrap();
+    let env = seeded_env().await;
     let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    let secret = baton_local::envfile::EnvFile::load(&root().join("infra/local/env.json"))
-        .unwrap()
-        .get("Parameters", "WIDGET_TOKEN_SECRET")
-        .unwrap()
-        .to_owned();
+    let secret = local_secret("WIDGET_TOKEN_SECRET");
     let deps = Deps {
         store: env.store.clone(),
         inbound_queue: SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url),
@@ -105,23 +99,6 @@ async fn start(deps: &Deps) -> (String, String) {
     )
 }
 
-async fn drain(env: &TestEnv) -> Vec<InboundMessage> {
-    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    let got = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    got.messages
-        .unwrap_or_default()
-        .iter()
-        .map(|m| serde_json::from_str(m.body.as_deref().unwrap()).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_visitor_starts_posts_and_a_replay_is_one_message() {
     let (env, deps) = setup().await;
@@ -135,7 +112,7 @@ async fn a_visitor_starts_posts_and_a_replay_is_one_message() {
     assert_eq!(call(&deps, post("m-1", "Hello, do you ship to Norway?")).await.0, 202);
     // The offline widget replays the same message.
     assert_eq!(call(&deps, post("m-1", "Hello, do you ship to Norway?")).await.0, 202);
-    let queued = drain(&env).await;
+    let queued = drain_inbound(&env).await;
     assert_eq!(queued.len(), 1);
     let m = &queued[0];
     assert_eq!(m.tenant_id, TenantId::new("demo").unwrap());
@@ -270,7 +247,7 @@ async fn refuses_bad_keys_tokens_origins_sizes_and_floods() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 20, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2);
-    assert_eq!(drain(&env).await.len().min(10), 10);
+    assert_eq!(drain_inbound(&env).await.len().min(10), 10);
 
     // Preflight answers with CORS headers for the browser; unknown routes are 404.
     let mut c = Call::new("OPTIONS", path.clone());

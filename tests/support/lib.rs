@@ -79,3 +79,50 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// A fresh endpoint with the demo tenant seeded.
+pub async fn seeded_env() -> TestEnv {
+    let env = env().await;
+    baton_local::seed::seed_demo(&env.store)
+        .await
+        .expect("demo tenant seeds");
+    env
+}
+
+/// A test's local secret from `infra/local/env.json`.
+pub fn local_secret(name: &str) -> String {
+    baton_local::envfile::EnvFile::load(&root().join("infra/local/env.json"))
+        .expect("env.json loads")
+        .get("Parameters", name)
+        .unwrap_or_else(|| panic!("{name} is not in env.json"))
+        .to_owned()
+}
+
+/// Takes everything on the inbound queue right now (received and deleted).
+pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let (url, _) = env.resources.queue("InboundQueue").expect("template has InboundQueue");
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap_or_default()).expect("an InboundMessage"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}

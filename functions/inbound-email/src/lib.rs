@@ -234,13 +234,7 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         raw_s3_key: Some(raw_key),
         full_text: mail.full_text.clone(),
     };
-    let ports = IntakePorts {
-        customers: &deps.store,
-        conversations: &deps.store,
-        idempotency: &deps.store,
-        inbound_queue: &deps.inbound_queue,
-        clock: deps.clock.as_ref(),
-    };
+    let ports = IntakePorts::new(&deps.store, &deps.inbound_queue, deps.clock.as_ref());
     match intake::accept(&ports, &tenant, message, Some(details), Some(into)).await {
         Ok(IntakeOutcome::Queued { conversation_id, .. }) => {
             deps.store

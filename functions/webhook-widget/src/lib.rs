@@ -382,14 +382,8 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
         reply_to: None,
         sent_at: Some(now),
     };
-    let ports = IntakePorts {
-        customers: &deps.store,
-        conversations: &deps.store,
-        idempotency: &deps.store,
-        inbound_queue: &deps.inbound_queue,
-        clock: deps.clock.as_ref(),
-    };
-    match intake::accept(&ports, &claims.tenant, message, None, None).await {
+    let ports = IntakePorts::new(&deps.store, &deps.inbound_queue, deps.clock.as_ref());
+    match intake::accept(&ports, &claims.tenant, message, None, Some(claims.conversation)).await {
         Ok(IntakeOutcome::Queued { .. }) => tracing::info!("widget message queued"),
         Ok(IntakeOutcome::Duplicate) => tracing::info!("widget message replayed; already accepted"),
         Err(IntakeError::InProgress) => {

@@ -4,11 +4,12 @@
 //! their `lambda_http` requests to it.
 
 use crate::{DynamoStore, SqsQueue};
-use baton_domain::channels::{PayloadError, WebhookBatch};
+use baton_domain::channels::{ChannelMessage, PayloadError, WebhookBatch};
 use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::meta::{verify_handshake, verify_signature, HandshakeError};
 use baton_domain::ports::{ConversationStore, TenantStore};
 use baton_domain::{Channel, Clock, StoreError};
+use futures::StreamExt;
 
 /// Meta's payloads are small; anything this large is not from Meta.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -36,7 +37,52 @@ fn reply(status: u16, body: impl Into<String>) -> Reply {
     }
 }
 
+/// Senders handled at once within one delivery.
+const CONCURRENT_SENDERS: usize = 8;
+
 impl MetaWebhook {
+    /// Accepts one message; `false` when it must be retried.
+    async fn accept_one(&self, ports: &IntakePorts<'_>, message: ChannelMessage) -> bool {
+        let tenant = match self.store.resolve_channel(self.channel, &message.account_id).await {
+            Ok(Some(binding)) => binding.tenant_id,
+            Ok(None) => {
+                // Not ours (a number moved away, a misconfigured app): acknowledge, or Meta
+                // would retry it for days.
+                tracing::warn!(channel = %self.channel, account_id = %message.account_id, "message for an unknown account dropped");
+                return true;
+            }
+            Err(e) => {
+                tracing::error!(channel = %self.channel, error = %e, "tenant lookup failed");
+                return false;
+            }
+        };
+        let span = tracing::info_span!("intake", tenant = %tenant, channel = %self.channel, channel_message_id = %message.channel_message_id);
+        let result =
+            tracing::Instrument::instrument(intake::accept(ports, &tenant, message, None, None), span.clone()).await;
+        let _enter = span.enter();
+        match result {
+            Ok(IntakeOutcome::Queued {
+                conversation_id,
+                customer_id,
+            }) => {
+                tracing::info!(conversation = %conversation_id, customer = %customer_id, "message queued");
+                true
+            }
+            Ok(IntakeOutcome::Duplicate) => {
+                tracing::info!("duplicate delivery ignored");
+                true
+            }
+            Err(IntakeError::InProgress) => {
+                tracing::info!("message is being handled by another invocation");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "intake failed");
+                false
+            }
+        }
+    }
+
     /// `GET`: answer the challenge if the verify token is ours.
     pub fn handshake(&self, mode: Option<&str>, token: Option<&str>, challenge: Option<&str>) -> Reply {
         match verify_handshake(mode, token, challenge, &self.verify_token) {
@@ -72,49 +118,33 @@ impl MetaWebhook {
         for reason in &batch.ignored {
             tracing::debug!(channel = %self.channel, reason = %reason, "webhook item ignored");
         }
-        let ports = IntakePorts {
-            customers: &self.store,
-            conversations: &self.store,
-            idempotency: &self.store,
-            inbound_queue: &self.inbound_queue,
-            clock: self.clock.as_ref(),
-        };
-        let mut failed = 0usize;
-        for message in batch.messages {
-            let tenant = match self.store.resolve_channel(self.channel, &message.account_id).await {
-                Ok(Some(binding)) => binding.tenant_id,
-                Ok(None) => {
-                    // Not ours (a number moved away, a misconfigured app): acknowledge, or
-                    // Meta would retry it for days.
-                    tracing::warn!(channel = %self.channel, account_id = %message.account_id, "message for an unknown account dropped");
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(channel = %self.channel, error = %e, "tenant lookup failed");
-                    failed += 1;
-                    continue;
-                }
-            };
-            let span = tracing::info_span!("intake", tenant = %tenant, channel = %self.channel, channel_message_id = %message.channel_message_id);
-            let _enter = span.enter();
-            match intake::accept(&ports, &tenant, message, None, None).await {
-                Ok(IntakeOutcome::Queued {
-                    conversation_id,
-                    customer_id,
-                }) => {
-                    tracing::info!(conversation = %conversation_id, customer = %customer_id, "message queued");
-                }
-                Ok(IntakeOutcome::Duplicate) => tracing::info!("duplicate delivery ignored"),
-                Err(IntakeError::InProgress) => {
-                    tracing::info!("message is being handled by another invocation");
-                    failed += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "intake failed");
-                    failed += 1;
-                }
+        let ports = IntakePorts::new(&self.store, &self.inbound_queue, self.clock.as_ref());
+        // Messages of one sender stay in order (their conversation's FIFO order); different
+        // senders are handled concurrently so a large batch is still answered quickly.
+        let mut groups: Vec<Vec<ChannelMessage>> = Vec::new();
+        for m in batch.messages {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].account_id == m.account_id && g[0].sender_id == m.sender_id)
+            {
+                Some(g) => g.push(m),
+                None => groups.push(vec![m]),
             }
         }
+        let ports = &ports;
+        let mut failed: usize = futures::stream::iter(groups)
+            .map(|group| async move {
+                let mut failed = 0;
+                for message in group {
+                    if !self.accept_one(ports, message).await {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+            .buffer_unordered(CONCURRENT_SENDERS)
+            .fold(0, |acc, n| async move { acc + n })
+            .await;
         for status in batch.statuses {
             let tenant = match self.store.resolve_channel(self.channel, &status.account_id).await {
                 Ok(Some(b)) => b.tenant_id,

@@ -84,6 +84,22 @@ pub struct IntakePorts<'a> {
     pub clock: &'a dyn Clock,
 }
 
+impl<'a> IntakePorts<'a> {
+    /// The usual wiring: one store that serves every store port, the inbound queue, a clock.
+    pub fn new<S>(store: &'a S, inbound_queue: &'a dyn Queue, clock: &'a dyn Clock) -> Self
+    where
+        S: CustomerStore + ConversationStore + IdempotencyStore,
+    {
+        IntakePorts {
+            customers: store,
+            conversations: store,
+            idempotency: store,
+            inbound_queue,
+            clock,
+        }
+    }
+}
+
 pub const INTAKE_SCOPE: &str = "intake";
 
 /// `into`: the conversation the message belongs to when the channel says so (an e-mail
