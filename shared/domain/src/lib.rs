@@ -18,9 +18,11 @@ pub mod intake;
 pub mod kb;
 pub mod meta;
 pub mod ports;
+pub mod retrieval;
 pub mod tenant;
 pub mod ticket;
 pub mod time_fmt;
+pub mod triage;
 pub mod widget;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -49,11 +49,19 @@ impl Default for AiSettings {
         AiSettings {
             persona: "You are a friendly, concise support assistant. Answer only from the knowledge base.".to_owned(),
             confidence_threshold: 0.6,
-            always_human_topics: vec![
-                "refund exception".to_owned(),
-                "legal".to_owned(),
-                "account closure".to_owned(),
-            ],
+            always_human_topics: [
+                "refund exception",
+                "legal",
+                "lawyer",
+                "lawsuit",
+                "account closure",
+                "close my account",
+                "delete my account",
+                "chargeback",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         }
     }
 }

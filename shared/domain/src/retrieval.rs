@@ -1,0 +1,406 @@
+//! Knowledge-base retrieval: Okapi BM25 over each article's title, body and sample
+//! questions, plus a nearest-sample-question score, built once per knowledge-base
+//! revision and reused by every message of a warm Lambda.
+//!
+//! Two signals, because admins write articles in two ways: long bodies (BM25 over the
+//! whole article finds them) and short lists of the questions customers ask (the best
+//! single sample question is the sharper signal). The score reported is the larger of
+//! the two, each normalised to 0..1 so one threshold works across tenants.
+
+use crate::kb::Article;
+use crate::ArticleId;
+use std::collections::HashMap;
+
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+
+/// Words that carry no topic. Kept short: "not", "no", "how" and "where" matter in support.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "am", "i", "me", "my", "you", "your", "we", "our",
+    "it", "its", "to", "of", "in", "on", "for", "and", "or", "at", "by", "with", "from", "this", "that", "do", "does",
+    "did", "can", "could", "would", "should", "will", "please", "hi", "hello", "hey", "there", "what", "s", "t", "im",
+    "id", "ive", "so", "just", "about", "tell", "know", "want", "like", "need", "get", "some", "any", "if", "let",
+    "us", "thanks", "thank",
+];
+
+/// A light suffix stemmer: enough to make "orders", "ordered" and "ordering" one term
+/// without the aggressive cuts that merge unrelated words.
+fn stem(word: &str) -> String {
+    let n = word.chars().count();
+    if n <= 3 || !word.is_ascii() {
+        return word.to_owned();
+    }
+    let undouble = |s: &str| -> String {
+        let b = s.as_bytes();
+        let l = b.len();
+        if l >= 2 && b[l - 1] == b[l - 2] && !b"lsz".contains(&b[l - 1]) && !b"aeiou".contains(&b[l - 1]) {
+            s[..l - 1].to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let w = word;
+    if let Some(s) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")) {
+        if s.len() >= 2 {
+            return format!("{s}y");
+        }
+    }
+    if let Some(s) = w.strip_suffix("ing") {
+        if s.len() >= 3 {
+            return undouble(s);
+        }
+    }
+    if let Some(s) = w.strip_suffix("ed") {
+        if s.len() >= 3 {
+            return undouble(s);
+        }
+    }
+    if let Some(s) = w.strip_suffix("ly") {
+        if s.len() >= 4 {
+            return s.to_owned();
+        }
+    }
+    if let Some(s) = w.strip_suffix("es") {
+        if s.ends_with("sh") || s.ends_with("ch") || s.ends_with('x') || s.ends_with('z') || s.ends_with("ss") {
+            return s.to_owned();
+        }
+    }
+    if let Some(s) = w.strip_suffix('s') {
+        if !s.ends_with('s') && !s.ends_with('u') && !s.ends_with('i') {
+            return s.to_owned();
+        }
+    }
+    w.to_owned()
+}
+
+/// Lower-cased, split on anything but letters and digits, stop words dropped, stemmed.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
+        .map(stem)
+        .collect()
+}
+
+struct Doc {
+    article: usize,
+    len: f64,
+    tf: HashMap<String, f64>,
+}
+
+/// BM25 over one collection of documents.
+struct Bm25 {
+    docs: Vec<Doc>,
+    df: HashMap<String, f64>,
+    avg_len: f64,
+}
+
+impl Bm25 {
+    fn new(docs: Vec<(usize, Vec<String>)>) -> Self {
+        let mut df: HashMap<String, f64> = HashMap::new();
+        let docs: Vec<Doc> = docs
+            .into_iter()
+            .map(|(article, tokens)| {
+                let mut tf = HashMap::new();
+                for t in &tokens {
+                    *tf.entry(t.clone()).or_insert(0.0) += 1.0;
+                }
+                for t in tf.keys() {
+                    *df.entry(t.clone()).or_insert(0.0) += 1.0;
+                }
+                Doc {
+                    article,
+                    len: tokens.len() as f64,
+                    tf,
+                }
+            })
+            .collect();
+        let avg_len = (docs.iter().map(|d| d.len).sum::<f64>() / docs.len().max(1) as f64).max(1.0);
+        Bm25 { docs, df, avg_len }
+    }
+
+    fn idf(&self, term: &str) -> f64 {
+        let n = self.docs.len() as f64;
+        let df = self.df.get(term).copied().unwrap_or(0.0);
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+
+    /// Score of each document, and the best score a document could reach for this query
+    /// (every query term matched), used to normalise.
+    fn scores(&self, query: &[String]) -> (Vec<f64>, f64) {
+        let mut unique: Vec<&String> = query.iter().collect();
+        unique.sort();
+        unique.dedup();
+        // A single occurrence in a document of average length scores exactly `idf`, so the
+        // sum of the query terms' idf is what "covers the whole question" scores.
+        let ceiling: f64 = unique.iter().map(|t| self.idf(t)).sum();
+        let scores = self
+            .docs
+            .iter()
+            .map(|d| {
+                unique
+                    .iter()
+                    .map(|t| match d.tf.get(*t) {
+                        Some(tf) => {
+                            let norm = K1 * (1.0 - B + B * d.len / self.avg_len);
+                            self.idf(t) * tf * (K1 + 1.0) / (tf + norm)
+                        }
+                        None => 0.0,
+                    })
+                    .sum()
+            })
+            .collect();
+        (scores, ceiling)
+    }
+}
+
+/// A ranked article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub article_id: ArticleId,
+    pub title: String,
+    pub url: Option<String>,
+    /// 0..1: how much of the question this article covers.
+    pub score: f64,
+}
+
+/// Character 3- to 5-grams of the lower-cased words, so "cancelled", "cancellation" and
+/// a typo like "cancelation" still overlap.
+fn char_grams(text: &str) -> HashMap<String, f64> {
+    let words: Vec<String> = text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let padded: Vec<char> = format!(" {} ", words.join(" ")).chars().collect();
+    let mut grams = HashMap::new();
+    for n in 3..=5 {
+        for w in padded.windows(n) {
+            *grams.entry(w.iter().collect::<String>()).or_insert(0.0) += 1.0;
+        }
+    }
+    grams
+}
+
+/// TF-IDF vectors of character n-grams, L2-normalised, for cosine similarity.
+struct GramSpace {
+    df: HashMap<String, f64>,
+    n: f64,
+    vectors: Vec<HashMap<String, f64>>,
+}
+
+impl GramSpace {
+    fn new(texts: &[String]) -> Self {
+        let counts: Vec<HashMap<String, f64>> = texts.iter().map(|t| char_grams(t)).collect();
+        let mut df = HashMap::new();
+        for c in &counts {
+            for g in c.keys() {
+                *df.entry(g.clone()).or_insert(0.0) += 1.0;
+            }
+        }
+        let mut space = GramSpace {
+            df,
+            n: counts.len() as f64,
+            vectors: vec![],
+        };
+        space.vectors = counts.into_iter().map(|c| space.weigh(c)).collect();
+        space
+    }
+
+    fn weigh(&self, counts: HashMap<String, f64>) -> HashMap<String, f64> {
+        let mut v: HashMap<String, f64> = counts
+            .into_iter()
+            .map(|(g, c)| {
+                let idf = ((self.n + 1.0) / (self.df.get(&g).copied().unwrap_or(0.0) + 1.0)).ln();
+                (g, (1.0 + c.ln()) * idf)
+            })
+            .collect();
+        let norm = v.values().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            v.values_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+
+    fn similarities(&self, query: &str) -> Vec<f64> {
+        let q = self.weigh(char_grams(query));
+        self.vectors
+            .iter()
+            .map(|d| q.iter().map(|(g, w)| w * d.get(g).copied().unwrap_or(0.0)).sum())
+            .collect()
+    }
+}
+
+/// How many of an article's best-matching passages the character signal averages.
+const NEAREST: usize = 3;
+
+/// The retrieval index of one tenant's knowledge base at one revision.
+///
+/// Every article becomes passages: its title, each sample question, and each sentence of
+/// its body. A question is compared with every passage twice, by BM25 over stemmed words
+/// (normalised by what a full match would score) and by cosine over character n-grams;
+/// an article scores by its best word match and the mean of its best three character
+/// matches, equally weighted. Measured on CLINC150 in `docs/triage.md`.
+pub struct KbIndex {
+    articles: Vec<(ArticleId, String, Option<String>)>,
+    words: Bm25,
+    grams: GramSpace,
+    pub revision: u64,
+}
+
+fn passages(a: &Article) -> Vec<String> {
+    let mut p = vec![a.title.clone()];
+    p.extend(a.sample_questions.iter().cloned());
+    p.extend(
+        a.body
+            .split(['.', '?', '!', '\n'])
+            .map(str::trim)
+            .filter(|s| s.len() > 3)
+            .map(str::to_owned),
+    );
+    if !a.tags.is_empty() {
+        p.push(a.tags.join(" "));
+    }
+    p
+}
+
+impl KbIndex {
+    pub fn build(articles: &[Article], revision: u64) -> Self {
+        let mut owners = Vec::new();
+        let mut texts = Vec::new();
+        for (i, a) in articles.iter().enumerate() {
+            for p in passages(a) {
+                owners.push(i);
+                texts.push(p);
+            }
+        }
+        KbIndex {
+            articles: articles
+                .iter()
+                .map(|a| (a.id.clone(), a.title.clone(), a.url.clone()))
+                .collect(),
+            words: Bm25::new(owners.iter().zip(&texts).map(|(i, t)| (*i, tokenize(t))).collect()),
+            grams: GramSpace::new(&texts),
+            revision,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.articles.is_empty()
+    }
+
+    /// The best `k` articles for `query`, best first, with scores in 0..1.
+    pub fn search(&self, query: &str, k: usize) -> Vec<Hit> {
+        let q = tokenize(query);
+        if q.is_empty() || self.articles.is_empty() {
+            return vec![];
+        }
+        let mut word_best = vec![0.0f64; self.articles.len()];
+        let (scores, ceiling) = self.words.scores(&q);
+        for (d, s) in self.words.docs.iter().zip(scores) {
+            word_best[d.article] = word_best[d.article].max((s / ceiling.max(f64::EPSILON)).min(1.0));
+        }
+        let mut gram_sims: Vec<Vec<f64>> = vec![Vec::new(); self.articles.len()];
+        for (d, s) in self.words.docs.iter().zip(self.grams.similarities(query)) {
+            gram_sims[d.article].push(s);
+        }
+        let mut hits: Vec<Hit> = (0..self.articles.len())
+            .map(|i| {
+                let sims = &mut gram_sims[i];
+                sims.sort_by(|a, b| b.total_cmp(a));
+                let take = sims.len().min(NEAREST).max(1);
+                let gram = sims.iter().take(take).sum::<f64>() / take as f64;
+                let (id, title, url) = &self.articles[i];
+                Hit {
+                    article_id: id.clone(),
+                    title: title.clone(),
+                    url: url.clone(),
+                    score: 0.5 * word_best[i] + 0.5 * gram,
+                }
+            })
+            .filter(|h| h.score > 0.0)
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.article_id.cmp(&b.article_id))
+        });
+        hits.truncate(k);
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{TenantId, Timestamp};
+
+    fn article(id: &str, title: &str, body: &str, questions: &[&str]) -> Article {
+        Article {
+            tenant_id: TenantId::new("t").unwrap(),
+            id: ArticleId::new(id).unwrap(),
+            title: title.into(),
+            body: body.into(),
+            tags: vec![],
+            sample_questions: questions.iter().map(|q| q.to_string()).collect(),
+            url: None,
+            updated_at: Timestamp::from_unix_millis(0).unwrap(),
+        }
+    }
+
+    fn kb() -> KbIndex {
+        KbIndex::build(
+            &[
+                article(
+                    "returns",
+                    "Returning an item",
+                    "Return unused items within 30 days for a refund.",
+                    &["can I send this back", "how do I return my shoes"],
+                ),
+                article(
+                    "delivery",
+                    "Delivery times",
+                    "Standard delivery takes 3 to 5 business days.",
+                    &["how long does shipping take", "when will my parcel arrive"],
+                ),
+                article(
+                    "payment",
+                    "Payment methods",
+                    "We accept cards and PayPal.",
+                    &["can I pay with paypal"],
+                ),
+            ],
+            1,
+        )
+    }
+
+    #[test]
+    fn stems_and_drops_stop_words() {
+        assert_eq!(tokenize("Where are my ORDERS?"), vec!["where", "order"]);
+        assert_eq!(tokenize("shipping shipped ship"), vec!["ship", "ship", "ship"]);
+        assert_eq!(tokenize("ordered ordering"), vec!["order", "order"]);
+        assert_eq!(tokenize("deliveries"), vec!["delivery"]);
+    }
+
+    #[test]
+    fn ranks_the_article_that_covers_the_question_first() {
+        let kb = kb();
+        let hits = kb.search("How long will shipping take to arrive?", 3);
+        assert_eq!(hits[0].article_id.as_str(), "delivery");
+        assert!(hits[0].score > 0.5, "{hits:?}");
+        let hits = kb.search("I want to send back my shoes", 3);
+        assert_eq!(hits[0].article_id.as_str(), "returns");
+    }
+
+    #[test]
+    fn unrelated_questions_score_low_or_not_at_all() {
+        let kb = kb();
+        assert!(kb
+            .search("what is the weather in paris", 3)
+            .iter()
+            .all(|h| h.score < 0.3));
+        assert!(kb.search("???", 3).is_empty());
+        assert!(KbIndex::build(&[], 0).search("anything", 3).is_empty());
+    }
+}

@@ -1,0 +1,574 @@
+//! The triage decision: answer from the knowledge base, or hand the conversation to a
+//! human, and why. One function serves the triage Lambda, the answer preview of the agent
+//! API and the evaluation, so what teams preview and measure is what customers get. It
+//! stores and sends nothing.
+
+use crate::kb::Article;
+use crate::retrieval::{tokenize, Hit, KbIndex};
+use crate::tenant::AiSettings;
+use crate::ArticleId;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Answer,
+    Handoff,
+}
+
+/// Why a conversation goes to a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum HandoffReason {
+    AskedForHuman,
+    AskedForTicket,
+    Frustrated,
+    RepeatedQuestion,
+    AlwaysHumanTopic { topic: String },
+    NoKnowledge,
+    LowConfidence,
+    ModelNeedsHuman { reason: String },
+    UncitedAnswer,
+    ModelFailed,
+}
+
+impl HandoffReason {
+    pub fn describe(&self) -> String {
+        match self {
+            HandoffReason::AskedForHuman => "the customer asked for a human".into(),
+            HandoffReason::AskedForTicket => "the customer asked for a ticket".into(),
+            HandoffReason::Frustrated => "the customer is frustrated".into(),
+            HandoffReason::RepeatedQuestion => "the customer asked the same question three times".into(),
+            HandoffReason::AlwaysHumanTopic { topic } => format!("the topic \"{topic}\" always goes to a human"),
+            HandoffReason::NoKnowledge => "no knowledge-base article covers the question".into(),
+            HandoffReason::LowConfidence => "the answer's confidence is below the tenant's threshold".into(),
+            HandoffReason::ModelNeedsHuman { reason } => format!("the assistant judged a human is needed: {reason}"),
+            HandoffReason::UncitedAnswer => "the assistant's answer cited no knowledge-base article".into(),
+            HandoffReason::ModelFailed => "the assistant failed to answer".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub article_id: ArticleId,
+    pub title: String,
+    pub url: Option<String>,
+    pub score: f64,
+}
+
+impl From<&Hit> for Citation {
+    fn from(h: &Hit) -> Self {
+        Citation {
+            article_id: h.article_id.clone(),
+            title: h.title.clone(),
+            url: h.url.clone(),
+            score: h.score,
+        }
+    }
+}
+
+/// The outcome, in the shape the preview API returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriageOutcome {
+    pub decision: Decision,
+    /// `answered` for answers, the handoff reason's code otherwise.
+    pub reason: String,
+    pub handoff: Option<HandoffReason>,
+    pub answer: Option<String>,
+    pub confidence: f64,
+    /// For an answer: the articles it cites. For a handoff: the articles consulted.
+    pub citations: Vec<Citation>,
+}
+
+/// What the answerer is asked.
+pub struct AnswerRequest<'a> {
+    pub question: &'a str,
+    /// The conversation so far, oldest first: `(from_customer, text)`.
+    pub history: &'a [(bool, String)],
+    pub persona: &'a str,
+    /// Retrieved passages, best first.
+    pub passages: Vec<(&'a Hit, &'a Article)>,
+}
+
+/// What an answerer returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposedAnswer {
+    pub text: String,
+    pub confidence: f64,
+    pub cited: Vec<ArticleId>,
+    pub needs_human: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("answerer failed: {0}")]
+pub struct AnswerError(pub String);
+
+/// Produces an answer from retrieved passages: the deterministic one locally, Bedrock in AWS.
+#[async_trait]
+pub trait Answerer: Send + Sync {
+    async fn answer(&self, request: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError>;
+}
+
+/// Answers with the best article when retrieval is sure enough.
+///
+/// Its confidence is the retrieval score mapped onto 0..1 so that the score of the
+/// operating point measured on CLINC150 (`SCORE_AT_DEFAULT_THRESHOLD`, see
+/// `docs/triage.md`) lands exactly on the default threshold 0.6: the same tenant
+/// threshold then means the same thing for this answerer and for a model.
+pub struct DeterministicAnswerer;
+
+/// The retrieval score chosen as the default operating point on CLINC150.
+pub const SCORE_AT_DEFAULT_THRESHOLD: f64 = 0.17;
+
+/// `1 - e^(-k·score)`, with `k` putting `SCORE_AT_DEFAULT_THRESHOLD` at 0.6.
+pub fn calibrated_confidence(score: f64) -> f64 {
+    let k = (1.0f64 / 0.4).ln() / SCORE_AT_DEFAULT_THRESHOLD;
+    (1.0 - (-k * score.max(0.0)).exp()).clamp(0.0, 1.0)
+}
+
+#[async_trait]
+impl Answerer for DeterministicAnswerer {
+    async fn answer(&self, r: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
+        let Some((hit, article)) = r.passages.first() else {
+            return Ok(ProposedAnswer {
+                text: String::new(),
+                confidence: 0.0,
+                cited: vec![],
+                needs_human: None,
+            });
+        };
+        let mut text = article.body.trim().to_owned();
+        if let Some(url) = &article.url {
+            text.push_str(&format!("\n\nMore: {url}"));
+        }
+        Ok(ProposedAnswer {
+            text,
+            confidence: calibrated_confidence(hit.score),
+            cited: vec![article.id.clone()],
+            needs_human: None,
+        })
+    }
+}
+
+/// Passages given to the answerer.
+pub const PASSAGES: usize = 3;
+
+pub struct DecisionInput<'a> {
+    pub text: &'a str,
+    /// The conversation before this message, oldest first: `(from_customer, text)`.
+    pub history: &'a [(bool, String)],
+    pub ai: &'a AiSettings,
+    pub kb: &'a KbIndex,
+    pub articles: &'a [Article],
+}
+
+pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> TriageOutcome {
+    let hits = input.kb.search(input.text, PASSAGES);
+    let consulted: Vec<Citation> = hits.iter().map(Citation::from).collect();
+    let handoff = |reason: HandoffReason, confidence: f64| TriageOutcome {
+        decision: Decision::Handoff,
+        reason: serde_json::to_value(&reason)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        handoff: Some(reason),
+        answer: None,
+        confidence,
+        citations: consulted.clone(),
+    };
+    if let Some(reason) = rule_handoff(input.text, input.history, input.ai) {
+        return handoff(reason, 1.0);
+    }
+    let passages: Vec<(&Hit, &Article)> = hits
+        .iter()
+        .filter_map(|h| input.articles.iter().find(|a| a.id == h.article_id).map(|a| (h, a)))
+        .collect();
+    if passages.is_empty() {
+        return handoff(HandoffReason::NoKnowledge, 0.0);
+    }
+    let request = AnswerRequest {
+        question: input.text,
+        history: input.history,
+        persona: &input.ai.persona,
+        passages,
+    };
+    let proposed = match answerer.answer(&request).await {
+        Ok(p) => p,
+        Err(_) => return handoff(HandoffReason::ModelFailed, 0.0),
+    };
+    if let Some(reason) = proposed.needs_human {
+        return handoff(HandoffReason::ModelNeedsHuman { reason }, proposed.confidence);
+    }
+    // Only articles that were actually retrieved count as citations.
+    let cited: Vec<Citation> = hits
+        .iter()
+        .filter(|h| proposed.cited.contains(&h.article_id))
+        .map(Citation::from)
+        .collect();
+    if cited.is_empty() || proposed.text.trim().is_empty() {
+        return handoff(HandoffReason::UncitedAnswer, proposed.confidence);
+    }
+    if proposed.confidence < input.ai.confidence_threshold {
+        return handoff(HandoffReason::LowConfidence, proposed.confidence);
+    }
+    TriageOutcome {
+        decision: Decision::Answer,
+        reason: "answered".into(),
+        handoff: None,
+        answer: Some(proposed.text),
+        confidence: proposed.confidence,
+        citations: cited,
+    }
+}
+
+/// Lower-cases and folds the accents of the languages the phrase lists cover.
+fn normalise(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            'ß' => 's',
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    let h = format!(" {haystack} ");
+    h.contains(&format!(" {phrase} "))
+}
+
+/// Asking for a person, in several phrasings and languages.
+const HUMAN_PHRASES: &[&str] = &[
+    "human",
+    "a person",
+    "real person",
+    "live person",
+    "actual person",
+    "someone real",
+    "talk to someone",
+    "speak to someone",
+    "speak with someone",
+    "talk with someone",
+    "agent",
+    "an agent",
+    "live agent",
+    "representative",
+    "customer service rep",
+    "operator",
+    "real human",
+    "not a bot",
+    "stop the bot",
+    "no bot",
+    "a human being",
+    // es / pt / fr / de / it / nl
+    "hablar con una persona",
+    "hablar con un agente",
+    "persona real",
+    "humano",
+    "un asesor",
+    "falar com um atendente",
+    "falar com uma pessoa",
+    "atendente",
+    "parler a un humain",
+    "parler a une personne",
+    "un conseiller",
+    "un humain",
+    "mit einem menschen",
+    "echten menschen",
+    "mitarbeiter sprechen",
+    "einen mitarbeiter",
+    "parlare con un operatore",
+    "un operatore",
+    "una persona",
+    "met een medewerker",
+    "een mens",
+];
+
+const TICKET_PHRASES: &[&str] = &[
+    "open a ticket",
+    "create a ticket",
+    "raise a ticket",
+    "file a ticket",
+    "submit a ticket",
+    "support ticket",
+    "open a case",
+    "file a complaint",
+    "make a complaint",
+    "formal complaint",
+    "escalate this",
+    "escalate",
+];
+
+const FRUSTRATION_WORDS: &[&str] = &[
+    "ridiculous",
+    "useless",
+    "terrible",
+    "worst",
+    "unacceptable",
+    "scam",
+    "furious",
+    "angry",
+    "pathetic",
+    "awful",
+    "disgusting",
+    "incompetent",
+    "fed up",
+    "sick of",
+    "waste of time",
+    "joke",
+    "wtf",
+    "damn",
+    "hell",
+    "shit",
+    "crap",
+    "fuck",
+    "fucking",
+    "stupid",
+    "idiot",
+];
+
+fn frustrated(raw: &str, norm: &str) -> bool {
+    let words = FRUSTRATION_WORDS.iter().filter(|w| contains_phrase(norm, w)).count();
+    let letters: Vec<char> = raw.chars().filter(|c| c.is_alphabetic()).collect();
+    let shouting = letters.len() >= 12 && letters.iter().filter(|c| c.is_uppercase()).count() * 10 >= letters.len() * 7;
+    let bangs = raw.matches('!').count() >= 3;
+    let profane = ["fuck", "fucking", "shit", "wtf"]
+        .iter()
+        .any(|w| contains_phrase(norm, w));
+    profane || words + usize::from(shouting) + usize::from(bangs) >= 2
+}
+
+fn similar(a: &str, b: &str) -> bool {
+    let a: HashSet<String> = tokenize(a).into_iter().collect();
+    let b: HashSet<String> = tokenize(b).into_iter().collect();
+    if a.is_empty() || b.is_empty() {
+        return normalise_eq(a.is_empty(), b.is_empty());
+    }
+    let inter = a.intersection(&b).count() as f64;
+    let union = a.union(&b).count() as f64;
+    inter / union >= 0.6
+}
+
+fn normalise_eq(a: bool, b: bool) -> bool {
+    a && b
+}
+
+/// The rules that hand off before any model is asked.
+pub fn rule_handoff(text: &str, history: &[(bool, String)], ai: &AiSettings) -> Option<HandoffReason> {
+    let norm = normalise(text);
+    if HUMAN_PHRASES.iter().any(|p| contains_phrase(&norm, p)) {
+        return Some(HandoffReason::AskedForHuman);
+    }
+    if TICKET_PHRASES.iter().any(|p| contains_phrase(&norm, p)) {
+        return Some(HandoffReason::AskedForTicket);
+    }
+    if frustrated(text, &norm) {
+        return Some(HandoffReason::Frustrated);
+    }
+    let text_tokens: HashSet<String> = tokenize(text).into_iter().collect();
+    for topic in &ai.always_human_topics {
+        let topic_tokens = tokenize(topic);
+        if !topic_tokens.is_empty() && topic_tokens.iter().all(|t| text_tokens.contains(t)) {
+            return Some(HandoffReason::AlwaysHumanTopic { topic: topic.clone() });
+        }
+    }
+    let repeats = history
+        .iter()
+        .filter(|(from_customer, t)| *from_customer && similar(t, text))
+        .count();
+    if repeats >= 2 {
+        return Some(HandoffReason::RepeatedQuestion);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{TenantId, Timestamp};
+
+    fn ai() -> AiSettings {
+        AiSettings::default()
+    }
+
+    #[test]
+    fn calibration_puts_the_operating_point_on_the_default_threshold() {
+        assert!(
+            (calibrated_confidence(SCORE_AT_DEFAULT_THRESHOLD) - AiSettings::default().confidence_threshold).abs()
+                < 1e-9
+        );
+        assert_eq!(calibrated_confidence(0.0), 0.0);
+        assert!(calibrated_confidence(1.0) > 0.99);
+        assert!(calibrated_confidence(0.1) < calibrated_confidence(0.2));
+    }
+
+    fn articles() -> Vec<Article> {
+        let a = |id: &str, title: &str, body: &str, qs: &[&str]| Article {
+            tenant_id: TenantId::new("t").unwrap(),
+            id: ArticleId::new(id).unwrap(),
+            title: title.into(),
+            body: body.into(),
+            tags: vec![],
+            sample_questions: qs.iter().map(|q| q.to_string()).collect(),
+            url: Some(format!("https://help.example/{id}")),
+            updated_at: Timestamp::from_unix_millis(0).unwrap(),
+        };
+        vec![
+            a(
+                "delivery",
+                "Delivery times",
+                "Standard delivery takes 3 to 5 business days.",
+                &["how long does delivery take", "when will my order arrive"],
+            ),
+            a(
+                "returns",
+                "Returns",
+                "Return unused items within 30 days.",
+                &["how do I return an item", "can I send it back"],
+            ),
+        ]
+    }
+
+    async fn run(text: &str, history: &[(bool, String)]) -> TriageOutcome {
+        let arts = articles();
+        let kb = KbIndex::build(&arts, 1);
+        let ai = ai();
+        decide(
+            &DecisionInput {
+                text,
+                history,
+                ai: &ai,
+                kb: &kb,
+                articles: &arts,
+            },
+            &DeterministicAnswerer,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_covered_question_is_answered_with_a_citation() {
+        let o = run("How long does delivery take?", &[]).await;
+        assert_eq!(o.decision, Decision::Answer, "{o:?}");
+        assert_eq!(o.citations[0].article_id.as_str(), "delivery");
+        assert!(o.answer.unwrap().contains("3 to 5 business days"));
+        assert_eq!(o.reason, "answered");
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_human_hands_off_in_several_languages() {
+        for text in [
+            "I want to speak to a human",
+            "can I talk to a real person please",
+            "agent please",
+            "Quiero hablar con una persona",
+            "je veux parler à un humain",
+            "Ich möchte mit einem Menschen sprechen",
+            "quero falar com um atendente",
+        ] {
+            let o = run(text, &[]).await;
+            assert_eq!(o.handoff, Some(HandoffReason::AskedForHuman), "{text}");
+            assert_eq!(o.reason, "asked_for_human");
+        }
+    }
+
+    #[tokio::test]
+    async fn tickets_frustration_topics_and_repeats_hand_off() {
+        assert_eq!(
+            run("please open a ticket for this", &[]).await.handoff,
+            Some(HandoffReason::AskedForTicket)
+        );
+        assert_eq!(
+            run("THIS IS RIDICULOUS, WHERE IS MY ORDER", &[]).await.handoff,
+            Some(HandoffReason::Frustrated)
+        );
+        assert_eq!(
+            run("this is useless and unacceptable", &[]).await.handoff,
+            Some(HandoffReason::Frustrated)
+        );
+        assert_eq!(
+            run("I need a refund exception for my order", &[]).await.handoff,
+            Some(HandoffReason::AlwaysHumanTopic {
+                topic: "refund exception".into()
+            })
+        );
+        let history = vec![
+            (true, "when will my order arrive".to_string()),
+            (false, "Standard delivery takes 3 to 5 business days.".to_string()),
+            (true, "when will my order arrive?".to_string()),
+        ];
+        assert_eq!(
+            run("When will my order arrive??", &history).await.handoff,
+            Some(HandoffReason::RepeatedQuestion)
+        );
+        // Two asks are not three.
+        assert_eq!(
+            run("When will my order arrive", &history[..2]).await.decision,
+            Decision::Answer
+        );
+    }
+
+    #[tokio::test]
+    async fn uncovered_questions_hand_off_with_what_was_consulted() {
+        let o = run("what is the capital of peru", &[]).await;
+        assert_eq!(o.decision, Decision::Handoff);
+        assert!(matches!(
+            o.handoff,
+            Some(HandoffReason::NoKnowledge | HandoffReason::LowConfidence)
+        ));
+    }
+
+    struct Failing;
+    #[async_trait]
+    impl Answerer for Failing {
+        async fn answer(&self, _: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
+            Err(AnswerError("timeout".into()))
+        }
+    }
+
+    struct Uncited;
+    #[async_trait]
+    impl Answerer for Uncited {
+        async fn answer(&self, _: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
+            Ok(ProposedAnswer {
+                text: "Sure!".into(),
+                confidence: 0.99,
+                cited: vec![ArticleId::new("made-up").unwrap()],
+                needs_human: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_uncited_answerer_hands_off() {
+        let arts = articles();
+        let kb = KbIndex::build(&arts, 1);
+        let ai = ai();
+        let input = DecisionInput {
+            text: "how long does delivery take",
+            history: &[],
+            ai: &ai,
+            kb: &kb,
+            articles: &arts,
+        };
+        assert_eq!(decide(&input, &Failing).await.handoff, Some(HandoffReason::ModelFailed));
+        assert_eq!(
+            decide(&input, &Uncited).await.handoff,
+            Some(HandoffReason::UncitedAnswer)
+        );
+    }
+}
