@@ -256,6 +256,7 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         ticket: None,
         created_at: now,
         last_message_at: now,
+        context_start: None,
         version: 1,
     };
     let identity = Identity {

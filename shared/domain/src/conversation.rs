@@ -22,6 +22,10 @@ pub struct Conversation {
     pub ticket: Option<TicketNumber>,
     pub created_at: Timestamp,
     pub last_message_at: Timestamp,
+    /// Messages before this one are not shown to the AI: set when a ticket is resolved and
+    /// the conversation returns to the AI, so it does not re-read the old escalation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_start: Option<ulid::Ulid>,
     pub version: u64,
 }
 

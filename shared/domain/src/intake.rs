@@ -177,6 +177,7 @@ async fn resolve_and_queue(
         ticket: None,
         created_at: now,
         last_message_at: now,
+        context_start: None,
         version: 1,
     };
     match ports.conversations.create_conversation(&conversation).await {

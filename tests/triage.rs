@@ -1,0 +1,317 @@
+//! Triage: inbound messages from a real channel (the widget API) through the triage
+//! handler, against the local endpoint: answers, handoffs with the whole story, silence
+//! while humans own the conversation, one effect per delivery.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use baton_aws::SqsQueue;
+use baton_domain::conversation::{Author, Owner};
+use baton_domain::intake::InboundMessage;
+use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::ports::{ConversationStore, PageRequest, TicketStore};
+use baton_domain::ticket::{Status, TimelineKind};
+use baton_domain::triage::DeterministicAnswerer;
+use baton_domain::{SystemClock, TenantId};
+use baton_tests::{drain_inbound, local_secret, seeded_env, TestEnv};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+
+struct Harness {
+    env: TestEnv,
+    widget: webhook_widget::Deps,
+    triage: triage::Deps,
+}
+
+fn queue(env: &TestEnv, name: &str) -> SqsQueue {
+    let (url, _) = env.resources.queue(name).unwrap();
+    SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
+}
+
+async fn harness() -> Harness {
+    let env = seeded_env().await;
+    let widget = webhook_widget::Deps {
+        store: env.store.clone(),
+        inbound_queue: queue(&env, "InboundQueue"),
+        token_secret: local_secret("WIDGET_TOKEN_SECRET"),
+        clock: Box::new(SystemClock),
+    };
+    let triage = triage::Deps::new(
+        env.store.clone(),
+        queue(&env, "OutboundQueue"),
+        queue(&env, "RoutingQueue"),
+        Box::new(DeterministicAnswerer),
+    );
+    Harness { env, widget, triage }
+}
+
+async fn widget_call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let mut headers = json!({ "content-type": "application/json" });
+    if let Some(t) = token {
+        headers["authorization"] = format!("Bearer {t}").into();
+    }
+    let event = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
+        "requestContext": { "accountId": "1", "apiId": "l", "domainName": "l", "domainPrefix": "l",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.9", "userAgent": "t" },
+            "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:09:30:00 +0000", "timeEpoch": 0 },
+        "body": body.to_string(), "isBase64Encoded": false
+    });
+    let resp = webhook_widget::handler(&h.widget, lambda_http::request::from_str(&event.to_string()).unwrap())
+        .await
+        .unwrap();
+    serde_json::from_slice(resp.body().as_ref()).unwrap()
+}
+
+/// A visitor's conversation: returns a function that posts a message and runs triage on it.
+async fn start(h: &Harness) -> (String, String) {
+    let r = widget_call(
+        h,
+        "POST",
+        "/widget/v1/conversations",
+        None,
+        json!({ "widget_key": "wk_demo", "name": "Vera" }),
+    )
+    .await;
+    (
+        r["conversation_id"].as_str().unwrap().to_owned(),
+        r["visitor_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn sqs_event(messages: &[InboundMessage]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({ "messageId": format!("m{i}-{}", m.dedup_key()), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
+                "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+async fn say(h: &Harness, conv: &str, token: &str, id: &str, text: &str) -> Vec<InboundMessage> {
+    let r = widget_call(
+        h,
+        "POST",
+        &format!("/widget/v1/conversations/{conv}/messages"),
+        Some(token),
+        json!({ "client_message_id": id, "text": text }),
+    )
+    .await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    let inbound = drain_inbound(&h.env).await;
+    triage_run(h, &inbound).await;
+    inbound
+}
+
+async fn triage_run(h: &Harness, inbound: &[InboundMessage]) {
+    let resp = triage::handler(&h.triage, LambdaEvent::new(sqs_event(inbound), Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty(), "no record failed");
+}
+
+async fn drain<T: serde::de::DeserializeOwned>(h: &Harness, name: &str) -> Vec<T> {
+    let sqs = aws_sdk_sqs::Client::new(&h.env.sdk);
+    let (url, _) = h.env.resources.queue(name).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+#[tokio::test]
+async fn a_routine_question_is_answered_from_the_kb_without_a_ticket() {
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    let inbound = say(&h, &conv, &token, "q1", "How long does delivery take?").await;
+    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
+    assert_eq!(out[0].to, inbound[0].message.sender_id);
+    let open = h
+        .env
+        .store
+        .list_by_status(&demo(), Status::Open, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(open.is_empty(), "no ticket for a routine question");
+    let thread = h
+        .env
+        .store
+        .list_messages(&demo(), conv.parse().unwrap(), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    let authors: Vec<Author> = thread.iter().map(|m| m.author.clone()).collect();
+    assert_eq!(
+        authors,
+        vec![Author::Customer, Author::Ai],
+        "the widget sees one thread"
+    );
+    // The widget's poll shows both.
+    let polled = widget_call(
+        &h,
+        "GET",
+        &format!("/widget/v1/conversations/{conv}/messages"),
+        Some(&token),
+        json!(null),
+    )
+    .await;
+    assert_eq!(polled["messages"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn asking_for_a_human_opens_a_ticket_with_the_whole_story_and_the_ai_goes_quiet() {
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    say(&h, &conv, &token, "q1", "How long does delivery take?").await;
+    let _: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    say(&h, &conv, &token, "q2", "I want to speak to a human").await;
+
+    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    assert_eq!(routed.len(), 1);
+    let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
+    assert_eq!(ticket.status, Status::Open);
+    assert_eq!(ticket.handoff_reason.as_deref(), Some("the customer asked for a human"));
+    assert!(ticket.tags.contains(&"handoff:asked_for_human".to_string()));
+    let summary = ticket.ai_summary.clone().unwrap();
+    assert!(
+        summary.contains("How long does delivery take?") && summary.contains("asked for a human"),
+        "{summary}"
+    );
+    assert_eq!(ticket.subject, "How long does delivery take?");
+    let timeline = h
+        .env
+        .store
+        .list_timeline(&demo(), ticket.number, &PageRequest::first(50))
+        .await
+        .unwrap()
+        .items;
+    let texts: Vec<String> = timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            TimelineKind::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 3, "question, AI answer, request for a human: {texts:?}");
+    assert!(
+        texts[1].contains("3 to 5 business days"),
+        "the AI's reply is on the ticket"
+    );
+    let handoff = timeline
+        .iter()
+        .find(|e| matches!(&e.entry, TimelineKind::Event { name, .. } if name == "handed_off"))
+        .unwrap();
+    if let TimelineKind::Event { detail, .. } = &handoff.entry {
+        assert_eq!(detail["reason"]["code"], "asked_for_human");
+    }
+
+    // The customer is told once.
+    let told: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert_eq!(told.len(), 1);
+    assert!(told[0].text.contains(&format!("#{}", ticket.number)));
+    let conversation = h
+        .env
+        .store
+        .get_conversation(&demo(), conv.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (conversation.owner, conversation.ticket),
+        (Owner::Human, Some(ticket.number))
+    );
+
+    // Now humans own it: a routine question gets no bot reply and joins the ticket.
+    say(&h, &conv, &token, "q3", "How long does delivery take?").await;
+    let silent: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert!(silent.is_empty(), "the AI stays silent on a human-owned conversation");
+    let timeline = h
+        .env
+        .store
+        .list_timeline(&demo(), ticket.number, &PageRequest::first(50))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| matches!(e.entry, TimelineKind::Message { .. }))
+            .count(),
+        4
+    );
+    assert!(
+        drain::<RoutingRequest>(&h, "RoutingQueue").await.is_empty(),
+        "no second ticket"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_message_has_one_effect() {
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    let inbound = say(&h, &conv, &token, "q1", "agent please").await;
+    // SQS redelivers the same record (and a duplicate appears in the same batch).
+    triage_run(&h, &[inbound[0].clone(), inbound[0].clone()]).await;
+    assert_eq!(drain::<RoutingRequest>(&h, "RoutingQueue").await.len(), 1);
+    assert_eq!(drain::<OutboundMessage>(&h, "OutboundQueue").await.len(), 1);
+    let open = h
+        .env
+        .store
+        .list_by_status(&demo(), Status::Open, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(open.len(), 1);
+}
+
+#[tokio::test]
+async fn an_uncovered_question_hands_off_with_the_articles_consulted() {
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    say(
+        &h,
+        &conv,
+        &token,
+        "q1",
+        "Can you recommend a good lawyer for my divorce?",
+    )
+    .await;
+    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    assert_eq!(routed.len(), 1);
+    let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
+    assert!(ticket.handoff_reason.is_some());
+}
