@@ -60,11 +60,17 @@ impl Deps {
 
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
+        // With BEDROCK_MODEL_ID the model answers; without it (the local default) the
+        // deterministic answerer does.
+        let answerer: Box<dyn Answerer> = match baton_aws::bedrock::BedrockAnswerer::from_env(sdk) {
+            Some(b) => Box::new(b),
+            None => Box::new(DeterministicAnswerer),
+        };
         Ok(Deps::new(
             DynamoStore::from_env(sdk)?,
             SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?,
             SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?,
-            Box::new(DeterministicAnswerer),
+            answerer,
         ))
     }
 

@@ -3,6 +3,8 @@
 //! shared by every function.
 
 pub mod batch;
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 pub mod config;
 pub mod dynamo;
 pub mod meta_webhook;

@@ -1,0 +1,228 @@
+//! The Bedrock answerer: one Converse call with the tenant's persona, the conversation and
+//! the retrieved passages, forced to answer through a tool whose input schema is the
+//! structured answer (text, confidence, cited article ids, whether a human is needed).
+//! Any failure (timeout, throttling, an answer in the wrong shape) is an `AnswerError`,
+//! which the decision turns into a handoff: an AI failure never leaves a customer unanswered.
+
+use async_trait::async_trait;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
+    SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
+};
+use aws_sdk_bedrockruntime::Client;
+use aws_smithy_types::{Document, Number};
+use baton_domain::triage::{AnswerError, AnswerRequest, Answerer, ProposedAnswer};
+use baton_domain::ArticleId;
+use std::time::Duration;
+
+const TOOL: &str = "answer_customer";
+
+pub struct BedrockAnswerer {
+    client: Client,
+    model_id: String,
+    timeout: Duration,
+}
+
+impl BedrockAnswerer {
+    pub fn new(client: Client, model_id: impl Into<String>, timeout: Duration) -> Self {
+        BedrockAnswerer {
+            client,
+            model_id: model_id.into(),
+            timeout,
+        }
+    }
+
+    /// `BEDROCK_MODEL_ID` set: a Bedrock answerer (timeout `BEDROCK_TIMEOUT_MS`, default
+    /// 8000); unset: `None`, and the caller uses the deterministic answerer.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Option<Self> {
+        let model = crate::config::optional_env_var("BEDROCK_MODEL_ID")?;
+        let ms = crate::config::optional_env_var("BEDROCK_TIMEOUT_MS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8000);
+        Some(BedrockAnswerer::new(Client::new(sdk), model, Duration::from_millis(ms)))
+    }
+}
+
+/// serde_json → Smithy document (tool schemas).
+pub fn to_document(v: &serde_json::Value) -> Document {
+    match v {
+        serde_json::Value::Null => Document::Null,
+        serde_json::Value::Bool(b) => Document::Bool(*b),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Document::Number(Number::PosInt(u)),
+            (_, Some(i), _) => Document::Number(Number::NegInt(i)),
+            (_, _, f) => Document::Number(Number::Float(f.unwrap_or_default())),
+        },
+        serde_json::Value::String(s) => Document::String(s.clone()),
+        serde_json::Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
+        serde_json::Value::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), to_document(v))).collect()),
+    }
+}
+
+/// Smithy document → serde_json (tool input from the model).
+pub fn from_document(d: &Document) -> serde_json::Value {
+    match d {
+        Document::Null => serde_json::Value::Null,
+        Document::Bool(b) => (*b).into(),
+        Document::Number(Number::PosInt(u)) => (*u).into(),
+        Document::Number(Number::NegInt(i)) => (*i).into(),
+        Document::Number(Number::Float(f)) => serde_json::Number::from_f64(*f).map(Into::into).unwrap_or_default(),
+        Document::String(s) => s.clone().into(),
+        Document::Array(a) => a.iter().map(from_document).collect::<Vec<_>>().into(),
+        Document::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), from_document(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    }
+}
+
+fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "answer": { "type": "string", "description": "The reply to the customer, from the passages only." },
+            "confidence": { "type": "number", "minimum": 0, "maximum": 1, "description": "How sure you are the passages answer the question." },
+            "cited_article_ids": { "type": "array", "items": { "type": "string" }, "description": "Ids of the passages the answer uses." },
+            "needs_human": { "type": "boolean", "description": "True if a person must handle this (account changes, exceptions, complaints, anything the passages do not cover)." },
+            "reason": { "type": "string", "description": "Why a human is needed, when needs_human is true." }
+        },
+        "required": ["answer", "confidence", "cited_article_ids", "needs_human"]
+    })
+}
+
+fn system_prompt(r: &AnswerRequest<'_>) -> String {
+    let mut s = format!(
+        "{}\n\nAnswer the customer's last message using only the knowledge-base passages below. \
+         Reply through the {TOOL} tool. Cite the ids of the passages you used. If the passages do not \
+         answer the question, or the customer needs an action only a person can take, set needs_human \
+         to true and explain why. Never invent policies, prices or order details.\n\nPassages:\n",
+        r.persona
+    );
+    for (hit, article) in &r.passages {
+        s.push_str(&format!(
+            "\n[id: {}] {}\n{}\n",
+            hit.article_id,
+            article.title,
+            article.body.trim()
+        ));
+    }
+    s
+}
+
+fn build_err(e: impl std::fmt::Display) -> AnswerError {
+    AnswerError(format!("request: {e}"))
+}
+
+/// Conversation turns must alternate and start with the user; merge what does not.
+fn turns(r: &AnswerRequest<'_>) -> Vec<(ConversationRole, String)> {
+    let mut out: Vec<(ConversationRole, String)> = Vec::new();
+    let all = r
+        .history
+        .iter()
+        .map(|(c, t)| (*c, t.as_str()))
+        .chain(std::iter::once((true, r.question)));
+    for (from_customer, text) in all {
+        let role = if from_customer {
+            ConversationRole::User
+        } else {
+            ConversationRole::Assistant
+        };
+        match out.last_mut() {
+            Some((last, t)) if *last == role => {
+                t.push('\n');
+                t.push_str(text);
+            }
+            None if role == ConversationRole::Assistant => {}
+            _ => out.push((role, text.to_owned())),
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Answerer for BedrockAnswerer {
+    async fn answer(&self, r: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
+        let tool = ToolSpecification::builder()
+            .name(TOOL)
+            .description("Give the answer to the customer, with confidence and citations, or ask for a human.")
+            .input_schema(ToolInputSchema::Json(to_document(&schema())))
+            .build()
+            .map_err(build_err)?;
+        let config = ToolConfiguration::builder()
+            .tools(Tool::ToolSpec(tool))
+            .tool_choice(ToolChoice::Tool(
+                SpecificToolChoice::builder().name(TOOL).build().map_err(build_err)?,
+            ))
+            .build()
+            .map_err(build_err)?;
+        let mut req = self
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .system(SystemContentBlock::Text(system_prompt(r)))
+            .tool_config(config)
+            .inference_config(
+                InferenceConfiguration::builder()
+                    .max_tokens(800)
+                    .temperature(0.0)
+                    .build(),
+            );
+        for (role, text) in turns(r) {
+            req = req.messages(
+                Message::builder()
+                    .role(role)
+                    .content(ContentBlock::Text(text))
+                    .build()
+                    .map_err(build_err)?,
+            );
+        }
+        let out = match tokio::time::timeout(self.timeout, req.send()).await {
+            Err(_) => return Err(AnswerError(format!("timed out after {:?}", self.timeout))),
+            Ok(Err(e)) => {
+                let code = aws_sdk_bedrockruntime::error::ProvideErrorMetadata::code(&e)
+                    .unwrap_or("unknown")
+                    .to_owned();
+                tracing::warn!(model = %self.model_id, code = %code, "model call failed");
+                return Err(AnswerError(format!("model call failed: {code}")));
+            }
+            Ok(Ok(o)) => o,
+        };
+        let Some(ConverseOutput::Message(message)) = out.output else {
+            return Err(AnswerError("no message in the model output".into()));
+        };
+        let input = message
+            .content
+            .iter()
+            .find_map(|c| match c {
+                ContentBlock::ToolUse(t) if t.name == TOOL => Some(from_document(&t.input)),
+                _ => None,
+            })
+            .ok_or_else(|| AnswerError("the model did not answer through the tool".into()))?;
+        parse_tool_input(&input)
+    }
+}
+
+/// Checks the structured answer: every field in its type, confidence in 0..1.
+pub fn parse_tool_input(v: &serde_json::Value) -> Result<ProposedAnswer, AnswerError> {
+    let bad = |what: &str| AnswerError(format!("malformed answer: {what}"));
+    let text = v["answer"].as_str().ok_or_else(|| bad("answer"))?.trim().to_owned();
+    let confidence = v["confidence"]
+        .as_f64()
+        .filter(|c| (0.0..=1.0).contains(c))
+        .ok_or_else(|| bad("confidence"))?;
+    let cited = v["cited_article_ids"]
+        .as_array()
+        .ok_or_else(|| bad("cited_article_ids"))?
+        .iter()
+        .filter_map(|c| c.as_str().and_then(|s| ArticleId::new(s).ok()))
+        .collect();
+    let needs_human = v["needs_human"].as_bool().ok_or_else(|| bad("needs_human"))?;
+    let reason = v["reason"].as_str().map(str::to_owned).filter(|s| !s.trim().is_empty());
+    Ok(ProposedAnswer {
+        text,
+        confidence,
+        cited,
+        needs_human: needs_human.then(|| reason.unwrap_or_else(|| "the assistant asked for a person".into())),
+    })
+}

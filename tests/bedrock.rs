@@ -1,0 +1,261 @@
+//! The Bedrock path of triage against a local HTTP server that speaks the Converse wire
+//! format (the SDK pointed at it by endpoint override): an answer with citations, a model
+//! error, a timeout, an uncited answer and a model that asks for a human.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use baton_aws::bedrock::BedrockAnswerer;
+use baton_aws::SqsQueue;
+use baton_domain::channels::{ChannelMessage, ContentKind};
+use baton_domain::intake::{accept, InboundMessage, IntakePorts};
+use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::ports::TicketStore;
+use baton_domain::{Channel, SystemClock, TenantId};
+use baton_tests::{drain_inbound, seeded_env, TestEnv};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Answer,
+    Uncited,
+    NeedsHuman,
+    Error,
+    Slow,
+}
+
+#[derive(Clone)]
+struct Fake {
+    mode: Arc<Mutex<Mode>>,
+    last_request: Arc<Mutex<Option<Value>>>,
+    last_path: Arc<Mutex<String>>,
+}
+
+fn tool_reply(input: Value) -> Value {
+    json!({
+        "output": { "message": { "role": "assistant", "content": [
+            { "toolUse": { "toolUseId": "tooluse_01", "name": "answer_customer", "input": input } }
+        ] } },
+        "stopReason": "tool_use",
+        "usage": { "inputTokens": 812, "outputTokens": 64, "totalTokens": 876 },
+        "metrics": { "latencyMs": 420 }
+    })
+}
+
+async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body::Bytes) -> axum::response::Response {
+    *f.last_path.lock().unwrap() = uri.path().to_owned();
+    *f.last_request.lock().unwrap() = serde_json::from_slice(&body).ok();
+    let mode = *f.mode.lock().unwrap();
+    let json = |v: Value| ([("content-type", "application/json")], v.to_string()).into_response();
+    match mode {
+        Mode::Answer => json(tool_reply(json!({
+            "answer": "Standard delivery takes 3 to 5 business days; express takes 1 to 2.",
+            "confidence": 0.93, "cited_article_ids": ["delivery-times"], "needs_human": false
+        }))),
+        Mode::Uncited => json(tool_reply(json!({
+            "answer": "Probably next week.", "confidence": 0.9, "cited_article_ids": [], "needs_human": false
+        }))),
+        Mode::NeedsHuman => json(tool_reply(json!({
+            "answer": "", "confidence": 0.2, "cited_article_ids": [], "needs_human": true,
+            "reason": "the customer wants an exception to the returns policy"
+        }))),
+        Mode::Error => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [
+                ("content-type", "application/json"),
+                ("x-amzn-errortype", "ModelErrorException"),
+            ],
+            json!({ "message": "The model failed to process the request" }).to_string(),
+        )
+            .into_response(),
+        Mode::Slow => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            json(tool_reply(
+                json!({ "answer": "late", "confidence": 1.0, "cited_article_ids": ["delivery-times"], "needs_human": false }),
+            ))
+        }
+    }
+}
+
+struct Harness {
+    env: TestEnv,
+    fake: Fake,
+    triage: triage::Deps,
+}
+
+fn queue(env: &TestEnv, name: &str) -> SqsQueue {
+    let (url, _) = env.resources.queue(name).unwrap();
+    SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
+}
+
+async fn harness() -> Harness {
+    let env = seeded_env().await;
+    let fake = Fake {
+        mode: Arc::new(Mutex::new(Mode::Answer)),
+        last_request: Arc::new(Mutex::new(None)),
+        last_path: Arc::new(Mutex::new(String::new())),
+    };
+    let app = Router::new()
+        .route("/model/{model}/converse", post(converse))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let conf = aws_sdk_bedrockruntime::config::Builder::from(&env.sdk)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    let bedrock = BedrockAnswerer::new(
+        aws_sdk_bedrockruntime::Client::from_conf(conf),
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        Duration::from_millis(500),
+    );
+    let triage = triage::Deps::new(
+        env.store.clone(),
+        queue(&env, "OutboundQueue"),
+        queue(&env, "RoutingQueue"),
+        Box::new(bedrock),
+    );
+    Harness { env, fake, triage }
+}
+
+async fn ask(h: &Harness, sender: &str, text: &str) {
+    let inbound_queue = queue(&h.env, "InboundQueue");
+    let ports = IntakePorts::new(&h.env.store, &inbound_queue, &SystemClock);
+    let message = ChannelMessage {
+        channel: Channel::Whatsapp,
+        account_id: "100000000000001".into(),
+        sender_id: sender.into(),
+        sender_name: Some("Sam".into()),
+        channel_message_id: format!("wamid.{sender}.{}", text.len()),
+        kind: ContentKind::Text,
+        text: text.into(),
+        attachments: vec![],
+        reply_to: None,
+        sent_at: None,
+    };
+    accept(&ports, &TenantId::new("demo").unwrap(), message, None, None)
+        .await
+        .unwrap();
+    let inbound: Vec<InboundMessage> = drain_inbound(&h.env).await;
+    let records: Vec<Value> = inbound
+        .iter()
+        .map(|m| json!({ "messageId": m.dedup_key(), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
+            "attributes": { "MessageGroupId": m.conversation_id.to_string() }, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q.fifo", "awsRegion": "us-east-1" }))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let resp = triage::handler(&h.triage, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+}
+
+async fn drain<T: serde::de::DeserializeOwned>(h: &Harness, name: &str) -> Vec<T> {
+    let sqs = aws_sdk_sqs::Client::new(&h.env.sdk);
+    let (url, _) = h.env.resources.queue(name).unwrap();
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for m in got.messages.unwrap_or_default() {
+        out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle.unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    out
+}
+
+async fn handoff_reason(h: &Harness) -> String {
+    let routed: Vec<RoutingRequest> = drain(h, "RoutingQueue").await;
+    assert_eq!(routed.len(), 1, "a ticket was opened");
+    let t = h
+        .env
+        .store
+        .get_ticket(&TenantId::new("demo").unwrap(), routed[0].ticket)
+        .await
+        .unwrap();
+    t.tags
+        .iter()
+        .find_map(|t| t.strip_prefix("handoff:"))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_model_answers_through_the_tool_with_citations() {
+    let h = harness().await;
+    ask(&h, "4915550001", "How long does delivery take?").await;
+    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].text,
+        "Standard delivery takes 3 to 5 business days; express takes 1 to 2."
+    );
+    assert!(drain::<RoutingRequest>(&h, "RoutingQueue").await.is_empty());
+    // What went over the wire: the Converse shape with the persona, passages and forced tool.
+    assert_eq!(
+        *h.fake.last_path.lock().unwrap(),
+        "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    );
+    let req = h.fake.last_request.lock().unwrap().clone().unwrap();
+    let system = req["system"][0]["text"].as_str().unwrap();
+    assert!(system.contains("[id: delivery-times]") && system.contains("Standard delivery takes 3 to 5 business days"));
+    assert_eq!(req["toolConfig"]["toolChoice"]["tool"]["name"], "answer_customer");
+    assert_eq!(req["messages"][0]["role"], "user");
+    assert_eq!(req["messages"][0]["content"][0]["text"], "How long does delivery take?");
+}
+
+#[tokio::test]
+async fn a_model_error_hands_off_and_tells_the_customer() {
+    let h = harness().await;
+    *h.fake.mode.lock().unwrap() = Mode::Error;
+    ask(&h, "4915550002", "How long does delivery take?").await;
+    assert_eq!(handoff_reason(&h).await, "model_failed");
+    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].text, baton_domain::handoff::MODEL_FAILURE_NOTICE);
+}
+
+#[tokio::test]
+async fn a_model_timeout_hands_off() {
+    let h = harness().await;
+    *h.fake.mode.lock().unwrap() = Mode::Slow;
+    let started = std::time::Instant::now();
+    ask(&h, "4915550003", "How long does delivery take?").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the call was cut at the timeout"
+    );
+    assert_eq!(handoff_reason(&h).await, "model_failed");
+}
+
+#[tokio::test]
+async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
+    let h = harness().await;
+    *h.fake.mode.lock().unwrap() = Mode::Uncited;
+    ask(&h, "4915550004", "How long does delivery take?").await;
+    assert_eq!(handoff_reason(&h).await, "uncited_answer");
+    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    assert!(
+        out.iter().all(|m| m.text != "Probably next week."),
+        "the uncited answer never reached the customer"
+    );
+
+    *h.fake.mode.lock().unwrap() = Mode::NeedsHuman;
+    ask(&h, "4915550005", "Can I return shoes I wore outside?").await;
+    assert_eq!(handoff_reason(&h).await, "model_needs_human");
+}
