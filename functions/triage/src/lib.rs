@@ -19,7 +19,7 @@ use baton_domain::intake::InboundMessage;
 use baton_domain::kb::Article;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::*;
-use baton_domain::retrieval::KbIndex;
+use baton_domain::retrieval::{Embedder, KbIndex};
 use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Decision, DecisionInput, DeterministicAnswerer, HandoffReason};
 use baton_domain::{Clock, StoreError, SystemClock, TenantId, TicketNumber, Timestamp};
@@ -37,6 +37,8 @@ pub struct Deps {
     pub routing: SqsQueue,
     pub answerer: Box<dyn Answerer>,
     pub clock: Box<dyn Clock>,
+    /// Sentence embeddings for semantic retrieval; `None` ranks by words only.
+    pub embedder: Option<Arc<dyn Embedder>>,
     kb_cache: Mutex<HashMap<TenantId, Arc<CachedKb>>>,
 }
 
@@ -54,6 +56,7 @@ impl Deps {
             routing,
             answerer,
             clock: Box::new(SystemClock),
+            embedder: None,
             kb_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -66,12 +69,23 @@ impl Deps {
             Some(b) => Box::new(b),
             None => Box::new(DeterministicAnswerer),
         };
-        Ok(Deps::new(
+        let mut deps = Deps::new(
             DynamoStore::from_env(sdk)?,
             SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?,
             SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?,
             answerer,
-        ))
+        );
+        // EMBEDDING_MODEL_DIR: all-MiniLM-L6-v2 files for semantic retrieval. A model that
+        // fails to load is a configuration error worth failing the start for.
+        if let Some(dir) = baton_aws::config::optional_env_var("EMBEDDING_MODEL_DIR") {
+            let model =
+                baton_embed::MiniLm::load(std::path::Path::new(&dir)).map_err(|e| baton_aws::ConfigError::Invalid {
+                    name: "EMBEDDING_MODEL_DIR",
+                    reason: e.to_string(),
+                })?;
+            deps.embedder = Some(Arc::new(model));
+        }
+        Ok(deps)
     }
 
     /// The tenant's KB index, rebuilt only when the tenant's KB revision moved.
@@ -91,9 +105,16 @@ impl Deps {
                 None => break,
             }
         }
+        let index = match &self.embedder {
+            Some(e) => KbIndex::build_with_embedder(&articles, revision, e.clone()).unwrap_or_else(|err| {
+                tracing::warn!(tenant = %tenant, error = %err, "embedding the knowledge base failed; ranking by words");
+                KbIndex::build(&articles, revision)
+            }),
+            None => KbIndex::build(&articles, revision),
+        };
         let built = Arc::new(CachedKb {
             revision,
-            index: KbIndex::build(&articles, revision),
+            index,
             articles,
         });
         self.kb_cache

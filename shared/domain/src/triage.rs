@@ -112,22 +112,10 @@ pub trait Answerer: Send + Sync {
     async fn answer(&self, request: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError>;
 }
 
-/// Answers with the best article when retrieval is sure enough.
-///
-/// Its confidence is the retrieval score mapped onto 0..1 so that the score of the
-/// operating point measured on CLINC150 (`SCORE_AT_DEFAULT_THRESHOLD`, see
-/// `docs/triage.md`) lands exactly on the default threshold 0.6: the same tenant
+/// Answers with the best article when retrieval is sure enough. Its confidence is the
+/// article's calibrated retrieval score (see `retrieval::calibrate`): the same tenant
 /// threshold then means the same thing for this answerer and for a model.
 pub struct DeterministicAnswerer;
-
-/// The retrieval score chosen as the default operating point on CLINC150.
-pub const SCORE_AT_DEFAULT_THRESHOLD: f64 = 0.17;
-
-/// `1 - e^(-k·score)`, with `k` putting `SCORE_AT_DEFAULT_THRESHOLD` at 0.6.
-pub fn calibrated_confidence(score: f64) -> f64 {
-    let k = (1.0f64 / 0.4).ln() / SCORE_AT_DEFAULT_THRESHOLD;
-    (1.0 - (-k * score.max(0.0)).exp()).clamp(0.0, 1.0)
-}
 
 #[async_trait]
 impl Answerer for DeterministicAnswerer {
@@ -146,7 +134,7 @@ impl Answerer for DeterministicAnswerer {
         }
         Ok(ProposedAnswer {
             text,
-            confidence: calibrated_confidence(hit.score),
+            confidence: hit.score,
             cited: vec![article.id.clone()],
             needs_human: None,
         })
@@ -407,13 +395,12 @@ mod tests {
 
     #[test]
     fn calibration_puts_the_operating_point_on_the_default_threshold() {
-        assert!(
-            (calibrated_confidence(SCORE_AT_DEFAULT_THRESHOLD) - AiSettings::default().confidence_threshold).abs()
-                < 1e-9
-        );
-        assert_eq!(calibrated_confidence(0.0), 0.0);
-        assert!(calibrated_confidence(1.0) > 0.99);
-        assert!(calibrated_confidence(0.1) < calibrated_confidence(0.2));
+        use crate::retrieval::{calibrate, LEXICAL_OPERATING_POINT};
+        let op = LEXICAL_OPERATING_POINT;
+        assert!((calibrate(op, op) - AiSettings::default().confidence_threshold).abs() < 1e-9);
+        assert_eq!(calibrate(0.0, op), 0.0);
+        assert!(calibrate(1.0, op) > 0.99);
+        assert!(calibrate(0.1, op) < calibrate(0.2, op));
     }
 
     fn articles() -> Vec<Article> {

