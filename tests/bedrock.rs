@@ -53,6 +53,16 @@ async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body:
     *f.last_request.lock().unwrap() = serde_json::from_slice(&body).ok();
     let mode = *f.mode.lock().unwrap();
     let json = |v: Value| ([("content-type", "application/json")], v.to_string()).into_response();
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if request["toolConfig"]["tools"][0]["toolSpec"]["name"] == "summarize_case" {
+        return json(json!({
+            "output": { "message": { "role": "assistant", "content": [
+                { "toolUse": { "toolUseId": "tooluse_02", "name": "summarize_case",
+                    "input": { "summary": "Customer wants an exception to the 30-day returns window for worn shoes." } } }
+            ] } },
+            "stopReason": "tool_use", "usage": { "inputTokens": 300, "outputTokens": 30, "totalTokens": 330 }, "metrics": { "latencyMs": 200 }
+        }));
+    }
     match mode {
         Mode::Answer => json(tool_reply(json!({
             "answer": "Standard delivery takes 3 to 5 business days; express takes 1 to 2.",
@@ -257,5 +267,17 @@ async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
 
     *h.fake.mode.lock().unwrap() = Mode::NeedsHuman;
     ask(&h, "4915550005", "Can I return shoes I wore outside?").await;
-    assert_eq!(handoff_reason(&h).await, "model_needs_human");
+    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    let ticket = h
+        .env
+        .store
+        .get_ticket(&TenantId::new("demo").unwrap(), routed[0].ticket)
+        .await
+        .unwrap();
+    assert!(ticket.tags.contains(&"handoff:model_needs_human".to_string()));
+    assert_eq!(
+        ticket.ai_summary.as_deref(),
+        Some("Customer wants an exception to the 30-day returns window for worn shoes."),
+        "the model's summary is on the ticket"
+    );
 }

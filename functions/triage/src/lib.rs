@@ -391,6 +391,25 @@ async fn hand_off(
         .map(|m| m.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
+    // The model's summary when there is a model (a failed model call, the reason for
+    // this handoff, is not asked again), else an extractive one.
+    let pairs: Vec<(bool, String)> = history
+        .iter()
+        .map(|m| (m.author == Author::Customer, m.text.clone()))
+        .collect();
+    let model_summary = match reason {
+        HandoffReason::ModelFailed => None,
+        _ => deps.answerer.summarize(&pairs, &reason.describe()).await,
+    };
+    let summary = model_summary.unwrap_or_else(|| {
+        handoff::summary(
+            customer.as_ref().and_then(|c| c.name.as_deref()),
+            inbound.message.channel,
+            history,
+            &reason,
+            consulted,
+        )
+    });
     let mut tags = vec![
         inbound.message.channel.to_string(),
         format!("handoff:{}", reason_code(&reason)),
@@ -413,13 +432,7 @@ async fn hand_off(
         team: None,
         tags,
         handoff_reason: Some(reason.describe()),
-        ai_summary: Some(handoff::summary(
-            customer.as_ref().and_then(|c| c.name.as_deref()),
-            inbound.message.channel,
-            history,
-            &reason,
-            consulted,
-        )),
+        ai_summary: Some(summary),
         kb_links: consulted
             .iter()
             .map(|c| KbLink {

@@ -16,6 +16,7 @@ use baton_domain::ArticleId;
 use std::time::Duration;
 
 const TOOL: &str = "answer_customer";
+const SUMMARY_TOOL: &str = "summarize_case";
 
 pub struct BedrockAnswerer {
     client: Client,
@@ -200,6 +201,91 @@ impl Answerer for BedrockAnswerer {
             })
             .ok_or_else(|| AnswerError("the model did not answer through the tool".into()))?;
         parse_tool_input(&input)
+    }
+
+    async fn summarize(&self, conversation: &[(bool, String)], handoff_reason: &str) -> Option<String> {
+        match self.summary_call(conversation, handoff_reason).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "model summary failed; using the extractive summary");
+                None
+            }
+        }
+    }
+}
+
+impl BedrockAnswerer {
+    async fn summary_call(&self, conversation: &[(bool, String)], reason: &str) -> Result<String, AnswerError> {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": { "summary": { "type": "string", "description": "Two or three sentences for the agent taking over." } },
+            "required": ["summary"]
+        });
+        let tool = ToolSpecification::builder()
+            .name(SUMMARY_TOOL)
+            .description("Summarise the case for the support agent who takes over.")
+            .input_schema(ToolInputSchema::Json(to_document(&schema)))
+            .build()
+            .map_err(build_err)?;
+        let config = ToolConfiguration::builder()
+            .tools(Tool::ToolSpec(tool))
+            .tool_choice(ToolChoice::Tool(
+                SpecificToolChoice::builder()
+                    .name(SUMMARY_TOOL)
+                    .build()
+                    .map_err(build_err)?,
+            ))
+            .build()
+            .map_err(build_err)?;
+        let transcript: String = conversation
+            .iter()
+            .map(|(c, t)| format!("{}: {t}\n", if *c { "Customer" } else { "Assistant" }))
+            .collect();
+        let prompt = format!(
+            "This support conversation is being handed to a human agent because {reason}. \
+             Summarise what the customer needs, what was already answered, and what is still open.\n\n{transcript}"
+        );
+        let req = self
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .tool_config(config)
+            .inference_config(
+                InferenceConfiguration::builder()
+                    .max_tokens(300)
+                    .temperature(0.0)
+                    .build(),
+            )
+            .messages(
+                Message::builder()
+                    .role(ConversationRole::User)
+                    .content(ContentBlock::Text(prompt))
+                    .build()
+                    .map_err(build_err)?,
+            );
+        let out = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(|_| AnswerError("summary timed out".into()))?
+            .map_err(|e| {
+                AnswerError(format!(
+                    "summary failed: {}",
+                    aws_sdk_bedrockruntime::error::ProvideErrorMetadata::code(&e).unwrap_or("unknown")
+                ))
+            })?;
+        let Some(ConverseOutput::Message(message)) = out.output else {
+            return Err(AnswerError("no message in the model output".into()));
+        };
+        message
+            .content
+            .iter()
+            .find_map(|c| match c {
+                ContentBlock::ToolUse(t) if t.name == SUMMARY_TOOL => {
+                    from_document(&t.input)["summary"].as_str().map(str::to_owned)
+                }
+                _ => None,
+            })
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| AnswerError("the model did not summarise through the tool".into()))
     }
 }
 

@@ -110,6 +110,13 @@ pub struct AnswerError(pub String);
 #[async_trait]
 pub trait Answerer: Send + Sync {
     async fn answer(&self, request: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError>;
+
+    /// A short case summary for the agent who takes over, from the conversation
+    /// `(from_customer, text)`. `None` (the default, and on any failure) means the caller
+    /// writes the extractive summary instead.
+    async fn summarize(&self, _conversation: &[(bool, String)], _handoff_reason: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Answers with the best article when retrieval is sure enough. Its confidence is the
