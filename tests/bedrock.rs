@@ -9,13 +9,12 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use baton_aws::bedrock::BedrockAnswerer;
-use baton_aws::SqsQueue;
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::intake::{accept, InboundMessage, IntakePorts};
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::TicketStore;
 use baton_domain::{Channel, SystemClock, TenantId};
-use baton_tests::{drain_inbound, seeded_env, TestEnv};
+use baton_tests::{drain_inbound, drain_queue, queue, seeded_env, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -99,11 +98,6 @@ struct Harness {
     triage: triage::Deps,
 }
 
-fn queue(env: &TestEnv, name: &str) -> SqsQueue {
-    let (url, _) = env.resources.queue(name).unwrap();
-    SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
-}
-
 async fn harness() -> Harness {
     let env = seeded_env().await;
     let fake = Fake {
@@ -166,31 +160,8 @@ async fn ask(h: &Harness, sender: &str, text: &str) {
     assert!(resp.batch_item_failures.is_empty());
 }
 
-async fn drain<T: serde::de::DeserializeOwned>(h: &Harness, name: &str) -> Vec<T> {
-    let sqs = aws_sdk_sqs::Client::new(&h.env.sdk);
-    let (url, _) = h.env.resources.queue(name).unwrap();
-    let got = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for m in got.messages.unwrap_or_default() {
-        out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-        sqs.delete_message()
-            .queue_url(url)
-            .receipt_handle(m.receipt_handle.unwrap())
-            .send()
-            .await
-            .unwrap();
-    }
-    out
-}
-
 async fn handoff_reason(h: &Harness) -> String {
-    let routed: Vec<RoutingRequest> = drain(h, "RoutingQueue").await;
+    let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
     assert_eq!(routed.len(), 1, "a ticket was opened");
     let t = h
         .env
@@ -209,13 +180,13 @@ async fn handoff_reason(h: &Harness) -> String {
 async fn the_model_answers_through_the_tool_with_citations() {
     let h = harness().await;
     ask(&h, "4915550001", "How long does delivery take?").await;
-    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert_eq!(out.len(), 1);
     assert_eq!(
         out[0].text,
         "Standard delivery takes 3 to 5 business days; express takes 1 to 2."
     );
-    assert!(drain::<RoutingRequest>(&h, "RoutingQueue").await.is_empty());
+    assert!(drain_queue::<RoutingRequest>(&h.env, "RoutingQueue").await.is_empty());
     // What went over the wire: the Converse shape with the persona, passages and forced tool.
     assert_eq!(
         *h.fake.last_path.lock().unwrap(),
@@ -235,7 +206,7 @@ async fn a_model_error_hands_off_and_tells_the_customer() {
     *h.fake.mode.lock().unwrap() = Mode::Error;
     ask(&h, "4915550002", "How long does delivery take?").await;
     assert_eq!(handoff_reason(&h).await, "model_failed");
-    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].text, baton_domain::handoff::MODEL_FAILURE_NOTICE);
 }
@@ -259,7 +230,7 @@ async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
     *h.fake.mode.lock().unwrap() = Mode::Uncited;
     ask(&h, "4915550004", "How long does delivery take?").await;
     assert_eq!(handoff_reason(&h).await, "uncited_answer");
-    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert!(
         out.iter().all(|m| m.text != "Probably next week."),
         "the uncited answer never reached the customer"
@@ -267,7 +238,7 @@ async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
 
     *h.fake.mode.lock().unwrap() = Mode::NeedsHuman;
     ask(&h, "4915550005", "Can I return shoes I wore outside?").await;
-    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
     let ticket = h
         .env
         .store

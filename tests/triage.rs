@@ -3,7 +3,6 @@
 //! while humans own the conversation, one effect per delivery.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use baton_aws::SqsQueue;
 use baton_domain::conversation::{Author, Owner};
 use baton_domain::intake::InboundMessage;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
@@ -11,7 +10,7 @@ use baton_domain::ports::{ConversationStore, PageRequest, TicketStore};
 use baton_domain::ticket::{Status, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{SystemClock, TenantId};
-use baton_tests::{drain_inbound, local_secret, seeded_env, TestEnv};
+use baton_tests::{drain_inbound, drain_queue, local_secret, queue, seeded_env, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
@@ -19,11 +18,6 @@ struct Harness {
     env: TestEnv,
     widget: webhook_widget::Deps,
     triage: triage::Deps,
-}
-
-fn queue(env: &TestEnv, name: &str) -> SqsQueue {
-    let (url, _) = env.resources.queue(name).unwrap();
-    SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
 }
 
 async fn harness() -> Harness {
@@ -119,34 +113,6 @@ async fn triage_run(h: &Harness, inbound: &[InboundMessage]) {
     assert!(resp.batch_item_failures.is_empty(), "no record failed");
 }
 
-async fn drain<T: serde::de::DeserializeOwned>(h: &Harness, name: &str) -> Vec<T> {
-    let sqs = aws_sdk_sqs::Client::new(&h.env.sdk);
-    let (url, _) = h.env.resources.queue(name).unwrap();
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 fn demo() -> TenantId {
     TenantId::new("demo").unwrap()
 }
@@ -156,7 +122,7 @@ async fn a_routine_question_is_answered_from_the_kb_without_a_ticket() {
     let h = harness().await;
     let (conv, token) = start(&h).await;
     let inbound = say(&h, &conv, &token, "q1", "How long does delivery take?").await;
-    let out: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert_eq!(out.len(), 1);
     assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
     assert_eq!(out[0].to, inbound[0].message.sender_id);
@@ -198,10 +164,10 @@ async fn asking_for_a_human_opens_a_ticket_with_the_whole_story_and_the_ai_goes_
     let h = harness().await;
     let (conv, token) = start(&h).await;
     say(&h, &conv, &token, "q1", "How long does delivery take?").await;
-    let _: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let _: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     say(&h, &conv, &token, "q2", "I want to speak to a human").await;
 
-    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
     assert_eq!(routed.len(), 1);
     let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
     assert_eq!(ticket.status, Status::Open);
@@ -241,7 +207,7 @@ async fn asking_for_a_human_opens_a_ticket_with_the_whole_story_and_the_ai_goes_
     }
 
     // The customer is told once.
-    let told: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let told: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert_eq!(told.len(), 1);
     assert!(told[0].text.contains(&format!("#{}", ticket.number)));
     let conversation = h
@@ -257,7 +223,7 @@ async fn asking_for_a_human_opens_a_ticket_with_the_whole_story_and_the_ai_goes_
 
     // Now humans own it: a routine question gets no bot reply and joins the ticket.
     say(&h, &conv, &token, "q3", "How long does delivery take?").await;
-    let silent: Vec<OutboundMessage> = drain(&h, "OutboundQueue").await;
+    let silent: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
     assert!(silent.is_empty(), "the AI stays silent on a human-owned conversation");
     let timeline = h
         .env
@@ -274,7 +240,7 @@ async fn asking_for_a_human_opens_a_ticket_with_the_whole_story_and_the_ai_goes_
         4
     );
     assert!(
-        drain::<RoutingRequest>(&h, "RoutingQueue").await.is_empty(),
+        drain_queue::<RoutingRequest>(&h.env, "RoutingQueue").await.is_empty(),
         "no second ticket"
     );
 }
@@ -286,8 +252,8 @@ async fn a_redelivered_message_has_one_effect() {
     let inbound = say(&h, &conv, &token, "q1", "agent please").await;
     // SQS redelivers the same record (and a duplicate appears in the same batch).
     triage_run(&h, &[inbound[0].clone(), inbound[0].clone()]).await;
-    assert_eq!(drain::<RoutingRequest>(&h, "RoutingQueue").await.len(), 1);
-    assert_eq!(drain::<OutboundMessage>(&h, "OutboundQueue").await.len(), 1);
+    assert_eq!(drain_queue::<RoutingRequest>(&h.env, "RoutingQueue").await.len(), 1);
+    assert_eq!(drain_queue::<OutboundMessage>(&h.env, "OutboundQueue").await.len(), 1);
     let open = h
         .env
         .store
@@ -310,7 +276,7 @@ async fn an_uncovered_question_hands_off_with_the_articles_consulted() {
         "Can you recommend a good lawyer for my divorce?",
     )
     .await;
-    let routed: Vec<RoutingRequest> = drain(&h, "RoutingQueue").await;
+    let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
     assert_eq!(routed.len(), 1);
     let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
     assert!(ticket.handoff_reason.is_some());

@@ -98,10 +98,23 @@ pub fn local_secret(name: &str) -> String {
         .to_owned()
 }
 
-/// Takes everything on the inbound queue right now (received and deleted).
-pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
+/// The SQS adapter for one of the template's queues in this test's stack.
+pub fn queue(env: &TestEnv, logical_id: &str) -> baton_aws::SqsQueue {
+    let (url, _) = env
+        .resources
+        .queue(logical_id)
+        .unwrap_or_else(|| panic!("template has no queue {logical_id}"));
+    baton_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
+}
+
+/// Takes everything on one of the template's queues right now (received and deleted),
+/// each body parsed as `T`.
+pub async fn drain_queue<T: serde::de::DeserializeOwned>(env: &TestEnv, logical_id: &str) -> Vec<T> {
     let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let (url, _) = env.resources.queue("InboundQueue").expect("template has InboundQueue");
+    let (url, _) = env
+        .resources
+        .queue(logical_id)
+        .unwrap_or_else(|| panic!("template has no queue {logical_id}"));
     let mut out = Vec::new();
     loop {
         let got = sqs
@@ -116,7 +129,9 @@ pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMe
             return out;
         }
         for m in messages {
-            out.push(serde_json::from_str(m.body.as_deref().unwrap_or_default()).expect("an InboundMessage"));
+            out.push(
+                serde_json::from_str(m.body.as_deref().unwrap_or_default()).expect("a message of the expected type"),
+            );
             sqs.delete_message()
                 .queue_url(url)
                 .receipt_handle(m.receipt_handle.unwrap_or_default())
@@ -125,4 +140,9 @@ pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMe
                 .expect("delete");
         }
     }
+}
+
+/// Takes everything on the inbound queue right now.
+pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
+    drain_queue(env, "InboundQueue").await
 }

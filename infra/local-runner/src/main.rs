@@ -74,20 +74,20 @@ async fn prepare(ep: &LocalEndpoint, template: &Template) -> Res<provision::Reso
     Ok(resources)
 }
 
+/// Provisions an endpoint that keeps running (`AWS_ENDPOINT_URL`, or `make dev`'s on
+/// 4566); a temporary one would vanish with its resources when this command exits.
 async fn provision_only() -> Res<()> {
     let root = endpoint::repo_root();
-    let ep = endpoint(true)?;
+    let url = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ if port_open(DEFAULT_ENDPOINT_PORT) => format!("http://127.0.0.1:{DEFAULT_ENDPOINT_PORT}"),
+        _ => return Err("no local endpoint is running: set AWS_ENDPOINT_URL or start `make dev`".into()),
+    };
+    let ep = LocalEndpoint::existing(url);
     let template = Template::load(&root.join("template.yaml"))?;
     prepare(&ep, &template).await?;
     println!("resources and demo tenant ready on {}", ep.url);
-    if ep_is_ours(&ep) {
-        eprintln!("(the endpoint stops now; use `make dev` to keep one running)");
-    }
     Ok(())
-}
-
-fn ep_is_ours(ep: &LocalEndpoint) -> bool {
-    std::env::var("AWS_ENDPOINT_URL").map(|u| u != ep.url).unwrap_or(true) && !ep.url.ends_with(":4566")
 }
 
 async fn dev(args: &[String]) -> Res<()> {
@@ -118,7 +118,7 @@ async fn dev(args: &[String]) -> Res<()> {
     let http = baton.http_addr.expect("http requested");
     println!();
     println!("Baton is running.");
-    println!("  HTTP API        http://{http}   (webhooks, widget, agent API)");
+    println!("  HTTP API        http://{http}   (every HttpApi route in template.yaml)");
     println!(
         "  AWS endpoint    {}   (moto; table {})",
         ep.url,
