@@ -829,3 +829,31 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
     let got = sqs.receive_message().queue_url(routing_url).send().await.unwrap();
     assert_eq!(got.messages.unwrap_or_default().len(), 1);
 }
+
+#[tokio::test]
+async fn latest_messages_are_the_newest_after_the_context_start_in_order() {
+    let env = env().await;
+    let s = &env.store;
+    let t = tid("acme");
+    let conv = ConversationId::generate();
+    let mut ids = Vec::new();
+    for i in 0..130 {
+        let mut m = message(&t, conv, &format!("m{i}"), None);
+        // Strictly increasing ids without sleeping: ULIDs from one millisecond may not be.
+        m.id = ulid::Ulid::from_parts(1_795_000_000_000 + i as u64, 0);
+        s.append_message(&m).await.unwrap();
+        ids.push(m.id);
+    }
+    let latest = s.latest_messages(&t, conv, None, 20).await.unwrap();
+    let texts: Vec<String> = latest.iter().map(|m| m.text.clone()).collect();
+    assert_eq!(
+        texts,
+        (110..130).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "the newest 20, oldest first"
+    );
+    let after = s.latest_messages(&t, conv, Some(ids[125]), 20).await.unwrap();
+    assert_eq!(
+        after.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["m126", "m127", "m128", "m129"]
+    );
+}

@@ -265,14 +265,14 @@ async fn process(deps: &Deps, inbound: &InboundMessage) -> Result<Handled, Recor
 
 /// The conversation since the AI's context start, oldest first, without `current`.
 async fn history(deps: &Deps, c: &Conversation, current: ulid::Ulid) -> Result<Vec<Message>, RecordError> {
-    let mut all = deps
+    let mut recent = deps
         .store
-        .list_messages_after(&c.tenant_id, c.id, c.context_start, 1000)
+        .latest_messages(&c.tenant_id, c.id, c.context_start, HISTORY + 1)
         .await
         .map_err(transient)?;
-    all.retain(|m| m.id != current && m.channel_message_id.as_deref() != Some(""));
-    let skip = all.len().saturating_sub(HISTORY as usize);
-    Ok(all.split_off(skip))
+    recent.retain(|m| m.id != current);
+    let skip = recent.len().saturating_sub(HISTORY as usize);
+    Ok(recent.split_off(skip))
 }
 
 /// Stores an outbound message and queues it for delivery on the customer's channel.

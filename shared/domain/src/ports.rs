@@ -108,6 +108,15 @@ pub trait ConversationStore: Send + Sync {
         after: Option<ulid::Ulid>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// The newest `limit` messages after `after` (all when `None`), returned oldest first:
+    /// the context a model sees, however long the conversation has grown.
+    async fn latest_messages(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        after: Option<ulid::Ulid>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Records a channel's delivery report on an outbound message found by its channel id.
     async fn set_delivery_status(
         &self,

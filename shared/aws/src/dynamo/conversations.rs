@@ -130,6 +130,44 @@ impl ConversationStore for DynamoStore {
         Ok(self.query_as(MESSAGE, q, &PageRequest::first(limit)).await?.items)
     }
 
+    async fn latest_messages(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        after: Option<ulid::Ulid>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        // Newest first from the end of the partition, bounded below by `after`.
+        let lower = match after {
+            Some(a) => format!("{}{a}", keys::MESSAGE_PREFIX),
+            None => keys::MESSAGE_PREFIX.to_owned(),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(keys::conversation_partition(tenant, id)))
+            .expression_attribute_values(":lo", s(lower.clone()))
+            .expression_attribute_values(":hi", s(format!("{}~", keys::MESSAGE_PREFIX)))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("latest messages", e))?;
+        let mut messages = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<Message>(MESSAGE, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        // BETWEEN is inclusive: the `after` message itself is not "after".
+        messages.retain(|m| after != Some(m.id));
+        messages.reverse();
+        Ok(messages)
+    }
+
     async fn set_delivery_status(
         &self,
         tenant: &TenantId,
