@@ -113,6 +113,15 @@ async fn triage_run(h: &Harness, inbound: &[InboundMessage]) {
     assert!(resp.batch_item_failures.is_empty(), "no record failed");
 }
 
+async fn open_tickets(h: &Harness) -> Vec<baton_domain::ticket::Ticket> {
+    h.env
+        .store
+        .list_by_status(&demo(), Status::Open, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+}
+
 fn demo() -> TenantId {
     TenantId::new("demo").unwrap()
 }
@@ -126,13 +135,7 @@ async fn a_routine_question_is_answered_from_the_kb_without_a_ticket() {
     assert_eq!(out.len(), 1);
     assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
     assert_eq!(out[0].to, inbound[0].message.sender_id);
-    let open = h
-        .env
-        .store
-        .list_by_status(&demo(), Status::Open, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let open = open_tickets(&h).await;
     assert!(open.is_empty(), "no ticket for a routine question");
     let thread = h
         .env
@@ -254,13 +257,7 @@ async fn a_redelivered_message_has_one_effect() {
     triage_run(&h, &[inbound[0].clone(), inbound[0].clone()]).await;
     assert_eq!(drain_queue::<RoutingRequest>(&h.env, "RoutingQueue").await.len(), 1);
     assert_eq!(drain_queue::<OutboundMessage>(&h.env, "OutboundQueue").await.len(), 1);
-    let open = h
-        .env
-        .store
-        .list_by_status(&demo(), Status::Open, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let open = open_tickets(&h).await;
     assert_eq!(open.len(), 1);
 }
 

@@ -346,12 +346,12 @@ async fn add_to_ticket(
             channel: inbound.message.channel,
         },
     };
-    match deps.store.update_ticket(&ticket, expected, &[entry]).await {
-        Ok(_) => {}
-        // An agent changed the ticket at the same moment: the record is retried in order.
-        Err(e @ StoreError::Conflict { .. }) => return Err(transient(e)),
-        Err(e) => return Err(transient(e)),
-    }
+    // A conflict (an agent changed the ticket at the same moment) is transient like any
+    // other failure: the record is retried, in order.
+    deps.store
+        .update_ticket(&ticket, expected, &[entry])
+        .await
+        .map_err(transient)?;
     tracing::info!("customer message added to the ticket; the AI stays silent");
     Ok(Handled::AddedToTicket { ticket: number })
 }

@@ -50,6 +50,7 @@ pub struct FunctionHost {
     sender: mpsc::Sender<Invocation>,
 }
 
+#[derive(Clone)]
 pub struct HostSpec {
     pub name: String,
     pub binary: PathBuf,
@@ -77,12 +78,9 @@ impl FunctionHost {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        tokio::spawn(supervise(spec.clone_for_supervisor(api), shared));
-        Ok(FunctionHost {
-            name: spec.name,
-            timeout: spec.timeout,
-            sender,
-        })
+        let (name, timeout) = (spec.name.clone(), spec.timeout);
+        tokio::spawn(supervise(spec, api, shared));
+        Ok(FunctionHost { name, timeout, sender })
     }
 
     pub fn name(&self) -> &str {
@@ -112,28 +110,6 @@ impl FunctionHost {
     }
 }
 
-struct SupervisorSpec {
-    name: String,
-    binary: PathBuf,
-    env: BTreeMap<String, String>,
-    api: String,
-    memory_mb: u32,
-    timeout: Duration,
-}
-
-impl HostSpec {
-    fn clone_for_supervisor(&self, api: String) -> SupervisorSpec {
-        SupervisorSpec {
-            name: self.name.clone(),
-            binary: self.binary.clone(),
-            env: self.env.clone(),
-            api,
-            memory_mb: self.memory_mb,
-            timeout: self.timeout,
-        }
-    }
-}
-
 fn now_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -141,13 +117,14 @@ fn now_ms() -> u128 {
         .as_millis()
 }
 
-async fn supervise(spec: SupervisorSpec, shared: Arc<Shared>) {
+/// Keeps the function's process running against the runtime API at `api`.
+async fn supervise(spec: HostSpec, api: String, shared: Arc<Shared>) {
     loop {
         let mut cmd = tokio::process::Command::new(&spec.binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&spec.env)
-            .env("AWS_LAMBDA_RUNTIME_API", &spec.api)
+            .env("AWS_LAMBDA_RUNTIME_API", &api)
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())

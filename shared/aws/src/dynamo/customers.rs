@@ -1,5 +1,6 @@
-use super::tenants::put_new;
-use super::{backend, from_item, is_conditional_failure, keys, s, to_item, DynamoStore, TransactFailure};
+use super::{
+    backend, from_item, is_conditional_failure, keys, put_new_in_transaction, s, to_item, DynamoStore, TransactFailure,
+};
 use async_trait::async_trait;
 use baton_domain::customer::{Customer, Identity};
 use baton_domain::ports::CustomerStore;
@@ -12,11 +13,11 @@ const IDENTITY: &str = "identity";
 impl CustomerStore for DynamoStore {
     async fn create_customer(&self, customer: &Customer, identity: &Identity) -> Result<(), StoreError> {
         let items = vec![
-            put_new(
+            put_new_in_transaction(
                 &self.table,
                 to_item(CUSTOMER, keys::customer(&customer.tenant_id, customer.id), customer)?,
             )?,
-            put_new(
+            put_new_in_transaction(
                 &self.table,
                 to_item(
                     IDENTITY,

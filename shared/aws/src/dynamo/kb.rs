@@ -1,5 +1,4 @@
-use super::tenants::backend_build;
-use super::{keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
+use super::{backend_build, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use baton_domain::kb::Article;

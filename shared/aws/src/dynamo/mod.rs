@@ -225,6 +225,26 @@ impl TransactFailure {
     }
 }
 
+/// A transaction item that creates `item` only if its key is free.
+pub(crate) fn put_new_in_transaction(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(backend_build)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A request the SDK's builder refused: a bug in how Baton builds it.
+pub(crate) fn backend_build(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend {
+        kind: BackendErrorKind::Rejected,
+        operation: "build request",
+        source: Box::new(e),
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

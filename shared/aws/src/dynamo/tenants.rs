@@ -1,6 +1,5 @@
-use super::{from_item, keys, to_item, DynamoStore, TransactFailure};
+use super::{from_item, keys, put_new_in_transaction, to_item, DynamoStore, TransactFailure};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use baton_domain::ports::TenantStore;
 use baton_domain::tenant::{ChannelBinding, Tenant};
 use baton_domain::{Channel, StoreError, TenantId};
@@ -8,28 +7,10 @@ use baton_domain::{Channel, StoreError, TenantId};
 const TENANT: &str = "tenant";
 const BINDING: &str = "channel_binding";
 
-pub(super) fn put_new(table: &str, item: super::Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(|e| backend_build(e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-pub(super) fn backend_build(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Backend {
-        kind: baton_domain::error::BackendErrorKind::Rejected,
-        operation: "build request",
-        source: Box::new(e),
-    }
-}
-
 #[async_trait]
 impl TenantStore for DynamoStore {
     async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError> {
-        let mut items = vec![put_new(
+        let mut items = vec![put_new_in_transaction(
             &self.table,
             to_item(TENANT, keys::tenant(&tenant.id), tenant)?,
         )?];
@@ -40,7 +21,7 @@ impl TenantStore for DynamoStore {
                     reason: "binding for another tenant".into(),
                 });
             }
-            items.push(put_new(
+            items.push(put_new_in_transaction(
                 &self.table,
                 to_item(BINDING, keys::channel(b.channel, &b.external_id), b)?,
             )?);

@@ -1,5 +1,7 @@
-use super::tenants::{backend_build, put_new};
-use super::{backend, from_item, keys, n, s, to_item, DynamoStore, Item, QuerySpec, SortCondition, TransactFailure};
+use super::{
+    backend, backend_build, from_item, keys, n, put_new_in_transaction, s, to_item, DynamoStore, Item, QuerySpec,
+    SortCondition, TransactFailure,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use baton_domain::error::BackendErrorKind;
@@ -23,7 +25,7 @@ fn timeline_items(table: &str, entries: &[TimelineEntry]) -> Result<Vec<Transact
     entries
         .iter()
         .map(|e| {
-            put_new(
+            put_new_in_transaction(
                 table,
                 to_item(TIMELINE, keys::timeline(&e.tenant_id, e.ticket, e.id), e)?,
             )
@@ -64,7 +66,7 @@ impl TicketStore for DynamoStore {
     }
 
     async fn create_ticket(&self, ticket: &Ticket, timeline: &[TimelineEntry]) -> Result<(), StoreError> {
-        let mut items = vec![put_new(&self.table, ticket_item(ticket)?)?];
+        let mut items = vec![put_new_in_transaction(&self.table, ticket_item(ticket)?)?];
         items.extend(timeline_items(&self.table, timeline)?);
         match self.transact("create ticket", items).await {
             Ok(()) => Ok(()),
