@@ -3,7 +3,7 @@
 use baton_aws::SqsQueue;
 use baton_domain::conversation::{Author, Direction, Message};
 use baton_domain::ports::ConversationStore;
-use baton_domain::{Clock, ConversationId, SystemClock, TenantId};
+use baton_domain::{Clock, ConversationId, FixedClock, SystemClock, TenantId};
 use baton_tests::{drain_inbound, local_secret, seeded_env, TestEnv};
 use serde_json::{json, Value};
 use webhook_widget::{handler, Deps};
@@ -11,6 +11,10 @@ use webhook_widget::{handler, Deps};
 const ORIGIN: &str = "http://127.0.0.1:3000";
 
 async fn setup() -> (TestEnv, Deps) {
+    setup_with_clock(Box::new(SystemClock)).await
+}
+
+async fn setup_with_clock(clock: Box<dyn Clock>) -> (TestEnv, Deps) {
     let env = seeded_env().await;
     let (url, _) = env.resources.queue("InboundQueue").unwrap();
     let secret = local_secret("WIDGET_TOKEN_SECRET");
@@ -18,7 +22,7 @@ async fn setup() -> (TestEnv, Deps) {
         store: env.store.clone(),
         inbound_queue: SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url),
         token_secret: secret,
-        clock: Box::new(SystemClock),
+        clock,
     };
     (env, deps)
 }
@@ -194,7 +198,8 @@ async fn polling_returns_the_thread_after_the_cursor() {
 
 #[tokio::test]
 async fn refuses_bad_keys_tokens_origins_sizes_and_floods() {
-    let (env, deps) = setup().await;
+    // The rate limit counts per clock minute: a stopped clock keeps the flood in one window.
+    let (env, deps) = setup_with_clock(Box::new(FixedClock::new(SystemClock.now()))).await;
     let mut c = Call::new("POST", "/widget/v1/conversations");
     c.body = Some(json!({ "widget_key": "wk_nobody" }));
     assert_eq!(call(&deps, c).await.0, 404);
