@@ -178,6 +178,7 @@ async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
         status: Status::Open,
         priority: Priority::Normal,
         customer_id,
+        customer_name: None,
         source: Source {
             channel: Channel::Email,
             conversation_id: conversation,

@@ -40,6 +40,7 @@ fn ticket(tenant: &str, n: u64, priority: Priority) -> Ticket {
         status: Status::Open,
         priority,
         customer_id: CustomerId::generate(),
+        customer_name: None,
         source: Source {
             channel: Channel::Whatsapp,
             conversation_id: ConversationId::generate(),

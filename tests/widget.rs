@@ -4,7 +4,7 @@ use baton_aws::SqsQueue;
 use baton_domain::conversation::{Author, Direction, Message};
 use baton_domain::ports::ConversationStore;
 use baton_domain::{Clock, ConversationId, FixedClock, SystemClock, TenantId};
-use baton_tests::{drain_inbound, local_secret, seeded_env, TestEnv};
+use baton_tests::{drain_inbound, http_request, local_secret, seeded_env, TestEnv};
 use serde_json::{json, Value};
 use webhook_widget::{handler, Deps};
 
@@ -52,38 +52,15 @@ impl<'a> Call<'a> {
 }
 
 async fn call(deps: &Deps, c: Call<'_>) -> (u16, Value, lambda_http::http::HeaderMap) {
-    let mut headers = json!({ "content-type": "application/json", "host": "127.0.0.1:3000" });
-    if let Some(t) = c.token {
-        headers["authorization"] = format!("Bearer {t}").into();
+    let auth = c.token.map(|t| format!("Bearer {t}"));
+    let mut headers = Vec::new();
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
     }
     if let Some(o) = c.origin {
-        headers["origin"] = o.into();
+        headers.push(("origin", o));
     }
-    let mut query = serde_json::Map::new();
-    for pair in c.query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap();
-        query.insert(k.into(), v.into());
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": format!("{} {}", c.method, c.path),
-        "rawPath": c.path,
-        "rawQueryString": c.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "local",
-            "http": { "method": c.method, "path": c.path, "protocol": "HTTP/1.1", "sourceIp": c.source_ip, "userAgent": "test" },
-            "requestId": "r1", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:09:30:00 +0000", "timeEpoch": 0
-        },
-        "isBase64Encoded": false
-    });
-    if !query.is_empty() {
-        event["queryStringParameters"] = Value::Object(query);
-    }
-    if let Some(b) = c.body {
-        event["body"] = b.to_string().into();
-    }
-    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let req = http_request(c.method, &c.path, c.query, &headers, c.body.as_ref(), c.source_ip);
     let resp = handler(deps, req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -146,3 +146,44 @@ pub async fn drain_queue<T: serde::de::DeserializeOwned>(env: &TestEnv, logical_
 pub async fn drain_inbound(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
     drain_queue(env, "InboundQueue").await
 }
+
+/// An API Gateway HTTP API (payload 2.0) request, as the gateway hands it to a function.
+pub fn http_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+    source_ip: &str,
+) -> lambda_http::Request {
+    use serde_json::{json, Map, Value};
+    let mut h = json!({ "content-type": "application/json", "host": "127.0.0.1:3000" });
+    for (k, v) in headers {
+        h[*k] = Value::String((*v).to_owned());
+    }
+    let mut params = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params.insert(k.into(), v.into());
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "local",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "test" },
+            "requestId": "r1", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:09:30:00 +0000", "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    });
+    if !params.is_empty() {
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    if let Some(b) = body {
+        event["body"] = b.to_string().into();
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid HTTP API event")
+}

@@ -16,16 +16,14 @@ use baton_domain::conversation::{Author, Conversation, DeliveryStatus, Direction
 use baton_domain::handoff;
 use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::InboundMessage;
-use baton_domain::kb::Article;
+use baton_domain::kb_cache::{CachedKb, KbCache};
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::*;
-use baton_domain::retrieval::{Embedder, KbIndex};
 use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
-use baton_domain::triage::{decide, Answerer, Decision, DecisionInput, DeterministicAnswerer, HandoffReason};
+use baton_domain::triage::{decide, Answerer, Decision, DecisionInput, HandoffReason};
 use baton_domain::{Clock, StoreError, SystemClock, TenantId, TicketNumber, Timestamp};
 use lambda_runtime::LambdaEvent;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const SCOPE: &str = "triage";
 /// Messages of history given to the decision.
@@ -37,15 +35,8 @@ pub struct Deps {
     pub routing: SqsQueue,
     pub answerer: Box<dyn Answerer>,
     pub clock: Box<dyn Clock>,
-    /// Sentence embeddings for semantic retrieval; `None` ranks by words only.
-    pub embedder: Option<Arc<dyn Embedder>>,
-    kb_cache: Mutex<HashMap<TenantId, Arc<CachedKb>>>,
-}
-
-struct CachedKb {
-    revision: u64,
-    index: KbIndex,
-    articles: Vec<Article>,
+    /// The tenants' indexed knowledge bases (with the embedder, if any).
+    pub kb_cache: KbCache,
 }
 
 impl Deps {
@@ -56,73 +47,36 @@ impl Deps {
             routing,
             answerer,
             clock: Box::new(SystemClock),
-            embedder: None,
-            kb_cache: Mutex::new(HashMap::new()),
+            kb_cache: KbCache::default(),
         }
     }
 
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        // With BEDROCK_MODEL_ID the model answers; without it (the local default) the
-        // deterministic answerer does.
-        let answerer: Box<dyn Answerer> = match baton_aws::bedrock::BedrockAnswerer::from_env(sdk) {
-            Some(b) => Box::new(b),
-            None => Box::new(DeterministicAnswerer),
-        };
         let mut deps = Deps::new(
             DynamoStore::from_env(sdk)?,
             SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?,
             SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?,
-            answerer,
+            baton_aws::bedrock::answerer_from_env(sdk),
         );
-        // EMBEDDING_MODEL_DIR: all-MiniLM-L6-v2 files for semantic retrieval. A model that
-        // fails to load is a configuration error worth failing the start for.
-        if let Some(dir) = baton_aws::config::optional_env_var("EMBEDDING_MODEL_DIR") {
-            let model =
-                baton_embed::MiniLm::load(std::path::Path::new(&dir)).map_err(|e| baton_aws::ConfigError::Invalid {
-                    name: "EMBEDDING_MODEL_DIR",
-                    reason: e.to_string(),
-                })?;
-            deps.embedder = Some(Arc::new(model));
-        }
+        let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
+            name: "EMBEDDING_MODEL_DIR",
+            reason: e.to_string(),
+        })?;
+        deps.kb_cache = KbCache::new(embedder);
         Ok(deps)
     }
 
     /// The tenant's KB index, rebuilt only when the tenant's KB revision moved.
     async fn kb(&self, tenant: &TenantId, revision: u64) -> Result<Arc<CachedKb>, StoreError> {
-        if let Some(c) = self.kb_cache.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
-            if c.revision == revision {
-                return Ok(c.clone());
-            }
-        }
-        let mut articles = Vec::new();
-        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-        loop {
-            let p = self.store.list_articles(tenant, &page).await?;
-            articles.extend(p.items);
-            match p.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => break,
-            }
-        }
-        let index = match &self.embedder {
-            Some(e) => KbIndex::build_with_embedder(&articles, revision, e.clone()).unwrap_or_else(|err| {
+        let (kb, built) = self.kb_cache.get(&self.store, tenant, revision).await?;
+        if built {
+            if let Some(err) = &kb.embedding_error {
                 tracing::warn!(tenant = %tenant, error = %err, "embedding the knowledge base failed; ranking by words");
-                KbIndex::build(&articles, revision)
-            }),
-            None => KbIndex::build(&articles, revision),
-        };
-        let built = Arc::new(CachedKb {
-            revision,
-            index,
-            articles,
-        });
-        self.kb_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tenant.clone(), built.clone());
-        tracing::info!(tenant = %tenant, revision, articles = built.articles.len(), "knowledge base indexed");
-        Ok(built)
+            }
+            tracing::info!(tenant = %tenant, revision, articles = kb.articles.len(), "knowledge base indexed");
+        }
+        Ok(kb)
     }
 }
 
@@ -424,6 +378,10 @@ async fn hand_off(
         status: Status::Open,
         priority: handoff::priority(&all_customer_text, customer.as_ref()),
         customer_id: inbound.customer_id,
+        customer_name: customer
+            .as_ref()
+            .and_then(|c| c.name.clone())
+            .or_else(|| inbound.message.sender_name.clone()),
         source: Source {
             channel: inbound.message.channel,
             conversation_id: inbound.conversation_id,

@@ -4,6 +4,9 @@
 //!   command (what `make dev` runs).
 //! - `baton-local invoke FUNCTION EVENT_FILE`: one function binary under the Lambda
 //!   Runtime Interface Emulator; prints the response JSON on stdout.
+//! - `baton-local token [--tenant T] [--email E] [--role admin|agent] [--hours N]`: prints
+//!   a bearer token the local agent API accepts; creates the tenant and the agent on the
+//!   local endpoint when they do not exist.
 //! - `baton-local provision`: create the template's resources and the demo tenant on the
 //!   endpoint in `AWS_ENDPOINT_URL` (or 127.0.0.1:4566), then exit.
 
@@ -23,6 +26,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 fn usage() -> ExitCode {
     eprintln!("usage: baton-local dev [--port PORT] [--schedule-every SECONDS]");
     eprintln!("       baton-local invoke FUNCTION EVENT_FILE");
+    eprintln!("       baton-local token [--tenant T] [--email E] [--role admin|agent] [--hours N]");
     eprintln!("       baton-local provision");
     ExitCode::from(2)
 }
@@ -34,6 +38,7 @@ async fn main() -> ExitCode {
         Some("dev") => dev(&args[1..]).await,
         Some("invoke") if args.len() == 3 => invoke(&args[1], &args[2]).await,
         Some("provision") => provision_only().await,
+        Some("token") => token(&args[1..]).await,
         _ => return usage(),
     };
     match result {
@@ -87,6 +92,73 @@ async fn provision_only() -> Res<()> {
     let template = Template::load(&root.join("template.yaml"))?;
     prepare(&ep, &template).await?;
     println!("resources and demo tenant ready on {}", ep.url);
+    Ok(())
+}
+
+/// Mints a local token. The tenant and agent are created on the endpoint that is running
+/// (`AWS_ENDPOINT_URL`, or `make dev`'s); with none running, the token is still printed.
+async fn token(args: &[String]) -> Res<()> {
+    use agent_api::auth::{agent_id_for_email, mint_local, LocalClaims, LOCAL_AUDIENCE};
+    let mut tenant = seed::DEMO_TENANT.to_owned();
+    let mut email = "admin@demo.example".to_owned();
+    let mut role = "admin".to_owned();
+    let mut hours = 12i64;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--tenant" => tenant = value()?,
+            "--email" => email = value()?,
+            "--role" => role = value()?,
+            "--hours" => hours = value()?.parse()?,
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let tenant_id = baton_domain::TenantId::new(tenant.as_str())?;
+    let role_value = match role.as_str() {
+        "admin" => baton_domain::directory::Role::Admin,
+        "agent" => baton_domain::directory::Role::Agent,
+        _ => return Err("--role is admin or agent".into()),
+    };
+    let agent = agent_id_for_email(&email);
+    let root = endpoint::repo_root();
+    let env_file = EnvFile::load(&root.join("infra/local/env.json"))?;
+    let secret = env_file
+        .get("Parameters", "LOCAL_JWT_SECRET")
+        .ok_or("infra/local/env.json has no LOCAL_JWT_SECRET")?
+        .to_owned();
+    let url = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if port_open(DEFAULT_ENDPOINT_PORT) => Some(format!("http://127.0.0.1:{DEFAULT_ENDPOINT_PORT}")),
+        _ => None,
+    };
+    match url {
+        Some(url) => {
+            let table = match std::env::var("TABLE_NAME") {
+                Ok(t) if !t.is_empty() => t,
+                _ => env_file
+                    .get("Parameters", "TABLE_NAME")
+                    .ok_or("infra/local/env.json has no TABLE_NAME")?
+                    .to_owned(),
+            };
+            let sdk = LocalEndpoint::existing(url).sdk_config().await;
+            let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            seed::ensure_tenant_and_agent(&store, &tenant_id, &agent, &email, role_value).await?;
+        }
+        None => eprintln!("baton-local: no local endpoint running; tenant {tenant} and agent {agent} were not created"),
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = LocalClaims {
+        sub: agent.to_string(),
+        aud: LOCAL_AUDIENCE.to_owned(),
+        iat: now,
+        exp: now + hours.clamp(1, 24 * 30) * 3600,
+        email,
+        tenant,
+        agent_id: agent.to_string(),
+        role,
+    };
+    println!("{}", mint_local(&secret, &claims));
     Ok(())
 }
 

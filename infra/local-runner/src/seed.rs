@@ -1,11 +1,11 @@
 //! The demo tenant that `make dev` and the local tools start with.
 
 use baton_aws::DynamoStore;
-use baton_domain::directory::{RoutingStrategy, Team};
+use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
 use baton_domain::kb::Article;
 use baton_domain::ports::{DirectoryStore, KnowledgeStore, TenantStore};
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels, WidgetSettings};
-use baton_domain::{ArticleId, Channel, Clock, StoreError, SystemClock, TeamId, TenantId};
+use baton_domain::{AgentId, ArticleId, Channel, Clock, StoreError, SystemClock, TeamId, TenantId};
 
 pub const DEMO_TENANT: &str = "demo";
 pub const DEMO_WHATSAPP_PHONE_NUMBER_ID: &str = "100000000000001";
@@ -90,4 +90,53 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
             .await?;
     }
     Ok(())
+}
+
+/// What `infra/local/token` needs in the table: the tenant (created empty, with default
+/// settings, if it does not exist) and the agent the token names. Existing ones are kept.
+pub async fn ensure_tenant_and_agent(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    agent: &AgentId,
+    email: &str,
+    role: Role,
+) -> Result<(), StoreError> {
+    let now = SystemClock.now();
+    if tenant.as_str() == DEMO_TENANT {
+        seed_demo(store).await?;
+    } else {
+        ignore_existing(
+            store
+                .create_tenant(
+                    &Tenant {
+                        id: tenant.clone(),
+                        name: tenant.to_string(),
+                        channels: TenantChannels::default(),
+                        ai: AiSettings::default(),
+                        created_at: now,
+                        kb_revision: 0,
+                    },
+                    &[],
+                )
+                .await,
+        )?;
+    }
+    let name = email.split('@').next().unwrap_or(email).to_owned();
+    ignore_existing(
+        store
+            .create_agent(&Agent {
+                tenant_id: tenant.clone(),
+                id: agent.clone(),
+                name,
+                email: email.to_owned(),
+                role,
+                teams: vec![],
+                skills: vec![],
+                max_open: 10,
+                open_count: 0,
+                presence: Presence::Online,
+                created_at: now,
+            })
+            .await,
+    )
 }

@@ -44,6 +44,16 @@ impl BedrockAnswerer {
     }
 }
 
+/// The answerer the decision uses in this process: Bedrock with `BEDROCK_MODEL_ID`, the
+/// deterministic one without (the local default). Triage and the answer preview both take
+/// it from here, so they answer alike.
+pub fn answerer_from_env(sdk: &aws_config::SdkConfig) -> Box<dyn baton_domain::triage::Answerer> {
+    match BedrockAnswerer::from_env(sdk) {
+        Some(b) => Box::new(b),
+        None => Box::new(baton_domain::triage::DeterministicAnswerer),
+    }
+}
+
 /// serde_json → Smithy document (tool schemas).
 pub fn to_document(v: &serde_json::Value) -> Document {
     match v {

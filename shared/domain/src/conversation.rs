@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Who answers the customer right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Owner {
     Ai,
     Human,

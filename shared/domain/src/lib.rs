@@ -17,12 +17,14 @@ pub mod idempotency;
 pub mod ids;
 pub mod intake;
 pub mod kb;
+pub mod kb_cache;
 pub mod meta;
 pub mod outbound;
 pub mod ports;
 pub mod retrieval;
 pub mod tenant;
 pub mod ticket;
+pub mod ticket_query;
 pub mod time_fmt;
 pub mod triage;
 pub mod widget;
@@ -35,6 +37,7 @@ pub use time_fmt::Timestamp;
 /// The channels customers reach Baton on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Channel {
     Whatsapp,
     Instagram,

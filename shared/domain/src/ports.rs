@@ -3,11 +3,12 @@
 
 use crate::conversation::{Conversation, DeliveryStatus, Message};
 use crate::customer::{Customer, Identity};
-use crate::directory::{Agent, Team};
+use crate::directory::{Agent, Presence, Team};
 use crate::idempotency::{ClaimOutcome, IdempotencyPolicy};
 use crate::kb::Article;
-use crate::tenant::{ChannelBinding, Tenant};
+use crate::tenant::{AiSettings, ChannelBinding, Tenant};
 use crate::ticket::{Status, Ticket, TimelineEntry};
+use crate::ticket_query::{StreamBatch, TicketStream};
 use crate::{
     AgentId, ArticleId, Channel, ConversationId, CustomerId, StoreError, TeamId, TenantId, TicketNumber, Timestamp,
 };
@@ -49,6 +50,7 @@ pub trait TenantStore: Send + Sync {
     /// are claimed or none (an endpoint held by another tenant is `AlreadyExists`).
     async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
+    async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
 }
 
@@ -149,7 +151,29 @@ pub trait TicketStore: Send + Sync {
         ticket: &Ticket,
         expected_version: u64,
         timeline: &[TimelineEntry],
+    ) -> Result<u64, StoreError> {
+        self.update_ticket_and_capacity(ticket, expected_version, timeline, &[])
+            .await
+    }
+    /// `update_ticket` that also moves agents' open-assignment counts in the same
+    /// transaction (see `ticket::capacity_deltas`); an agent that does not exist fails the
+    /// whole write with `NotFound { entity: "agent" }`.
+    async fn update_ticket_and_capacity(
+        &self,
+        ticket: &Ticket,
+        expected_version: u64,
+        timeline: &[TimelineEntry],
+        capacity: &[(AgentId, i64)],
     ) -> Result<u64, StoreError>;
+    /// Up to `limit` tickets of one index stream after the sort key `after` (in the
+    /// stream's direction), with their sort keys: the agents' queue (`ticket_query`).
+    async fn read_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &TicketStream,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<StreamBatch, StoreError>;
     async fn list_timeline(
         &self,
         tenant: &TenantId,
@@ -190,6 +214,11 @@ pub trait DirectoryStore: Send + Sync {
     async fn create_team(&self, team: &Team) -> Result<(), StoreError>;
     async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
     async fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError>;
+    /// Replaces an agent's profile (name, email, role, teams, skills, max open, presence);
+    /// the open-assignment count is left to its atomic counters.
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;
+    async fn update_team(&self, team: &Team) -> Result<(), StoreError>;
     /// Takes one unit of the agent's capacity if `open_count < max_open` (conditional ADD).
     async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
     async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;

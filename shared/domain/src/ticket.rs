@@ -7,6 +7,7 @@ use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     Open,
     WaitingOnCustomer,
@@ -59,6 +60,7 @@ impl std::str::FromStr for Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Priority {
     Low,
     Normal,
@@ -227,6 +229,55 @@ impl SlaState {
     }
 }
 
+/// How a ticket stands against its SLA, as agents filter and see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SlaStatus {
+    /// A deadline has passed (or the sweep recorded a breach).
+    Breached,
+    /// The next deadline is less than [`SlaState::DUE_SOON`] away.
+    DueSoon,
+    /// A deadline is running and not close.
+    OnTrack,
+    /// No clock runs: no targets, waiting on the customer, or done.
+    None,
+}
+
+impl SlaStatus {
+    pub const ALL: [SlaStatus; 4] = [
+        SlaStatus::Breached,
+        SlaStatus::DueSoon,
+        SlaStatus::OnTrack,
+        SlaStatus::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaStatus::Breached => "breached",
+            SlaStatus::DueSoon => "due_soon",
+            SlaStatus::OnTrack => "on_track",
+            SlaStatus::None => "none",
+        }
+    }
+}
+
+impl SlaState {
+    pub const DUE_SOON: time::Duration = time::Duration::hours(1);
+
+    pub fn status(&self, status: Status, now: Timestamp) -> SlaStatus {
+        if self.breached {
+            return SlaStatus::Breached;
+        }
+        match self.next_due(status) {
+            None => SlaStatus::None,
+            Some(due) if due <= now => SlaStatus::Breached,
+            Some(due) if due <= now.plus(Self::DUE_SOON) => SlaStatus::DueSoon,
+            Some(_) => SlaStatus::OnTrack,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     pub tenant_id: TenantId,
@@ -235,6 +286,9 @@ pub struct Ticket {
     pub status: Status,
     pub priority: Priority,
     pub customer_id: CustomerId,
+    /// The customer's name when the ticket was opened, so queue rows need no second read.
+    #[serde(default)]
+    pub customer_name: Option<String>,
     pub source: Source,
     pub assignee: Option<AgentId>,
     pub team: Option<TeamId>,
@@ -270,6 +324,16 @@ impl Ticket {
     }
 }
 
+/// How a change of a ticket moves agents' open-assignment counts: the old assignee of
+/// active work gives one back, the new assignee of active work takes one.
+pub fn capacity_deltas(before: &Ticket, after: &Ticket) -> Vec<(AgentId, i64)> {
+    let held = |t: &Ticket| t.assignee.clone().filter(|_| t.status.is_active());
+    match (held(before), held(after)) {
+        (Some(a), Some(b)) if a == b => vec![],
+        (a, b) => a.map(|a| (a, -1)).into_iter().chain(b.map(|b| (b, 1))).collect(),
+    }
+}
+
 /// One entry on a ticket's timeline, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -294,7 +358,7 @@ pub enum TimelineKind {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use Status::*;
 
@@ -435,6 +499,46 @@ mod tests {
     }
 
     #[test]
+    fn sla_status_follows_the_next_deadline() {
+        let t0 = Timestamp::from_unix_millis(0).unwrap();
+        let mut ticket = sample_ticket(t0);
+        assert_eq!(ticket.sla.status(ticket.status, t0), SlaStatus::None);
+        ticket.sla.first_response_due = Some(t0.plus(time::Duration::hours(4)));
+        assert_eq!(ticket.sla.status(ticket.status, t0), SlaStatus::OnTrack);
+        let later = t0.plus(time::Duration::hours(3) + time::Duration::minutes(30));
+        assert_eq!(ticket.sla.status(ticket.status, later), SlaStatus::DueSoon);
+        assert_eq!(
+            ticket.sla.status(ticket.status, t0.plus(time::Duration::hours(4))),
+            SlaStatus::Breached
+        );
+        // Waiting on the customer stops the clock.
+        assert_eq!(ticket.sla.status(WaitingOnCustomer, later), SlaStatus::None);
+        ticket.sla.breached = true;
+        assert_eq!(ticket.sla.status(ticket.status, t0), SlaStatus::Breached);
+    }
+
+    #[test]
+    fn capacity_moves_with_the_assignee_of_active_work() {
+        let t0 = Timestamp::from_unix_millis(0).unwrap();
+        let a = AgentId::new("ana").unwrap();
+        let b = AgentId::new("bo").unwrap();
+        let mut before = sample_ticket(t0);
+        let mut after = before.clone();
+        after.assignee = Some(a.clone());
+        assert_eq!(capacity_deltas(&before, &after), vec![(a.clone(), 1)]);
+        before = after.clone();
+        after.assignee = Some(b.clone());
+        assert_eq!(capacity_deltas(&before, &after), vec![(a.clone(), -1), (b.clone(), 1)]);
+        before = after.clone();
+        after.status = Resolved;
+        assert_eq!(capacity_deltas(&before, &after), vec![(b.clone(), -1)]);
+        before = after.clone();
+        after.status = Open;
+        assert_eq!(capacity_deltas(&before, &after), vec![(b.clone(), 1)]);
+        assert_eq!(capacity_deltas(&after, &after), vec![]);
+    }
+
+    #[test]
     fn priority_rank_sorts_urgent_first() {
         let mut ps = Priority::ALL.to_vec();
         ps.sort_by_key(|p| p.rank());
@@ -452,6 +556,7 @@ mod tests {
             status: Open,
             priority: Priority::Normal,
             customer_id: CustomerId::generate(),
+            customer_name: None,
             source: Source {
                 channel: Channel::Whatsapp,
                 conversation_id: ConversationId::generate(),

@@ -39,6 +39,16 @@ pub fn find_model_dir(venv: &Path) -> Option<PathBuf> {
         .find(|p| p.join("model.safetensors").exists())
 }
 
+/// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), or `None` when
+/// the variable is unset or empty: retrieval then ranks by words only. A directory that
+/// does not load is an error worth failing the start for.
+pub fn embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+    match std::env::var("EMBEDDING_MODEL_DIR") {
+        Ok(dir) if !dir.trim().is_empty() => Ok(Some(std::sync::Arc::new(MiniLm::load(Path::new(dir.trim()))?))),
+        _ => Ok(None),
+    }
+}
+
 impl MiniLm {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let read = |name: &str| {

@@ -1,6 +1,6 @@
-use super::{backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition};
+use super::{attr, backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition};
 use async_trait::async_trait;
-use baton_domain::directory::{Agent, Team};
+use baton_domain::directory::{Agent, Presence, Team};
 use baton_domain::ports::{DirectoryStore, Page, PageRequest};
 use baton_domain::{AgentId, StoreError, TeamId, TenantId};
 
@@ -81,6 +81,74 @@ impl DirectoryStore for DynamoStore {
             sort: SortCondition::BeginsWith(keys::TEAM_PREFIX.into()),
         };
         self.query_as(TEAM, q, page).await
+    }
+
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        let key = keys::agent(&agent.tenant_id, &agent.id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression(
+                "SET #name = :name, email = :email, #role = :role, teams = :teams, skills = :skills, \
+                 max_open = :max_open, presence = :presence",
+            )
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":name", attr(&agent.name)?)
+            .expression_attribute_values(":email", attr(&agent.email)?)
+            .expression_attribute_values(":role", attr(&agent.role)?)
+            .expression_attribute_values(":teams", attr(&agent.teams)?)
+            .expression_attribute_values(":skills", attr(&agent.skills)?)
+            .expression_attribute_values(":max_open", attr(&agent.max_open)?)
+            .expression_attribute_values(":presence", attr(&agent.presence)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: AGENT }),
+            Err(e) => Err(backend("update agent", e)),
+        }
+    }
+
+    async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError> {
+        let key = keys::agent(tenant, id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("SET presence = :p")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":p", attr(&presence)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: AGENT }),
+            Err(e) => Err(backend("set presence", e)),
+        }
+    }
+
+    async fn update_team(&self, team: &Team) -> Result<(), StoreError> {
+        let item = to_item(TEAM, keys::team(&team.tenant_id, &team.id), team)?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TEAM }),
+            Err(e) => Err(backend("update team", e)),
+        }
     }
 
     async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError> {

@@ -131,6 +131,12 @@ pub const SLA_DUE: Index = Index {
     sk: "SlaDueSK",
 };
 
+pub const BY_ACTIVITY: Index = Index {
+    name: "ByActivity",
+    pk: "ByActivityPK",
+    sk: "ByActivitySK",
+};
+
 /// Shards of the SLA-due index: spreads the write load of one hot "due soon" partition.
 pub const SLA_SHARDS: u8 = 8;
 
@@ -147,6 +153,10 @@ pub fn status_partition(t: &TenantId, s: Status) -> String {
 
 pub fn assignee_partition(t: &TenantId, a: &AgentId) -> String {
     format!("TENANT#{t}#AGENT#{a}")
+}
+
+pub fn activity_partition(t: &TenantId) -> String {
+    format!("TENANT#{t}#ACTIVITY")
 }
 
 pub fn backlog_partition(t: &TenantId, team: &TeamId) -> String {
@@ -180,6 +190,8 @@ pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
     let mut keys = vec![
         (BY_STATUS.pk, status_partition(&t.tenant_id, t.status)),
         (BY_STATUS.sk, format!("{rank}#{due_part}#{num}")),
+        (BY_ACTIVITY.pk, activity_partition(&t.tenant_id)),
+        (BY_ACTIVITY.sk, format!("{}#{num}", t.last_activity_at)),
     ];
     if let Some(agent) = &t.assignee {
         keys.push((BY_ASSIGNEE.pk, assignee_partition(&t.tenant_id, agent)));

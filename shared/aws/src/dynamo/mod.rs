@@ -266,6 +266,15 @@ pub(crate) fn to_item<T: Serialize>(entity: &'static str, key: Key, value: &T) -
     Ok(item)
 }
 
+/// One value as a DynamoDB attribute, for partial updates.
+pub(crate) fn attr<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Backend {
+        kind: BackendErrorKind::Corrupt,
+        operation: "encode attribute",
+        source: Box::new(e),
+    })
+}
+
 pub(crate) fn from_item<T: DeserializeOwned>(entity: &'static str, item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Backend {
         kind: BackendErrorKind::Corrupt,

@@ -1,7 +1,10 @@
-use super::{from_item, keys, put_new_in_transaction, to_item, DynamoStore, TransactFailure};
+use super::{
+    attr, backend, from_item, is_conditional_failure, keys, put_new_in_transaction, s, to_item, DynamoStore,
+    TransactFailure,
+};
 use async_trait::async_trait;
 use baton_domain::ports::TenantStore;
-use baton_domain::tenant::{ChannelBinding, Tenant};
+use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant};
 use baton_domain::{Channel, StoreError, TenantId};
 
 const TENANT: &str = "tenant";
@@ -38,6 +41,26 @@ impl TenantStore for DynamoStore {
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError> {
         self.get_as(TENANT, keys::tenant(id)).await
+    }
+
+    async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError> {
+        let key = keys::tenant(id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("SET ai = :ai")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":ai", attr(ai)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TENANT }),
+            Err(e) => Err(backend("update AI settings", e)),
+        }
     }
 
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {

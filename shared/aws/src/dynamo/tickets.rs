@@ -3,10 +3,11 @@ use super::{
     SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use baton_domain::error::BackendErrorKind;
 use baton_domain::ports::{DueTicket, Page, PageRequest, TicketStore};
 use baton_domain::ticket::{Status, Ticket, TimelineEntry};
+use baton_domain::ticket_query::{StreamBatch, TicketStream};
 use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestamp};
 
 const TICKET: &str = "ticket";
@@ -81,11 +82,12 @@ impl TicketStore for DynamoStore {
         self.get_as(TICKET, keys::ticket(tenant, number)).await
     }
 
-    async fn update_ticket(
+    async fn update_ticket_and_capacity(
         &self,
         ticket: &Ticket,
         expected_version: u64,
         timeline: &[TimelineEntry],
+        capacity: &[(AgentId, i64)],
     ) -> Result<u64, StoreError> {
         let next = expected_version + 1;
         let mut item = ticket_item(ticket)?;
@@ -99,14 +101,99 @@ impl TicketStore for DynamoStore {
             .map_err(backend_build)?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         items.extend(timeline_items(&self.table, timeline)?);
+        let counts_from = items.len();
+        for (agent, delta) in capacity {
+            let key = keys::agent(&ticket.tenant_id, agent);
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(key.pk))
+                .key(keys::SK, s(key.sk))
+                .update_expression("ADD open_count :d")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":d", n(delta))
+                .build()
+                .map_err(backend_build)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let total = items.len();
         match self.transact("update ticket", items).await {
             Ok(()) => Ok(next),
             Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Err(self
                 .conflict_or_missing(TICKET, keys::ticket(&ticket.tenant_id, ticket.number))
                 .await),
+            Err(f @ TransactFailure::Conditions(_)) if (counts_from..total).any(|i| f.failed_at(i)) => {
+                Err(StoreError::NotFound { entity: "agent" })
+            }
             Err(TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists { entity: TIMELINE }),
             Err(TransactFailure::Store(e)) => Err(e),
         }
+    }
+
+    async fn read_stream(
+        &self,
+        tenant: &TenantId,
+        stream: &TicketStream,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<StreamBatch, StoreError> {
+        let (index, partition, prefix) = match stream {
+            TicketStream::Status(st) => (&keys::BY_STATUS, keys::status_partition(tenant, *st), ""),
+            TicketStream::AssigneeActive(a) => (
+                &keys::BY_ASSIGNEE,
+                keys::assignee_partition(tenant, a),
+                keys::ASSIGNEE_ACTIVE,
+            ),
+            TicketStream::Backlog(team) => (&keys::BACKLOG, keys::backlog_partition(tenant, team), ""),
+            TicketStream::Activity => (&keys::BY_ACTIVITY, keys::activity_partition(tenant), ""),
+        };
+        let forward = !stream.descending();
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(forward)
+            .limit(limit.clamp(1, 1000) as i32);
+        let condition = match (after, prefix.is_empty()) {
+            (Some(a), _) => {
+                req = req
+                    .expression_attribute_names("#sk", index.sk)
+                    .expression_attribute_values(":sk", s(format!("{prefix}{a}")));
+                if forward {
+                    "#pk = :pk AND #sk > :sk"
+                } else {
+                    "#pk = :pk AND #sk < :sk"
+                }
+            }
+            (None, false) => {
+                req = req
+                    .expression_attribute_names("#sk", index.sk)
+                    .expression_attribute_values(":sk", s(prefix));
+                "#pk = :pk AND begins_with(#sk, :sk)"
+            }
+            (None, true) => "#pk = :pk",
+        };
+        let out = req
+            .key_condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| backend("read ticket stream", e))?;
+        let mut more = out.last_evaluated_key.is_some();
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            // Past the prefix (an assignee's finished tickets): the stream ends here.
+            let Some(sort_key) = (match item.get(index.sk) {
+                Some(AttributeValue::S(k)) => k.strip_prefix(prefix).map(str::to_owned),
+                _ => None,
+            }) else {
+                more = false;
+                break;
+            };
+            items.push((sort_key, from_item::<Ticket>(TICKET, item)?));
+        }
+        Ok(StreamBatch { items, more })
     }
 
     async fn list_timeline(

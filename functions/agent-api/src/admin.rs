@@ -1,0 +1,353 @@
+//! Agents and teams: admins configure them, agents read them and set their own presence.
+
+use crate::error::{ApiError, ErrorBody, Fields};
+use crate::tickets::agent_exists;
+use crate::views::*;
+use crate::{json_response, ok, page_request, Ctx};
+use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
+use baton_domain::ports::DirectoryStore;
+use baton_domain::{AgentId, StoreError, TeamId};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+
+type Res = Result<Response<Body>, ApiError>;
+
+fn parse_role(s: Option<&str>) -> Option<Role> {
+    match s {
+        Some("admin") => Some(Role::Admin),
+        Some("agent") => Some(Role::Agent),
+        _ => None,
+    }
+}
+
+fn parse_presence(s: Option<&str>) -> Option<Presence> {
+    match s {
+        Some("online") => Some(Presence::Online),
+        Some("away") => Some(Presence::Away),
+        Some("offline") => Some(Presence::Offline),
+        _ => None,
+    }
+}
+
+fn slug(text: &str) -> String {
+    let s: String = text
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-');
+    s[..s.len().min(48)].trim_end_matches('-').to_owned()
+}
+
+fn valid_email(e: &str) -> bool {
+    let mut parts = e.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
+        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !e.contains(char::is_whitespace))
+}
+
+/// Validates an agent body into an agent (id from the body or the e-mail on create).
+async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent>) -> Result<Agent, ApiError> {
+    let mut f = Fields::default();
+    let name = body.name.unwrap_or_default();
+    let email = body.email.unwrap_or_default().trim().to_ascii_lowercase();
+    f.text("name", &name, 1, 100);
+    f.check(
+        valid_email(&email) && email.len() <= 254,
+        "email",
+        "not an e-mail address",
+    );
+    let role = parse_role(body.role.as_deref());
+    f.check(role.is_some(), "role", "`admin` or `agent`");
+    let presence = match body.presence.as_deref() {
+        None => Some(existing.map_or(Presence::Offline, |a| a.presence)),
+        p => parse_presence(p),
+    };
+    f.check(presence.is_some(), "presence", "one of online, away, offline");
+    let max_open = body.max_open.unwrap_or(existing.map_or(10, |a| a.max_open));
+    f.check((1..=200).contains(&max_open), "max_open", "must be 1 to 200");
+    f.list("skills", &body.skills, 50, 50);
+    f.check(body.teams.len() <= 20, "teams", "at most 20 teams");
+    let mut teams = Vec::new();
+    for (i, t) in body.teams.iter().enumerate() {
+        match TeamId::new(t.as_str()) {
+            Ok(id) => match ctx.deps.store.get_team(&ctx.caller.tenant, &id).await {
+                Ok(_) => teams.push(id),
+                Err(StoreError::NotFound { .. }) => {
+                    f.check(false, format!("teams[{i}]"), "no such team in this tenant");
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => {
+                f.check(false, format!("teams[{i}]"), "not a team id");
+            }
+        }
+    }
+    let id = match existing {
+        Some(a) => Some(a.id.clone()),
+        None => match body.id.as_deref() {
+            Some(id) => {
+                let parsed = AgentId::new(id).ok();
+                f.check(
+                    parsed.is_some(),
+                    "id",
+                    "lowercase letters, digits, '-' and '_', up to 64",
+                );
+                parsed
+            }
+            None => AgentId::new(slug(&email)).ok(),
+        },
+    };
+    f.finish()?;
+    let skills = body.skills.iter().map(|s| s.trim().to_lowercase()).collect();
+    Ok(Agent {
+        tenant_id: ctx.caller.tenant.clone(),
+        id: id.ok_or_else(|| ApiError::field("id", "give an id"))?,
+        name: name.trim().to_owned(),
+        email,
+        role: role.expect("checked"),
+        teams,
+        skills,
+        max_open,
+        open_count: existing.map_or(0, |a| a.open_count),
+        presence: presence.expect("checked"),
+        created_at: existing.map_or(ctx.now, |a| a.created_at),
+    })
+}
+
+fn agent_id(ctx: &Ctx<'_>) -> Result<AgentId, ApiError> {
+    AgentId::new(ctx.param("id")).map_err(|_| ApiError::not_found("agent"))
+}
+
+async fn load_agent(ctx: &Ctx<'_>) -> Result<Agent, ApiError> {
+    match ctx.deps.store.get_agent(&ctx.caller.tenant, &agent_id(ctx)?).await {
+        Ok(a) => Ok(a),
+        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("agent")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
+    get, operation_id = "admin_list_agents", path = "/v1/agents", tag = "directory", summary = "The tenant's agents",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = AgentPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_agents(ctx: &Ctx<'_>) -> Res {
+    let page = ctx
+        .deps
+        .store
+        .list_agents(&ctx.caller.tenant, &page_request(ctx)?)
+        .await?;
+    ok(&AgentPage {
+        items: page.items.iter().map(AgentView::from).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+#[utoipa::path(
+    post, operation_id = "admin_create_agent", path = "/v1/agents", tag = "directory", summary = "Add an agent (admins)",
+    request_body = AgentBody,
+    responses(
+        (status = 201, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_agent(ctx: &Ctx<'_>) -> Res {
+    let agent = agent_from_body(ctx, ctx.json()?, None).await?;
+    match ctx.deps.store.create_agent(&agent).await {
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &AgentView::from(&agent))),
+        Err(StoreError::AlreadyExists { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("agent {} already exists", agent.id),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
+    get, operation_id = "admin_get_agent", path = "/v1/agents/{id}", tag = "directory", summary = "One agent",
+    params(("id" = String, Path)),
+    responses((status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_agent(ctx: &Ctx<'_>) -> Res {
+    ok(&AgentView::from(&load_agent(ctx).await?))
+}
+
+#[utoipa::path(
+    put, operation_id = "admin_update_agent", path = "/v1/agents/{id}", tag = "directory", summary = "Replace an agent's profile (admins)",
+    description = "Name, e-mail, role, teams, skills, max open assignments and presence; the open \
+                   count is kept by the ticket actions.",
+    params(("id" = String, Path)), request_body = AgentBody,
+    responses(
+        (status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_agent(ctx: &Ctx<'_>) -> Res {
+    let existing = load_agent(ctx).await?;
+    let agent = agent_from_body(ctx, ctx.json()?, Some(&existing)).await?;
+    ctx.deps.store.update_agent(&agent).await?;
+    ok(&AgentView::from(&agent))
+}
+
+#[utoipa::path(
+    put, operation_id = "admin_set_presence", path = "/v1/agents/{id}/presence", tag = "directory",
+    summary = "Set presence (an agent their own; admins anyone's)",
+    params(("id" = String, Path)), request_body = PresenceBody,
+    responses(
+        (status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
+    let mut agent = load_agent(ctx).await?;
+    if agent.id != ctx.caller.agent && !ctx.caller.is_admin() {
+        return Err(ApiError::forbidden("agents set their own presence only"));
+    }
+    let body: PresenceBody = ctx.json()?;
+    let presence = parse_presence(body.presence.as_deref())
+        .ok_or_else(|| ApiError::field("presence", "one of online, away, offline"))?;
+    ctx.deps
+        .store
+        .set_presence(&ctx.caller.tenant, &agent.id, presence)
+        .await?;
+    agent.presence = presence;
+    ok(&AgentView::from(&agent))
+}
+
+// ------------------------------------------------------------------ teams
+
+async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) -> Result<Team, ApiError> {
+    let mut f = Fields::default();
+    let name = body.name.unwrap_or_default();
+    f.text("name", &name, 1, 100);
+    let strategy = match body.strategy.as_deref() {
+        None => Some(existing.map_or(RoutingStrategy::LeastBusy, |t| t.strategy)),
+        Some("round_robin") => Some(RoutingStrategy::RoundRobin),
+        Some("least_busy") => Some(RoutingStrategy::LeastBusy),
+        Some(_) => None,
+    };
+    f.check(strategy.is_some(), "strategy", "`round_robin` or `least_busy`");
+    f.check(body.members.len() <= 200, "members", "at most 200 members");
+    let mut members = Vec::new();
+    for (i, m) in body.members.iter().enumerate() {
+        match AgentId::new(m.as_str()) {
+            Ok(id) if agent_exists(ctx, &id).await? => {
+                if !members.contains(&id) {
+                    members.push(id);
+                }
+            }
+            Ok(_) => {
+                f.check(false, format!("members[{i}]"), "no such agent in this tenant");
+            }
+            Err(_) => {
+                f.check(false, format!("members[{i}]"), "not an agent id");
+            }
+        }
+    }
+    let id = match existing {
+        Some(t) => Some(t.id.clone()),
+        None => match body.id.as_deref() {
+            Some(id) => {
+                let parsed = TeamId::new(id).ok();
+                f.check(
+                    parsed.is_some(),
+                    "id",
+                    "lowercase letters, digits, '-' and '_', up to 64",
+                );
+                parsed
+            }
+            None => TeamId::new(slug(&name)).ok(),
+        },
+    };
+    f.finish()?;
+    Ok(Team {
+        tenant_id: ctx.caller.tenant.clone(),
+        id: id.ok_or_else(|| ApiError::field("id", "give an id"))?,
+        name: name.trim().to_owned(),
+        members,
+        strategy: strategy.expect("checked"),
+        created_at: existing.map_or(ctx.now, |t| t.created_at),
+    })
+}
+
+async fn load_team(ctx: &Ctx<'_>) -> Result<Team, ApiError> {
+    let id = TeamId::new(ctx.param("id")).map_err(|_| ApiError::not_found("team"))?;
+    match ctx.deps.store.get_team(&ctx.caller.tenant, &id).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("team")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
+    get, operation_id = "admin_list_teams", path = "/v1/teams", tag = "directory", summary = "The tenant's teams",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = TeamPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_teams(ctx: &Ctx<'_>) -> Res {
+    let page = ctx
+        .deps
+        .store
+        .list_teams(&ctx.caller.tenant, &page_request(ctx)?)
+        .await?;
+    ok(&TeamPage {
+        items: page.items.iter().map(TeamView::from).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+#[utoipa::path(
+    post, operation_id = "admin_create_team", path = "/v1/teams", tag = "directory", summary = "Add a team (admins)",
+    request_body = TeamBody,
+    responses(
+        (status = 201, body = TeamView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_team(ctx: &Ctx<'_>) -> Res {
+    let team = team_from_body(ctx, ctx.json()?, None).await?;
+    match ctx.deps.store.create_team(&team).await {
+        Ok(()) => Ok(json_response(StatusCode::CREATED, &TeamView::from(&team))),
+        Err(StoreError::AlreadyExists { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("team {} already exists", team.id),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
+    get, operation_id = "admin_get_team", path = "/v1/teams/{id}", tag = "directory", summary = "One team",
+    params(("id" = String, Path)),
+    responses((status = 200, body = TeamView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_team(ctx: &Ctx<'_>) -> Res {
+    ok(&TeamView::from(&load_team(ctx).await?))
+}
+
+#[utoipa::path(
+    put, operation_id = "admin_update_team", path = "/v1/teams/{id}", tag = "directory", summary = "Replace a team (admins)",
+    params(("id" = String, Path)), request_body = TeamBody,
+    responses(
+        (status = 200, body = TeamView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_team(ctx: &Ctx<'_>) -> Res {
+    let existing = load_team(ctx).await?;
+    let team = team_from_body(ctx, ctx.json()?, Some(&existing)).await?;
+    ctx.deps.store.update_team(&team).await?;
+    ok(&TeamView::from(&team))
+}

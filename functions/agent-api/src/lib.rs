@@ -1,0 +1,362 @@
+//! The agent API: the hosted, authenticated, tenant-isolated API for agents and admins,
+//! under `/v1/`.
+//!
+//! Every request is authenticated (`auth`), every object is read inside the caller's
+//! tenant (another tenant's ticket, article or agent is simply not found), admin routes
+//! refuse agents, every ticket action is guarded by the ticket's version, and every error
+//! has one shape (`error`). The routes are one table (`ROUTES`) that the dispatcher and the
+//! OpenAPI document (`openapi`) both follow; a test walks the two together.
+
+mod admin;
+mod ai;
+pub mod auth;
+pub mod error;
+mod kb;
+pub mod openapi;
+mod tickets;
+mod views;
+
+use auth::{Authenticator, Caller};
+use baton_aws::{DynamoStore, SqsQueue};
+use baton_domain::kb_cache::KbCache;
+use baton_domain::ports::RateLimiter;
+use baton_domain::triage::Answerer;
+use baton_domain::{Clock, SystemClock, Timestamp};
+use error::ApiError;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Largest request body accepted, except the bulk import.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Largest bulk-import body.
+pub const MAX_IMPORT_BODY: usize = 2 * 1024 * 1024;
+
+pub struct Deps {
+    pub store: DynamoStore,
+    /// Replies for delivery on the customer's channel (FIFO, one group per conversation).
+    pub outbound: SqsQueue,
+    pub auth: Authenticator,
+    pub answerer: Box<dyn Answerer>,
+    pub kb_cache: KbCache,
+    pub clock: Box<dyn Clock>,
+}
+
+impl Deps {
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
+        // LOCAL_JWT_SECRET set: verify local HS256 tokens here. Unset (AWS): the HTTP API's
+        // JWT authorizer has verified the token and the claims are in the request context.
+        let auth = match baton_aws::config::optional_env_var("LOCAL_JWT_SECRET") {
+            Some(secret) if secret.len() >= 32 => Authenticator::local(
+                &secret,
+                &baton_aws::config::optional_env_var("JWT_AUDIENCE").unwrap_or(auth::LOCAL_AUDIENCE.into()),
+            ),
+            Some(_) => {
+                return Err(baton_aws::ConfigError::Invalid {
+                    name: "LOCAL_JWT_SECRET",
+                    reason: "must be at least 32 characters".into(),
+                })
+            }
+            None => Authenticator::Gateway,
+        };
+        let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
+            name: "EMBEDDING_MODEL_DIR",
+            reason: e.to_string(),
+        })?;
+        Ok(Deps {
+            store: DynamoStore::from_env(sdk)?,
+            outbound: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "OUTBOUND_QUEUE_URL")?,
+            auth,
+            answerer: baton_aws::bedrock::answerer_from_env(sdk),
+            kb_cache: KbCache::new(embedder),
+            clock: Box::new(SystemClock),
+        })
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token (the OpenAPI document).
+    Public,
+    /// Any agent of the tenant.
+    Agent,
+    /// Admins only; agents get `403`.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> Route {
+    Route { method, path, access }
+}
+
+/// Every route. The dispatcher (`dispatch`) and the OpenAPI document follow this table.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/v1/openapi.json", Access::Public),
+    route("GET", "/v1/tickets", Access::Agent),
+    route("GET", "/v1/tickets/{number}", Access::Agent),
+    route("PATCH", "/v1/tickets/{number}", Access::Agent),
+    route("POST", "/v1/tickets/{number}/replies", Access::Agent),
+    route("POST", "/v1/tickets/{number}/notes", Access::Agent),
+    route("POST", "/v1/tickets/{number}/assign", Access::Agent),
+    route("POST", "/v1/tickets/{number}/takeover", Access::Agent),
+    route("POST", "/v1/tickets/{number}/reopen", Access::Agent),
+    route("POST", "/v1/tickets/{number}/close", Access::Agent),
+    route("POST", "/v1/tickets/{number}/force-close", Access::Admin),
+    route("POST", "/v1/tickets/{number}/return-to-ai", Access::Agent),
+    route("GET", "/v1/agents", Access::Agent),
+    route("POST", "/v1/agents", Access::Admin),
+    route("GET", "/v1/agents/{id}", Access::Agent),
+    route("PUT", "/v1/agents/{id}", Access::Admin),
+    route("PUT", "/v1/agents/{id}/presence", Access::Agent),
+    route("GET", "/v1/teams", Access::Agent),
+    route("POST", "/v1/teams", Access::Admin),
+    route("GET", "/v1/teams/{id}", Access::Agent),
+    route("PUT", "/v1/teams/{id}", Access::Admin),
+    route("GET", "/v1/kb/articles", Access::Agent),
+    route("POST", "/v1/kb/articles", Access::Admin),
+    route("POST", "/v1/kb/import", Access::Admin),
+    route("GET", "/v1/kb/articles/{id}", Access::Agent),
+    route("PUT", "/v1/kb/articles/{id}", Access::Admin),
+    route("DELETE", "/v1/kb/articles/{id}", Access::Admin),
+    route("GET", "/v1/ai/settings", Access::Agent),
+    route("PUT", "/v1/ai/settings", Access::Admin),
+    route("POST", "/v1/ai/preview", Access::Admin),
+];
+
+/// What a handler gets: the caller, the path parameters, the query and the body.
+pub struct Ctx<'a> {
+    pub deps: &'a Deps,
+    pub caller: Caller,
+    pub params: HashMap<&'static str, String>,
+    pub query: HashMap<String, String>,
+    pub body: &'a [u8],
+    pub now: Timestamp,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The JSON body as `T`; malformed JSON or a wrong type is a `400` naming the problem.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request("a JSON body is required"));
+        }
+        serde_json::from_slice(self.body).map_err(|e| ApiError::bad_request(format!("body is not valid: {e}")))
+    }
+
+    /// Counts one call of an expensive route against the caller's per-minute allowance.
+    pub async fn rate_limit(&self, route: &str, per_minute: u32) -> Result<(), ApiError> {
+        let key = format!("agent-api:{route}:{}:{}", self.caller.tenant, self.caller.agent);
+        match self.deps.store.hit(&key, self.now, 60, per_minute).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::rate_limited(60)),
+            Err(e) => {
+                // A limiter that cannot count does not take the API down with it.
+                tracing::warn!(error = %e, "rate limiter unavailable; letting the call through");
+                Ok(())
+            }
+        }
+    }
+}
+
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(serde_json::to_string(value).expect("response serialises")))
+        .expect("static response parts")
+}
+
+pub fn ok<T: Serialize>(value: &T) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let mut res = json_response(e.status, &e.body());
+    if let Some(secs) = e.retry_after {
+        res.headers_mut()
+            .insert("retry-after", secs.to_string().parse().expect("digits"));
+    }
+    res
+}
+
+/// Matches `path` against a route pattern, returning its parameters.
+pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, String>>
+where
+{
+    let pat: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let got: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
+    if pat.len() != got.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (p, g) in pat.iter().zip(&got) {
+        match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !g.is_empty() => {
+                let name: &'static str = match name {
+                    "number" => "number",
+                    "id" => "id",
+                    _ => return None,
+                };
+                params.insert(name, (*g).to_owned());
+            }
+            Some(_) => return None,
+            None if p == g => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "agent_api",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        tenant = tracing::field::Empty,
+        agent = tracing::field::Empty,
+        ticket = tracing::field::Empty,
+    );
+    let _enter = span.enter();
+    let res = match handle(deps, &req, &method, &path).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    tracing::info!(status = res.status().as_u16(), "handled");
+    Ok(res)
+}
+
+async fn handle(deps: &Deps, req: &Request, method: &Method, path: &str) -> Result<Response<Body>, ApiError> {
+    let candidates: Vec<(&Route, HashMap<&'static str, String>)> = ROUTES
+        .iter()
+        .filter_map(|r| match_path(r.path, path).map(|p| (r, p)))
+        .collect();
+    if candidates.is_empty() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route"));
+    }
+    let Some((route, params)) = candidates.into_iter().find(|(r, _)| r.method == method.as_str()) else {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        ));
+    };
+    if route.access == Access::Public {
+        return openapi::serve();
+    }
+    let caller = deps.auth.authenticate(req)?;
+    let span = tracing::Span::current();
+    span.record("tenant", caller.tenant.as_str());
+    span.record("agent", caller.agent.as_str());
+    if route.access == Access::Admin {
+        caller.require_admin()?;
+    }
+    let body: &[u8] = req.body().as_ref();
+    let max = if route.path == "/v1/kb/import" {
+        MAX_IMPORT_BODY
+    } else {
+        MAX_BODY
+    };
+    if body.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("bodies are limited to {max} bytes here"),
+        ));
+    }
+    let ctx = Ctx {
+        deps,
+        caller,
+        params,
+        query: req
+            .query_string_parameters_ref()
+            .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+            .unwrap_or_default(),
+        body,
+        now: deps.clock.now(),
+    };
+    dispatch(route, &ctx).await
+}
+
+async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    match (route.method, route.path) {
+        ("GET", "/v1/tickets") => tickets::list(ctx).await,
+        ("GET", "/v1/tickets/{number}") => tickets::detail(ctx).await,
+        ("PATCH", "/v1/tickets/{number}") => tickets::patch(ctx).await,
+        ("POST", "/v1/tickets/{number}/replies") => tickets::reply(ctx).await,
+        ("POST", "/v1/tickets/{number}/notes") => tickets::note(ctx).await,
+        ("POST", "/v1/tickets/{number}/assign") => tickets::assign(ctx).await,
+        ("POST", "/v1/tickets/{number}/takeover") => tickets::takeover(ctx).await,
+        ("POST", "/v1/tickets/{number}/reopen") => tickets::reopen(ctx).await,
+        ("POST", "/v1/tickets/{number}/close") => tickets::close(ctx).await,
+        ("POST", "/v1/tickets/{number}/force-close") => tickets::force_close(ctx).await,
+        ("POST", "/v1/tickets/{number}/return-to-ai") => tickets::return_to_ai(ctx).await,
+        ("GET", "/v1/agents") => admin::list_agents(ctx).await,
+        ("POST", "/v1/agents") => admin::create_agent(ctx).await,
+        ("GET", "/v1/agents/{id}") => admin::get_agent(ctx).await,
+        ("PUT", "/v1/agents/{id}") => admin::update_agent(ctx).await,
+        ("PUT", "/v1/agents/{id}/presence") => admin::set_presence(ctx).await,
+        ("GET", "/v1/teams") => admin::list_teams(ctx).await,
+        ("POST", "/v1/teams") => admin::create_team(ctx).await,
+        ("GET", "/v1/teams/{id}") => admin::get_team(ctx).await,
+        ("PUT", "/v1/teams/{id}") => admin::update_team(ctx).await,
+        ("GET", "/v1/kb/articles") => kb::list(ctx).await,
+        ("POST", "/v1/kb/articles") => kb::create(ctx).await,
+        ("POST", "/v1/kb/import") => kb::import(ctx).await,
+        ("GET", "/v1/kb/articles/{id}") => kb::get(ctx).await,
+        ("PUT", "/v1/kb/articles/{id}") => kb::update(ctx).await,
+        ("DELETE", "/v1/kb/articles/{id}") => kb::delete(ctx).await,
+        ("GET", "/v1/ai/settings") => ai::get_settings(ctx).await,
+        ("PUT", "/v1/ai/settings") => ai::put_settings(ctx).await,
+        ("POST", "/v1/ai/preview") => ai::preview(ctx).await,
+        (m, p) => {
+            tracing::error!(method = m, path = p, "route in the table without a handler");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// Page size from `?limit=` (1 to 100, default 25); anything else is a field error.
+pub fn page_limit(ctx: &Ctx<'_>) -> Result<u32, ApiError> {
+    use baton_domain::ports::PageRequest;
+    match ctx.query("limit") {
+        None => Ok(PageRequest::DEFAULT_LIMIT),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=PageRequest::MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::field(
+                "limit",
+                format!("must be a number from 1 to {}", PageRequest::MAX_LIMIT),
+            )),
+        },
+    }
+}
+
+/// A page request from `?limit=&cursor=`.
+pub fn page_request(ctx: &Ctx<'_>) -> Result<baton_domain::ports::PageRequest, ApiError> {
+    Ok(baton_domain::ports::PageRequest {
+        limit: Some(page_limit(ctx)?),
+        cursor: ctx.query("cursor").map(str::to_owned),
+    })
+}

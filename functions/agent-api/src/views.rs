@@ -1,0 +1,535 @@
+//! What the API reads and writes: request bodies and response views, each with its
+//! OpenAPI schema. Domain types stay free of HTTP concerns; these map them.
+
+use baton_domain::conversation::{Author, Owner};
+use baton_domain::customer::Customer;
+use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
+use baton_domain::kb::Article;
+use baton_domain::ticket::{Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::triage::{Decision, TriageOutcome};
+use baton_domain::{Channel, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+// ------------------------------------------------------------------ tickets
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketRow {
+    pub number: u64,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub sla_state: SlaStatus,
+    /// The next SLA deadline while the clock runs.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sla_due: Option<Timestamp>,
+    pub source: Channel,
+    pub customer: CustomerRef,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_activity_at: Timestamp,
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerRef {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<TicketRow>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl TicketRow {
+    pub fn new(t: &Ticket, now: Timestamp) -> Self {
+        TicketRow {
+            number: t.number.0,
+            subject: t.subject.clone(),
+            status: t.status,
+            priority: t.priority,
+            sla_state: t.sla.status(t.status, now),
+            sla_due: t.sla.next_due(t.status),
+            source: t.source.channel,
+            customer: CustomerRef {
+                id: t.customer_id.to_string(),
+                name: t.customer_name.clone(),
+            },
+            assignee: t.assignee.as_ref().map(ToString::to_string),
+            team: t.team.as_ref().map(ToString::to_string),
+            tags: t.tags.clone(),
+            last_activity_at: t.last_activity_at,
+            version: t.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaView {
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_response_due: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolution_due: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_responded_at: Option<Timestamp>,
+    pub breached: bool,
+    pub state: SlaStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KbLinkView {
+    pub article_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub score: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    pub channel: Channel,
+    pub conversation_id: String,
+}
+
+/// A ticket's facts: what every action returns, and what a `409` carries as `current`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub number: u64,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub sla: SlaView,
+    pub tags: Vec<String>,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub source: SourceView,
+    pub customer_id: String,
+    pub customer_name: Option<String>,
+    /// Why the AI handed the conversation to a human.
+    pub handoff_reason: Option<String>,
+    pub ai_summary: Option<String>,
+    /// The knowledge-base articles the AI consulted, best first.
+    pub kb_links: Vec<KbLinkView>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_activity_at: Timestamp,
+    /// Send it back with the next action: a stale version gets `409`.
+    pub version: u64,
+}
+
+impl TicketView {
+    pub fn new(t: &Ticket, now: Timestamp) -> Self {
+        TicketView {
+            number: t.number.0,
+            subject: t.subject.clone(),
+            status: t.status,
+            priority: t.priority,
+            sla: SlaView {
+                first_response_due: t.sla.first_response_due,
+                resolution_due: t.sla.resolution_due,
+                first_responded_at: t.sla.first_responded_at,
+                breached: t.sla.breached,
+                state: t.sla.status(t.status, now),
+            },
+            tags: t.tags.clone(),
+            team: t.team.as_ref().map(ToString::to_string),
+            assignee: t.assignee.as_ref().map(ToString::to_string),
+            source: SourceView {
+                channel: t.source.channel,
+                conversation_id: t.source.conversation_id.to_string(),
+            },
+            customer_id: t.customer_id.to_string(),
+            customer_name: t.customer_name.clone(),
+            handoff_reason: t.handoff_reason.clone(),
+            ai_summary: t.ai_summary.clone(),
+            kb_links: t
+                .kb_links
+                .iter()
+                .map(|k| KbLinkView {
+                    article_id: k.article_id.to_string(),
+                    title: k.title.clone(),
+                    url: k.url.clone(),
+                    score: k.score,
+                })
+                .collect(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            last_activity_at: t.last_activity_at,
+            version: t.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityView {
+    pub channel: Channel,
+    pub external_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub identities: Vec<IdentityView>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl From<&Customer> for CustomerView {
+    fn from(c: &Customer) -> Self {
+        CustomerView {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            identities: c
+                .identities
+                .iter()
+                .map(|i| IdentityView {
+                    channel: i.channel,
+                    external_id: i.external_id.clone(),
+                })
+                .collect(),
+            attributes: c.attributes.clone(),
+        }
+    }
+}
+
+/// One entry of the thread, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadEntry {
+    pub id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// `customer`, `ai`, `agent` or `system`.
+    pub actor: String,
+    /// The agent, when `actor` is `agent`.
+    pub agent_id: Option<String>,
+    /// `message` (seen by the customer), `note` (internal) or `event`.
+    pub kind: String,
+    pub text: Option<String>,
+    pub channel: Option<Channel>,
+    /// For events: `handed_off`, `assigned`, `taken_over`, `status_changed`, …
+    pub event: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<&TimelineEntry> for ThreadEntry {
+    fn from(e: &TimelineEntry) -> Self {
+        let (actor, agent_id) = match &e.actor {
+            Author::Customer => ("customer", None),
+            Author::Ai => ("ai", None),
+            Author::Agent { id } => ("agent", Some(id.to_string())),
+            Author::System => ("system", None),
+        };
+        let mut entry = ThreadEntry {
+            id: e.id.to_string(),
+            at: e.at,
+            actor: actor.to_owned(),
+            agent_id,
+            kind: String::new(),
+            text: None,
+            channel: None,
+            event: None,
+            detail: None,
+        };
+        match &e.entry {
+            TimelineKind::Message { text, channel } => {
+                entry.kind = "message".into();
+                entry.text = Some(text.clone());
+                entry.channel = Some(*channel);
+            }
+            TimelineKind::Note { text } => {
+                entry.kind = "note".into();
+                entry.text = Some(text.clone());
+            }
+            TimelineKind::Event { name, detail } => {
+                entry.kind = "event".into();
+                entry.event = Some(name.clone());
+                entry.detail = Some(detail.clone());
+            }
+        }
+        entry
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    pub ticket: TicketView,
+    /// Absent if the customer record could not be read.
+    pub customer: Option<CustomerView>,
+    /// Who answers the customer now: the AI or humans.
+    pub conversation_owner: Option<Owner>,
+    pub thread: Vec<ThreadEntry>,
+    /// Pass as `thread_cursor` for more of the thread.
+    pub thread_next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    pub ticket: TicketView,
+    /// The timeline entry the action recorded.
+    pub entry_id: String,
+}
+
+/// Every ticket action names the version it read.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VersionBody {
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TextBody {
+    pub version: Option<u64>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AssignBody {
+    pub version: Option<u64>,
+    /// The agent to assign; `null` unassigns.
+    pub agent_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PatchBody {
+    pub version: Option<u64>,
+    #[schema(value_type = Option<Status>)]
+    pub status: Option<String>,
+    #[schema(value_type = Option<Priority>)]
+    pub priority: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// A team id; an empty string clears the team.
+    pub team: Option<String>,
+}
+
+// ------------------------------------------------------------------ directory
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub teams: Vec<String>,
+    pub skills: Vec<String>,
+    pub max_open: u32,
+    pub open_count: u32,
+    pub presence: Presence,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<&Agent> for AgentView {
+    fn from(a: &Agent) -> Self {
+        AgentView {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            email: a.email.clone(),
+            role: a.role,
+            teams: a.teams.iter().map(ToString::to_string).collect(),
+            skills: a.skills.clone(),
+            max_open: a.max_open,
+            open_count: a.open_count,
+            presence: a.presence,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentPage {
+    pub items: Vec<AgentView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AgentBody {
+    /// On create: the agent id (the `custom:agent_id` claim of their token); generated
+    /// from the e-mail address when absent. Ignored on update.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    pub max_open: Option<u32>,
+    #[schema(value_type = Option<Presence>)]
+    pub presence: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PresenceBody {
+    #[schema(value_type = Option<Presence>)]
+    pub presence: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamView {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<String>,
+    pub strategy: RoutingStrategy,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<&Team> for TeamView {
+    fn from(t: &Team) -> Self {
+        TeamView {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            members: t.members.iter().map(ToString::to_string).collect(),
+            strategy: t.strategy,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamPage {
+    pub items: Vec<TeamView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TeamBody {
+    /// On create: the team id (a slug); generated from the name when absent.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[schema(value_type = Option<RoutingStrategy>)]
+    pub strategy: Option<String>,
+}
+
+// ------------------------------------------------------------------ knowledge base
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleView {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub sample_questions: Vec<String>,
+    pub url: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&Article> for ArticleView {
+    fn from(a: &Article) -> Self {
+        ArticleView {
+            id: a.id.to_string(),
+            title: a.title.clone(),
+            body: a.body.clone(),
+            tags: a.tags.clone(),
+            sample_questions: a.sample_questions.clone(),
+            url: a.url.clone(),
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticlePage {
+    pub items: Vec<ArticleView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ArticleBody {
+    /// On create and import: the article id (a slug); generated when absent. Ignored on
+    /// update (the path names the article).
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub sample_questions: Vec<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportBody {
+    /// Up to 500 articles; an article with the id of an existing one replaces it.
+    pub articles: Vec<ArticleBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub created: u32,
+    pub replaced: u32,
+    pub ids: Vec<String>,
+}
+
+// ------------------------------------------------------------------ AI
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AiSettingsView {
+    pub persona: String,
+    pub confidence_threshold: f64,
+    pub always_human_topics: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AiSettingsBody {
+    pub persona: Option<String>,
+    pub confidence_threshold: Option<f64>,
+    pub always_human_topics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PreviewBody {
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CitationView {
+    pub article_id: String,
+    pub title: String,
+    pub score: f64,
+}
+
+/// What the triage decision would do with this message, sending and storing nothing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewResult {
+    pub decision: Decision,
+    /// `answered`, or the handoff reason's code.
+    pub reason: String,
+    pub answer: Option<String>,
+    pub confidence: f64,
+    pub citations: Vec<CitationView>,
+}
+
+impl From<&TriageOutcome> for PreviewResult {
+    fn from(o: &TriageOutcome) -> Self {
+        PreviewResult {
+            decision: o.decision,
+            reason: o.reason.clone(),
+            answer: o.answer.clone(),
+            confidence: o.confidence,
+            citations: o
+                .citations
+                .iter()
+                .map(|c| CitationView {
+                    article_id: c.article_id.to_string(),
+                    title: c.title.clone(),
+                    score: c.score,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,1024 @@
+//! The agent API through its handler, against the local endpoint: every route's happy
+//! path, validation, tenant isolation (404), admin-only routes (403), stale versions (409),
+//! concurrent takeover, limits, the OpenAPI document, and `infra/local/token`.
+
+use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims, LOCAL_AUDIENCE};
+use agent_api::{handler, Access, Deps, ROUTES};
+use baton_domain::conversation::{Author, Conversation, Owner};
+use baton_domain::customer::{Customer, Identity, IdentityRef};
+use baton_domain::directory::Role;
+use baton_domain::kb_cache::KbCache;
+use baton_domain::outbound::OutboundMessage;
+use baton_domain::ports::{ConversationStore, CustomerStore, TicketStore};
+use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::triage::DeterministicAnswerer;
+use baton_domain::{Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
+use baton_tests::{drain_queue, http_request, local_secret, queue, root, seeded_env, TestEnv};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
+    Deps {
+        store: env.store.clone(),
+        outbound: queue(env, "OutboundQueue"),
+        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
+        answerer: Box::new(DeterministicAnswerer),
+        kb_cache: KbCache::default(),
+        clock,
+    }
+}
+
+/// A token, and the tenant and agent it names created through `infra/local/token`'s code.
+async fn token(env: &TestEnv, tenant: &str, email: &str, role: &str) -> String {
+    let tenant_id = TenantId::new(tenant).unwrap();
+    let agent = agent_id_for_email(email);
+    let role_value = if role == "admin" { Role::Admin } else { Role::Agent };
+    baton_local::seed::ensure_tenant_and_agent(&env.store, &tenant_id, &agent, email, role_value)
+        .await
+        .unwrap();
+    mint(tenant, &agent.to_string(), role, 3600)
+}
+
+fn mint(tenant: &str, agent: &str, role: &str, ttl: i64) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    mint_local(
+        &local_secret("LOCAL_JWT_SECRET"),
+        &LocalClaims {
+            sub: agent.into(),
+            aud: LOCAL_AUDIENCE.into(),
+            iat: now,
+            exp: now + ttl,
+            email: format!("{agent}@example.com"),
+            tenant: tenant.into(),
+            agent_id: agent.into(),
+            role: role.into(),
+        },
+    )
+}
+
+async fn call(deps: &Deps, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let req = http_request(method, path, query, &headers, body.as_ref(), "198.51.100.9");
+    let resp = handler(deps, req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
+    if status >= 400 {
+        // Every error has the one shape.
+        assert!(
+            body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+            "{body}"
+        );
+    }
+    (status, body)
+}
+
+/// A handed-off ticket as triage leaves it: customer, identity, human-owned conversation,
+/// the customer's message and the handoff on the timeline.
+async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) -> u64 {
+    let t = TenantId::new(tenant).unwrap();
+    let now = SystemClock.now();
+    let customer_id = CustomerId::generate();
+    let wa_id = format!("3161{}", ulid::Ulid::new().to_string()[20..].to_lowercase());
+    env.store
+        .create_customer(
+            &Customer {
+                tenant_id: t.clone(),
+                id: customer_id,
+                name: Some("Carla Customer".into()),
+                email: None,
+                identities: vec![IdentityRef {
+                    channel: Channel::Whatsapp,
+                    external_id: wa_id.clone(),
+                }],
+                attributes: BTreeMap::new(),
+                created_at: now,
+            },
+            &Identity {
+                tenant_id: t.clone(),
+                channel: Channel::Whatsapp,
+                external_id: wa_id,
+                customer_id,
+                display_name: Some("Carla Customer".into()),
+                active_conversation: None,
+            },
+        )
+        .await
+        .unwrap();
+    let number = env.store.next_ticket_number(&t).await.unwrap();
+    let conversation = ConversationId::generate();
+    env.store
+        .create_conversation(&Conversation {
+            tenant_id: t.clone(),
+            id: conversation,
+            customer_id,
+            channel: Channel::Whatsapp,
+            owner: Owner::Human,
+            ticket: Some(number),
+            created_at: now,
+            last_message_at: now,
+            context_start: None,
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let ticket = Ticket {
+        tenant_id: t.clone(),
+        number,
+        subject: "My parcel never arrived".into(),
+        status: Status::Open,
+        priority,
+        customer_id,
+        customer_name: Some("Carla Customer".into()),
+        source: Source {
+            channel: Channel::Whatsapp,
+            conversation_id: conversation,
+        },
+        assignee: None,
+        team: None,
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        handoff_reason: Some("the customer asked for a human".into()),
+        ai_summary: Some("Carla's parcel is late; she wants a person.".into()),
+        kb_links: vec![],
+        sla: SlaState::default(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        version: 1,
+    };
+    let first = ulid::Ulid::new();
+    let entry = |kind, actor, id| TimelineEntry {
+        tenant_id: t.clone(),
+        ticket: number,
+        id,
+        at: now,
+        actor,
+        entry: kind,
+    };
+    let timeline = [
+        entry(
+            TimelineKind::Message {
+                text: "my parcel never arrived, I want a human".into(),
+                channel: Channel::Whatsapp,
+            },
+            Author::Customer,
+            first,
+        ),
+        entry(
+            TimelineKind::Event {
+                name: "handed_off".into(),
+                detail: json!({ "reason": { "code": "asked_for_human" } }),
+            },
+            Author::System,
+            first.increment().unwrap(),
+        ),
+    ];
+    env.store.create_ticket(&ticket, &timeline).await.unwrap();
+    number.0
+}
+
+#[tokio::test]
+async fn agents_work_the_queue_and_every_action_lands_on_the_timeline() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let admin = token(&env, "demo", "ada@demo.example", "admin").await;
+    let agent = token(&env, "demo", "bo@demo.example", "agent").await;
+    let low = ticket(&env, "demo", Priority::Low, &[]).await;
+    let urgent = ticket(&env, "demo", Priority::Urgent, &["billing"]).await;
+    let normal = ticket(&env, "demo", Priority::Normal, &[]).await;
+
+    // The queue: most urgent first, paged with an opaque cursor.
+    let (status, page) = call(&deps, Some(&agent), "GET", "/v1/tickets?limit=2", None).await;
+    assert_eq!(status, 200, "{page}");
+    let numbers: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![urgent, normal]);
+    let row = &page["items"][0];
+    assert_eq!(row["customer"]["name"], "Carla Customer");
+    assert_eq!(
+        (row["status"].as_str(), row["priority"].as_str()),
+        (Some("open"), Some("urgent"))
+    );
+    assert_eq!(
+        (row["sla_state"].as_str(), row["source"].as_str()),
+        (Some("none"), Some("whatsapp"))
+    );
+    assert!(row["last_activity_at"].is_string() && row["assignee"].is_null());
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, next) = call(
+        &deps,
+        Some(&agent),
+        "GET",
+        &format!("/v1/tickets?limit=2&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(next["items"][0]["number"], low);
+    assert!(next["next_cursor"].is_null());
+    for (query, expected) in [
+        ("priority=urgent", vec![urgent]),
+        ("tag=billing", vec![urgent]),
+        ("assignee=unassigned&channel=whatsapp", vec![urgent, normal, low]),
+        ("sla=none&status=open", vec![urgent, normal, low]),
+        ("status=closed", vec![]),
+        ("channel=email", vec![]),
+    ] {
+        let (status, page) = call(&deps, Some(&agent), "GET", &format!("/v1/tickets?{query}"), None).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        let got: Vec<u64> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, expected, "{query}");
+    }
+    for bad in [
+        "status=nope",
+        "priority=meh",
+        "sla=soon",
+        "limit=1000",
+        "sort=random",
+        "cursor=forged",
+    ] {
+        let (status, body) = call(&deps, Some(&agent), "GET", &format!("/v1/tickets?{bad}"), None).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "validation_failed");
+    }
+
+    // Detail: facts, customer and identities, and the thread in order.
+    let (status, detail) = call(&deps, Some(&agent), "GET", &format!("/v1/tickets/{urgent}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["ticket"]["handoff_reason"], "the customer asked for a human");
+    assert_eq!(detail["customer"]["identities"][0]["channel"], "whatsapp");
+    assert_eq!(detail["conversation_owner"], "human");
+    let kinds: Vec<&str> = detail["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["message", "event"]);
+    let version = detail["ticket"]["version"].as_u64().unwrap();
+
+    // Reply: on the timeline, queued for the customer's channel, parks the ticket.
+    let path = format!("/v1/tickets/{urgent}");
+    let (status, r) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/replies"),
+        Some(json!({ "version": version, "text": "We are on it, Carla." })),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["ticket"]["status"], "waiting_on_customer");
+    assert_eq!(r["ticket"]["version"], version + 1);
+    let out: Vec<OutboundMessage> = drain_queue(&env, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].text.as_str(), out[0].channel),
+        ("We are on it, Carla.", Channel::Whatsapp)
+    );
+    assert_eq!(out[0].message_id.to_string(), r["entry_id"].as_str().unwrap());
+
+    // The same version again is stale: 409 with the ticket as it is now.
+    let (status, stale) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/replies"),
+        Some(json!({ "version": version, "text": "again" })),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(stale["current"]["version"], version + 1);
+    let v = version + 1;
+
+    // A note is internal: on the timeline, never queued.
+    let (status, n) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/notes"),
+        Some(json!({ "version": v, "text": "VIP, be quick" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{n}");
+    assert!(drain_queue::<OutboundMessage>(&env, "OutboundQueue").await.is_empty());
+    let v = v + 1;
+
+    // Assign, then the agent's own queue shows it and their capacity count moved.
+    let bo = agent_id_for_email("bo@demo.example").to_string();
+    let (status, a) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        &format!("{path}/assign"),
+        Some(json!({ "version": v, "agent_id": bo })),
+    )
+    .await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["ticket"]["assignee"], bo.as_str());
+    let (_, mine) = call(
+        &deps,
+        Some(&agent),
+        "GET",
+        "/v1/tickets?assignee=me&status=waiting_on_customer",
+        None,
+    )
+    .await;
+    assert_eq!(mine["items"][0]["number"], urgent);
+    let (_, me) = call(&deps, Some(&agent), "GET", &format!("/v1/agents/{bo}"), None).await;
+    assert_eq!(me["open_count"], 1);
+    let (status, _) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        &format!("{path}/assign"),
+        Some(json!({ "version": v + 1, "agent_id": "nobody" })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let v = v + 1;
+
+    // PATCH: priority, tags and status in one write; a transition the machine forbids is 422.
+    let (status, p) = call(
+        &deps,
+        Some(&agent),
+        "PATCH",
+        &path,
+        Some(json!({ "version": v, "priority": "high", "tags": ["Billing", "late"], "status": "waiting_on_team" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        (p["ticket"]["priority"].as_str(), p["ticket"]["status"].as_str()),
+        (Some("high"), Some("waiting_on_team"))
+    );
+    assert_eq!(p["ticket"]["tags"], json!(["billing", "late"]));
+    let v = v + 1;
+    let (status, bad) = call(
+        &deps,
+        Some(&agent),
+        "PATCH",
+        &path,
+        Some(json!({ "version": v, "status": "nonsense", "priority": "meh" })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(bad["error"]["fields"]["status"].is_string() && bad["error"]["fields"]["priority"].is_string());
+    let (status, bad) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/reopen"),
+        Some(json!({ "version": v })),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (422, Some("invalid_transition"))
+    );
+
+    // Close (a human answered), reopen, force close (admins only).
+    let (status, c) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/close"),
+        Some(json!({ "version": v })),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["ticket"]["status"], "closed");
+    let (_, me) = call(&deps, Some(&agent), "GET", &format!("/v1/agents/{bo}"), None).await;
+    assert_eq!(me["open_count"], 0, "closing gives the assignment back");
+    let (status, _) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/reopen"),
+        Some(json!({ "version": v + 1 })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("{path}/force-close"),
+        Some(json!({ "version": v + 2 })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, fc) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        &format!("{path}/force-close"),
+        Some(json!({ "version": v + 2 })),
+    )
+    .await;
+    assert_eq!((status, fc["ticket"]["status"].as_str()), (200, Some("closed")));
+
+    // Closing without a human answer is refused; force close skips the check.
+    let (status, body) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("/v1/tickets/{normal}/close"),
+        Some(json!({ "version": 1 })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_transition"))
+    );
+
+    // Every action is on the timeline with its actor, in order.
+    let (_, detail) = call(&deps, Some(&agent), "GET", &path, None).await;
+    let events: Vec<String> = detail["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(e["kind"].as_str().unwrap()).to_owned())
+        .collect();
+    let expected = [
+        "message",
+        "handed_off",
+        "message",
+        "note",
+        "assigned",
+        "status_changed",
+        "priority_changed",
+        "tags_changed",
+        "closed",
+        "reopened",
+        "force_closed",
+    ];
+    assert_eq!(events, expected);
+    let note = detail["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "note")
+        .unwrap();
+    assert_eq!(
+        (note["actor"].as_str(), note["agent_id"].as_str()),
+        (Some("agent"), Some(bo.as_str()))
+    );
+
+    // Return to the AI: the ticket resolves and the AI owns the conversation afresh.
+    let (status, r) = call(
+        &deps,
+        Some(&agent),
+        "POST",
+        &format!("/v1/tickets/{low}/return-to-ai"),
+        Some(json!({ "version": 1 })),
+    )
+    .await;
+    assert_eq!((status, r["ticket"]["status"].as_str()), (200, Some("resolved")), "{r}");
+    let conv = ConversationId(
+        r["ticket"]["source"]["conversation_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    let c = env
+        .store
+        .get_conversation(&TenantId::new("demo").unwrap(), conv)
+        .await
+        .unwrap();
+    assert_eq!(c.owner, Owner::Ai);
+    assert!(c.context_start.is_some());
+}
+
+#[tokio::test]
+async fn two_agents_taking_over_at_once_one_wins() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let ana = token(&env, "demo", "ana@demo.example", "agent").await;
+    let bo = token(&env, "demo", "bo@demo.example", "agent").await;
+    for _ in 0..3 {
+        let n = ticket(&env, "demo", Priority::Normal, &[]).await;
+        let path = format!("/v1/tickets/{n}/takeover");
+        let body = json!({ "version": 1 });
+        let (a, b) = tokio::join!(
+            call(&deps, Some(&ana), "POST", &path, Some(body.clone())),
+            call(&deps, Some(&bo), "POST", &path, Some(body.clone())),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        let winner = if a.0 == 200 { &a.1 } else { &b.1 };
+        let loser = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert_eq!(loser["current"]["assignee"], winner["ticket"]["assignee"]);
+        let t = env
+            .store
+            .get_ticket(&TenantId::new("demo").unwrap(), baton_domain::TicketNumber(n))
+            .await
+            .unwrap();
+        assert_eq!(t.version, 2, "exactly one write");
+    }
+}
+
+/// A request for every route, with the ids of objects that exist in `demo`.
+fn request_for(method: &str, route: &str, ticket: u64, body_version: u64) -> (String, Option<Value>) {
+    let path = route
+        .replace("{number}", &ticket.to_string())
+        .replace("/agents/{id}", "/agents/ada-demo-example")
+        .replace("/teams/{id}", "/teams/support")
+        .replace("/kb/articles/{id}", "/kb/articles/returns");
+    let body = match route {
+        _ if method == "GET" || method == "DELETE" => None,
+        r if r.ends_with("/replies") || r.ends_with("/notes") => {
+            Some(json!({ "version": body_version, "text": "hello" }))
+        }
+        r if r.ends_with("/assign") => Some(json!({ "version": body_version, "agent_id": null })),
+        r if r.starts_with("/v1/tickets/{number}/") => Some(json!({ "version": body_version })),
+        "/v1/tickets/{number}" => Some(json!({ "version": body_version, "priority": "high" })),
+        "/v1/agents" | "/v1/agents/{id}" => {
+            Some(json!({ "name": "Ada", "email": "ada@demo.example", "role": "admin" }))
+        }
+        "/v1/agents/{id}/presence" => Some(json!({ "presence": "away" })),
+        "/v1/teams" | "/v1/teams/{id}" => Some(json!({ "name": "Support", "members": [] })),
+        "/v1/kb/articles" | "/v1/kb/articles/{id}" => Some(json!({ "title": "Returns", "body": "30 days." })),
+        "/v1/kb/import" => Some(json!({ "articles": [{ "title": "T", "body": "B" }] })),
+        "/v1/ai/settings" => Some(json!({ "confidence_threshold": 0.5 })),
+        "/v1/ai/preview" => Some(json!({ "text": "where is my order" })),
+        _ => None,
+    };
+    (path, body)
+}
+
+/// An invalid body for every route that takes one.
+fn invalid_body(route: &str) -> Value {
+    match route {
+        r if r.starts_with("/v1/tickets/{number}") => json!({ "text": "", "agent_id": "Not An Id" }),
+        "/v1/agents" | "/v1/agents/{id}" => json!({ "name": "", "email": "nope", "role": "king" }),
+        "/v1/agents/{id}/presence" => json!({ "presence": "asleep" }),
+        "/v1/teams" | "/v1/teams/{id}" => json!({ "name": "", "strategy": "lottery" }),
+        "/v1/kb/articles" | "/v1/kb/articles/{id}" => json!({ "title": "", "body": "", "url": "ftp://x" }),
+        "/v1/kb/import" => json!({ "articles": [{ "title": "ok", "body": "ok" }, { "title": "", "body": "x" }] }),
+        "/v1/ai/settings" => json!({ "confidence_threshold": 7 }),
+        "/v1/ai/preview" => json!({ "text": "" }),
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_tenant_isolated_admin_guarded_validated_and_versioned() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let admin = token(&env, "demo", "ada@demo.example", "admin").await;
+    let agent = token(&env, "demo", "bo@demo.example", "agent").await;
+    let outsider = token(&env, "other-co", "eve@other.example", "admin").await;
+    // Ticket numbers count per tenant: other-co has ticket 1, demo has 1 to 3.
+    ticket(&env, "other-co", Priority::Normal, &[]).await;
+    ticket(&env, "demo", Priority::Normal, &[]).await;
+    ticket(&env, "demo", Priority::Normal, &[]).await;
+    let demo_ticket = ticket(&env, "demo", Priority::Normal, &[]).await;
+    assert_eq!(demo_ticket, 3);
+
+    for route in ROUTES.iter().filter(|r| r.access != Access::Public) {
+        let label = format!("{} {}", route.method, route.path);
+        let (path, body) = request_for(route.method, route.path, demo_ticket, 1);
+
+        // No token, a token for another audience, an expired token: 401.
+        assert_eq!(
+            call(&deps, None, route.method, &path, body.clone()).await.0,
+            401,
+            "{label}"
+        );
+        let expired = mint("demo", "ada-demo-example", "admin", -3600);
+        assert_eq!(
+            call(&deps, Some(&expired), route.method, &path, body.clone()).await.0,
+            401,
+            "{label}"
+        );
+
+        // Agents on admin routes: 403, before anything is read or written.
+        if route.access == Access::Admin {
+            assert_eq!(
+                call(&deps, Some(&agent), route.method, &path, body.clone()).await.0,
+                403,
+                "{label}"
+            );
+        }
+
+        // Another tenant's object is not there (demo's ticket number is past any of
+        // other-co's; the agent, team and article exist only in demo). Listings show only
+        // the caller's own.
+        if route.path.contains('{') {
+            let (status, seen) = call(&deps, Some(&outsider), route.method, &path, body.clone()).await;
+            assert_eq!(status, 404, "{label}: {seen}");
+        } else if route.method == "GET" {
+            let (status, seen) = call(&deps, Some(&outsider), route.method, &path, None).await;
+            assert_eq!(status, 200, "{label}");
+            for item in seen["items"].as_array().cloned().unwrap_or_default() {
+                assert!(
+                    !item.to_string().contains("demo-example") && item["id"] != "returns" && item["id"] != "support",
+                    "{label} leaked {item}"
+                );
+            }
+        }
+
+        // Validation: a body that breaks the rules gets field errors.
+        if body.is_some() {
+            let (status, err) = call(&deps, Some(&admin), route.method, &path, Some(invalid_body(route.path))).await;
+            assert_eq!(status, 422, "{label}: {err}");
+            assert!(err["error"]["fields"].is_object(), "{label}: {err}");
+        }
+
+        // Ticket actions with a stale version: 409 and the current state.
+        if route.path.starts_with("/v1/tickets/{number}") && route.method != "GET" {
+            let (path, body) = request_for(route.method, route.path, demo_ticket, 999);
+            let (status, err) = call(&deps, Some(&admin), route.method, &path, body).await;
+            assert_eq!(status, 409, "{label}: {err}");
+            assert_eq!(err["current"]["number"], demo_ticket);
+        }
+    }
+
+    // The same number in each tenant is each tenant's own ticket.
+    let (_, theirs) = call(&deps, Some(&outsider), "GET", "/v1/tickets/1", None).await;
+    let (_, ours) = call(&deps, Some(&admin), "GET", "/v1/tickets/1", None).await;
+    assert_ne!(theirs["ticket"]["customer_id"], ours["ticket"]["customer_id"]);
+}
+
+#[tokio::test]
+async fn admins_configure_agents_teams_knowledge_and_ai() {
+    let env = seeded_env().await;
+    let clock = FixedClock::new(SystemClock.now());
+    let deps = deps(&env, Box::new(clock));
+    let admin = token(&env, "demo", "ada@demo.example", "admin").await;
+    let agent = token(&env, "demo", "bo@demo.example", "agent").await;
+
+    // Agents: create with validation, read, replace, presence (self, not others).
+    let (status, err) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/agents",
+        Some(json!({ "name": "", "email": "x", "role": "boss", "teams": ["nope"], "max_open": 0 })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    for f in ["name", "email", "role", "teams[0]", "max_open"] {
+        assert!(err["error"]["fields"][f].is_string(), "{f}: {err}");
+    }
+    let (status, cy) = call(&deps, Some(&admin), "POST", "/v1/agents", Some(json!({ "name": "Cy", "email": "Cy@Demo.example", "role": "agent", "teams": ["support"], "skills": ["billing"], "max_open": 5 }))).await;
+    assert_eq!(status, 201, "{cy}");
+    assert_eq!(
+        (cy["id"].as_str(), cy["presence"].as_str()),
+        (Some("cy-demo-example"), Some("offline"))
+    );
+    assert_eq!(
+        call(
+            &deps,
+            Some(&admin),
+            "POST",
+            "/v1/agents",
+            Some(json!({ "name": "Cy", "email": "cy@demo.example", "role": "agent" }))
+        )
+        .await
+        .0,
+        409
+    );
+    let (status, cy) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/agents/cy-demo-example",
+        Some(json!({ "name": "Cy Lee", "email": "cy@demo.example", "role": "admin", "max_open": 8 })),
+    )
+    .await;
+    assert_eq!(
+        (status, cy["role"].as_str(), cy["max_open"].as_u64()),
+        (200, Some("admin"), Some(8))
+    );
+    let (status, me) = call(
+        &deps,
+        Some(&agent),
+        "PUT",
+        "/v1/agents/bo-demo-example/presence",
+        Some(json!({ "presence": "away" })),
+    )
+    .await;
+    assert_eq!((status, me["presence"].as_str()), (200, Some("away")));
+    assert_eq!(
+        call(
+            &deps,
+            Some(&agent),
+            "PUT",
+            "/v1/agents/cy-demo-example/presence",
+            Some(json!({ "presence": "online" }))
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, list) = call(&deps, Some(&agent), "GET", "/v1/agents?limit=100", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+
+    // Teams.
+    let (status, team) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/teams",
+        Some(json!({ "name": "Billing Desk", "members": ["cy-demo-example"], "strategy": "round_robin" })),
+    )
+    .await;
+    assert_eq!((status, team["id"].as_str()), (201, Some("billing-desk")), "{team}");
+    let (status, err) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/teams/billing-desk",
+        Some(json!({ "name": "Billing", "members": ["ghost"] })),
+    )
+    .await;
+    assert_eq!((status, err["error"]["fields"]["members[0]"].is_string()), (422, true));
+    let (status, team) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/teams/billing-desk",
+        Some(json!({ "name": "Billing", "members": ["cy-demo-example", "bo-demo-example"] })),
+    )
+    .await;
+    assert_eq!((status, team["members"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(
+        call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await.0,
+        200
+    );
+
+    // Knowledge base: CRUD, bulk import, and the preview answers from what was written.
+    let (status, a) = call(&deps, Some(&admin), "POST", "/v1/kb/articles", Some(json!({ "id": "gift-cards", "title": "Gift cards", "body": "Gift cards never expire and work online and in stores.", "sample_questions": ["do gift cards expire"], "url": "https://help.demo.example/gift-cards" }))).await;
+    assert_eq!(status, 201, "{a}");
+    let (status, _) = call(&deps, Some(&admin), "PUT", "/v1/kb/articles/gift-cards", Some(json!({ "title": "Gift cards", "body": "Gift cards never expire. Use them online or in any store.", "sample_questions": ["do gift cards expire"] }))).await;
+    assert_eq!(status, 200);
+    let (status, imported) = call(&deps, Some(&admin), "POST", "/v1/kb/import", Some(json!({ "articles": [
+        { "id": "warranty", "title": "Warranty", "body": "Every product has a two-year warranty covering manufacturing defects.", "sample_questions": ["is there a warranty"] },
+        { "id": "returns", "title": "Returning an item", "body": "Return unused items within 30 days for a full refund." }
+    ] }))).await;
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(
+        (imported["created"].as_u64(), imported["replaced"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (status, err) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/kb/import",
+        Some(
+            json!({ "articles": [{ "id": "a", "title": "A", "body": "a" }, { "id": "a", "title": "A", "body": "b" }, { "title": "", "body": "c" }] }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        err["error"]["fields"]["articles[2].title"].is_string() && err["error"]["fields"]["articles[1].id"].is_string(),
+        "{err}"
+    );
+    let (status, preview) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/ai/preview",
+        Some(json!({ "text": "do gift cards expire?" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        (preview["decision"].as_str(), preview["reason"].as_str()),
+        (Some("answer"), Some("answered"))
+    );
+    assert_eq!(preview["citations"][0]["article_id"], "gift-cards");
+    assert!(preview["answer"].as_str().unwrap().contains("never expire"));
+    let (_, human) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/ai/preview",
+        Some(json!({ "text": "can I talk to a real person please" })),
+    )
+    .await;
+    assert_eq!(
+        (human["decision"].as_str(), human["reason"].as_str()),
+        (Some("handoff"), Some("asked_for_human"))
+    );
+    assert_eq!(
+        call(&deps, Some(&admin), "DELETE", "/v1/kb/articles/gift-cards", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&deps, Some(&admin), "GET", "/v1/kb/articles/gift-cards", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(&deps, Some(&admin), "DELETE", "/v1/kb/articles/gift-cards", None)
+            .await
+            .0,
+        404
+    );
+    // Nothing the preview did was stored: no tickets, no conversations on the queue.
+    let (_, q) = call(&deps, Some(&admin), "GET", "/v1/tickets", None).await;
+    assert_eq!(q["items"], json!([]));
+
+    // AI settings, then the preview follows them.
+    let (status, s) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/ai/settings",
+        Some(json!({ "always_human_topics": ["Warranty Claim"], "confidence_threshold": 0.55 })),
+    )
+    .await;
+    assert_eq!(
+        (status, s["always_human_topics"][0].as_str()),
+        (200, Some("warranty claim"))
+    );
+    let (_, s) = call(&deps, Some(&agent), "GET", "/v1/ai/settings", None).await;
+    assert_eq!(s["confidence_threshold"], 0.55);
+    let (_, p) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/ai/preview",
+        Some(json!({ "text": "I have a warranty claim for my blender" })),
+    )
+    .await;
+    assert_eq!(p["decision"], "handoff");
+
+    // Limits: body size, and the per-agent allowance on expensive routes.
+    let big = "x".repeat(70 * 1024);
+    let (status, _) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/kb/articles",
+        Some(json!({ "title": "Big", "body": big })),
+    )
+    .await;
+    assert_eq!(status, 413);
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(
+            call(
+                &deps,
+                Some(&admin),
+                "POST",
+                "/v1/ai/preview",
+                Some(json!({ "text": "where is my order" })),
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "30 a minute, 3 used above: {statuses:?}"
+    );
+    let req = http_request(
+        "POST",
+        "/v1/ai/preview",
+        "",
+        &[("authorization", &format!("Bearer {admin}"))],
+        Some(&json!({ "text": "hi" })),
+        "1.2.3.4",
+    );
+    let resp = handler(&deps, req).await.unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), resp.headers()["retry-after"].to_str().unwrap()),
+        (429, "60")
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_3_1_and_matches_the_routes() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let (status, doc) = call(&deps, None, "GET", "/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Router → document: every route is documented, with auth where it needs it.
+    for r in ROUTES {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} is not in the document", r.method, r.path);
+        let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+        assert_eq!(secured, r.access != Access::Public, "{} {} security", r.method, r.path);
+        if r.access != Access::Public {
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{} {} documents 401",
+                r.method,
+                r.path
+            );
+        }
+        if r.access == Access::Admin {
+            assert!(
+                op["responses"]["403"].is_object(),
+                "{} {} documents 403",
+                r.method,
+                r.path
+            );
+        }
+    }
+    // Document → router: nothing documented that the router does not serve.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(
+                ROUTES
+                    .iter()
+                    .any(|r| r.path == path && r.method.eq_ignore_ascii_case(method)),
+                "documented {method} {path} has no route"
+            );
+        }
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Unknown paths and methods have the error shape too.
+    assert_eq!(call(&deps, None, "GET", "/v1/nothing-here", None).await.0, 404);
+    assert_eq!(call(&deps, None, "DELETE", "/v1/tickets", None).await.0, 405);
+
+    // A real validator, from PyPI, says it is OpenAPI 3.1.
+    let file = std::env::temp_dir().join(format!("baton-openapi-{}.json", ulid::Ulid::new()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new(root().join(".venv/bin/python"))
+        .args(["-c", "import sys, json; from openapi_spec_validator import validate; from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator; validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator); print('valid')"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", &stderr[stderr.len().saturating_sub(800)..]);
+}
+
+#[tokio::test]
+async fn infra_local_token_mints_a_token_and_creates_the_tenant() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let out = std::process::Command::new(root().join("infra/local/token"))
+        .args([
+            "--tenant",
+            "fresh-co",
+            "--email",
+            "Fay@Fresh.example",
+            "--role",
+            "agent",
+        ])
+        .env("AWS_ENDPOINT_URL", &env.endpoint.url)
+        .env("TABLE_NAME", env.store.table())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (status, page) = call(&deps, Some(&token), "GET", "/v1/tickets", None).await;
+    assert_eq!((status, page["items"].clone()), (200, json!([])));
+    let (status, me) = call(&deps, Some(&token), "GET", "/v1/agents/fay-fresh-example", None).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("agent")));
+    // An agent token is refused on admin routes; the new tenant's KB starts empty.
+    assert_eq!(
+        call(
+            &deps,
+            Some(&token),
+            "POST",
+            "/v1/ai/preview",
+            Some(json!({ "text": "hi" }))
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, kb) = call(&deps, Some(&token), "GET", "/v1/kb/articles", None).await;
+    assert_eq!(kb["items"], json!([]));
+    // A token signed with another key is refused.
+    let forged = mint_local(
+        "another-secret-that-is-long-enough-to-sign",
+        &LocalClaims {
+            sub: "fay-fresh-example".into(),
+            aud: LOCAL_AUDIENCE.into(),
+            iat: 0,
+            exp: i64::MAX / 2,
+            email: "x".into(),
+            tenant: "fresh-co".into(),
+            agent_id: "fay-fresh-example".into(),
+            role: "admin".into(),
+        },
+    );
+    assert_eq!(call(&deps, Some(&forged), "GET", "/v1/tickets", None).await.0, 401);
+}
