@@ -48,6 +48,8 @@ async fn every_sample_event_runs_through_its_function_binary() {
         ("webhook-widget", "events/widget-start.json", 201),
         ("webhook-widget", "events/widget-post-message.json", 202),
         ("webhook-widget", "events/widget-poll.json", 200),
+        ("agent-api", "events/agent-api-list-tickets.json", 200),
+        ("agent-api", "events/agent-api-openapi.json", 200),
     ];
     for (function, event, status) in cases {
         let out = invoke(&env.endpoint.url, function, event);

@@ -40,7 +40,7 @@ async fn provisioned_table_and_queues_match_the_template() {
     assert_eq!(gsis, declared);
     assert_eq!(
         gsis,
-        ["Backlog", "ByAssignee", "ByStatus", "SlaDue"]
+        ["Backlog", "ByActivity", "ByAssignee", "ByStatus", "SlaDue"]
             .into_iter()
             .map(String::from)
             .collect()

@@ -196,9 +196,7 @@ fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 /// Matches `path` against a route pattern, returning its parameters.
-pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, String>>
-where
-{
+pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, String>> {
     let pat: Vec<&str> = pattern.trim_matches('/').split('/').collect();
     let got: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
     if pat.len() != got.len() {
