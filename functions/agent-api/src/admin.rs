@@ -1,6 +1,6 @@
 //! Agents and teams: admins configure them, agents read them and set their own presence.
 
-use crate::error::{ApiError, ErrorBody, Fields};
+use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::tickets::agent_exists;
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
@@ -120,11 +120,10 @@ fn agent_id(ctx: &Ctx<'_>) -> Result<AgentId, ApiError> {
 }
 
 async fn load_agent(ctx: &Ctx<'_>) -> Result<Agent, ApiError> {
-    match ctx.deps.store.get_agent(&ctx.caller.tenant, &agent_id(ctx)?).await {
-        Ok(a) => Ok(a),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("agent")),
-        Err(e) => Err(e.into()),
-    }
+    or_not_found(
+        ctx.deps.store.get_agent(&ctx.caller.tenant, &agent_id(ctx)?).await,
+        "agent",
+    )
 }
 
 #[utoipa::path(
@@ -279,11 +278,7 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
 
 async fn load_team(ctx: &Ctx<'_>) -> Result<Team, ApiError> {
     let id = TeamId::new(ctx.param("id")).map_err(|_| ApiError::not_found("team"))?;
-    match ctx.deps.store.get_team(&ctx.caller.tenant, &id).await {
-        Ok(t) => Ok(t),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("team")),
-        Err(e) => Err(e.into()),
-    }
+    or_not_found(ctx.deps.store.get_team(&ctx.caller.tenant, &id).await, "team")
 }
 
 #[utoipa::path(

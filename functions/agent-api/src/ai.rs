@@ -1,13 +1,12 @@
 //! AI settings and the answer preview. The preview runs the very decision function the
 //! triage Lambda runs (same retrieval cache, same answerer), storing and sending nothing.
 
-use crate::error::{ApiError, ErrorBody, Fields};
+use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{ok, Ctx};
 use baton_domain::ports::TenantStore;
 use baton_domain::tenant::{AiSettings, Tenant};
 use baton_domain::triage::{decide, DecisionInput};
-use baton_domain::StoreError;
 use lambda_http::{Body, Response};
 
 type Res = Result<Response<Body>, ApiError>;
@@ -15,11 +14,7 @@ type Res = Result<Response<Body>, ApiError>;
 const PREVIEWS_PER_MINUTE: u32 = 30;
 
 async fn tenant(ctx: &Ctx<'_>) -> Result<Tenant, ApiError> {
-    match ctx.deps.store.get_tenant(&ctx.caller.tenant).await {
-        Ok(t) => Ok(t),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("tenant")),
-        Err(e) => Err(e.into()),
-    }
+    or_not_found(ctx.deps.store.get_tenant(&ctx.caller.tenant).await, "tenant")
 }
 
 fn view(ai: &AiSettings) -> AiSettingsView {

@@ -160,6 +160,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A store read where a missing item is the client's `404` for `what` (in the caller's
+/// tenant, another tenant's object is missing too).
+pub fn or_not_found<T>(r: Result<T, StoreError>, what: &str) -> Result<T, ApiError> {
+    match r {
+        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(what)),
+        other => other.map_err(ApiError::from),
+    }
+}
+
 /// Collects field errors and fails once with all of them.
 #[derive(Debug, Default)]
 pub struct Fields(BTreeMap<String, String>);

@@ -1,7 +1,7 @@
 //! Knowledge-base articles: agents read them, admins write them (one at a time or in bulk).
 //! Every write moves the tenant's KB revision, so warm triage caches re-index.
 
-use crate::error::{ApiError, ErrorBody, Fields};
+use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::kb::Article;
@@ -68,11 +68,10 @@ fn article_id(ctx: &Ctx<'_>) -> Result<ArticleId, ApiError> {
 }
 
 async fn load(ctx: &Ctx<'_>) -> Result<Article, ApiError> {
-    match ctx.deps.store.get_article(&ctx.caller.tenant, &article_id(ctx)?).await {
-        Ok(a) => Ok(a),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("article")),
-        Err(e) => Err(e.into()),
-    }
+    or_not_found(
+        ctx.deps.store.get_article(&ctx.caller.tenant, &article_id(ctx)?).await,
+        "article",
+    )
 }
 
 #[utoipa::path(

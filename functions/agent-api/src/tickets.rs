@@ -2,7 +2,7 @@
 //! timeline with its actor and time, and is written only if the ticket still has the
 //! version the agent read (`409` with the current ticket otherwise).
 
-use crate::error::{ApiError, ErrorBody, Fields};
+use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_limit, Ctx};
 use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message, Owner};
@@ -149,11 +149,7 @@ fn number(ctx: &Ctx<'_>) -> Result<TicketNumber, ApiError> {
 async fn load(ctx: &Ctx<'_>) -> Result<Ticket, ApiError> {
     let n = number(ctx)?;
     tracing::Span::current().record("ticket", n.0);
-    match ctx.deps.store.get_ticket(&ctx.caller.tenant, n).await {
-        Ok(t) => Ok(t),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("ticket")),
-        Err(e) => Err(e.into()),
-    }
+    or_not_found(ctx.deps.store.get_ticket(&ctx.caller.tenant, n).await, "ticket")
 }
 
 #[utoipa::path(

@@ -84,54 +84,22 @@ impl DirectoryStore for DynamoStore {
     }
 
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        let key = keys::agent(&agent.tenant_id, &agent.id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(key.pk))
-            .key(keys::SK, s(key.sk))
-            .update_expression(
-                "SET #name = :name, email = :email, #role = :role, teams = :teams, skills = :skills, \
-                 max_open = :max_open, presence = :presence",
-            )
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":name", attr(&agent.name)?)
-            .expression_attribute_values(":email", attr(&agent.email)?)
-            .expression_attribute_values(":role", attr(&agent.role)?)
-            .expression_attribute_values(":teams", attr(&agent.teams)?)
-            .expression_attribute_values(":skills", attr(&agent.skills)?)
-            .expression_attribute_values(":max_open", attr(&agent.max_open)?)
-            .expression_attribute_values(":presence", attr(&agent.presence)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: AGENT }),
-            Err(e) => Err(backend("update agent", e)),
-        }
+        let values = vec![
+            ("name", attr(&agent.name)?),
+            ("email", attr(&agent.email)?),
+            ("role", attr(&agent.role)?),
+            ("teams", attr(&agent.teams)?),
+            ("skills", attr(&agent.skills)?),
+            ("max_open", attr(&agent.max_open)?),
+            ("presence", attr(&agent.presence)?),
+        ];
+        self.set_on_existing(AGENT, keys::agent(&agent.tenant_id, &agent.id), values)
+            .await
     }
 
     async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError> {
-        let key = keys::agent(tenant, id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(key.pk))
-            .key(keys::SK, s(key.sk))
-            .update_expression("SET presence = :p")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":p", attr(&presence)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: AGENT }),
-            Err(e) => Err(backend("set presence", e)),
-        }
+        self.set_on_existing(AGENT, keys::agent(tenant, id), vec![("presence", attr(&presence)?)])
+            .await
     }
 
     async fn update_team(&self, team: &Team) -> Result<(), StoreError> {

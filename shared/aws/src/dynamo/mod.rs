@@ -383,6 +383,35 @@ impl DynamoStore {
         }
     }
 
+    /// Sets attributes on an item that must already exist (a missing one is `NotFound`),
+    /// leaving every other attribute as it is.
+    async fn set_on_existing(
+        &self,
+        entity: &'static str,
+        key: Key,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let sets: Vec<String> = (0..values.len()).map(|i| format!("#a{i} = :v{i}")).collect();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key.pk))
+            .key(SK, s(key.sk))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("attribute_exists(PK)");
+        for (i, (name, value)) in values.into_iter().enumerate() {
+            req = req
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity }),
+            Err(e) => Err(backend(entity, e)),
+        }
+    }
+
     /// Replaces an item if its stored version is `expected`; the new item carries
     /// `expected + 1`, which is returned.
     async fn replace_versioned(

@@ -1,7 +1,4 @@
-use super::{
-    attr, backend, from_item, is_conditional_failure, keys, put_new_in_transaction, s, to_item, DynamoStore,
-    TransactFailure,
-};
+use super::{attr, from_item, keys, put_new_in_transaction, to_item, DynamoStore, TransactFailure};
 use async_trait::async_trait;
 use baton_domain::ports::TenantStore;
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant};
@@ -44,23 +41,8 @@ impl TenantStore for DynamoStore {
     }
 
     async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError> {
-        let key = keys::tenant(id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(key.pk))
-            .key(keys::SK, s(key.sk))
-            .update_expression("SET ai = :ai")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":ai", attr(ai)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TENANT }),
-            Err(e) => Err(backend("update AI settings", e)),
-        }
+        self.set_on_existing(TENANT, keys::tenant(id), vec![("ai", attr(ai)?)])
+            .await
     }
 
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
