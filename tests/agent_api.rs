@@ -19,8 +19,11 @@ use std::collections::BTreeMap;
 
 fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
     Deps {
-        store: env.store.clone(),
-        outbound: queue(env, "OutboundQueue"),
+        store: std::sync::Arc::new(env.store.clone()),
+        queues: baton_app::Queues {
+            outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
+            routing: None,
+        },
         auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
         answerer: Box::new(DeterministicAnswerer),
         kb_cache: KbCache::default(),

@@ -119,10 +119,10 @@ async fn harness() -> Harness {
         "anthropic.claude-3-haiku-20240307-v1:0",
         Duration::from_millis(500),
     );
-    let triage = triage::Deps::new(
-        env.store.clone(),
-        queue(&env, "OutboundQueue"),
-        queue(&env, "RoutingQueue"),
+    let triage = triage::deps(
+        std::sync::Arc::new(env.store.clone()),
+        std::sync::Arc::new(queue(&env, "OutboundQueue")),
+        std::sync::Arc::new(queue(&env, "RoutingQueue")),
         Box::new(bedrock),
     );
     Harness { env, fake, triage }

@@ -262,7 +262,7 @@ async fn concurrent_first_messages_share_one_customer_and_one_conversation() {
                 conversation_id,
                 customer_id,
             } => (*conversation_id, *customer_id),
-            IntakeOutcome::Duplicate => panic!("distinct messages are not duplicates"),
+            IntakeOutcome::Duplicate | IntakeOutcome::ReusedId => panic!("distinct messages are not duplicates"),
         })
         .collect();
     assert_eq!(conversations.len(), 1, "{outcomes:?}");

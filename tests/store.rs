@@ -3,7 +3,7 @@
 use baton_domain::conversation::{Author, Conversation, DeliveryStatus, Direction, Message, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::directory::{Agent, Presence, Role};
-use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
+use baton_domain::idempotency::{payload_hash, ClaimOutcome, ClaimToken, IdempotencyPolicy};
 use baton_domain::kb::Article;
 use baton_domain::ports::*;
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels};
@@ -610,18 +610,28 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
         .into_iter()
         .map(|r| r.unwrap())
         .collect();
-    assert_eq!(
-        outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed).count(),
-        1,
-        "{outcomes:?}"
-    );
+    let tokens: Vec<ClaimToken> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            ClaimOutcome::Claimed(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "{outcomes:?}");
     assert!(outcomes
         .iter()
-        .all(|o| matches!(o, ClaimOutcome::Claimed | ClaimOutcome::InProgress)));
+        .all(|o| matches!(o, ClaimOutcome::Claimed(_) | ClaimOutcome::InProgress)));
 
+    // Only the owner completes: another worker's token is refused.
+    assert!(matches!(
+        s.complete("inbound", "wamid.1", &ClaimToken::fresh(), None, t0(), policy)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
     s.complete(
         "inbound",
         "wamid.1",
+        &tokens[0],
         Some(serde_json::json!({"ticket": 4})),
         t0(),
         policy,
@@ -654,15 +664,13 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
     assert!(item.contains_key("expires_at"), "the TTL attribute is set");
 
     // A released claim (the work failed) can be taken again.
-    assert_eq!(
-        s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
-    s.release("inbound", "wamid.2").await.unwrap();
-    assert_eq!(
-        s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+    let ClaimOutcome::Claimed(first) = s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap() else {
+        panic!("a fresh key is claimed")
+    };
+    s.release("inbound", "wamid.2", &first).await.unwrap();
+    let ClaimOutcome::Claimed(second) = s.claim("inbound", "wamid.2", &h, t0(), policy).await.unwrap() else {
+        panic!("a released key is claimed again")
+    };
 
     // An abandoned in-progress claim expires and can be taken again; a live one cannot.
     assert_eq!(
@@ -672,16 +680,30 @@ async fn idempotency_records_claim_once_complete_and_refuse_other_payloads() {
         ClaimOutcome::InProgress
     );
     let later = t0().plus(policy.in_progress_timeout + time::Duration::seconds(1));
+    let ClaimOutcome::Claimed(third) = s.claim("inbound", "wamid.2", &h, later, policy).await.unwrap() else {
+        panic!("an abandoned claim is taken over")
+    };
+    // The worker whose claim expired comes back late: it can neither release nor
+    // complete the new owner's claim.
+    s.release("inbound", "wamid.2", &second).await.unwrap();
+    assert!(matches!(
+        s.complete("inbound", "wamid.2", &second, None, later, policy).await,
+        Err(StoreError::Conflict { .. })
+    ));
     assert_eq!(
         s.claim("inbound", "wamid.2", &h, later, policy).await.unwrap(),
-        ClaimOutcome::Claimed
+        ClaimOutcome::InProgress,
+        "the new owner's claim is still there"
     );
+    s.complete("inbound", "wamid.2", &third, None, later, policy)
+        .await
+        .unwrap();
     // Completed records expire after their TTL even before DynamoDB deletes them.
     let much_later = t0().plus(policy.record_ttl + time::Duration::days(1));
-    assert_eq!(
+    assert!(matches!(
         s.claim("inbound", "wamid.1", &h, much_later, policy).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+        ClaimOutcome::Claimed(_)
+    ));
 }
 
 #[tokio::test]

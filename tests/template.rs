@@ -40,10 +40,17 @@ async fn provisioned_table_and_queues_match_the_template() {
     assert_eq!(gsis, declared);
     assert_eq!(
         gsis,
-        ["Backlog", "ByActivity", "ByAssignee", "ByStatus", "SlaDue"]
-            .into_iter()
-            .map(String::from)
-            .collect()
+        [
+            "Backlog",
+            "ByActivity",
+            "ByAssignee",
+            "ByStatus",
+            "OutboxPending",
+            "SlaDue"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
     );
     let ttl = ddb
         .describe_time_to_live()

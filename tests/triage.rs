@@ -28,10 +28,10 @@ async fn harness() -> Harness {
         token_secret: local_secret("WIDGET_TOKEN_SECRET"),
         clock: Box::new(SystemClock),
     };
-    let triage = triage::Deps::new(
-        env.store.clone(),
-        queue(&env, "OutboundQueue"),
-        queue(&env, "RoutingQueue"),
+    let triage = triage::deps(
+        std::sync::Arc::new(env.store.clone()),
+        std::sync::Arc::new(queue(&env, "OutboundQueue")),
+        std::sync::Arc::new(queue(&env, "RoutingQueue")),
         Box::new(DeterministicAnswerer),
     );
     Harness { env, widget, triage }

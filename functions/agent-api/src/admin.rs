@@ -5,7 +5,6 @@ use crate::tickets::agent_exists;
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
-use baton_domain::ports::DirectoryStore;
 use baton_domain::{AgentId, StoreError, TeamId};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};

@@ -4,7 +4,6 @@
 use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{ok, Ctx};
-use baton_domain::ports::TenantStore;
 use baton_domain::tenant::{AiSettings, Tenant};
 use baton_domain::triage::{decide, DecisionInput};
 use lambda_http::{Body, Response};
@@ -90,7 +89,7 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
     let (kb, _) = ctx
         .deps
         .kb_cache
-        .get(&ctx.deps.store, &tenant.id, tenant.kb_revision)
+        .get(ctx.deps.store.as_ref(), &tenant.id, tenant.kb_revision)
         .await?;
     let outcome = decide(
         &DecisionInput {

@@ -36,7 +36,7 @@ pub struct ApiError {
     pub message: String,
     pub fields: Option<BTreeMap<String, String>>,
     pub current: Option<serde_json::Value>,
-    /// Seconds, for `429`.
+    /// Seconds, for `429` and `503`.
     pub retry_after: Option<u64>,
 }
 
@@ -144,13 +144,17 @@ impl From<StoreError> for ApiError {
                 "conflict",
                 "the resource changed concurrently; read it again and retry",
             ),
+            // Throttling, contention with another transaction, transport trouble: nothing
+            // was written, and the same request will likely pass in a moment.
             StoreError::Backend { .. } if e.is_retryable() => {
-                tracing::warn!(error = %e, "store unavailable");
-                ApiError::new(
+                tracing::warn!(error = %e, "store busy");
+                let mut busy = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the store is busy; retry shortly",
-                )
+                );
+                busy.retry_after = Some(1);
+                busy
             }
             StoreError::Backend { .. } => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), "store failure");

@@ -5,7 +5,6 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::kb::Article;
-use baton_domain::ports::KnowledgeStore;
 use baton_domain::{ArticleId, StoreError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};

@@ -17,9 +17,9 @@ mod tickets;
 mod views;
 
 use auth::{Authenticator, Caller};
-use baton_aws::{DynamoStore, SqsQueue};
+use baton_app::Queues;
 use baton_domain::kb_cache::KbCache;
-use baton_domain::ports::RateLimiter;
+use baton_domain::ports::Store;
 use baton_domain::triage::Answerer;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use error::ApiError;
@@ -28,6 +28,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Largest request body accepted, except the bulk import.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -35,9 +36,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_IMPORT_BODY: usize = 2 * 1024 * 1024;
 
 pub struct Deps {
-    pub store: DynamoStore,
-    /// Replies for delivery on the customer's channel (FIFO, one group per conversation).
-    pub outbound: SqsQueue,
+    pub store: Arc<dyn Store>,
+    /// Where effects are relayed: replies go to the outbound queue (FIFO, one group per
+    /// conversation).
+    pub queues: Queues,
     pub auth: Authenticator,
     pub answerer: Box<dyn Answerer>,
     pub kb_cache: KbCache,
@@ -66,8 +68,14 @@ impl Deps {
             reason: e.to_string(),
         })?;
         Ok(Deps {
-            store: DynamoStore::from_env(sdk)?,
-            outbound: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "OUTBOUND_QUEUE_URL")?,
+            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            queues: Queues {
+                outbound: Some(Arc::new(baton_aws::SqsQueue::from_env(
+                    aws_sdk_sqs::Client::new(sdk),
+                    "OUTBOUND_QUEUE_URL",
+                )?)),
+                routing: None,
+            },
             auth,
             answerer: baton_aws::bedrock::answerer_from_env(sdk),
             kb_cache: KbCache::new(embedder),

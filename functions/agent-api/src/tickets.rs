@@ -5,11 +5,9 @@
 use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_limit, Ctx};
-use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message, Owner};
-use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{
-    ConversationStore, CustomerStore, DirectoryStore, PageRequest, Queue, QueueMessage, TicketStore,
-};
+use baton_app::reply::Recipient;
+use baton_domain::conversation::{Author, Owner};
+use baton_domain::ports::PageRequest;
 use baton_domain::ticket::{
     capacity_deltas, Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn,
 };
@@ -55,7 +53,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Res {
     let limit = page_limit(ctx)?;
     ctx.rate_limit("list-tickets", LISTS_PER_MINUTE).await?;
     let page = ticket_query::list(
-        &ctx.deps.store,
+        ctx.deps.store.as_ref(),
         &ctx.caller.tenant,
         &filter,
         sort,
@@ -269,15 +267,21 @@ async fn commit(
             tracing::info!(version = v, "ticket updated");
             Ok(after)
         }
-        Err(StoreError::Conflict { .. }) => {
-            let current = load(ctx).await?;
-            Err(conflict(ctx, &current))
-        }
-        Err(StoreError::NotFound { entity: "agent" }) => {
-            Err(ApiError::field("agent_id", "no such agent in this tenant"))
-        }
-        Err(StoreError::NotFound { .. }) => Err(ApiError::not_found("ticket")),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(commit_error(ctx, e).await),
+    }
+}
+
+/// What a failed ticket write means to the agent: a lost version race is `409` with the
+/// ticket as it is now; contention and throttling are `503` with `Retry-After`.
+async fn commit_error(ctx: &Ctx<'_>, e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { entity: "ticket", .. } => match load(ctx).await {
+            Ok(current) => conflict(ctx, &current),
+            Err(e) => e,
+        },
+        StoreError::NotFound { entity: "agent" } => ApiError::field("agent_id", "no such agent in this tenant"),
+        StoreError::NotFound { entity: "ticket" } => ApiError::not_found("ticket"),
+        e => e.into(),
     }
 }
 
@@ -326,19 +330,30 @@ pub async fn reply(ctx: &Ctx<'_>) -> Res {
             channel: before.source.channel,
         },
     );
-    let after = commit(ctx, &before, after, std::slice::from_ref(&e)).await?;
-    deliver(ctx, &after, e.id, text).await?;
+    let to = recipient(ctx, &before).await?;
+    let after = match baton_app::tickets::reply(
+        ctx.deps.store.as_ref(),
+        &ctx.deps.queues,
+        &before,
+        after,
+        &e,
+        &to,
+        ctx.now,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(err) => return Err(commit_error(ctx, err).await),
+    };
     action_result(ctx, StatusCode::CREATED, &after, &e)
 }
 
-/// Puts an agent's reply in the conversation and on the outbound queue; the conversation
-/// belongs to humans from here on.
-async fn deliver(ctx: &Ctx<'_>, ticket: &Ticket, id: ulid::Ulid, text: String) -> Result<(), ApiError> {
-    let store = &ctx.deps.store;
-    let tenant = &ctx.caller.tenant;
-    let conversation_id = ticket.source.conversation_id;
-    let to = store
-        .get_customer(tenant, ticket.customer_id)
+/// Where a reply to the ticket's customer goes: their identity on the ticket's channel.
+async fn recipient(ctx: &Ctx<'_>, ticket: &Ticket) -> Result<Recipient, ApiError> {
+    let to = ctx
+        .deps
+        .store
+        .get_customer(&ctx.caller.tenant, ticket.customer_id)
         .await?
         .identities
         .into_iter()
@@ -348,55 +363,15 @@ async fn deliver(ctx: &Ctx<'_>, ticket: &Ticket, id: ulid::Ulid, text: String) -
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_recipient",
-                "the customer has no identity on the ticket's channel; the reply is on the timeline only",
+                "the customer has no identity on the ticket's channel; nothing was sent",
             )
         })?;
-    set_owner(ctx, ticket, Owner::Human).await?;
-    let message = Message {
-        tenant_id: tenant.clone(),
-        conversation_id,
-        id,
-        direction: Direction::Outbound,
-        author: Author::Agent {
-            id: ctx.caller.agent.clone(),
-        },
-        text: text.clone(),
-        attachments: vec![],
-        channel_message_id: None,
-        delivery: Some(DeliveryStatus::Queued),
-        created_at: ctx.now,
-    };
-    match store.append_message(&message).await {
-        Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let out = OutboundMessage {
-        tenant_id: tenant.clone(),
-        conversation_id,
-        message_id: id,
+    Ok(Recipient {
+        tenant_id: ctx.caller.tenant.clone(),
+        conversation_id: ticket.source.conversation_id,
         channel: ticket.source.channel,
         to,
-        text,
-        ticket: Some(ticket.number),
-    };
-    ctx.deps
-        .outbound
-        .send(QueueMessage {
-            body: serde_json::to_string(&out).expect("outbound serialises"),
-            group_id: Some(conversation_id.to_string()),
-            dedup_id: Some(id.to_string()),
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, message_id = %id, "reply stored but not queued for delivery");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the reply is on the ticket but could not be queued for delivery; retry shortly",
-            )
-        })?;
-    tracing::info!(message_id = %id, "reply queued for delivery");
-    Ok(())
+    })
 }
 
 /// Sets who answers the conversation (versioned; retried once if the conversation moved).

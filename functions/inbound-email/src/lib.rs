@@ -234,20 +234,22 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         raw_s3_key: Some(raw_key),
         full_text: mail.full_text.clone(),
     };
+    // The thread reference first (first writer wins): a retry after a crash anywhere
+    // later finds this message's own id in `route` and keeps the same conversation.
+    deps.store
+        .record_email_ref(&tenant, &channel_message_id, into)
+        .await
+        .map_err(|e| transient("recording the thread", e))?;
     let ports = IntakePorts::new(&deps.store, &deps.inbound_queue, deps.clock.as_ref());
     match intake::accept(&ports, &tenant, message, Some(details), Some(into)).await {
         Ok(IntakeOutcome::Queued { conversation_id, .. }) => {
-            deps.store
-                .record_email_ref(&tenant, &channel_message_id, conversation_id)
-                .await
-                .map_err(|e| transient("recording the thread", e))?;
             tracing::info!(conversation = %conversation_id, "e-mail queued");
             Ok(Outcome::Queued {
                 tenant,
                 conversation: conversation_id,
             })
         }
-        Ok(IntakeOutcome::Duplicate) => Ok(Outcome::Duplicate),
+        Ok(IntakeOutcome::Duplicate | IntakeOutcome::ReusedId) => Ok(Outcome::Duplicate),
         Err(e) => Err(transient("intake", e)),
     }
 }
@@ -298,8 +300,10 @@ async fn route(
     let Some(tenant) = tenant else {
         return Ok(Err("no recipient is a known support or ticket address".into()));
     };
-    // Newest reference first: In-Reply-To, then References from the end.
-    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    // This message's own id first (an earlier attempt at this very message recorded its
+    // thread), then the newest reference: In-Reply-To, then References from the end.
+    let mut refs: Vec<String> = mail.message_id.iter().cloned().collect();
+    refs.extend(mail.in_reply_to.iter().cloned());
     refs.extend(mail.references.iter().rev().cloned());
     let existing = deps
         .store

@@ -4,6 +4,6 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     baton_aws::telemetry::init();
     let sdk = baton_aws::aws_sdk_config().await;
-    let deps = triage::Deps::from_env(&sdk)?;
+    let deps = triage::from_env(&sdk)?;
     run(service_fn(|ev| triage::handler(&deps, ev))).await
 }

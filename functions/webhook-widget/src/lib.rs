@@ -387,6 +387,13 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
     match intake::accept(&ports, &claims.tenant, message, None, Some(claims.conversation)).await {
         Ok(IntakeOutcome::Queued { .. }) => tracing::info!("widget message queued"),
         Ok(IntakeOutcome::Duplicate) => tracing::info!("widget message replayed; already accepted"),
+        Ok(IntakeOutcome::ReusedId) => {
+            return error(
+                StatusCode::CONFLICT,
+                "client_message_id_reused",
+                "this client_message_id was already used for a different message",
+            )
+        }
         Err(IntakeError::InProgress) => {
             return Answer {
                 retry_after: Some(1),

@@ -8,6 +8,7 @@ pub mod bedrock;
 pub mod config;
 pub mod dynamo;
 pub mod meta_webhook;
+pub mod metrics;
 pub mod s3;
 pub mod sdk_error;
 pub mod sqs;

@@ -72,6 +72,11 @@ impl MetaWebhook {
                 tracing::info!("duplicate delivery ignored");
                 true
             }
+            Ok(IntakeOutcome::ReusedId) => {
+                tracing::warn!("a delivery reused an accepted message's id with other content; ignored");
+                crate::metrics::count(self.channel.as_str(), "ReusedMessageIds", 1);
+                true
+            }
             Err(IntakeError::InProgress) => {
                 tracing::info!("message is being handled by another invocation");
                 false

@@ -63,6 +63,10 @@ pub enum IntakeOutcome {
     },
     /// Seen before: nothing was done again.
     Duplicate,
+    /// The channel message id was seen before with other content (a channel re-rendered
+    /// a profile or a timestamp, a client reused an id, or a forgery): nothing was done
+    /// again, and the caller reports it.
+    ReusedId,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,36 +116,45 @@ pub async fn accept(
     into: Option<ConversationId>,
 ) -> Result<IntakeOutcome, IntakeError> {
     let key = dedup_key(tenant, &message);
-    let hash = payload_hash(serde_json::to_string(&message).unwrap_or_default().as_bytes());
+    // What the customer said, not how the channel rendered it this time (profile names
+    // and timestamps change between a channel's retries).
+    let content = serde_json::json!([
+        message.channel,
+        message.account_id,
+        message.sender_id,
+        message.text,
+        message.attachments.iter().map(|a| &a.reference).collect::<Vec<_>>(),
+    ]);
+    let hash = payload_hash(content.to_string().as_bytes());
     let policy = IdempotencyPolicy {
         record_ttl: time::Duration::days(14),
         ..Default::default()
     };
     let now = ports.clock.now();
-    match ports.idempotency.claim(INTAKE_SCOPE, &key, &hash, now, policy).await? {
-        ClaimOutcome::Claimed => {}
-        // A different payload under the same channel message id is still the same message
-        // (channels re-render profiles and timestamps); never queue it twice.
-        ClaimOutcome::AlreadyCompleted(_) | ClaimOutcome::PayloadMismatch => return Ok(IntakeOutcome::Duplicate),
+    let token = match ports.idempotency.claim(INTAKE_SCOPE, &key, &hash, now, policy).await? {
+        ClaimOutcome::Claimed(token) => token,
+        ClaimOutcome::AlreadyCompleted(_) => return Ok(IntakeOutcome::Duplicate),
+        // Never queued twice, and never silently: the caller reports it.
+        ClaimOutcome::PayloadMismatch => return Ok(IntakeOutcome::ReusedId),
         ClaimOutcome::InProgress => return Err(IntakeError::InProgress),
-    }
+    };
     match resolve_and_queue(ports, tenant, message, email, into, now).await {
         Ok(outcome) => {
             let response = match &outcome {
                 IntakeOutcome::Queued { conversation_id, .. } => {
                     Some(serde_json::json!({ "conversation_id": conversation_id }))
                 }
-                IntakeOutcome::Duplicate => None,
+                IntakeOutcome::Duplicate | IntakeOutcome::ReusedId => None,
             };
             ports
                 .idempotency
-                .complete(INTAKE_SCOPE, &key, response, ports.clock.now(), policy)
+                .complete(INTAKE_SCOPE, &key, &token, response, ports.clock.now(), policy)
                 .await?;
             Ok(outcome)
         }
         Err(e) => {
             // Best effort: if the release fails too, the claim expires on its own.
-            let _ = ports.idempotency.release(INTAKE_SCOPE, &key).await;
+            let _ = ports.idempotency.release(INTAKE_SCOPE, &key, &token).await;
             Err(e)
         }
     }

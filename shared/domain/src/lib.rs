@@ -20,6 +20,7 @@ pub mod kb;
 pub mod kb_cache;
 pub mod meta;
 pub mod outbound;
+pub mod outbox;
 pub mod ports;
 pub mod retrieval;
 pub mod tenant;

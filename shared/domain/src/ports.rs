@@ -4,8 +4,9 @@
 use crate::conversation::{Conversation, DeliveryStatus, Message};
 use crate::customer::{Customer, Identity};
 use crate::directory::{Agent, Presence, Team};
-use crate::idempotency::{ClaimOutcome, IdempotencyPolicy};
+use crate::idempotency::{ClaimOutcome, ClaimToken, IdempotencyPolicy};
 use crate::kb::Article;
+use crate::outbox::Effect;
 use crate::tenant::{AiSettings, ChannelBinding, Tenant};
 use crate::ticket::{Status, Ticket, TimelineEntry};
 use crate::ticket_query::{StreamBatch, TicketStream};
@@ -119,6 +120,14 @@ pub trait ConversationStore: Send + Sync {
         after: Option<ulid::Ulid>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// The stored message with this channel message id (the uniqueness item written by
+    /// `append_message`): its conversation and id, so a retry that finds its message
+    /// already stored carries on with the same id.
+    async fn find_channel_message(
+        &self,
+        tenant: &TenantId,
+        channel_message_id: &str,
+    ) -> Result<Option<(ConversationId, ulid::Ulid)>, StoreError>;
     /// Records a channel's delivery report on an outbound message found by its channel id.
     async fn set_delivery_status(
         &self,
@@ -235,6 +244,8 @@ pub trait KnowledgeStore: Send + Sync {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
+    /// Claims `(scope, key)`; a claim that succeeds carries a fresh owner token, which
+    /// `complete` and `release` must present.
     async fn claim(
         &self,
         scope: &str,
@@ -243,16 +254,136 @@ pub trait IdempotencyStore: Send + Sync {
         now: Timestamp,
         policy: IdempotencyPolicy,
     ) -> Result<ClaimOutcome, StoreError>;
+    /// Marks our claim completed. A claim that is no longer ours (it expired and another
+    /// worker took it) is `Conflict`: the other worker's claim is left alone.
     async fn complete(
         &self,
         scope: &str,
         key: &str,
+        token: &ClaimToken,
         response: Option<serde_json::Value>,
         now: Timestamp,
         policy: IdempotencyPolicy,
     ) -> Result<(), StoreError>;
-    /// Gives a claim up after a failure so a retry can take it.
-    async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+    /// Gives our claim up after a failure so a retry can take it; a claim that is no
+    /// longer ours, or already completed, is left as it is.
+    async fn release(&self, scope: &str, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
+}
+
+/// Several writes that succeed or fail together (one DynamoDB transaction: at most 100
+/// writes, each on a different item).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Creates a ticket; its number must be free (`AlreadyExists { "ticket" }`).
+    CreateTicket(Ticket),
+    /// Replaces a ticket at `expected_version` with version + 1 (`Conflict { "ticket" }`
+    /// with the current version).
+    UpdateTicket { ticket: Ticket, expected_version: u64 },
+    /// Adds a timeline entry under its id (`AlreadyExists { "timeline_entry" }`).
+    AddTimeline(TimelineEntry),
+    /// Adds a message without a channel message id under its id
+    /// (`AlreadyExists { "message" }`).
+    AppendMessage(Message),
+    /// Replaces a conversation at `expected_version` (`Conflict { "conversation" }`).
+    UpdateConversation {
+        conversation: Conversation,
+        expected_version: u64,
+    },
+    /// Hands an existing conversation to humans for `ticket`, whatever its version (and
+    /// moves the version on, so concurrent versioned writers notice);
+    /// `NotFound { "conversation" }` when there is none.
+    ClaimForHumans {
+        tenant: TenantId,
+        conversation: ConversationId,
+        ticket: TicketNumber,
+    },
+    /// Moves an agent's open-assignment count (`NotFound { "agent" }`).
+    MoveCapacity {
+        tenant: TenantId,
+        agent: AgentId,
+        delta: i64,
+    },
+    /// Records an effect to relay (`AlreadyExists { "effect" }`: it was recorded before).
+    RecordEffect(Effect),
+}
+
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Applies every write or none. When a condition fails, the error is the one the
+    /// first failing write names (see `Write`), so a step puts the write that tells
+    /// "done before" first. Contention with another transaction is a retryable
+    /// `Backend { kind: Contended }`.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}
+
+/// The outbox's own reads and writes (effects are recorded through `UnitOfWork`).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn get_effect(&self, id: &str) -> Result<Option<Effect>, StoreError>;
+    /// Takes the effect out of the pending index; it is kept a while for inspection.
+    async fn mark_relayed(&self, id: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// Up to `limit` pending effects of one shard created at or before `created_by`,
+    /// oldest first (a sparse index: relayed effects are not in it).
+    async fn list_pending(&self, shard: u8, created_by: Timestamp, limit: u32) -> Result<Vec<Effect>, StoreError>;
+}
+
+/// A queued record that can never succeed, acknowledged and kept for an operator.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ParkedRecord {
+    /// The consumer that parked it (`triage`, …).
+    pub consumer: String,
+    /// The queue's message id.
+    pub message_id: String,
+    pub body: String,
+    pub group_id: Option<String>,
+    pub reason: String,
+    pub receive_count: u32,
+    pub parked_at: Timestamp,
+}
+
+#[async_trait]
+pub trait ParkingStore: Send + Sync {
+    /// Keeps the record (a second park of the same message keeps the first).
+    async fn park(&self, record: &ParkedRecord) -> Result<(), StoreError>;
+    /// A consumer's parked records, oldest first.
+    async fn list_parked(&self, consumer: &str, page: &PageRequest) -> Result<Page<ParkedRecord>, StoreError>;
+    /// Forgets a parked record (after a replay).
+    async fn remove_parked(&self, consumer: &str, message_id: &str, parked_at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Every store port at once: what one DynamoDB table serves. Handlers hold an
+/// `Arc<dyn Store>`, so a test can put a decorator (fault injection, call counting)
+/// between them and the real adapter.
+pub trait Store:
+    TenantStore
+    + CustomerStore
+    + ConversationStore
+    + TicketStore
+    + DirectoryStore
+    + KnowledgeStore
+    + IdempotencyStore
+    + EmailRefStore
+    + RateLimiter
+    + UnitOfWork
+    + OutboxStore
+    + ParkingStore
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore
+        + CustomerStore
+        + ConversationStore
+        + TicketStore
+        + DirectoryStore
+        + KnowledgeStore
+        + IdempotencyStore
+        + EmailRefStore
+        + RateLimiter
+        + UnitOfWork
+        + OutboxStore
+        + ParkingStore
+{
 }
 
 /// E-mail threading: which conversation a Message-ID belongs to, per tenant.

@@ -27,12 +27,19 @@ pub enum HandoffReason {
     AskedForTicket,
     Frustrated,
     RepeatedQuestion,
-    AlwaysHumanTopic { topic: String },
+    AlwaysHumanTopic {
+        topic: String,
+    },
     NoKnowledge,
     LowConfidence,
-    ModelNeedsHuman { reason: String },
+    ModelNeedsHuman {
+        reason: String,
+    },
     UncitedAnswer,
     ModelFailed,
+    /// The conversation was left waiting for a human by a handoff that never finished
+    /// (a ticket number with no ticket); the next message completes it.
+    Recovered,
 }
 
 impl HandoffReason {
@@ -48,6 +55,7 @@ impl HandoffReason {
             HandoffReason::ModelNeedsHuman { reason } => format!("the assistant judged a human is needed: {reason}"),
             HandoffReason::UncitedAnswer => "the assistant's answer cited no knowledge-base article".into(),
             HandoffReason::ModelFailed => "the assistant failed to answer".into(),
+            HandoffReason::Recovered => "an earlier handoff to a human did not complete; it was completed now".into(),
         }
     }
 }

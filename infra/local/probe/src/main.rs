@@ -6,13 +6,14 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use baton_aws::batch::{process_batch, RecordError};
+use baton_aws::batch::{process_batch, BatchOptions, RecordError};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 struct Deps {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    store: baton_aws::DynamoStore,
 }
 
 impl Deps {
@@ -41,7 +42,8 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
     let payload = event.payload;
     if payload.get("Records").is_some() {
         let sqs: SqsEvent = serde_json::from_value(payload)?;
-        let (resp, _) = process_batch(sqs, |record| async move {
+        let opts = BatchOptions::new("probe", &deps.store, &baton_domain::SystemClock);
+        let (resp, _) = process_batch(sqs, &opts, |record| async move {
             let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or(""))
                 .map_err(|e| RecordError::Bad(e.to_string()))?;
             let id = body["id"].as_str().ok_or_else(|| RecordError::Bad("no id".into()))?;
@@ -80,9 +82,11 @@ async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
 async fn main() -> Result<(), Error> {
     baton_aws::telemetry::init();
     let sdk = baton_aws::aws_sdk_config().await;
+    let table = baton_aws::env_var("TABLE_NAME", "probe table")?;
     let deps = Deps {
         ddb: aws_sdk_dynamodb::Client::new(&sdk),
-        table: baton_aws::env_var("TABLE_NAME", "probe table")?,
+        store: baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone()),
+        table,
     };
     lambda_runtime::run(service_fn(|ev| handle(&deps, ev))).await
 }

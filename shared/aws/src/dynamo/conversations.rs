@@ -42,14 +42,40 @@ fn delivery_text(s: DeliveryStatus) -> &'static str {
     }
 }
 
+/// A message as stored (with its delivery rank, for out-of-order delivery reports).
+pub(super) fn message_item(m: &Message) -> Result<super::Item, StoreError> {
+    let mut item = to_item(MESSAGE, keys::message(&m.tenant_id, m.conversation_id, m.id), m)?;
+    if let Some(d) = m.delivery {
+        item.insert("delivery_rank".into(), n(delivery_rank(d)));
+    }
+    Ok(item)
+}
+
+pub(super) fn conversation_item(c: &Conversation) -> Result<super::Item, StoreError> {
+    to_item(CONVERSATION, keys::conversation(&c.tenant_id, c.id), c)
+}
+
 #[async_trait]
 impl ConversationStore for DynamoStore {
+    async fn find_channel_message(
+        &self,
+        tenant: &TenantId,
+        channel_message_id: &str,
+    ) -> Result<Option<(ConversationId, ulid::Ulid)>, StoreError> {
+        match self
+            .get(CHANNEL_MESSAGE, keys::channel_message(tenant, channel_message_id))
+            .await?
+        {
+            Some(item) => {
+                let r: ChannelMessageRef = from_item(CHANNEL_MESSAGE, item)?;
+                Ok(Some((r.conversation_id, r.message_id)))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
-        self.put_new(
-            CONVERSATION,
-            to_item(CONVERSATION, keys::conversation(&c.tenant_id, c.id), c)?,
-        )
-        .await
+        self.put_new(CONVERSATION, conversation_item(c)?).await
     }
 
     async fn get_conversation(&self, tenant: &TenantId, id: ConversationId) -> Result<Conversation, StoreError> {
@@ -57,17 +83,14 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn update_conversation(&self, c: &Conversation, expected_version: u64) -> Result<(), StoreError> {
-        let key = || keys::conversation(&c.tenant_id, c.id);
-        self.replace_versioned(CONVERSATION, key(), to_item(CONVERSATION, key(), c)?, expected_version)
+        let key = keys::conversation(&c.tenant_id, c.id);
+        self.replace_versioned(CONVERSATION, key, conversation_item(c)?, expected_version)
             .await?;
         Ok(())
     }
 
     async fn append_message(&self, m: &Message) -> Result<(), StoreError> {
-        let mut item = to_item(MESSAGE, keys::message(&m.tenant_id, m.conversation_id, m.id), m)?;
-        if let Some(d) = m.delivery {
-            item.insert("delivery_rank".into(), n(delivery_rank(d)));
-        }
+        let item = message_item(m)?;
         let Some(channel_id) = &m.channel_message_id else {
             return self.put_new(MESSAGE, item).await;
         };

@@ -1,7 +1,7 @@
 use super::{backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy, IdempotencyRecord, RecordStatus};
+use baton_domain::idempotency::{ClaimOutcome, ClaimToken, IdempotencyPolicy, IdempotencyRecord, RecordStatus};
 use baton_domain::ports::IdempotencyStore;
 use baton_domain::{StoreError, Timestamp};
 
@@ -17,7 +17,8 @@ impl IdempotencyStore for DynamoStore {
         now: Timestamp,
         policy: IdempotencyPolicy,
     ) -> Result<ClaimOutcome, StoreError> {
-        let record = IdempotencyRecord::in_progress(scope, key, payload_hash, now, policy);
+        let token = ClaimToken::fresh();
+        let record = IdempotencyRecord::in_progress(scope, key, payload_hash, &token, now, policy);
         let item = to_item(RECORD, keys::idempotency(scope, key), &record)?;
         // Free if no record exists, the record expired (TTL deletion is lazy), or an
         // in-progress claim was abandoned.
@@ -37,7 +38,7 @@ impl IdempotencyStore for DynamoStore {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(ClaimOutcome::Claimed),
+            Ok(_) => Ok(ClaimOutcome::Claimed(token)),
             Err(e) if is_conditional_failure(&e) => {
                 let existing = match e.as_service_error().and_then(|se| match se {
                     aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
@@ -65,6 +66,7 @@ impl IdempotencyStore for DynamoStore {
         &self,
         scope: &str,
         key: &str,
+        token: &ClaimToken,
         response: Option<serde_json::Value>,
         now: Timestamp,
         policy: IdempotencyPolicy,
@@ -77,15 +79,18 @@ impl IdempotencyStore for DynamoStore {
         record.response = response;
         record.in_progress_until = None;
         record.expires_at = now.plus(policy.record_ttl).unix_seconds();
+        // Only our own claim: one that expired and was taken by another worker is theirs.
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(RECORD, keys::idempotency(scope, key), &record)?))
-            .condition_expression("#st = :inprogress AND payload_hash = :h")
+            .condition_expression("#st = :inprogress AND payload_hash = :h AND #owner = :token")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":inprogress", s("in_progress"))
             .expression_attribute_values(":h", s(record.payload_hash.clone()))
+            .expression_attribute_values(":token", s(token.0.clone()))
             .send()
             .await;
         match res {
@@ -98,7 +103,7 @@ impl IdempotencyStore for DynamoStore {
         }
     }
 
-    async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, scope: &str, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let k = keys::idempotency(scope, key);
         let res = self
             .client
@@ -106,14 +111,16 @@ impl IdempotencyStore for DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(k.pk))
             .key(keys::SK, s(k.sk))
-            .condition_expression("#st = :inprogress")
+            .condition_expression("#st = :inprogress AND #owner = :token")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":inprogress", s("in_progress"))
+            .expression_attribute_values(":token", s(token.0.clone()))
             .send()
             .await;
         match res {
             Ok(_) => Ok(()),
-            // Already completed or gone: nothing to give up.
+            // Already completed, gone, or another worker's claim now: nothing of ours to give up.
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(backend("release idempotency key", e)),
         }

@@ -98,6 +98,35 @@ pub fn counter(t: &TenantId, name: &str) -> Key {
     key(tenant_partition(t), format!("COUNTER#{name}"))
 }
 
+/// An outbox effect (its id is derived from a business key; see `baton_domain::outbox`).
+pub fn effect(id: &str) -> Key {
+    key(format!("OUTBOX#{id}"), "EFFECT")
+}
+
+/// The pending-effects index: only effects not yet relayed carry these attributes.
+pub const OUTBOX_PENDING: Index = Index {
+    name: "OutboxPending",
+    pk: "OutboxPendingPK",
+    sk: "OutboxPendingSK",
+};
+
+pub fn outbox_pending_partition(shard: u8) -> String {
+    format!("OUTBOX#{shard}")
+}
+
+pub fn outbox_pending_sort_key(created_at: Timestamp, id: &str) -> String {
+    format!("{created_at}#{id}")
+}
+
+/// A consumer's parked records, oldest first.
+pub fn parked_partition(consumer: &str) -> String {
+    format!("PARKED#{consumer}")
+}
+
+pub fn parked(consumer: &str, parked_at: Timestamp, message_id: &str) -> Key {
+    key(parked_partition(consumer), format!("{parked_at}#{message_id}"))
+}
+
 pub fn idempotency(scope: &str, k: &str) -> Key {
     key(format!("IDEMPOTENCY#{scope}#{k}"), "IDEMPOTENCY")
 }

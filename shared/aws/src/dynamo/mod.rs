@@ -14,12 +14,13 @@ mod directory;
 mod email_refs;
 mod idempotency;
 mod kb;
+mod outbox;
 mod rate;
 mod tenants;
 mod tickets;
 
 use crate::config::{env_var, ConfigError};
-use crate::sdk_error::classify;
+use crate::sdk_error::{classify, classify_cancellation};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
@@ -121,7 +122,14 @@ impl DynamoStore {
                 if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
                     Err(TransactFailure::Conditions(reasons))
                 } else {
-                    Err(TransactFailure::Store(backend(operation, SdkError::ServiceError(e))))
+                    // Nothing was written: contention and throttling are worth a retry,
+                    // anything else never passes.
+                    let kind = classify_cancellation(reasons.iter().filter_map(|r| r.code()));
+                    Err(TransactFailure::Store(StoreError::Backend {
+                        kind,
+                        operation,
+                        source: Box::new(SdkError::ServiceError(e)),
+                    }))
                 }
             }
             Err(e) => Err(TransactFailure::Store(backend(operation, e))),
@@ -217,7 +225,7 @@ pub(crate) enum TransactFailure {
 
 impl TransactFailure {
     /// Whether the condition on the `i`-th request item failed.
-    fn failed_at(&self, i: usize) -> bool {
+    pub(crate) fn failed_at(&self, i: usize) -> bool {
         match self {
             TransactFailure::Conditions(r) => r.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed"),
             TransactFailure::Store(_) => false,

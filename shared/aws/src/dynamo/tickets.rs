@@ -14,7 +14,7 @@ const TICKET: &str = "ticket";
 const TIMELINE: &str = "timeline_entry";
 const COUNTER: &str = "counter";
 
-fn ticket_item(t: &Ticket) -> Result<Item, StoreError> {
+pub(super) fn ticket_item(t: &Ticket) -> Result<Item, StoreError> {
     let mut item = to_item(TICKET, keys::ticket(&t.tenant_id, t.number), t)?;
     for (attr, value) in keys::ticket_index_keys(t) {
         item.insert(attr.to_owned(), s(value));
@@ -22,16 +22,53 @@ fn ticket_item(t: &Ticket) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+pub(super) fn timeline_item(e: &TimelineEntry) -> Result<Item, StoreError> {
+    to_item(TIMELINE, keys::timeline(&e.tenant_id, e.ticket, e.id), e)
+}
+
 fn timeline_items(table: &str, entries: &[TimelineEntry]) -> Result<Vec<TransactWriteItem>, StoreError> {
     entries
         .iter()
-        .map(|e| {
-            put_new_in_transaction(
-                table,
-                to_item(TIMELINE, keys::timeline(&e.tenant_id, e.ticket, e.id), e)?,
-            )
-        })
+        .map(|e| put_new_in_transaction(table, timeline_item(e)?))
         .collect()
+}
+
+/// A transaction item that replaces the ticket if its stored version is `expected`.
+pub(super) fn versioned_ticket_put(
+    table: &str,
+    ticket: &Ticket,
+    expected: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut item = ticket_item(ticket)?;
+    item.insert("version".into(), n(expected + 1));
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_exists(PK) AND version = :expected")
+        .expression_attribute_values(":expected", n(expected))
+        .build()
+        .map_err(backend_build)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction item that moves an existing agent's open-assignment count.
+pub(super) fn capacity_update(
+    table: &str,
+    tenant: &TenantId,
+    agent: &AgentId,
+    delta: i64,
+) -> Result<TransactWriteItem, StoreError> {
+    let key = keys::agent(tenant, agent);
+    let update = Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(key.pk))
+        .key(keys::SK, s(key.sk))
+        .update_expression("ADD open_count :d")
+        .condition_expression("attribute_exists(PK)")
+        .expression_attribute_values(":d", n(delta))
+        .build()
+        .map_err(backend_build)?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 #[async_trait]
@@ -90,30 +127,11 @@ impl TicketStore for DynamoStore {
         capacity: &[(AgentId, i64)],
     ) -> Result<u64, StoreError> {
         let next = expected_version + 1;
-        let mut item = ticket_item(ticket)?;
-        item.insert("version".into(), n(next));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_exists(PK) AND version = :expected")
-            .expression_attribute_values(":expected", n(expected_version))
-            .build()
-            .map_err(backend_build)?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = vec![versioned_ticket_put(&self.table, ticket, expected_version)?];
         items.extend(timeline_items(&self.table, timeline)?);
         let counts_from = items.len();
         for (agent, delta) in capacity {
-            let key = keys::agent(&ticket.tenant_id, agent);
-            let update = Update::builder()
-                .table_name(&self.table)
-                .key(keys::PK, s(key.pk))
-                .key(keys::SK, s(key.sk))
-                .update_expression("ADD open_count :d")
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":d", n(delta))
-                .build()
-                .map_err(backend_build)?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(capacity_update(&self.table, &ticket.tenant_id, agent, *delta)?);
         }
         let total = items.len();
         match self.transact("update ticket", items).await {

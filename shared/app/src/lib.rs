@@ -1,0 +1,15 @@
+//! Baton's use cases, over the ports of `baton-domain` and nothing else.
+//!
+//! Each module tells one business step as a story: claim the work, store what arrived,
+//! decide, write the state change together with the effects that must follow it (the
+//! outbox), then relay those effects to their queues. The function crates are entry
+//! points only: they turn a Lambda event into a call here and the result into a response.
+//! Because every dependency is a port (`Arc<dyn Store>`, `Arc<dyn Queue>`), a test can put
+//! a decorator between a use case and the real adapters and fail any call it makes.
+
+pub mod relay;
+pub mod reply;
+pub mod tickets;
+pub mod triage;
+
+pub use relay::Queues;

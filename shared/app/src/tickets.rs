@@ -1,0 +1,72 @@
+//! Agents acting on tickets. An agent's reply is one transaction: the ticket at the
+//! version the agent read, the reply on its timeline, any change of assignment counts,
+//! the conversation handed to humans, the message in the conversation and its delivery in
+//! the outbox; then the delivery is relayed. A crash after the commit loses nothing (the
+//! sweep relays it); a retry of the same request finds the ticket's version moved and
+//! gets the ticket as it is now, with the reply on it, instead of a second reply.
+
+use crate::relay::{relay, Queues};
+use crate::reply::{Recipient, Reply};
+use baton_domain::conversation::Author;
+use baton_domain::ports::{Store, Write};
+use baton_domain::ticket::{capacity_deltas, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::{StoreError, Timestamp};
+
+/// Writes `after` over `before` with the agent's reply `entry` (a `Message` entry), and
+/// queues the reply for `to`. Returns the ticket's new version.
+pub async fn reply(
+    store: &dyn Store,
+    queues: &Queues,
+    before: &Ticket,
+    mut after: Ticket,
+    entry: &TimelineEntry,
+    to: &Recipient,
+    now: Timestamp,
+) -> Result<Ticket, StoreError> {
+    let TimelineKind::Message { text, .. } = &entry.entry else {
+        return Err(StoreError::Invalid {
+            field: "entry",
+            reason: "a reply is a message".into(),
+        });
+    };
+    after.updated_at = now;
+    let reply = Reply::build(
+        "reply",
+        &format!("{}:{}:{}", before.tenant_id, before.number, entry.id),
+        to,
+        entry.id,
+        entry.actor.clone(),
+        text.clone(),
+        Some(before.number),
+        now,
+    );
+    let mut writes = vec![
+        Write::UpdateTicket {
+            ticket: after.clone(),
+            expected_version: before.version,
+        },
+        Write::AddTimeline(entry.clone()),
+    ];
+    writes.extend(
+        capacity_deltas(before, &after)
+            .into_iter()
+            .map(|(agent, delta)| Write::MoveCapacity {
+                tenant: before.tenant_id.clone(),
+                agent,
+                delta,
+            }),
+    );
+    writes.push(Write::ClaimForHumans {
+        tenant: to.tenant_id.clone(),
+        conversation: to.conversation_id,
+        ticket: before.number,
+    });
+    writes.extend(reply.writes());
+    store.commit(writes).await?;
+    after.version = before.version + 1;
+    if let Author::Agent { id } = &entry.actor {
+        tracing::info!(version = after.version, agent = %id, message_id = %entry.id, "reply recorded");
+    }
+    relay(store, queues, std::slice::from_ref(&reply.effect), now).await;
+    Ok(after)
+}

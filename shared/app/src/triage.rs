@@ -1,0 +1,594 @@
+//! Triage one customer message: store it once, then either add it to the ticket humans
+//! are working on, answer it from the knowledge base, or hand the conversation to a human
+//! with a ticket that carries the whole story.
+//!
+//! Every step survives a crash between any two calls and a redelivery:
+//! - the message is stored under its channel message id, so a retry finds it (and its id);
+//! - an answer, a handoff and a message added to a ticket are each ONE transaction that
+//!   holds the state change and the effects that must follow (the reply to send, the
+//!   ticket to route), under ids derived from the message's dedup key: a retry's commit
+//!   finds the first one's marker and only relays what it left pending;
+//! - the model is asked (answer, summary) before that transaction, never between two
+//!   writes that belong together;
+//! - a conversation that points at a ticket that does not exist (left by an older version
+//!   that wrote the two apart) is healed by opening that ticket on the next message.
+
+use crate::relay::{relay, relay_recorded, Queues};
+use crate::reply::{Recipient, Reply};
+use baton_domain::conversation::{Author, Conversation, Message, Owner};
+use baton_domain::error::RecordError;
+use baton_domain::handoff;
+use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
+use baton_domain::intake::InboundMessage;
+use baton_domain::kb_cache::{CachedKb, KbCache};
+use baton_domain::outbound::RoutingRequest;
+use baton_domain::outbox::Effect;
+use baton_domain::ports::{Store, Write};
+use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
+use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SCOPE: &str = "triage";
+/// Messages of history given to the decision.
+const HISTORY: u32 = 20;
+/// Timeline entries a handoff writes in its one transaction (DynamoDB allows 100 writes
+/// and 4 MB); older history is written first, entry by entry, keyed by message id.
+const HANDOFF_TIMELINE_IN_TRANSACTION: usize = 40;
+const HANDOFF_TEXT_IN_TRANSACTION: usize = 1024 * 1024;
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub queues: Queues,
+    pub answerer: Box<dyn Answerer>,
+    pub clock: Arc<dyn Clock>,
+    /// The tenants' indexed knowledge bases (with the embedder, if any).
+    pub kb_cache: KbCache,
+}
+
+/// What happened to one message (also the stored idempotency result).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Handled {
+    Answered { message_id: String },
+    HandedOff { ticket: TicketNumber, reason: String },
+    AddedToTicket { ticket: TicketNumber },
+    Duplicate,
+}
+
+/// The effects a message can cause, by kind: their ids are fixed by the message's key.
+fn effect_ids(key: &str) -> Vec<String> {
+    ["answer", "notice", "route"]
+        .iter()
+        .map(|kind| Effect::id_for(kind, key))
+        .collect()
+}
+
+/// Triage one message, once. `remaining` is the invocation's time left: a claim lasts no
+/// longer, so a retry after a crash can take the message over promptly.
+pub async fn handle(
+    deps: &Deps,
+    inbound: &InboundMessage,
+    remaining: Option<Duration>,
+) -> Result<Handled, RecordError> {
+    let key = inbound.dedup_key();
+    let hash = payload_hash(serde_json::to_string(&inbound.message).unwrap_or_default().as_bytes());
+    let mut policy = IdempotencyPolicy::default();
+    if let Some(left) = remaining {
+        policy = policy.within(left);
+    }
+    let token = match deps.store.claim(SCOPE, &key, &hash, deps.clock.now(), policy).await? {
+        ClaimOutcome::Claimed(token) => token,
+        ClaimOutcome::AlreadyCompleted(_) => {
+            tracing::info!("redelivered message ignored");
+            return Ok(Handled::Duplicate);
+        }
+        ClaimOutcome::PayloadMismatch => {
+            // The same channel message id with other content: never handled twice, but
+            // worth an operator's look (a channel bug, or a forged id).
+            tracing::warn!("a message reused an earlier message's id with different content; ignored");
+            return Ok(Handled::Duplicate);
+        }
+        ClaimOutcome::InProgress => return Err(RecordError::Transient("being handled by another invocation".into())),
+    };
+    match process(deps, inbound, &key).await {
+        Ok(done) => {
+            let result = serde_json::to_value(&done).ok();
+            deps.store
+                .complete(SCOPE, &key, &token, result, deps.clock.now(), policy)
+                .await?;
+            Ok(done)
+        }
+        Err(e) => {
+            if let Err(release) = deps.store.release(SCOPE, &key, &token).await {
+                tracing::warn!(error = %release, "could not release the claim; it expires on its own");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Handled, RecordError> {
+    let now = deps.clock.now();
+    let tenant = &inbound.tenant_id;
+    let stored = store_inbound(deps, inbound, key, now).await?;
+    let conversation = match deps.store.get_conversation(tenant, inbound.conversation_id).await {
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RecordError::Bad("the message's conversation does not exist".into()))
+        }
+        other => other?,
+    };
+    if conversation.owner == Owner::Human {
+        if let Some(number) = conversation.ticket {
+            tracing::Span::current().record("ticket", number.0);
+            match deps.store.get_ticket(tenant, number).await {
+                Ok(ticket) => return add_to_ticket(deps, ticket, &stored, inbound, key, now).await,
+                Err(StoreError::NotFound { .. }) => {
+                    tracing::warn!("the conversation waits for a ticket that was never written; opening it now");
+                    let history = history(deps, &conversation, &stored).await?;
+                    return hand_off(
+                        deps,
+                        inbound,
+                        key,
+                        conversation,
+                        &history,
+                        HandoffReason::Recovered,
+                        &[],
+                        Some(number),
+                        now,
+                    )
+                    .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let tenant_cfg = match deps.store.get_tenant(tenant).await {
+        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {tenant}"))),
+        other => other?,
+    };
+    let kb = kb(deps, tenant, tenant_cfg.kb_revision).await?;
+    let history = history(deps, &conversation, &stored).await?;
+    let before: Vec<(bool, String)> = history[..history.len() - 1]
+        .iter()
+        .map(|m| (m.author == Author::Customer, m.text.clone()))
+        .collect();
+    let outcome = decide(
+        &DecisionInput {
+            text: &inbound.message.text,
+            history: &before,
+            ai: &tenant_cfg.ai,
+            kb: &kb.index,
+            articles: &kb.articles,
+        },
+        deps.answerer.as_ref(),
+    )
+    .await;
+    match (outcome.decision, outcome.answer.clone()) {
+        (Decision::Answer, Some(text)) => {
+            let done = answer(deps, inbound, key, text, now).await?;
+            tracing::info!(confidence = outcome.confidence, article = %outcome.citations[0].article_id, "answered from the knowledge base");
+            Ok(done)
+        }
+        _ => {
+            let reason = outcome.handoff.clone().unwrap_or(HandoffReason::LowConfidence);
+            hand_off(
+                deps,
+                inbound,
+                key,
+                conversation,
+                &history,
+                reason,
+                &outcome.citations,
+                None,
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// Stores the customer's message once (its channel message id is unique); a retry gets
+/// the id the first attempt stored it under.
+async fn store_inbound(
+    deps: &Deps,
+    inbound: &InboundMessage,
+    key: &str,
+    now: Timestamp,
+) -> Result<Message, RecordError> {
+    let mut message = Message {
+        tenant_id: inbound.tenant_id.clone(),
+        conversation_id: inbound.conversation_id,
+        id: ulid::Ulid::new(),
+        direction: baton_domain::conversation::Direction::Inbound,
+        author: Author::Customer,
+        text: inbound.message.text.clone(),
+        attachments: inbound.message.attachments.clone(),
+        channel_message_id: Some(key.to_owned()),
+        delivery: None,
+        created_at: now,
+    };
+    match deps.store.append_message(&message).await {
+        Ok(()) => Ok(message),
+        Err(StoreError::AlreadyExists { .. }) => {
+            let Some((_, id)) = deps.store.find_channel_message(&inbound.tenant_id, key).await? else {
+                return Err(RecordError::Transient(
+                    "the stored message's reference is not readable yet".into(),
+                ));
+            };
+            message.id = id;
+            Ok(message)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The tenant's KB index, rebuilt only when the tenant's KB revision moved.
+async fn kb(deps: &Deps, tenant: &TenantId, revision: u64) -> Result<Arc<CachedKb>, StoreError> {
+    let (kb, built) = deps.kb_cache.get(deps.store.as_ref(), tenant, revision).await?;
+    if built {
+        if let Some(err) = &kb.embedding_error {
+            tracing::warn!(tenant = %tenant, error = %err, "embedding the knowledge base failed; ranking by words");
+        }
+        tracing::info!(tenant = %tenant, revision, articles = kb.articles.len(), "knowledge base indexed");
+    }
+    Ok(kb)
+}
+
+/// The conversation since the AI's context start, oldest first, ending with `current`
+/// (as stored, if an earlier attempt stored it).
+async fn history(deps: &Deps, c: &Conversation, current: &Message) -> Result<Vec<Message>, RecordError> {
+    let mut recent = deps
+        .store
+        .latest_messages(&c.tenant_id, c.id, c.context_start, HISTORY + 1)
+        .await?;
+    let stored = recent.iter().position(|m| m.id == current.id).map(|i| recent.remove(i));
+    let skip = recent.len().saturating_sub(HISTORY as usize);
+    let mut history = recent.split_off(skip);
+    history.push(stored.unwrap_or_else(|| current.clone()));
+    Ok(history)
+}
+
+fn recipient(inbound: &InboundMessage) -> Recipient {
+    Recipient {
+        tenant_id: inbound.tenant_id.clone(),
+        conversation_id: inbound.conversation_id,
+        channel: inbound.message.channel,
+        to: inbound.message.sender_id.clone(),
+    }
+}
+
+async fn answer(
+    deps: &Deps,
+    inbound: &InboundMessage,
+    key: &str,
+    text: String,
+    now: Timestamp,
+) -> Result<Handled, RecordError> {
+    let reply = Reply::build(
+        "answer",
+        key,
+        &recipient(inbound),
+        ulid::Ulid::new(),
+        Author::Ai,
+        text,
+        None,
+        now,
+    );
+    match deps.store.commit(reply.writes().into()).await {
+        Ok(()) => {
+            relay(
+                deps.store.as_ref(),
+                &deps.queues,
+                std::slice::from_ref(&reply.effect),
+                now,
+            )
+            .await;
+            Ok(Handled::Answered {
+                message_id: reply.message.id.to_string(),
+            })
+        }
+        Err(StoreError::AlreadyExists { entity: "effect" }) => {
+            tracing::info!("answered by an earlier attempt");
+            relay_recorded(deps.store.as_ref(), &deps.queues, &effect_ids(key), now).await?;
+            let first = deps.store.get_effect(&reply.effect.id).await?;
+            let message_id = first
+                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.body).ok())
+                .and_then(|b| b["message_id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok(Handled::Answered { message_id })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds the customer's message to the ticket humans own, keyed by the message's id: a
+/// retry finds it there. A ticket that changed meanwhile is retried in order.
+async fn add_to_ticket(
+    deps: &Deps,
+    mut ticket: Ticket,
+    stored: &Message,
+    inbound: &InboundMessage,
+    key: &str,
+    now: Timestamp,
+) -> Result<Handled, RecordError> {
+    let number = ticket.number;
+    let expected = ticket.version;
+    // A closed ticket keeps its status; the message still joins its timeline for the agent.
+    if let Err(e) = ticket.apply(Action::CustomerReplied, now) {
+        tracing::info!(status = %ticket.status, reason = %e, "customer wrote on a ticket that stays as it is");
+        ticket.last_activity_at = now;
+    }
+    let entry = message_entry(&ticket.tenant_id, number, stored, inbound.message.channel);
+    let writes = vec![
+        Write::AddTimeline(entry),
+        Write::UpdateTicket {
+            ticket,
+            expected_version: expected,
+        },
+    ];
+    match deps.store.commit(writes).await {
+        Ok(()) => tracing::info!("customer message added to the ticket; the AI stays silent"),
+        Err(StoreError::AlreadyExists {
+            entity: "timeline_entry",
+        }) => {
+            // Done before: by an earlier attempt of this step, or by the handoff that
+            // opened the ticket with this message; relay what that left pending.
+            tracing::info!("the message is on the ticket already");
+            relay_recorded(deps.store.as_ref(), &deps.queues, &effect_ids(key), now).await?;
+        }
+        Err(e @ StoreError::Conflict { .. }) => return Err(RecordError::Transient(e.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Handled::AddedToTicket { ticket: number })
+}
+
+fn message_entry(
+    tenant: &TenantId,
+    number: TicketNumber,
+    m: &Message,
+    channel: baton_domain::Channel,
+) -> TimelineEntry {
+    TimelineEntry {
+        tenant_id: tenant.clone(),
+        ticket: number,
+        id: m.id,
+        at: m.created_at,
+        actor: m.author.clone(),
+        entry: TimelineKind::Message {
+            text: m.text.clone(),
+            channel,
+        },
+    }
+}
+
+/// Opens a ticket with the whole story and hands the conversation to humans, in one
+/// transaction with the customer's notice and the routing request.
+#[allow(clippy::too_many_arguments)]
+async fn hand_off(
+    deps: &Deps,
+    inbound: &InboundMessage,
+    key: &str,
+    mut conversation: Conversation,
+    history: &[Message],
+    reason: HandoffReason,
+    consulted: &[Citation],
+    number: Option<TicketNumber>,
+    now: Timestamp,
+) -> Result<Handled, RecordError> {
+    let tenant = &inbound.tenant_id;
+    let customer = match deps.store.get_customer(tenant, inbound.customer_id).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let pairs: Vec<(bool, String)> = history
+        .iter()
+        .map(|m| (m.author == Author::Customer, m.text.clone()))
+        .collect();
+    // The model's summary, asked before any write (a failed model call, the reason for
+    // this handoff, is not asked again), else an extractive one.
+    let model_summary = match reason {
+        HandoffReason::ModelFailed => None,
+        _ => deps.answerer.summarize(&pairs, &reason.describe()).await,
+    };
+    let summary = model_summary.unwrap_or_else(|| {
+        handoff::summary(
+            customer.as_ref().and_then(|c| c.name.as_deref()),
+            inbound.message.channel,
+            history,
+            &reason,
+            consulted,
+        )
+    });
+    let number = match number {
+        Some(n) => n,
+        // A number used by a failed attempt is never reused: a gap, never a duplicate.
+        None => deps.store.next_ticket_number(tenant).await?,
+    };
+    tracing::Span::current().record("ticket", number.0);
+    let ticket = new_ticket(
+        inbound,
+        number,
+        history,
+        &reason,
+        consulted,
+        summary,
+        customer.as_ref(),
+        now,
+    );
+
+    // The whole story on the timeline: every message so far, then the handoff itself.
+    let mut timeline: Vec<TimelineEntry> = history
+        .iter()
+        .map(|m| message_entry(tenant, number, m, inbound.message.channel))
+        .collect();
+    timeline.push(TimelineEntry {
+        tenant_id: tenant.clone(),
+        ticket: number,
+        id: ulid::Ulid::new(),
+        at: now,
+        actor: Author::System,
+        entry: TimelineKind::Event {
+            name: "handed_off".into(),
+            detail: serde_json::json!({ "reason": reason, "articles": consulted }),
+        },
+    });
+    let in_transaction = split_history(&timeline);
+    // What does not fit in the transaction goes first, entry by entry, keyed by message
+    // id: harmless if this attempt fails (no ticket shows them), repeated by a retry.
+    for entry in &timeline[..timeline.len() - in_transaction] {
+        match deps.store.commit(vec![Write::AddTimeline(entry.clone())]).await {
+            Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let notice_text = match reason {
+        HandoffReason::ModelFailed => handoff::MODEL_FAILURE_NOTICE.to_owned(),
+        _ => handoff::takeover_notice(number.0),
+    };
+    let notice = Reply::build(
+        "notice",
+        key,
+        &recipient(inbound),
+        ulid::Ulid::new(),
+        Author::System,
+        notice_text,
+        Some(number),
+        now,
+    );
+    let route = Effect::route(
+        key,
+        &RoutingRequest {
+            tenant_id: tenant.clone(),
+            ticket: number,
+        },
+        now,
+    );
+    let expected = conversation.version;
+    conversation.owner = Owner::Human;
+    conversation.ticket = Some(number);
+    conversation.last_message_at = now;
+    let mut writes = vec![
+        Write::RecordEffect(route.clone()),
+        Write::UpdateConversation {
+            conversation,
+            expected_version: expected,
+        },
+        Write::CreateTicket(ticket.clone()),
+    ];
+    writes.extend(
+        timeline[timeline.len() - in_transaction..]
+            .iter()
+            .cloned()
+            .map(Write::AddTimeline),
+    );
+    writes.extend(notice.writes());
+    match deps.store.commit(writes).await {
+        Ok(()) => {
+            relay(deps.store.as_ref(), &deps.queues, &[notice.effect, route], now).await;
+        }
+        Err(StoreError::AlreadyExists { entity: "effect" }) => {
+            tracing::info!("handed off by an earlier attempt");
+            relay_recorded(deps.store.as_ref(), &deps.queues, &effect_ids(key), now).await?;
+        }
+        Err(e @ StoreError::Conflict { .. }) => return Err(RecordError::Transient(e.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(reason = %reason_code(&reason), priority = %ticket.priority, "handed off to a human");
+    Ok(Handled::HandedOff {
+        ticket: number,
+        reason: reason_code(&reason),
+    })
+}
+
+/// How many of the timeline's last entries fit in the handoff's transaction.
+fn split_history(timeline: &[TimelineEntry]) -> usize {
+    let mut count = 0;
+    let mut bytes = 0;
+    for e in timeline.iter().rev() {
+        let size = match &e.entry {
+            TimelineKind::Message { text, .. } => text.len(),
+            _ => 1024,
+        };
+        if count == HANDOFF_TIMELINE_IN_TRANSACTION || (count > 0 && bytes + size > HANDOFF_TEXT_IN_TRANSACTION) {
+            break;
+        }
+        count += 1;
+        bytes += size;
+    }
+    count
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_ticket(
+    inbound: &InboundMessage,
+    number: TicketNumber,
+    history: &[Message],
+    reason: &HandoffReason,
+    consulted: &[Citation],
+    summary: String,
+    customer: Option<&baton_domain::customer::Customer>,
+    now: Timestamp,
+) -> Ticket {
+    let first_customer_text = history
+        .iter()
+        .find(|m| m.author == Author::Customer)
+        .map(|m| m.text.as_str())
+        .unwrap_or("");
+    let all_customer_text: String = history
+        .iter()
+        .filter(|m| m.author == Author::Customer)
+        .map(|m| m.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut tags = vec![
+        inbound.message.channel.to_string(),
+        format!("handoff:{}", reason_code(reason)),
+    ];
+    if let HandoffReason::AlwaysHumanTopic { topic } = reason {
+        tags.push(topic.replace(' ', "-"));
+    }
+    Ticket {
+        tenant_id: inbound.tenant_id.clone(),
+        number,
+        subject: handoff::subject(inbound.email.as_ref().map(|e| e.subject.as_str()), first_customer_text),
+        status: Status::Open,
+        priority: handoff::priority(&all_customer_text, customer),
+        customer_id: inbound.customer_id,
+        customer_name: customer
+            .and_then(|c| c.name.clone())
+            .or_else(|| inbound.message.sender_name.clone()),
+        source: Source {
+            channel: inbound.message.channel,
+            conversation_id: inbound.conversation_id,
+        },
+        assignee: None,
+        team: None,
+        tags,
+        handoff_reason: Some(reason.describe()),
+        ai_summary: Some(summary),
+        kb_links: consulted
+            .iter()
+            .map(|c| KbLink {
+                article_id: c.article_id.clone(),
+                title: c.title.clone(),
+                url: c.url.clone(),
+                score: c.score,
+            })
+            .collect(),
+        sla: SlaState::default(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        version: 1,
+    }
+}
+
+pub fn reason_code(r: &HandoffReason) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

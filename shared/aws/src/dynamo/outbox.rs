@@ -1,0 +1,233 @@
+//! Units of work (several writes in one transaction), the outbox's effects, and parked
+//! records.
+
+use super::conversations::{conversation_item, message_item};
+use super::tickets::{capacity_update, ticket_item, timeline_item, versioned_ticket_put};
+use super::{
+    backend, backend_build, from_item, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item,
+    DynamoStore, Item, QuerySpec, SortCondition, TransactFailure,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use baton_domain::outbox::Effect;
+use baton_domain::ports::{OutboxStore, Page, PageRequest, ParkedRecord, ParkingStore, UnitOfWork, Write};
+use baton_domain::{StoreError, Timestamp};
+
+const EFFECT: &str = "effect";
+const PARKED: &str = "parked_record";
+
+/// Relayed effects are kept this long for inspection, then the table's TTL removes them.
+const RELAYED_KEPT: time::Duration = time::Duration::days(7);
+/// Parked records are kept this long (two weeks: the queues' own retention).
+const PARKED_KEPT: time::Duration = time::Duration::days(14);
+
+fn effect_item(e: &Effect) -> Result<Item, StoreError> {
+    let mut item = to_item(EFFECT, keys::effect(&e.id), e)?;
+    if e.is_pending() {
+        item.insert(
+            keys::OUTBOX_PENDING.pk.into(),
+            s(keys::outbox_pending_partition(e.shard())),
+        );
+        item.insert(
+            keys::OUTBOX_PENDING.sk.into(),
+            s(keys::outbox_pending_sort_key(e.created_at, &e.id)),
+        );
+    }
+    Ok(item)
+}
+
+impl DynamoStore {
+    fn write_item(&self, w: &Write) -> Result<TransactWriteItem, StoreError> {
+        let table = self.table.as_str();
+        match w {
+            Write::CreateTicket(t) => put_new_in_transaction(table, ticket_item(t)?),
+            Write::UpdateTicket {
+                ticket,
+                expected_version,
+            } => versioned_ticket_put(table, ticket, *expected_version),
+            Write::AddTimeline(e) => put_new_in_transaction(table, timeline_item(e)?),
+            Write::AppendMessage(m) => {
+                if m.channel_message_id.is_some() {
+                    // Its uniqueness item would be a second write: use `append_message`.
+                    return Err(StoreError::Invalid {
+                        field: "message",
+                        reason: "a message with a channel message id is appended on its own".into(),
+                    });
+                }
+                put_new_in_transaction(table, message_item(m)?)
+            }
+            Write::UpdateConversation {
+                conversation,
+                expected_version,
+            } => {
+                let mut item = conversation_item(conversation)?;
+                item.insert("version".into(), n(expected_version + 1));
+                let put = Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_exists(PK) AND version = :expected")
+                    .expression_attribute_values(":expected", n(*expected_version))
+                    .build()
+                    .map_err(backend_build)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            }
+            Write::ClaimForHumans {
+                tenant,
+                conversation,
+                ticket,
+            } => {
+                let key = keys::conversation(tenant, *conversation);
+                let update = Update::builder()
+                    .table_name(table)
+                    .key(keys::PK, s(key.pk))
+                    .key(keys::SK, s(key.sk))
+                    .update_expression("SET #owner = :human, #ticket = :ticket ADD #version :one")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_names("#owner", "owner")
+                    .expression_attribute_names("#ticket", "ticket")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":human", s("human"))
+                    .expression_attribute_values(":ticket", n(ticket.0))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(backend_build)?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            }
+            Write::MoveCapacity { tenant, agent, delta } => capacity_update(table, tenant, agent, *delta),
+            Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
+        }
+    }
+
+    /// What the first failed condition means (see `Write`).
+    async fn commit_failure(&self, w: &Write) -> StoreError {
+        match w {
+            Write::CreateTicket(_) => StoreError::AlreadyExists { entity: "ticket" },
+            Write::UpdateTicket { ticket, .. } => {
+                self.conflict_or_missing("ticket", keys::ticket(&ticket.tenant_id, ticket.number))
+                    .await
+            }
+            Write::AddTimeline(_) => StoreError::AlreadyExists {
+                entity: "timeline_entry",
+            },
+            Write::AppendMessage(_) => StoreError::AlreadyExists { entity: "message" },
+            Write::UpdateConversation { conversation, .. } => {
+                self.conflict_or_missing(
+                    "conversation",
+                    keys::conversation(&conversation.tenant_id, conversation.id),
+                )
+                .await
+            }
+            Write::ClaimForHumans { .. } => StoreError::NotFound { entity: "conversation" },
+            Write::MoveCapacity { .. } => StoreError::NotFound { entity: "agent" },
+            Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
+        }
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for DynamoStore {
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let items = writes
+            .iter()
+            .map(|w| self.write_item(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact("commit", items).await {
+            Ok(()) => Ok(()),
+            Err(f @ TransactFailure::Conditions(_)) => {
+                let first = (0..writes.len()).find(|i| f.failed_at(*i)).unwrap_or(0);
+                Err(self.commit_failure(&writes[first]).await)
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl OutboxStore for DynamoStore {
+    async fn get_effect(&self, id: &str) -> Result<Option<Effect>, StoreError> {
+        match self.get(EFFECT, keys::effect(id)).await? {
+            Some(item) => Ok(Some(from_item(EFFECT, item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn mark_relayed(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let key = keys::effect(id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .update_expression("SET relayed_at = :at, expires_at = :exp REMOVE #ppk, #psk")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#ppk", keys::OUTBOX_PENDING.pk)
+            .expression_attribute_names("#psk", keys::OUTBOX_PENDING.sk)
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":exp", n(at.plus(RELAYED_KEPT).unix_seconds()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: EFFECT }),
+            Err(e) => Err(backend("mark effect relayed", e)),
+        }
+    }
+
+    async fn list_pending(&self, shard: u8, created_by: Timestamp, limit: u32) -> Result<Vec<Effect>, StoreError> {
+        let q = QuerySpec {
+            operation: "list pending effects",
+            index: Some(&keys::OUTBOX_PENDING),
+            partition: keys::outbox_pending_partition(shard),
+            // '~' sorts after every effect id, so an effect made exactly then is included.
+            sort: SortCondition::AtMost(format!("{created_by}#~")),
+        };
+        let page: Page<Effect> = self.query_as(EFFECT, q, &PageRequest::first(limit)).await?;
+        Ok(page.items)
+    }
+}
+
+#[async_trait]
+impl ParkingStore for DynamoStore {
+    async fn park(&self, record: &ParkedRecord) -> Result<(), StoreError> {
+        let mut item = to_item(
+            PARKED,
+            keys::parked(&record.consumer, record.parked_at, &record.message_id),
+            record,
+        )?;
+        item.insert(
+            "expires_at".into(),
+            n(record.parked_at.plus(PARKED_KEPT).unix_seconds()),
+        );
+        match self.put_new(PARKED, item).await {
+            Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_parked(&self, consumer: &str, page: &PageRequest) -> Result<Page<ParkedRecord>, StoreError> {
+        let q = QuerySpec {
+            operation: "list parked records",
+            index: None,
+            partition: keys::parked_partition(consumer),
+            sort: SortCondition::Any,
+        };
+        self.query_as(PARKED, q, page).await
+    }
+
+    async fn remove_parked(&self, consumer: &str, message_id: &str, parked_at: Timestamp) -> Result<(), StoreError> {
+        let key = keys::parked(consumer, parked_at, message_id);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .send()
+            .await
+            .map_err(|e| backend("remove parked record", e))?;
+        Ok(())
+    }
+}
