@@ -839,8 +839,8 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         .collect();
     assert_eq!(bodies, vec!["first".to_string()]);
 
-    let (routing_url, _) = env.resources.queue("RoutingQueue").unwrap();
-    let standard = SqsQueue::new(sqs.clone(), routing_url);
+    let (email_url, _) = env.resources.queue("EmailQueue").unwrap();
+    let standard = SqsQueue::new(sqs.clone(), email_url);
     standard
         .send(QueueMessage {
             body: "{\"ticket\":1}".into(),
@@ -849,7 +849,7 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         })
         .await
         .unwrap();
-    let got = sqs.receive_message().queue_url(routing_url).send().await.unwrap();
+    let got = sqs.receive_message().queue_url(email_url).send().await.unwrap();
     assert_eq!(got.messages.unwrap_or_default().len(), 1);
 }
 

@@ -2,6 +2,8 @@
 //! and its own resources created from `template.yaml`, so tests run in parallel and
 //! leave nothing behind (the server stops when the test's `TestEnv` drops).
 
+pub mod faults;
+
 use baton_aws::DynamoStore;
 use baton_local::endpoint::{repo_root, LocalEndpoint};
 use baton_local::provision::{self, Resources};

@@ -112,6 +112,11 @@ pub async fn handle(
 async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Handled, RecordError> {
     let now = deps.clock.now();
     let tenant = &inbound.tenant_id;
+    // Nothing is stored for a tenant that does not exist.
+    let tenant_cfg = match deps.store.get_tenant(tenant).await {
+        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {tenant}"))),
+        other => other?,
+    };
     let stored = store_inbound(deps, inbound, key, now).await?;
     let conversation = match deps.store.get_conversation(tenant, inbound.conversation_id).await {
         Err(StoreError::NotFound { .. }) => {
@@ -144,10 +149,6 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             }
         }
     }
-    let tenant_cfg = match deps.store.get_tenant(tenant).await {
-        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {tenant}"))),
-        other => other?,
-    };
     let kb = kb(deps, tenant, tenant_cfg.kb_revision).await?;
     let history = history(deps, &conversation, &stored).await?;
     let before: Vec<(bool, String)> = history[..history.len() - 1]

@@ -71,16 +71,17 @@ impl Effect {
         }
     }
 
-    /// A ticket to route (a standard queue: the router is idempotent per ticket).
+    /// A ticket to route: FIFO group = the ticket, dedup id = the effect's own id.
     pub fn route(business_key: &str, request: &RoutingRequest, now: Timestamp) -> Self {
+        let id = Effect::id_for("route", business_key);
         Effect {
-            id: Effect::id_for("route", business_key),
             tenant_id: request.tenant_id.clone(),
             target: EffectTarget::Routing,
             business_key: business_key.to_owned(),
             body: serde_json::to_string(request).expect("a routing request serialises"),
-            group_id: None,
-            dedup_id: None,
+            group_id: Some(format!("{}#{}", request.tenant_id, request.ticket)),
+            dedup_id: Some(id.clone()),
+            id,
             created_at: now,
             relayed_at: None,
         }
@@ -131,7 +132,7 @@ mod tests {
                 now,
             );
             assert!(e.shard() < PENDING_SHARDS);
-            assert!(e.is_pending() && e.group_id.is_none());
+            assert!(e.is_pending() && e.dedup_id.as_deref() == Some(e.id.as_str()));
         }
     }
 }

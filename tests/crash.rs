@@ -1,0 +1,595 @@
+//! Crash safety, proven the hard way: every call a step makes through its ports is failed
+//! in turn, and every call is also made to "crash" (it takes effect, then the invocation
+//! dies). After each fault the message is redelivered (or the agent retries), the outbox
+//! sweep runs, and the end state must be the one a single clean run leaves: the
+//! customer's message stored once, exactly one reply or notice relayed, one ticket with
+//! its whole story, one routing request, conversation owner and ticket agreeing, no
+//! duplicate timeline entries.
+//!
+//! The adapters are the real ones against the local endpoint, wrapped in
+//! `baton_tests::faults::Faulty`; nothing here is a mock of DynamoDB or SQS.
+
+use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims, LOCAL_AUDIENCE};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use baton_app::Queues;
+use baton_domain::channels::{ChannelMessage, ContentKind};
+use baton_domain::conversation::{Author, Owner};
+use baton_domain::directory::Role;
+use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy};
+use baton_domain::intake::{accept, InboundMessage, IntakePorts};
+use baton_domain::kb_cache::KbCache;
+use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::ports::{ConversationStore, IdempotencyStore, PageRequest, Queue, Store, TicketStore};
+use baton_domain::ticket::{Status, TimelineEntry, TimelineKind};
+use baton_domain::triage::DeterministicAnswerer;
+use baton_domain::{Channel, Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
+use baton_tests::faults::{Fault, Faults, Faulty};
+use baton_tests::{drain_inbound, drain_queue, http_request, local_secret, queue, seeded_env, TestEnv};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct World {
+    env: TestEnv,
+    faults: Arc<Faults>,
+    store: Arc<dyn Store>,
+    outbound: Arc<dyn Queue>,
+    routing: Arc<dyn Queue>,
+    /// The functions' clock: moved on before a redelivery, so a crashed invocation's
+    /// claim has expired, and before the sweep, past the relay's grace period.
+    clock: Arc<FixedClock>,
+    cases: std::sync::atomic::AtomicU32,
+}
+
+async fn world() -> World {
+    let env = seeded_env().await;
+    let faults = Faults::new();
+    World {
+        store: Arc::new(Faulty::new(env.store.clone(), &faults)),
+        outbound: Arc::new(Faulty::new(queue(&env, "OutboundQueue"), &faults)),
+        routing: Arc::new(Faulty::new(queue(&env, "RoutingQueue"), &faults)),
+        clock: Arc::new(FixedClock::new(SystemClock.now())),
+        faults,
+        env,
+        cases: Default::default(),
+    }
+}
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+impl World {
+    /// A fresh triage sandbox (cold: empty KB cache) over the decorated ports.
+    fn triage(&self) -> triage::Deps {
+        let mut deps = triage::deps(
+            self.store.clone(),
+            self.outbound.clone(),
+            self.routing.clone(),
+            Box::new(DeterministicAnswerer),
+        );
+        deps.clock = self.clock.clone();
+        deps
+    }
+
+    fn agent_api(&self) -> agent_api::Deps {
+        agent_api::Deps {
+            store: self.store.clone(),
+            queues: Queues {
+                outbound: Some(self.outbound.clone()),
+                routing: None,
+            },
+            auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
+            answerer: Box::new(DeterministicAnswerer),
+            kb_cache: KbCache::default(),
+            clock: Box::new(SharedClock(self.clock.clone())),
+        }
+    }
+
+    /// A new WhatsApp customer's message, through intake (no faults), as triage receives it.
+    async fn customer_says(&self, sender: &str, text: &str) -> InboundMessage {
+        let inbound_queue = queue(&self.env, "InboundQueue");
+        let ports = IntakePorts::new(&self.env.store, &inbound_queue, &SystemClock);
+        let n = self.cases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let message = ChannelMessage {
+            channel: Channel::Whatsapp,
+            account_id: "100000000000001".into(),
+            sender_id: sender.into(),
+            sender_name: Some("Sam".into()),
+            channel_message_id: format!("wamid.{sender}.{n}"),
+            kind: ContentKind::Text,
+            text: text.into(),
+            attachments: vec![],
+            reply_to: None,
+            sent_at: None,
+        };
+        accept(&ports, &demo(), message, None, None).await.unwrap();
+        let mut inbound = drain_inbound(&self.env).await;
+        assert_eq!(inbound.len(), 1);
+        inbound.remove(0)
+    }
+
+    /// Triage with the fault armed, then redelivery until the record is done, then the
+    /// outbox sweep. Returns whether the fault was reached.
+    async fn triage_with_fault(&self, inbound: &InboundMessage, k: u64, fault: Fault) -> bool {
+        self.faults.arm(k, fault);
+        let deps = self.triage();
+        let first = self
+            .faults
+            .run(triage::handler(
+                &deps,
+                LambdaEvent::new(sqs_event(inbound), Context::default()),
+            ))
+            .await;
+        let fired = self.faults.fired();
+        self.faults.disarm();
+        if let Some(resp) = first {
+            assert!(
+                fired || resp.unwrap().batch_item_failures.is_empty(),
+                "a clean run handles the record"
+            );
+        }
+        let mut done = false;
+        for _ in 0..3 {
+            self.clock.advance(time::Duration::minutes(2));
+            let deps = self.triage();
+            let resp = triage::handler(&deps, LambdaEvent::new(sqs_event(inbound), Context::default()))
+                .await
+                .unwrap();
+            if resp.batch_item_failures.is_empty() {
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "the redelivered message is handled (fault {fault:?} at call {k})");
+        self.sweep().await;
+        fired
+    }
+
+    async fn sweep(&self) {
+        self.clock.advance(time::Duration::minutes(1));
+        let mut relay = outbox_relay::Deps::new(self.store.clone(), self.outbound.clone(), self.routing.clone());
+        relay.clock = self.clock.clone();
+        let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": {}
+        }))
+        .unwrap();
+        outbox_relay::handler(&relay, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+    }
+
+    async fn outbound(&self) -> Vec<OutboundMessage> {
+        drain_queue(&self.env, "OutboundQueue").await
+    }
+
+    async fn routed(&self) -> Vec<RoutingRequest> {
+        drain_queue(&self.env, "RoutingQueue").await
+    }
+
+    async fn thread(&self, conversation: ConversationId) -> Vec<(Author, String)> {
+        self.env
+            .store
+            .list_messages(&demo(), conversation, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|m| (m.author, m.text))
+            .collect()
+    }
+
+    async fn timeline(&self, number: TicketNumber) -> Vec<TimelineEntry> {
+        self.env
+            .store
+            .list_timeline(&demo(), number, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+    }
+
+    async fn assert_triage_completed(&self, inbound: &InboundMessage) {
+        let outcome = self
+            .env
+            .store
+            .claim(
+                baton_app::triage::SCOPE,
+                &inbound.dedup_key(),
+                "-",
+                self.clock.now(),
+                IdempotencyPolicy::default(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                outcome,
+                ClaimOutcome::AlreadyCompleted(_) | ClaimOutcome::PayloadMismatch
+            ),
+            "{outcome:?}"
+        );
+    }
+}
+
+/// The functions' clock, shared with the agent API (which takes a box).
+struct SharedClock(Arc<FixedClock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> baton_domain::Timestamp {
+        self.0.now()
+    }
+}
+
+fn sqs_event(m: &InboundMessage) -> SqsEvent {
+    serde_json::from_value(json!({ "Records": [{
+        "messageId": format!("sqs-{}", m.dedup_key()), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
+        "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" }] }))
+    .unwrap()
+}
+
+fn message_texts(timeline: &[TimelineEntry]) -> Vec<String> {
+    timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            TimelineKind::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(timeline: &[TimelineEntry], name: &str) -> usize {
+    timeline
+        .iter()
+        .filter(|e| matches!(&e.entry, TimelineKind::Event { name: n, .. } if n == name))
+        .count()
+}
+
+/// Runs `case` with an error, then with a crash, at every call k until k is past the
+/// last call a clean run makes. Returns how many calls the step makes.
+async fn every_call<F, Fut>(mut case: F) -> u64
+where
+    F: FnMut(u64, Fault) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut k = 1;
+    loop {
+        let mut reached = false;
+        for fault in [Fault::Error, Fault::Crash] {
+            reached |= case(k, fault).await;
+        }
+        if !reached {
+            return k - 1;
+        }
+        k += 1;
+        assert!(k < 100, "a step makes a bounded number of calls");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_survives_a_fault_at_every_call_and_is_sent_once() {
+    let w = world().await;
+    let steps = every_call(|k, fault| {
+        let w = &w;
+        async move {
+            let sender = format!("3160{k:03}{}", fault as u8);
+            let inbound = w.customer_says(&sender, "How long does delivery take?").await;
+            let fired = w.triage_with_fault(&inbound, k, fault).await;
+            let thread = w.thread(inbound.conversation_id).await;
+            let authors: Vec<&Author> = thread.iter().map(|(a, _)| a).collect();
+            assert_eq!(
+                authors,
+                vec![&Author::Customer, &Author::Ai],
+                "{fault:?} at {k}: {thread:?}"
+            );
+            let out = w.outbound().await;
+            assert_eq!(out.len(), 1, "{fault:?} at {k}: exactly one answer relayed");
+            assert_eq!(out[0].to, sender);
+            assert_eq!(out[0].text, thread[1].1);
+            assert!(w.routed().await.is_empty(), "{fault:?} at {k}: no ticket to route");
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), inbound.conversation_id)
+                .await
+                .unwrap();
+            assert_eq!((c.owner, c.ticket), (Owner::Ai, None));
+            w.assert_triage_completed(&inbound).await;
+            fired
+        }
+    })
+    .await;
+    eprintln!("the answer path: {steps} calls, each failed and crashed in turn");
+    assert!(steps >= 8, "the answer path makes {steps} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_survives_a_fault_at_every_call_with_one_ticket_one_notice_one_route() {
+    let w = world().await;
+    let steps = every_call(|k, fault| {
+        let w = &w;
+        async move {
+            let sender = format!("3161{k:03}{}", fault as u8);
+            let text = "I want to talk to a human please";
+            let inbound = w.customer_says(&sender, text).await;
+            let fired = w.triage_with_fault(&inbound, k, fault).await;
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), inbound.conversation_id)
+                .await
+                .unwrap();
+            assert_eq!(c.owner, Owner::Human, "{fault:?} at {k}");
+            let number = c.ticket.expect("the conversation names its ticket");
+            let ticket = w.env.store.get_ticket(&demo(), number).await.unwrap();
+            assert_eq!(ticket.status, Status::Open);
+            assert_eq!(ticket.source.conversation_id, inbound.conversation_id);
+            assert!(
+                ticket.tags.contains(&"handoff:asked_for_human".to_string()),
+                "{fault:?} at {k}: the handoff happened once, for the customer's reason: {:?}",
+                ticket.tags
+            );
+            let timeline = w.timeline(number).await;
+            assert_eq!(message_texts(&timeline), vec![text.to_string()], "{fault:?} at {k}");
+            assert_eq!(events(&timeline, "handed_off"), 1, "{fault:?} at {k}");
+            let thread = w.thread(inbound.conversation_id).await;
+            let authors: Vec<&Author> = thread.iter().map(|(a, _)| a).collect();
+            assert_eq!(authors, vec![&Author::Customer, &Author::System], "{fault:?} at {k}");
+            let out = w.outbound().await;
+            assert_eq!(out.len(), 1, "{fault:?} at {k}: exactly one notice");
+            assert_eq!(out[0].ticket, Some(number));
+            let routed = w.routed().await;
+            assert_eq!(routed.len(), 1, "{fault:?} at {k}: exactly one routing request");
+            assert_eq!(routed[0].ticket, number);
+            // Exactly one ticket belongs to this conversation.
+            let open = w
+                .env
+                .store
+                .list_by_status(&demo(), Status::Open, &PageRequest::first(100))
+                .await
+                .unwrap()
+                .items;
+            assert_eq!(
+                open.iter()
+                    .filter(|t| t.source.conversation_id == inbound.conversation_id)
+                    .count(),
+                1
+            );
+            w.assert_triage_completed(&inbound).await;
+            fired
+        }
+    })
+    .await;
+    eprintln!("the handoff path: {steps} calls, each failed and crashed in turn");
+    assert!(steps >= 12, "the handoff path makes {steps} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_a_human_owned_ticket_survives_a_fault_at_every_call_and_lands_once() {
+    let w = world().await;
+    let steps = every_call(|k, fault| {
+        let w = &w;
+        async move {
+            let sender = format!("3162{k:03}{}", fault as u8);
+            let first = w.customer_says(&sender, "I want to talk to a human").await;
+            w.triage_with_fault(&first, 0, Fault::Error).await;
+            w.outbound().await;
+            w.routed().await;
+            let number = w
+                .env
+                .store
+                .get_conversation(&demo(), first.conversation_id)
+                .await
+                .unwrap()
+                .ticket
+                .unwrap();
+            let version = w.env.store.get_ticket(&demo(), number).await.unwrap().version;
+
+            let second = w.customer_says(&sender, "Any news on my parcel?").await;
+            let fired = w.triage_with_fault(&second, k, fault).await;
+            let timeline = w.timeline(number).await;
+            assert_eq!(
+                message_texts(&timeline),
+                vec![
+                    "I want to talk to a human".to_string(),
+                    "Any news on my parcel?".to_string()
+                ],
+                "{fault:?} at {k}"
+            );
+            let ticket = w.env.store.get_ticket(&demo(), number).await.unwrap();
+            assert_eq!(ticket.version, version + 1, "{fault:?} at {k}: one ticket update");
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), second.conversation_id)
+                .await
+                .unwrap();
+            assert_eq!((c.owner, c.ticket), (Owner::Human, Some(number)));
+            assert!(w.outbound().await.is_empty(), "{fault:?} at {k}: the AI stays silent");
+            assert!(w.routed().await.is_empty());
+            let customer_messages = w
+                .thread(second.conversation_id)
+                .await
+                .into_iter()
+                .filter(|(a, _)| *a == Author::Customer)
+                .count();
+            assert_eq!(customer_messages, 2, "{fault:?} at {k}");
+            w.assert_triage_completed(&second).await;
+            fired
+        }
+    })
+    .await;
+    eprintln!("adding to a ticket: {steps} calls, each failed and crashed in turn");
+    assert!(steps >= 6, "adding to a ticket makes {steps} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_waiting_on_a_missing_ticket_is_healed_by_the_next_message() {
+    let w = world().await;
+    // The state an older version left when it crashed mid-handoff: the conversation is
+    // human-owned and names a ticket number that was never written.
+    let first = w.customer_says("31630000001", "Where is my order?").await;
+    w.triage_with_fault(&first, 0, Fault::Error).await;
+    w.outbound().await;
+    let mut c = w
+        .env
+        .store
+        .get_conversation(&demo(), first.conversation_id)
+        .await
+        .unwrap();
+    let lost = w.env.store.next_ticket_number(&demo()).await.unwrap();
+    let expected = c.version;
+    c.owner = Owner::Human;
+    c.ticket = Some(lost);
+    w.env.store.update_conversation(&c, expected).await.unwrap();
+
+    let next = w.customer_says("31630000001", "Hello? Is anyone there?").await;
+    assert!(w.triage_with_fault(&next, 0, Fault::Error).await == false);
+    let ticket = w
+        .env
+        .store
+        .get_ticket(&demo(), lost)
+        .await
+        .expect("the lost ticket now exists");
+    assert_eq!(ticket.status, Status::Open);
+    assert!(
+        ticket.tags.contains(&"handoff:recovered".to_string()),
+        "{:?}",
+        ticket.tags
+    );
+    let texts = message_texts(&w.timeline(lost).await);
+    assert!(
+        texts.contains(&"Where is my order?".to_string()) && texts.contains(&"Hello? Is anyone there?".to_string()),
+        "the whole story: {texts:?}"
+    );
+    let routed = w.routed().await;
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].ticket, lost);
+    let out = w.outbound().await;
+    assert_eq!(out.len(), 1, "the customer is told a human will answer");
+    assert_eq!(out[0].ticket, Some(lost));
+    // And from here on the conversation behaves: the next message joins the ticket.
+    let later = w.customer_says("31630000001", "Thanks").await;
+    w.triage_with_fault(&later, 0, Fault::Error).await;
+    assert!(message_texts(&w.timeline(lost).await).contains(&"Thanks".to_string()));
+}
+
+async fn token(env: &TestEnv, email: &str) -> String {
+    let agent = agent_id_for_email(email);
+    baton_local::seed::ensure_tenant_and_agent(&env.store, &demo(), &agent, email, Role::Agent)
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    mint_local(
+        &local_secret("LOCAL_JWT_SECRET"),
+        &LocalClaims {
+            sub: agent.to_string(),
+            aud: LOCAL_AUDIENCE.into(),
+            iat: now,
+            exp: now + 3600,
+            email: email.into(),
+            tenant: "demo".into(),
+            agent_id: agent.to_string(),
+            role: "agent".into(),
+        },
+    )
+}
+
+async fn reply(deps: &agent_api::Deps, token: &str, number: TicketNumber, version: u64, text: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let req = http_request(
+        "POST",
+        &format!("/v1/tickets/{}/replies", number.0),
+        "",
+        &[("authorization", auth.as_str())],
+        Some(&json!({ "version": version, "text": text })),
+        "198.51.100.9",
+    );
+    let resp = agent_api::handler(deps, req).await.unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reply_survives_a_fault_at_every_call_and_is_delivered_once() {
+    let w = world().await;
+    let token = token(&w.env, "ada@demo.example").await;
+    let steps = every_call(|k, fault| {
+        let w = &w;
+        let token = token.clone();
+        async move {
+            let sender = format!("3164{k:03}{}", fault as u8);
+            let first = w.customer_says(&sender, "I want to talk to a human").await;
+            w.triage_with_fault(&first, 0, Fault::Error).await;
+            w.outbound().await;
+            w.routed().await;
+            let number = w
+                .env
+                .store
+                .get_conversation(&demo(), first.conversation_id)
+                .await
+                .unwrap()
+                .ticket
+                .unwrap();
+            let version = w.env.store.get_ticket(&demo(), number).await.unwrap().version;
+            let text = format!("On it: a courier is on the way ({k}, {fault:?}).");
+
+            w.faults.arm(k, fault);
+            let deps = w.agent_api();
+            let first_try = w.faults.run(reply(&deps, &token, number, version, &text)).await;
+            let fired = w.faults.fired();
+            w.faults.disarm();
+            if let Some((status, body)) = &first_try {
+                assert!(
+                    matches!(status, 201 | 503 | 409),
+                    "{fault:?} at {k}: a failure is never a 500: {status} {body}"
+                );
+                if *status == 503 {
+                    assert_eq!(body["error"]["code"], "unavailable");
+                }
+            }
+            // The agent's client retries what it sent, against the version it read.
+            let (status, body) = reply(&w.agent_api(), &token, number, version, &text).await;
+            assert!(matches!(status, 201 | 409), "{fault:?} at {k}: {status} {body}");
+            w.sweep().await;
+
+            let timeline = w.timeline(number).await;
+            let replies = message_texts(&timeline).into_iter().filter(|t| *t == text).count();
+            assert_eq!(replies, 1, "{fault:?} at {k}: one reply on the timeline");
+            let ticket = w.env.store.get_ticket(&demo(), number).await.unwrap();
+            assert_eq!(ticket.version, version + 1, "{fault:?} at {k}");
+            assert_eq!(ticket.status, Status::WaitingOnCustomer);
+            let in_thread = w
+                .thread(first.conversation_id)
+                .await
+                .into_iter()
+                .filter(|(a, t)| matches!(a, Author::Agent { .. }) && *t == text)
+                .count();
+            assert_eq!(in_thread, 1, "{fault:?} at {k}: one message in the conversation");
+            let out = w.outbound().await;
+            assert_eq!(
+                out.iter().filter(|o| o.text == text).count(),
+                1,
+                "{fault:?} at {k}: delivered once: {out:?}"
+            );
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), first.conversation_id)
+                .await
+                .unwrap();
+            assert_eq!((c.owner, c.ticket), (Owner::Human, Some(number)));
+            fired
+        }
+    })
+    .await;
+    eprintln!("a reply: {steps} calls, each failed and crashed in turn");
+    assert!(steps >= 5, "a reply makes {steps} calls");
+}

@@ -1,0 +1,262 @@
+//! Fault injection over the real adapters: `Faulty<S>` wraps a real port implementation
+//! (the DynamoDB store, an SQS queue against the local endpoint, never a mock) and counts
+//! every call the handler makes through any of them. Armed at call *k*, it either
+//!
+//! - fails that call with a retryable backend error, without its effect (`Fault::Error`),
+//!   and the handler goes on to handle the error as it would in AWS; or
+//! - lets the call take effect and then never returns (`Fault::Crash`): the test drops the
+//!   handler's future there, as Lambda does when a sandbox dies or times out, so nothing
+//!   the handler would have done next ever happens.
+//!
+//! Every decorated port shares one `Faults`, so *k* counts the handler's calls in order
+//! across the store and the queues.
+
+use async_trait::async_trait;
+use baton_domain::conversation::{Conversation, DeliveryStatus, Message};
+use baton_domain::customer::{Customer, Identity};
+use baton_domain::directory::{Agent, Presence, Team};
+use baton_domain::error::BackendErrorKind;
+use baton_domain::idempotency::{ClaimOutcome, ClaimToken, IdempotencyPolicy};
+use baton_domain::kb::Article;
+use baton_domain::outbox::Effect;
+use baton_domain::ports::*;
+use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant};
+use baton_domain::ticket::{Status, Ticket, TimelineEntry};
+use baton_domain::ticket_query::{StreamBatch, TicketStream};
+use baton_domain::{
+    AgentId, ArticleId, Channel, ConversationId, CustomerId, StoreError, TeamId, TenantId, TicketNumber, Timestamp,
+};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails without its effect.
+    Error,
+    /// The call takes effect, then the invocation dies.
+    Crash,
+}
+
+/// The shared call counter and the armed fault.
+#[derive(Default)]
+pub struct Faults {
+    calls: AtomicU64,
+    armed: Mutex<Option<(u64, Fault)>>,
+    fired: AtomicBool,
+    crashed: tokio::sync::Notify,
+    log: Mutex<Vec<&'static str>>,
+}
+
+impl Faults {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Faults::default())
+    }
+
+    /// Arms a fault at the `k`-th call from now (1-based) and resets the count.
+    pub fn arm(&self, k: u64, fault: Fault) {
+        self.reset();
+        *self.armed.lock().unwrap() = Some((k, fault));
+    }
+
+    /// Counts calls without failing any.
+    pub fn disarm(&self) {
+        self.reset();
+        *self.armed.lock().unwrap() = None;
+    }
+
+    fn reset(&self) {
+        self.calls.store(0, Ordering::SeqCst);
+        self.fired.store(false, Ordering::SeqCst);
+        self.log.lock().unwrap().clear();
+    }
+
+    /// Whether the armed fault was reached.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The calls made since the last `arm`/`disarm`, by port method name.
+    pub fn log(&self) -> Vec<&'static str> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Runs `handler` until it returns or the armed crash kills it (`None`).
+    pub async fn run<T>(&self, handler: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = handler => Some(out),
+            _ = self.crashed.notified() => None,
+        }
+    }
+
+    async fn call<T, E: Injected>(&self, name: &'static str, f: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        self.log.lock().unwrap().push(name);
+        let armed = *self.armed.lock().unwrap();
+        match armed {
+            Some((k, Fault::Error)) if k == n => {
+                self.fired.store(true, Ordering::SeqCst);
+                Err(E::injected(name))
+            }
+            Some((k, Fault::Crash)) if k == n => {
+                let out = f.await;
+                self.fired.store(true, Ordering::SeqCst);
+                drop(out);
+                self.crashed.notify_one();
+                std::future::pending().await
+            }
+            _ => f.await,
+        }
+    }
+}
+
+/// The retryable error a port returns when a fault is injected.
+pub trait Injected {
+    fn injected(call: &'static str) -> Self;
+}
+
+impl Injected for StoreError {
+    fn injected(call: &'static str) -> Self {
+        StoreError::Backend {
+            kind: BackendErrorKind::Unavailable,
+            operation: call,
+            source: "injected fault".into(),
+        }
+    }
+}
+
+impl Injected for QueueError {
+    fn injected(_: &'static str) -> Self {
+        QueueError::Backend {
+            kind: BackendErrorKind::Unavailable,
+            source: "injected fault".into(),
+        }
+    }
+}
+
+/// A real adapter behind the fault injector.
+pub struct Faulty<S> {
+    pub inner: S,
+    pub faults: Arc<Faults>,
+}
+
+impl<S> Faulty<S> {
+    pub fn new(inner: S, faults: &Arc<Faults>) -> Self {
+        Faulty {
+            inner,
+            faults: faults.clone(),
+        }
+    }
+}
+
+/// Implements a port for `Faulty<S>` by passing each method through `Faults::call`.
+macro_rules! faulty {
+    ($port:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
+        #[async_trait]
+        impl<S: $port> $port for Faulty<S> {
+            $(async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                self.faults.call(stringify!($name), self.inner.$name($($arg),*)).await
+            })*
+        }
+    };
+}
+
+faulty!(TenantStore {
+    fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
+    fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
+    fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
+    fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
+});
+
+faulty!(CustomerStore {
+    fn create_customer(&self, customer: &Customer, identity: &Identity) -> Result<(), StoreError>;
+    fn get_customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, StoreError>;
+    fn find_identity(&self, tenant: &TenantId, channel: Channel, external_id: &str) -> Result<Option<Identity>, StoreError>;
+    fn set_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, conversation: Option<ConversationId>) -> Result<(), StoreError>;
+    fn claim_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, proposed: ConversationId) -> Result<ConversationId, StoreError>;
+});
+
+faulty!(ConversationStore {
+    fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError>;
+    fn get_conversation(&self, tenant: &TenantId, id: ConversationId) -> Result<Conversation, StoreError>;
+    fn update_conversation(&self, conversation: &Conversation, expected_version: u64) -> Result<(), StoreError>;
+    fn append_message(&self, message: &Message) -> Result<(), StoreError>;
+    fn list_messages(&self, tenant: &TenantId, id: ConversationId, page: &PageRequest) -> Result<Page<Message>, StoreError>;
+    fn list_messages_after(&self, tenant: &TenantId, id: ConversationId, after: Option<ulid::Ulid>, limit: u32) -> Result<Vec<Message>, StoreError>;
+    fn latest_messages(&self, tenant: &TenantId, id: ConversationId, after: Option<ulid::Ulid>, limit: u32) -> Result<Vec<Message>, StoreError>;
+    fn find_channel_message(&self, tenant: &TenantId, channel_message_id: &str) -> Result<Option<(ConversationId, ulid::Ulid)>, StoreError>;
+    fn set_delivery_status(&self, tenant: &TenantId, channel_message_id: &str, status: DeliveryStatus) -> Result<(), StoreError>;
+});
+
+faulty!(TicketStore {
+    fn next_ticket_number(&self, tenant: &TenantId) -> Result<TicketNumber, StoreError>;
+    fn create_ticket(&self, ticket: &Ticket, timeline: &[TimelineEntry]) -> Result<(), StoreError>;
+    fn get_ticket(&self, tenant: &TenantId, number: TicketNumber) -> Result<Ticket, StoreError>;
+    fn update_ticket_and_capacity(&self, ticket: &Ticket, expected_version: u64, timeline: &[TimelineEntry], capacity: &[(AgentId, i64)]) -> Result<u64, StoreError>;
+    fn read_stream(&self, tenant: &TenantId, stream: &TicketStream, after: Option<&str>, limit: u32) -> Result<StreamBatch, StoreError>;
+    fn list_timeline(&self, tenant: &TenantId, number: TicketNumber, page: &PageRequest) -> Result<Page<TimelineEntry>, StoreError>;
+    fn list_by_status(&self, tenant: &TenantId, status: Status, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
+    fn list_by_assignee(&self, tenant: &TenantId, agent: &AgentId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
+    fn list_team_backlog(&self, tenant: &TenantId, team: &TeamId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
+    fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError>;
+});
+
+faulty!(DirectoryStore {
+    fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> Result<Agent, StoreError>;
+    fn list_agents(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Agent>, StoreError>;
+    fn create_team(&self, team: &Team) -> Result<(), StoreError>;
+    fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
+    fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError>;
+    fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;
+    fn update_team(&self, team: &Team) -> Result<(), StoreError>;
+    fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
+    fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
+});
+
+faulty!(KnowledgeStore {
+    fn put_article(&self, article: &Article) -> Result<(), StoreError>;
+    fn get_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<Article, StoreError>;
+    fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
+    fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
+});
+
+faulty!(IdempotencyStore {
+    fn claim(&self, scope: &str, key: &str, payload_hash: &str, now: Timestamp, policy: IdempotencyPolicy) -> Result<ClaimOutcome, StoreError>;
+    fn complete(&self, scope: &str, key: &str, token: &ClaimToken, response: Option<serde_json::Value>, now: Timestamp, policy: IdempotencyPolicy) -> Result<(), StoreError>;
+    fn release(&self, scope: &str, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
+});
+
+faulty!(EmailRefStore {
+    fn record_email_ref(&self, tenant: &TenantId, message_id: &str, conversation: ConversationId) -> Result<(), StoreError>;
+    fn find_email_ref(&self, tenant: &TenantId, message_ids: &[String]) -> Result<Option<ConversationId>, StoreError>;
+});
+
+faulty!(RateLimiter {
+    fn hit(&self, key: &str, now: Timestamp, window_secs: i64, limit: u32) -> Result<bool, StoreError>;
+});
+
+faulty!(UnitOfWork {
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+});
+
+faulty!(OutboxStore {
+    fn get_effect(&self, id: &str) -> Result<Option<Effect>, StoreError>;
+    fn mark_relayed(&self, id: &str, at: Timestamp) -> Result<(), StoreError>;
+    fn list_pending(&self, shard: u8, created_by: Timestamp, limit: u32) -> Result<Vec<Effect>, StoreError>;
+});
+
+faulty!(ParkingStore {
+    fn park(&self, record: &ParkedRecord) -> Result<(), StoreError>;
+    fn list_parked(&self, consumer: &str, page: &PageRequest) -> Result<Page<ParkedRecord>, StoreError>;
+    fn remove_parked(&self, consumer: &str, message_id: &str, parked_at: Timestamp) -> Result<(), StoreError>;
+});
+
+faulty!(Queue {
+    fn send(&self, message: QueueMessage) -> Result<(), QueueError>;
+});
