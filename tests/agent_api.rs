@@ -6,7 +6,6 @@ use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims
 use agent_api::{handler, Access, Deps, ROUTES};
 use baton_domain::conversation::{Author, Conversation, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
-use baton_domain::directory::Role;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ConversationStore, CustomerStore, TicketStore};
@@ -33,13 +32,7 @@ fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
 
 /// A token, and the tenant and agent it names created through `infra/local/token`'s code.
 async fn token(env: &TestEnv, tenant: &str, email: &str, role: &str) -> String {
-    let tenant_id = TenantId::new(tenant).unwrap();
-    let agent = agent_id_for_email(email);
-    let role_value = if role == "admin" { Role::Admin } else { Role::Agent };
-    baton_local::seed::ensure_tenant_and_agent(&env.store, &tenant_id, &agent, email, role_value)
-        .await
-        .unwrap();
-    mint(tenant, &agent.to_string(), role, 3600)
+    baton_tests::agent_token(env, tenant, email, role).await
 }
 
 fn mint(tenant: &str, agent: &str, role: &str, ttl: i64) -> String {

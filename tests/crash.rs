@@ -9,13 +9,12 @@
 //! The adapters are the real ones against the local endpoint, wrapped in
 //! `baton_tests::faults::Faulty`; nothing here is a mock of DynamoDB or SQS.
 
-use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims, LOCAL_AUDIENCE};
+use agent_api::auth::{Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, Owner};
-use baton_domain::directory::Role;
 use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::{accept, InboundMessage, IntakePorts};
 use baton_domain::kb_cache::KbCache;
@@ -25,7 +24,7 @@ use baton_domain::ticket::{Status, TimelineEntry, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Channel, Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
 use baton_tests::faults::{Fault, Faults, Faulty};
-use baton_tests::{drain_inbound, drain_queue, http_request, local_secret, queue, seeded_env, TestEnv};
+use baton_tests::{agent_call, agent_token, drain_inbound, drain_queue, local_secret, queue, seeded_env, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -478,49 +477,23 @@ async fn a_conversation_waiting_on_a_missing_ticket_is_healed_by_the_next_messag
     assert!(message_texts(&w.timeline(lost).await).contains(&"Thanks".to_string()));
 }
 
-async fn token(env: &TestEnv, email: &str) -> String {
-    let agent = agent_id_for_email(email);
-    baton_local::seed::ensure_tenant_and_agent(&env.store, &demo(), &agent, email, Role::Agent)
-        .await
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    mint_local(
-        &local_secret("LOCAL_JWT_SECRET"),
-        &LocalClaims {
-            sub: agent.to_string(),
-            aud: LOCAL_AUDIENCE.into(),
-            iat: now,
-            exp: now + 3600,
-            email: email.into(),
-            tenant: "demo".into(),
-            agent_id: agent.to_string(),
-            role: "agent".into(),
-        },
-    )
-}
-
 async fn reply(deps: &agent_api::Deps, token: &str, number: TicketNumber, version: u64, text: &str) -> (u16, Value) {
-    let auth = format!("Bearer {token}");
-    let req = http_request(
+    let path = format!("/v1/tickets/{}/replies", number.0);
+    let (status, _, body) = agent_call(
+        deps,
+        token,
         "POST",
-        &format!("/v1/tickets/{}/replies", number.0),
-        "",
-        &[("authorization", auth.as_str())],
-        Some(&json!({ "version": version, "text": text })),
-        "198.51.100.9",
-    );
-    let resp = agent_api::handler(deps, req).await.unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null),
+        &path,
+        Some(json!({ "version": version, "text": text })),
     )
+    .await;
+    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reply_survives_a_fault_at_every_call_and_is_delivered_once() {
     let w = world().await;
-    let token = token(&w.env, "ada@demo.example").await;
+    let token = agent_token(&w.env, "demo", "ada@demo.example", "agent").await;
     let steps = every_call(|k, fault| {
         let w = &w;
         let token = token.clone();

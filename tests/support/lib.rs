@@ -2,6 +2,7 @@
 //! and its own resources created from `template.yaml`, so tests run in parallel and
 //! leave nothing behind (the server stops when the test's `TestEnv` drops).
 
+pub mod ddb_proxy;
 pub mod faults;
 
 use baton_aws::DynamoStore;
@@ -188,4 +189,65 @@ pub fn http_request(
         event["body"] = b.to_string().into();
     }
     lambda_http::request::from_str(&event.to_string()).expect("a valid HTTP API event")
+}
+
+/// A bearer token for the local agent API, with its tenant and agent created through
+/// `infra/local/token`'s code.
+pub async fn agent_token(env: &TestEnv, tenant: &str, email: &str, role: &str) -> String {
+    use agent_api::auth::{agent_id_for_email, mint_local, LocalClaims, LOCAL_AUDIENCE};
+    let tenant_id = baton_domain::TenantId::new(tenant).unwrap();
+    let agent = agent_id_for_email(email);
+    let role_value = if role == "admin" {
+        baton_domain::directory::Role::Admin
+    } else {
+        baton_domain::directory::Role::Agent
+    };
+    baton_local::seed::ensure_tenant_and_agent(&env.store, &tenant_id, &agent, email, role_value)
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    mint_local(
+        &local_secret("LOCAL_JWT_SECRET"),
+        &LocalClaims {
+            sub: agent.to_string(),
+            aud: LOCAL_AUDIENCE.into(),
+            iat: now,
+            exp: now + 3600,
+            email: email.into(),
+            tenant: tenant.into(),
+            agent_id: agent.to_string(),
+            role: role.into(),
+        },
+    )
+}
+
+/// One agent-API call as the HTTP API hands it over: status, `Retry-After`, JSON body.
+pub async fn agent_call(
+    deps: &agent_api::Deps,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, Option<String>, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let req = http_request(
+        method,
+        path,
+        "",
+        &[("authorization", auth.as_str())],
+        body.as_ref(),
+        "198.51.100.9",
+    );
+    let resp = agent_api::handler(deps, req).await.unwrap();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = resp.status().as_u16();
+    (
+        status,
+        retry_after,
+        serde_json::from_slice(resp.body().as_ref()).unwrap_or(serde_json::Value::Null),
+    )
 }
