@@ -1,0 +1,133 @@
+//! Poison records under the local runner's real polling and redelivery: a record that can
+//! never succeed (a malformed body, a message for a tenant that does not exist) is parked
+//! with its reason and acknowledged, so the next message of its FIFO group is answered at
+//! once instead of waiting out the queue's visibility timeout five times over.
+
+use baton_domain::channels::{ChannelMessage, ContentKind};
+use baton_domain::conversation::Author;
+use baton_domain::intake::{accept, InboundMessage, IntakePorts};
+use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore};
+use baton_domain::{Channel, SystemClock, TenantId};
+use baton_local::RunnerOptions;
+use baton_tests::{build_binaries, drain_queue, env_with, eventually, queue, root};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_their_group() {
+    // Built the way `infra/local/invoke` builds functions, so the artifacts are shared.
+    build_binaries(&["baton-local", "triage"]);
+    let template = "tests/fixtures/triage-template.yaml";
+    let env = env_with(template).await;
+    baton_local::seed::seed_demo(&env.store).await.unwrap();
+
+    // A real inbound message, built by intake on the staging queue.
+    let staging = queue(&env, "StagingQueue");
+    let ports = IntakePorts::new(&env.store, &staging, &SystemClock);
+    let message = ChannelMessage {
+        channel: Channel::Whatsapp,
+        account_id: "100000000000001".into(),
+        sender_id: "31660000001".into(),
+        sender_name: None,
+        channel_message_id: "wamid.parking.1".into(),
+        kind: ContentKind::Text,
+        text: "How long does delivery take?".into(),
+        attachments: vec![],
+        reply_to: None,
+        sent_at: None,
+    };
+    accept(&ports, &TenantId::new("demo").unwrap(), message, None, None)
+        .await
+        .unwrap();
+    let good: InboundMessage = drain_queue(&env, "StagingQueue").await.remove(0);
+    let mut ghost = good.clone();
+    ghost.tenant_id = TenantId::new("ghost").unwrap();
+    ghost.message.channel_message_id = "wamid.parking.ghost".into();
+
+    // The two bad records go first in the good message's group.
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let (inbound_url, _) = env.resources.queue("InboundQueue").unwrap();
+    let group = good.conversation_id.to_string();
+    for (dedup, body) in [
+        ("bad-1".to_string(), "{\"tenant_id\": 42".to_string()),
+        (ghost.dedup_key(), serde_json::to_string(&ghost).unwrap()),
+        (good.dedup_key(), serde_json::to_string(&good).unwrap()),
+    ] {
+        sqs.send_message()
+            .queue_url(inbound_url)
+            .message_body(body)
+            .message_group_id(&group)
+            .message_deduplication_id(baton_aws::sqs::dedup_id(&dedup))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);
+    opts.template = root().join(template);
+    opts.env_file = None;
+    let baton = baton_local::start(&env.sdk, &env.endpoint.url, opts)
+        .await
+        .expect("runner starts");
+
+    // Answered well inside one visibility timeout (120 s): nothing held the group up.
+    let started = std::time::Instant::now();
+    let answered = eventually(45, || async {
+        let thread = env
+            .store
+            .list_messages(&good.tenant_id, good.conversation_id, &PageRequest::first(10))
+            .await
+            .ok()?
+            .items;
+        (thread.iter().map(|m| m.author.clone()).collect::<Vec<_>>() == vec![Author::Customer, Author::Ai])
+            .then_some(())
+    })
+    .await;
+    assert!(answered.is_some(), "the good message was answered behind the bad ones");
+    eprintln!("answered after {:?}", started.elapsed());
+
+    let parked = eventually(10, || async {
+        let p = env
+            .store
+            .list_parked(triage::CONSUMER, &PageRequest::first(10))
+            .await
+            .ok()?
+            .items;
+        (p.len() == 2).then_some(p)
+    })
+    .await
+    .expect("both bad records are parked");
+    assert!(parked[0].reason.contains("not an inbound message"), "{:?}", parked[0]);
+    assert_eq!(parked[0].body, "{\"tenant_id\": 42");
+    assert!(parked[1].reason.contains("unknown tenant ghost"), "{:?}", parked[1]);
+    assert!(parked.iter().all(|p| p.group_id.as_deref() == Some(group.as_str())));
+    // Nothing was stored for the unknown tenant.
+    assert!(env
+        .store
+        .list_messages(&ghost.tenant_id, ghost.conversation_id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    // The queue is empty (in flight included) and nothing went to the dead-letter queue.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for q in ["InboundQueue", "InboundDeadLetterQueue"] {
+        let (url, _) = env.resources.queue(q).unwrap();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        for a in [
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ] {
+            assert_eq!(attrs.get(&a).map(String::as_str), Some("0"), "{q} {a:?}");
+        }
+    }
+    drop(baton);
+}
