@@ -19,7 +19,9 @@ use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::{accept, InboundMessage, IntakePorts};
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
-use baton_domain::ports::{ConversationStore, IdempotencyStore, PageRequest, Queue, Store, TicketStore};
+use baton_domain::ports::{
+    ConversationStore, DirectoryStore, IdempotencyStore, PageRequest, Queue, Store, TicketStore,
+};
 use baton_domain::ticket::{Status, TimelineEntry, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Channel, Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
@@ -73,17 +75,7 @@ impl World {
     }
 
     fn agent_api(&self) -> agent_api::Deps {
-        agent_api::Deps {
-            store: self.store.clone(),
-            queues: Queues {
-                outbound: Some(self.outbound.clone()),
-                routing: None,
-            },
-            auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
-            answerer: Box::new(DeterministicAnswerer),
-            kb_cache: KbCache::default(),
-            clock: Box::new(SharedClock(self.clock.clone())),
-        }
+        agent_api_deps(self, self.store.clone())
     }
 
     /// A new WhatsApp customer's message, through intake (no faults), as triage receives it.
@@ -210,6 +202,21 @@ impl World {
             ),
             "{outcome:?}"
         );
+    }
+}
+
+/// The agent API over `store` (decorated, or the plain one for clean set-up steps).
+fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
+    agent_api::Deps {
+        store,
+        queues: Queues {
+            outbound: Some(w.outbound.clone()),
+            routing: None,
+        },
+        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
+        answerer: Box::new(DeterministicAnswerer),
+        kb_cache: KbCache::default(),
+        clock: Box::new(SharedClock(w.clock.clone())),
     }
 }
 
@@ -477,92 +484,267 @@ async fn a_conversation_waiting_on_a_missing_ticket_is_healed_by_the_next_messag
     assert!(message_texts(&w.timeline(lost).await).contains(&"Thanks".to_string()));
 }
 
-async fn reply(deps: &agent_api::Deps, token: &str, number: TicketNumber, version: u64, text: &str) -> (u16, Value) {
-    let path = format!("/v1/tickets/{}/replies", number.0);
-    let (status, _, body) = agent_call(
-        deps,
-        token,
-        "POST",
-        &path,
-        Some(json!({ "version": version, "text": text })),
-    )
-    .await;
-    (status, body)
+/// One agent action, and what it must leave behind exactly once.
+struct ActionCase {
+    name: &'static str,
+    method: &'static str,
+    /// After `/v1/tickets/{number}`.
+    path: &'static str,
+    body: Value,
+    /// Done cleanly first (path, body without version).
+    prepare: Option<(&'static str, Value)>,
+    /// The timeline entry that proves the action: an event name, or a message/note text.
+    proof: &'static str,
+    owner: Owner,
+    status: Status,
+    capacity: u32,
+}
+
+fn actions() -> Vec<ActionCase> {
+    let text = "On it: a courier is on the way.";
+    vec![
+        ActionCase {
+            name: "reply",
+            method: "POST",
+            path: "/replies",
+            body: json!({ "text": text }),
+            prepare: None,
+            proof: text,
+            owner: Owner::Human,
+            status: Status::WaitingOnCustomer,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "note",
+            method: "POST",
+            path: "/notes",
+            body: json!({ "text": "Courier confirmed the address." }),
+            prepare: None,
+            proof: "Courier confirmed the address.",
+            owner: Owner::Human,
+            status: Status::Open,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "assign",
+            method: "POST",
+            path: "/assign",
+            body: json!({ "agent_id": agent_api::auth::agent_id_for_email("ada@demo.example").to_string() }),
+            prepare: None,
+            proof: "assigned",
+            owner: Owner::Human,
+            status: Status::Open,
+            capacity: 1,
+        },
+        ActionCase {
+            name: "takeover",
+            method: "POST",
+            path: "/takeover",
+            body: json!({}),
+            prepare: None,
+            proof: "taken_over",
+            owner: Owner::Human,
+            status: Status::Open,
+            capacity: 1,
+        },
+        ActionCase {
+            name: "patch",
+            method: "PATCH",
+            path: "",
+            body: json!({ "priority": "urgent" }),
+            prepare: None,
+            proof: "priority_changed",
+            owner: Owner::Human,
+            status: Status::Open,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "close",
+            method: "POST",
+            path: "/close",
+            body: json!({}),
+            prepare: Some(("/replies", json!({ "text": "Here is your tracking link." }))),
+            proof: "closed",
+            owner: Owner::Human,
+            status: Status::Closed,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "force-close",
+            method: "POST",
+            path: "/force-close",
+            body: json!({}),
+            prepare: None,
+            proof: "force_closed",
+            owner: Owner::Human,
+            status: Status::Closed,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "reopen",
+            method: "POST",
+            path: "/reopen",
+            body: json!({}),
+            prepare: Some(("/force-close", json!({}))),
+            proof: "reopened",
+            owner: Owner::Human,
+            status: Status::Open,
+            capacity: 0,
+        },
+        ActionCase {
+            name: "return-to-ai",
+            method: "POST",
+            path: "/return-to-ai",
+            body: json!({}),
+            prepare: None,
+            proof: "returned_to_ai",
+            owner: Owner::Ai,
+            status: Status::Resolved,
+            capacity: 0,
+        },
+    ]
+}
+
+fn with_version(body: &Value, version: u64) -> Value {
+    let mut b = body.clone();
+    b["version"] = version.into();
+    b
+}
+
+/// How many timeline entries prove the action: events by name, messages and notes by text.
+fn proofs(timeline: &[TimelineEntry], proof: &str) -> usize {
+    timeline
+        .iter()
+        .filter(|e| match &e.entry {
+            TimelineKind::Event { name, .. } => name == proof,
+            TimelineKind::Message { text, .. } | TimelineKind::Note { text } => text == proof,
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_reply_survives_a_fault_at_every_call_and_is_delivered_once() {
+async fn every_agent_action_survives_a_fault_at_every_call_and_takes_effect_once() {
     let w = world().await;
-    let token = agent_token(&w.env, "demo", "ada@demo.example", "agent").await;
-    let steps = every_call(|k, fault| {
-        let w = &w;
-        let token = token.clone();
-        async move {
-            let sender = format!("3164{k:03}{}", fault as u8);
-            let first = w.customer_says(&sender, "I want to talk to a human").await;
-            w.triage_with_fault(&first, 0, Fault::Error).await;
-            w.outbound().await;
-            w.routed().await;
-            let number = w
-                .env
-                .store
-                .get_conversation(&demo(), first.conversation_id)
-                .await
-                .unwrap()
-                .ticket
-                .unwrap();
-            let version = w.env.store.get_ticket(&demo(), number).await.unwrap().version;
-            let text = format!("On it: a courier is on the way ({k}, {fault:?}).");
-
-            w.faults.arm(k, fault);
-            let deps = w.agent_api();
-            let first_try = w.faults.run(reply(&deps, &token, number, version, &text)).await;
-            let fired = w.faults.fired();
-            w.faults.disarm();
-            if let Some((status, body)) = &first_try {
-                assert!(
-                    matches!(status, 201 | 503 | 409),
-                    "{fault:?} at {k}: a failure is never a 500: {status} {body}"
-                );
-                if *status == 503 {
-                    assert_eq!(body["error"]["code"], "unavailable");
+    let token = agent_token(&w.env, "demo", "ada@demo.example", "admin").await;
+    let me = agent_api::auth::agent_id_for_email("ada@demo.example");
+    let clean = agent_api_deps(&w, Arc::new(w.env.store.clone()));
+    for (i, action) in actions().into_iter().enumerate() {
+        let steps = every_call(|k, fault| {
+            let w = &w;
+            let token = token.clone();
+            let action = &action;
+            let clean = &clean;
+            let me = &me;
+            async move {
+                let sender = format!("3164{i:02}{k:03}{}", fault as u8);
+                let first = w.customer_says(&sender, "I want to talk to a human").await;
+                w.triage_with_fault(&first, 0, Fault::Error).await;
+                let c = w
+                    .env
+                    .store
+                    .get_conversation(&demo(), first.conversation_id)
+                    .await
+                    .unwrap();
+                let number = c.ticket.unwrap();
+                let at = |path: &str| format!("/v1/tickets/{}{path}", number.0);
+                if let Some((path, body)) = &action.prepare {
+                    let v = w.env.store.get_ticket(&demo(), number).await.unwrap().version;
+                    let (status, _, body) =
+                        agent_call(clean, &token, "POST", &at(path), Some(with_version(body, v))).await;
+                    assert!(status < 300, "{}: prepare: {status} {body}", action.name);
                 }
-            }
-            // The agent's client retries what it sent, against the version it read.
-            let (status, body) = reply(&w.agent_api(), &token, number, version, &text).await;
-            assert!(matches!(status, 201 | 409), "{fault:?} at {k}: {status} {body}");
-            w.sweep().await;
+                w.outbound().await;
+                w.routed().await;
+                let version = w.env.store.get_ticket(&demo(), number).await.unwrap().version;
+                let open_before = w.env.store.get_agent(&demo(), me).await.unwrap().open_count;
+                let body = with_version(&action.body, version);
 
-            let timeline = w.timeline(number).await;
-            let replies = message_texts(&timeline).into_iter().filter(|t| *t == text).count();
-            assert_eq!(replies, 1, "{fault:?} at {k}: one reply on the timeline");
-            let ticket = w.env.store.get_ticket(&demo(), number).await.unwrap();
-            assert_eq!(ticket.version, version + 1, "{fault:?} at {k}");
-            assert_eq!(ticket.status, Status::WaitingOnCustomer);
-            let in_thread = w
-                .thread(first.conversation_id)
-                .await
-                .into_iter()
-                .filter(|(a, t)| matches!(a, Author::Agent { .. }) && *t == text)
-                .count();
-            assert_eq!(in_thread, 1, "{fault:?} at {k}: one message in the conversation");
-            let out = w.outbound().await;
-            assert_eq!(
-                out.iter().filter(|o| o.text == text).count(),
-                1,
-                "{fault:?} at {k}: delivered once: {out:?}"
-            );
-            let c = w
-                .env
-                .store
-                .get_conversation(&demo(), first.conversation_id)
-                .await
-                .unwrap();
-            assert_eq!((c.owner, c.ticket), (Owner::Human, Some(number)));
-            fired
-        }
-    })
-    .await;
-    eprintln!("a reply: {steps} calls, each failed and crashed in turn");
-    assert!(steps >= 5, "a reply makes {steps} calls");
+                w.faults.arm(k, fault);
+                let deps = w.agent_api();
+                let first_try = w
+                    .faults
+                    .run(agent_call(
+                        &deps,
+                        &token,
+                        action.method,
+                        &at(action.path),
+                        Some(body.clone()),
+                    ))
+                    .await;
+                let fired = w.faults.fired();
+                w.faults.disarm();
+                if let Some((status, retry_after, body)) = &first_try {
+                    assert!(
+                        matches!(status, 200 | 201 | 409 | 503),
+                        "{} {fault:?} at {k}: a failure is never a 500: {status} {body}",
+                        action.name
+                    );
+                    if *status == 503 {
+                        assert_eq!(retry_after.as_deref(), Some("1"));
+                    }
+                }
+                // The agent's client retries what it sent, against the version it read.
+                let (status, _, body) =
+                    agent_call(&w.agent_api(), &token, action.method, &at(action.path), Some(body)).await;
+                assert!(
+                    matches!(status, 200 | 201 | 409),
+                    "{} {fault:?} at {k}: {status} {body}",
+                    action.name
+                );
+                w.sweep().await;
+
+                let timeline = w.timeline(number).await;
+                assert_eq!(
+                    proofs(&timeline, action.proof),
+                    1,
+                    "{} {fault:?} at {k}: done once",
+                    action.name
+                );
+                let ticket = w.env.store.get_ticket(&demo(), number).await.unwrap();
+                assert_eq!(ticket.version, version + 1, "{} {fault:?} at {k}", action.name);
+                assert_eq!(ticket.status, action.status, "{} {fault:?} at {k}", action.name);
+                let c = w
+                    .env
+                    .store
+                    .get_conversation(&demo(), first.conversation_id)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (c.owner, c.ticket),
+                    (action.owner, Some(number)),
+                    "{} {fault:?} at {k}",
+                    action.name
+                );
+                let open_after = w.env.store.get_agent(&demo(), me).await.unwrap().open_count;
+                assert_eq!(
+                    open_after,
+                    open_before + action.capacity,
+                    "{} {fault:?} at {k}: capacity",
+                    action.name
+                );
+                let out = w.outbound().await;
+                let expected_out = usize::from(action.name == "reply");
+                assert_eq!(
+                    out.len(),
+                    expected_out,
+                    "{} {fault:?} at {k}: delivered once: {out:?}",
+                    action.name
+                );
+                if expected_out == 1 {
+                    assert_eq!(out[0].text, action.proof);
+                    let in_thread = w
+                        .thread(first.conversation_id)
+                        .await
+                        .into_iter()
+                        .filter(|(a, t)| matches!(a, Author::Agent { .. }) && t == action.proof)
+                        .count();
+                    assert_eq!(in_thread, 1, "{fault:?} at {k}: one message in the conversation");
+                }
+                fired
+            }
+        })
+        .await;
+        eprintln!("{}: {steps} calls, each failed and crashed in turn", action.name);
+        assert!(steps >= 2, "{} makes {steps} calls", action.name);
+    }
 }

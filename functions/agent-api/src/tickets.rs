@@ -6,11 +6,9 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_limit, Ctx};
 use baton_app::reply::Recipient;
-use baton_domain::conversation::{Author, Owner};
-use baton_domain::ports::PageRequest;
-use baton_domain::ticket::{
-    capacity_deltas, Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn,
-};
+use baton_domain::conversation::Author;
+use baton_domain::ports::{PageRequest, Write};
+use baton_domain::ticket::{Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn};
 use baton_domain::ticket_query::{self, AssigneeFilter, ListError, TicketFilter, TicketSort};
 use baton_domain::{AgentId, Channel, StoreError, TeamId, TicketNumber};
 use lambda_http::http::StatusCode;
@@ -246,29 +244,23 @@ fn event(ctx: &Ctx<'_>, ticket: &Ticket, name: &str, detail: serde_json::Value) 
     )
 }
 
-/// Writes `after` over `before` (same version), with the entries and any change of
-/// assignment counts, in one transaction.
-async fn commit(
+/// Writes `after` over `before` (same version), with the entries, any change of
+/// assignment counts and `more` writes that belong with them, in one transaction.
+async fn commit_with(
     ctx: &Ctx<'_>,
     before: &Ticket,
-    mut after: Ticket,
+    after: Ticket,
     entries: &[TimelineEntry],
+    more: Vec<Write>,
 ) -> Result<Ticket, ApiError> {
-    after.updated_at = ctx.now;
-    let deltas = capacity_deltas(before, &after);
-    match ctx
-        .deps
-        .store
-        .update_ticket_and_capacity(&after, before.version, entries, &deltas)
-        .await
-    {
-        Ok(v) => {
-            after.version = v;
-            tracing::info!(version = v, "ticket updated");
-            Ok(after)
-        }
+    match baton_app::tickets::act(ctx.deps.store.as_ref(), before, after, entries, more, ctx.now).await {
+        Ok(t) => Ok(t),
         Err(e) => Err(commit_error(ctx, e).await),
     }
+}
+
+async fn commit(ctx: &Ctx<'_>, before: &Ticket, after: Ticket, entries: &[TimelineEntry]) -> Result<Ticket, ApiError> {
+    commit_with(ctx, before, after, entries, vec![]).await
 }
 
 /// What a failed ticket write means to the agent: a lost version race is `409` with the
@@ -374,40 +366,6 @@ async fn recipient(ctx: &Ctx<'_>, ticket: &Ticket) -> Result<Recipient, ApiError
     })
 }
 
-/// Sets who answers the conversation (versioned; retried once if the conversation moved).
-async fn set_owner(ctx: &Ctx<'_>, ticket: &Ticket, owner: Owner) -> Result<(), ApiError> {
-    let store = &ctx.deps.store;
-    for _ in 0..3 {
-        let mut c = match store
-            .get_conversation(&ctx.caller.tenant, ticket.source.conversation_id)
-            .await
-        {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if c.owner == owner && owner == Owner::Human {
-            return Ok(());
-        }
-        let expected = c.version;
-        c.owner = owner;
-        if owner == Owner::Ai {
-            // The AI starts afresh: it does not re-read the escalation it handed off.
-            c.context_start = Some(ulid::Ulid::new());
-        }
-        match store.update_conversation(&c, expected).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "the conversation is changing quickly; retry",
-    ))
-}
-
 #[utoipa::path(
     post, operation_id = "tickets_note", path = "/v1/tickets/{number}/notes", tag = "tickets",
     summary = "Add an internal note (never sent to the customer)",
@@ -502,8 +460,12 @@ pub async fn takeover(ctx: &Ctx<'_>) -> Res {
     after.assignee = Some(ctx.caller.agent.clone());
     after.last_activity_at = ctx.now;
     let e = event(ctx, &before, "taken_over", json!({ "from": before.assignee }));
-    let after = commit(ctx, &before, after, std::slice::from_ref(&e)).await?;
-    set_owner(ctx, &after, Owner::Human).await?;
+    let humans = Write::ClaimForHumans {
+        tenant: ctx.caller.tenant.clone(),
+        conversation: before.source.conversation_id,
+        ticket: before.number,
+    };
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![humans]).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 
@@ -585,8 +547,13 @@ pub async fn return_to_ai(ctx: &Ctx<'_>) -> Res {
         "returned_to_ai",
         json!({ "from": before.status, "to": after.status }),
     );
-    let after = commit(ctx, &before, after, std::slice::from_ref(&e)).await?;
-    set_owner(ctx, &after, Owner::Ai).await?;
+    // The AI starts afresh: it does not re-read the escalation it handed off.
+    let to_ai = Write::ReturnToAi {
+        tenant: ctx.caller.tenant.clone(),
+        conversation: before.source.conversation_id,
+        context_start: next_id(),
+    };
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![to_ai]).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 

@@ -12,13 +12,48 @@ use baton_domain::ports::{Store, Write};
 use baton_domain::ticket::{capacity_deltas, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{StoreError, Timestamp};
 
-/// Writes `after` over `before` with the agent's reply `entry` (a `Message` entry), and
-/// queues the reply for `to`. Returns the ticket's new version.
+/// Writes `after` over `before` (at the version the agent read) with its timeline
+/// entries, any change of assignment counts, and `more` writes that belong with it (the
+/// conversation changing hands, a reply to relay), in one transaction. Returns the ticket
+/// as written.
+pub async fn act(
+    store: &dyn Store,
+    before: &Ticket,
+    mut after: Ticket,
+    entries: &[TimelineEntry],
+    more: Vec<Write>,
+    now: Timestamp,
+) -> Result<Ticket, StoreError> {
+    after.updated_at = now;
+    let mut writes = vec![Write::UpdateTicket {
+        ticket: after.clone(),
+        expected_version: before.version,
+    }];
+    writes.extend(entries.iter().cloned().map(Write::AddTimeline));
+    writes.extend(
+        capacity_deltas(before, &after)
+            .into_iter()
+            .map(|(agent, delta)| Write::MoveCapacity {
+                tenant: before.tenant_id.clone(),
+                agent,
+                delta,
+            }),
+    );
+    writes.extend(more);
+    store.commit(writes).await?;
+    after.version = before.version + 1;
+    tracing::info!(version = after.version, "ticket updated");
+    Ok(after)
+}
+
+/// An agent's reply (`entry`, a `Message` entry) to the ticket's customer `to`: written
+/// as `act` does, with the conversation handed to humans and the reply recorded for
+/// delivery, then relayed.
 pub async fn reply(
     store: &dyn Store,
     queues: &Queues,
     before: &Ticket,
-    mut after: Ticket,
+    after: Ticket,
     entry: &TimelineEntry,
     to: &Recipient,
     now: Timestamp,
@@ -29,7 +64,6 @@ pub async fn reply(
             reason: "a reply is a message".into(),
         });
     };
-    after.updated_at = now;
     let reply = Reply::build(
         "reply",
         &format!("{}:{}:{}", before.tenant_id, before.number, entry.id),
@@ -40,32 +74,15 @@ pub async fn reply(
         Some(before.number),
         now,
     );
-    let mut writes = vec![
-        Write::UpdateTicket {
-            ticket: after.clone(),
-            expected_version: before.version,
-        },
-        Write::AddTimeline(entry.clone()),
-    ];
-    writes.extend(
-        capacity_deltas(before, &after)
-            .into_iter()
-            .map(|(agent, delta)| Write::MoveCapacity {
-                tenant: before.tenant_id.clone(),
-                agent,
-                delta,
-            }),
-    );
-    writes.push(Write::ClaimForHumans {
+    let mut more = vec![Write::ClaimForHumans {
         tenant: to.tenant_id.clone(),
         conversation: to.conversation_id,
         ticket: before.number,
-    });
-    writes.extend(reply.writes());
-    store.commit(writes).await?;
-    after.version = before.version + 1;
+    }];
+    more.extend(reply.writes());
+    let after = act(store, before, after, std::slice::from_ref(entry), more, now).await?;
     if let Author::Agent { id } = &entry.actor {
-        tracing::info!(version = after.version, agent = %id, message_id = %entry.id, "reply recorded");
+        tracing::info!(agent = %id, message_id = %entry.id, "reply recorded for delivery");
     }
     relay(store, queues, std::slice::from_ref(&reply.effect), now).await;
     Ok(after)

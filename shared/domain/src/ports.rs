@@ -297,6 +297,13 @@ pub enum Write {
         conversation: ConversationId,
         ticket: TicketNumber,
     },
+    /// Gives an existing conversation back to the AI, which reads it only from
+    /// `context_start` on (moves the version on); `NotFound { "conversation" }`.
+    ReturnToAi {
+        tenant: TenantId,
+        conversation: ConversationId,
+        context_start: ulid::Ulid,
+    },
     /// Moves an agent's open-assignment count (`NotFound { "agent" }`).
     MoveCapacity {
         tenant: TenantId,

@@ -93,6 +93,28 @@ impl DynamoStore {
                     .map_err(backend_build)?;
                 Ok(TransactWriteItem::builder().update(update).build())
             }
+            Write::ReturnToAi {
+                tenant,
+                conversation,
+                context_start,
+            } => {
+                let key = keys::conversation(tenant, *conversation);
+                let update = Update::builder()
+                    .table_name(table)
+                    .key(keys::PK, s(key.pk))
+                    .key(keys::SK, s(key.sk))
+                    .update_expression("SET #owner = :ai, #start = :start ADD #version :one")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_names("#owner", "owner")
+                    .expression_attribute_names("#start", "context_start")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":ai", s("ai"))
+                    .expression_attribute_values(":start", s(context_start.to_string()))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(backend_build)?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            }
             Write::MoveCapacity { tenant, agent, delta } => capacity_update(table, tenant, agent, *delta),
             Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
         }
@@ -117,7 +139,7 @@ impl DynamoStore {
                 )
                 .await
             }
-            Write::ClaimForHumans { .. } => StoreError::NotFound { entity: "conversation" },
+            Write::ClaimForHumans { .. } | Write::ReturnToAi { .. } => StoreError::NotFound { entity: "conversation" },
             Write::MoveCapacity { .. } => StoreError::NotFound { entity: "agent" },
             Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
         }
