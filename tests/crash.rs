@@ -25,7 +25,7 @@ use baton_domain::ports::{
 use baton_domain::ticket::{Status, TimelineEntry, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Channel, Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
-use baton_tests::faults::{Fault, Faults, Faulty};
+use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
 use baton_tests::{agent_call, agent_token, drain_inbound, drain_queue, local_secret, queue, seeded_env, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -220,15 +220,6 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
     }
 }
 
-/// The functions' clock, shared with the agent API (which takes a box).
-struct SharedClock(Arc<FixedClock>);
-
-impl Clock for SharedClock {
-    fn now(&self) -> baton_domain::Timestamp {
-        self.0.now()
-    }
-}
-
 fn sqs_event(m: &InboundMessage) -> SqsEvent {
     serde_json::from_value(json!({ "Records": [{
         "messageId": format!("sqs-{}", m.dedup_key()), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
@@ -253,27 +244,6 @@ fn events(timeline: &[TimelineEntry], name: &str) -> usize {
         .iter()
         .filter(|e| matches!(&e.entry, TimelineKind::Event { name: n, .. } if n == name))
         .count()
-}
-
-/// Runs `case` with an error, then with a crash, at every call k until k is past the
-/// last call a clean run makes. Returns how many calls the step makes.
-async fn every_call<F, Fut>(mut case: F) -> u64
-where
-    F: FnMut(u64, Fault) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let mut k = 1;
-    loop {
-        let mut reached = false;
-        for fault in [Fault::Error, Fault::Crash] {
-            reached |= case(k, fault).await;
-        }
-        if !reached {
-            return k - 1;
-        }
-        k += 1;
-        assert!(k < 100, "a step makes a bounded number of calls");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,8 +22,8 @@ async fn setup() -> (TestEnv, Deps, S3Bucket) {
     };
     let bucket = S3Bucket::new(S3Bucket::client_for(&env.sdk), bucket_name);
     let deps = Deps {
-        store: env.store.clone(),
-        inbound_queue: SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url),
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)),
         mail: Box::new(bucket.clone()),
         raw_prefix: "inbound/".into(),
         alias_secret: SECRET.into(),

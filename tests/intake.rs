@@ -22,8 +22,8 @@ fn whatsapp_webhook(env: &TestEnv) -> MetaWebhook {
         verify_token: local_secret("WHATSAPP_VERIFY_TOKEN"),
         app_secret: local_secret("WHATSAPP_APP_SECRET"),
         parse: whatsapp::parse,
-        store: env.store.clone(),
-        inbound_queue: inbound_queue(env),
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(inbound_queue(env)),
         clock: Box::new(SystemClock),
     }
 }

@@ -23,8 +23,8 @@ struct Harness {
 async fn harness() -> Harness {
     let env = seeded_env().await;
     let widget = webhook_widget::Deps {
-        store: env.store.clone(),
-        inbound_queue: queue(&env, "InboundQueue"),
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(queue(&env, "InboundQueue")),
         token_secret: local_secret("WIDGET_TOKEN_SECRET"),
         clock: Box::new(SystemClock),
     };

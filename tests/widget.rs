@@ -19,8 +19,8 @@ async fn setup_with_clock(clock: Box<dyn Clock>) -> (TestEnv, Deps) {
     let (url, _) = env.resources.queue("InboundQueue").unwrap();
     let secret = local_secret("WIDGET_TOKEN_SECRET");
     let deps = Deps {
-        store: env.store.clone(),
-        inbound_queue: SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url),
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)),
         token_secret: secret,
         clock,
     };

@@ -129,6 +129,15 @@ impl Injected for StoreError {
     }
 }
 
+impl Injected for BlobError {
+    fn injected(_: &'static str) -> Self {
+        BlobError::Backend {
+            kind: BackendErrorKind::Unavailable,
+            source: "injected fault".into(),
+        }
+    }
+}
+
 impl Injected for QueueError {
     fn injected(_: &'static str) -> Self {
         QueueError::Backend {
@@ -260,3 +269,54 @@ faulty!(ParkingStore {
 faulty!(Queue {
     fn send(&self, message: QueueMessage) -> Result<(), QueueError>;
 });
+
+faulty!(BlobStore {
+    fn get(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, BlobError>;
+    fn put(&self, key: &str, content: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+    fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
+});
+
+/// Runs `case` with an error, then with a crash, at every call k until k is past the
+/// last call a clean run makes (the case returns whether its fault was reached). Returns
+/// how many calls the step makes.
+pub async fn every_call<F, Fut>(mut case: F) -> u64
+where
+    F: FnMut(u64, Fault) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut k = 1;
+    loop {
+        let mut reached = false;
+        for fault in [Fault::Error, Fault::Crash] {
+            reached |= case(k, fault).await;
+        }
+        if !reached {
+            return k - 1;
+        }
+        k += 1;
+        assert!(k < 100, "a step makes a bounded number of calls");
+    }
+}
+
+/// A stopped clock the test moves, shared by every function under test (a crashed
+/// invocation's claim expires when it is moved past the claim's timeout).
+#[derive(Clone)]
+pub struct SharedClock(pub Arc<baton_domain::FixedClock>);
+
+impl SharedClock {
+    pub fn now_system() -> Self {
+        SharedClock(Arc::new(baton_domain::FixedClock::new(baton_domain::Clock::now(
+            &baton_domain::SystemClock,
+        ))))
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        self.0.advance(by)
+    }
+}
+
+impl baton_domain::Clock for SharedClock {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+}

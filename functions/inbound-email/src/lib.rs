@@ -9,20 +9,21 @@
 //! threads by `In-Reply-To`/`References`, else starts a new conversation. Attachments go to
 //! S3 and travel as metadata; the text queued is what the customer just wrote.
 
-use baton_aws::{DynamoStore, S3Bucket, SqsQueue};
+use baton_aws::S3Bucket;
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::Attachment;
 use baton_domain::email::{self, Alias, ParsedEmail};
 use baton_domain::intake::{self, EmailDetails, IntakeOutcome, IntakePorts};
-use baton_domain::ports::{BlobStore, CustomerStore, EmailRefStore, TenantStore, TicketStore};
+use baton_domain::ports::{BlobStore, Queue, Store};
 use baton_domain::{Channel, Clock, ConversationId, StoreError, SystemClock, TenantId};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub struct Deps {
-    pub store: DynamoStore,
-    pub inbound_queue: SqsQueue,
+    pub store: Arc<dyn Store>,
+    pub inbound_queue: Arc<dyn Queue>,
     pub mail: Box<dyn BlobStore>,
     /// Where the receipt rule's S3 action puts raw messages (`inbound/`).
     pub raw_prefix: String,
@@ -34,8 +35,11 @@ impl Deps {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         let bucket = baton_aws::env_var("RAW_MAIL_BUCKET", "the bucket SES stores raw mail in")?;
         Ok(Deps {
-            store: DynamoStore::from_env(sdk)?,
-            inbound_queue: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "INBOUND_QUEUE_URL")?,
+            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            inbound_queue: Arc::new(baton_aws::SqsQueue::from_env(
+                aws_sdk_sqs::Client::new(sdk),
+                "INBOUND_QUEUE_URL",
+            )?),
             mail: Box::new(S3Bucket::new(S3Bucket::client_for(sdk), bucket)),
             raw_prefix: baton_aws::config::optional_env_var("RAW_MAIL_PREFIX").unwrap_or_else(|| "inbound/".into()),
             alias_secret: baton_aws::env_var("EMAIL_ALIAS_SECRET", "the key that signs ticket reply addresses")?,
@@ -240,7 +244,7 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         .record_email_ref(&tenant, &channel_message_id, into)
         .await
         .map_err(|e| transient("recording the thread", e))?;
-    let ports = IntakePorts::new(&deps.store, &deps.inbound_queue, deps.clock.as_ref());
+    let ports = IntakePorts::new(deps.store.as_ref(), deps.inbound_queue.as_ref(), deps.clock.as_ref());
     match intake::accept(&ports, &tenant, message, Some(details), Some(into)).await {
         Ok(IntakeOutcome::Queued { conversation_id, .. }) => {
             tracing::info!(conversation = %conversation_id, "e-mail queued");

@@ -11,12 +11,11 @@
 //!
 //! CORS answers only the tenant's allowed origins; visitors are rate limited.
 
-use baton_aws::{DynamoStore, SqsQueue};
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, Conversation, Direction, Message, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
-use baton_domain::ports::{ConversationStore, CustomerStore, RateLimiter, TenantStore};
+use baton_domain::ports::{Queue, Store};
 use baton_domain::tenant::Tenant;
 use baton_domain::widget::{self, VisitorClaims};
 use baton_domain::{Channel, Clock, ConversationId, CustomerId, StoreError, SystemClock};
@@ -24,6 +23,7 @@ use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// Request bodies are small JSON documents.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,8 +32,8 @@ const STARTS_PER_MINUTE: u32 = 10;
 const MAX_PAGE: u32 = 100;
 
 pub struct Deps {
-    pub store: DynamoStore,
-    pub inbound_queue: SqsQueue,
+    pub store: Arc<dyn Store>,
+    pub inbound_queue: Arc<dyn Queue>,
     pub token_secret: String,
     pub clock: Box<dyn Clock>,
 }
@@ -41,8 +41,11 @@ pub struct Deps {
 impl Deps {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         Ok(Deps {
-            store: DynamoStore::from_env(sdk)?,
-            inbound_queue: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "INBOUND_QUEUE_URL")?,
+            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            inbound_queue: Arc::new(baton_aws::SqsQueue::from_env(
+                aws_sdk_sqs::Client::new(sdk),
+                "INBOUND_QUEUE_URL",
+            )?),
             token_secret: baton_aws::env_var("WIDGET_TOKEN_SECRET", "the key that signs widget visitor tokens")?,
             clock: Box::new(SystemClock),
         })
@@ -383,7 +386,7 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
         reply_to: None,
         sent_at: Some(now),
     };
-    let ports = IntakePorts::new(&deps.store, &deps.inbound_queue, deps.clock.as_ref());
+    let ports = IntakePorts::new(deps.store.as_ref(), deps.inbound_queue.as_ref(), deps.clock.as_ref());
     match intake::accept(&ports, &claims.tenant, message, None, Some(claims.conversation)).await {
         Ok(IntakeOutcome::Queued { .. }) => tracing::info!("widget message queued"),
         Ok(IntakeOutcome::Duplicate) => tracing::info!("widget message replayed; already accepted"),

@@ -3,11 +3,9 @@
 //! delivery report onto its stored message. HTTP-framework neutral: the functions adapt
 //! their `lambda_http` requests to it.
 
-use crate::{DynamoStore, SqsQueue};
 use baton_domain::channels::{ChannelMessage, PayloadError, WebhookBatch};
 use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::meta::{verify_handshake, verify_signature, HandshakeError};
-use baton_domain::ports::{ConversationStore, TenantStore};
 use baton_domain::{Channel, Clock, StoreError};
 use futures::StreamExt;
 
@@ -19,8 +17,8 @@ pub struct MetaWebhook {
     pub verify_token: String,
     pub app_secret: String,
     pub parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
-    pub store: DynamoStore,
-    pub inbound_queue: SqsQueue,
+    pub store: std::sync::Arc<dyn baton_domain::ports::Store>,
+    pub inbound_queue: std::sync::Arc<dyn baton_domain::ports::Queue>,
     pub clock: Box<dyn Clock>,
 }
 
@@ -123,7 +121,7 @@ impl MetaWebhook {
         for reason in &batch.ignored {
             tracing::debug!(channel = %self.channel, reason = %reason, "webhook item ignored");
         }
-        let ports = IntakePorts::new(&self.store, &self.inbound_queue, self.clock.as_ref());
+        let ports = IntakePorts::new(self.store.as_ref(), self.inbound_queue.as_ref(), self.clock.as_ref());
         // Messages of one sender stay in order (their conversation's FIFO order); different
         // senders are handled concurrently so a large batch is still answered quickly.
         let mut groups: Vec<Vec<ChannelMessage>> = Vec::new();
@@ -236,8 +234,11 @@ impl MetaWebhook {
             verify_token: crate::env_var(verify_token_var, "the Meta webhook verify token")?,
             app_secret: crate::env_var(app_secret_var, "the Meta app secret")?,
             parse,
-            store: DynamoStore::from_env(sdk)?,
-            inbound_queue: SqsQueue::from_env(aws_sdk_sqs::Client::new(sdk), "INBOUND_QUEUE_URL")?,
+            store: std::sync::Arc::new(crate::DynamoStore::from_env(sdk)?),
+            inbound_queue: std::sync::Arc::new(crate::SqsQueue::from_env(
+                aws_sdk_sqs::Client::new(sdk),
+                "INBOUND_QUEUE_URL",
+            )?),
             clock: Box::new(baton_domain::SystemClock),
         })
     }

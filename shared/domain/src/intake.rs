@@ -90,10 +90,7 @@ pub struct IntakePorts<'a> {
 
 impl<'a> IntakePorts<'a> {
     /// The usual wiring: one store that serves every store port, the inbound queue, a clock.
-    pub fn new<S>(store: &'a S, inbound_queue: &'a dyn Queue, clock: &'a dyn Clock) -> Self
-    where
-        S: CustomerStore + ConversationStore + IdempotencyStore,
-    {
+    pub fn new(store: &'a dyn crate::ports::Store, inbound_queue: &'a dyn Queue, clock: &'a dyn Clock) -> Self {
         IntakePorts {
             customers: store,
             conversations: store,
