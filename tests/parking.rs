@@ -129,5 +129,21 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
             assert_eq!(attrs.get(&a).map(String::as_str), Some("0"), "{q} {a:?}");
         }
     }
+
+    // An operator replays the malformed one (`baton-local parked replay`): it goes back
+    // on the queue in its group, leaves the parked list, and, still malformed, is parked
+    // again under its new delivery.
+    let inbound = queue(&env, "InboundQueue");
+    let replayed = baton_app::parking::replay(&env.store, &inbound, triage::CONSUMER, Some(&parked[0].message_id))
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1);
+    let again = eventually(20, || async {
+        let p = baton_app::parking::list(&env.store, triage::CONSUMER).await.ok()?;
+        (p.len() == 2 && p.iter().all(|r| r.message_id != parked[0].message_id)).then_some(p)
+    })
+    .await
+    .expect("the replayed record was parked again");
+    assert!(again.iter().any(|r| r.body == "{\"tenant_id\": 42"));
     drop(baton);
 }

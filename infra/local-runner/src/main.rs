@@ -9,6 +9,11 @@
 //!   local endpoint when they do not exist.
 //! - `baton-local provision`: create the template's resources and the demo tenant on the
 //!   endpoint in `AWS_ENDPOINT_URL` (or 127.0.0.1:4566), then exit.
+//! - `baton-local parked list|replay [--consumer triage] [--table T] [--queue-url URL]
+//!   [--message-id ID]`: an operator's view of the records a consumer parked, and their
+//!   replay onto the queue once the cause is fixed. Uses the SDK's usual configuration
+//!   (AWS credentials and region, or `AWS_ENDPOINT_URL`), so it works against AWS too;
+//!   the table and queue default to the local stack's (`infra/local/env.json`).
 
 use baton_local::endpoint::{self, LocalEndpoint};
 use baton_local::{envfile::EnvFile, provision, rie, seed, template::Template, RunnerOptions};
@@ -28,6 +33,7 @@ fn usage() -> ExitCode {
     eprintln!("       baton-local invoke FUNCTION EVENT_FILE");
     eprintln!("       baton-local token [--tenant T] [--email E] [--role admin|agent] [--hours N]");
     eprintln!("       baton-local provision");
+    eprintln!("       baton-local parked list|replay [--consumer C] [--table T] [--queue-url URL] [--message-id ID]");
     ExitCode::from(2)
 }
 
@@ -39,6 +45,7 @@ async fn main() -> ExitCode {
         Some("invoke") if args.len() == 3 => invoke(&args[1], &args[2]).await,
         Some("provision") => provision_only().await,
         Some("token") => token(&args[1..]).await,
+        Some("parked") if args.len() >= 2 => parked(&args[1], &args[2..]).await,
         _ => return usage(),
     };
     match result {
@@ -265,6 +272,45 @@ async fn stage_sample_mail(
                 .send()
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// `parked list|replay`: see the module documentation.
+async fn parked(action: &str, args: &[String]) -> Res<()> {
+    let env_file = EnvFile::load(&endpoint::repo_root().join("infra/local/env.json")).unwrap_or_default();
+    let local = |name: &str| env_file.get("Parameters", name).map(str::to_owned);
+    let mut consumer = "triage".to_owned();
+    let mut table = std::env::var("TABLE_NAME").ok().or_else(|| local("TABLE_NAME"));
+    let mut queue_url = local("INBOUND_QUEUE_URL");
+    let mut message_id = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--consumer" => consumer = value()?,
+            "--table" => table = Some(value()?),
+            "--queue-url" => queue_url = Some(value()?),
+            "--message-id" => message_id = Some(value()?),
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    let sdk = baton_aws::aws_sdk_config().await;
+    let table = table.ok_or("--table is required")?;
+    let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    match action {
+        "list" => {
+            for r in baton_app::parking::list(&store, &consumer).await? {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
+        "replay" => {
+            let url = queue_url.ok_or("--queue-url is required")?;
+            let queue = baton_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url);
+            let n = baton_app::parking::replay(&store, &queue, &consumer, message_id.as_deref()).await?;
+            eprintln!("replayed {n} parked record(s) of {consumer}");
+        }
+        other => return Err(format!("parked {other}: list or replay").into()),
     }
     Ok(())
 }
