@@ -3,12 +3,12 @@
 //! inbound messages. Echoes of the business's own messages and deletions are not
 //! customer messages and are skipped.
 
-use baton_aws::meta_webhook::{handle_http, MetaWebhook};
+use baton_aws::meta_webhook::{from_env, handle_http, MetaWebhook};
 use baton_domain::{channels::instagram, Channel};
 use lambda_http::{Body, Request, Response};
 
 pub fn webhook_from_env(sdk: &aws_config::SdkConfig) -> Result<MetaWebhook, baton_aws::ConfigError> {
-    MetaWebhook::from_env(
+    from_env(
         sdk,
         Channel::Instagram,
         "INSTAGRAM_VERIFY_TOKEN",

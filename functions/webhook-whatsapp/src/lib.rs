@@ -2,12 +2,12 @@
 //! handshake; `POST` deliveries, signed with `X-Hub-Signature-256`, become inbound
 //! messages (text, media, location, interactive and button replies) and delivery reports.
 
-use baton_aws::meta_webhook::{handle_http, MetaWebhook};
+use baton_aws::meta_webhook::{from_env, handle_http, MetaWebhook};
 use baton_domain::{channels::whatsapp, Channel};
 use lambda_http::{Body, Request, Response};
 
 pub fn webhook_from_env(sdk: &aws_config::SdkConfig) -> Result<MetaWebhook, baton_aws::ConfigError> {
-    MetaWebhook::from_env(
+    from_env(
         sdk,
         Channel::Whatsapp,
         "WHATSAPP_VERIFY_TOKEN",

@@ -1,188 +1,10 @@
-//! The Meta webhook flow shared by WhatsApp and Instagram: the subscription handshake,
-//! the signature check on the raw body, then every message through intake and every
-//! delivery report onto its stored message. HTTP-framework neutral: the functions adapt
-//! their `lambda_http` requests to it.
+//! The Meta webhooks' HTTP adapter: `lambda_http` requests to the webhook flow
+//! (`baton_app::meta_webhook`) and its reply back, and the flow's wiring from the
+//! environment.
 
-use baton_domain::channels::{ChannelMessage, PayloadError, WebhookBatch};
-use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
-use baton_domain::meta::{verify_handshake, verify_signature, HandshakeError};
-use baton_domain::{Channel, Clock, StoreError};
-use futures::StreamExt;
-
-/// Meta's payloads are small; anything this large is not from Meta.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-pub struct MetaWebhook {
-    pub channel: Channel,
-    pub verify_token: String,
-    pub app_secret: String,
-    pub parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
-    pub store: std::sync::Arc<dyn baton_domain::ports::Store>,
-    pub inbound_queue: std::sync::Arc<dyn baton_domain::ports::Queue>,
-    pub clock: Box<dyn Clock>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-}
-
-fn reply(status: u16, body: impl Into<String>) -> Reply {
-    Reply {
-        status,
-        body: body.into(),
-    }
-}
-
-/// Senders handled at once within one delivery.
-const CONCURRENT_SENDERS: usize = 8;
-
-impl MetaWebhook {
-    /// Accepts one message; `false` when it must be retried.
-    async fn accept_one(&self, ports: &IntakePorts<'_>, message: ChannelMessage) -> bool {
-        let tenant = match self.store.resolve_channel(self.channel, &message.account_id).await {
-            Ok(Some(binding)) => binding.tenant_id,
-            Ok(None) => {
-                // Not ours (a number moved away, a misconfigured app): acknowledge, or Meta
-                // would retry it for days.
-                tracing::warn!(channel = %self.channel, account_id = %message.account_id, "message for an unknown account dropped");
-                return true;
-            }
-            Err(e) => {
-                tracing::error!(channel = %self.channel, error = %e, "tenant lookup failed");
-                return false;
-            }
-        };
-        let span = tracing::info_span!("intake", tenant = %tenant, channel = %self.channel, channel_message_id = %message.channel_message_id);
-        let result =
-            tracing::Instrument::instrument(intake::accept(ports, &tenant, message, None, None), span.clone()).await;
-        let _enter = span.enter();
-        match result {
-            Ok(IntakeOutcome::Queued {
-                conversation_id,
-                customer_id,
-            }) => {
-                tracing::info!(conversation = %conversation_id, customer = %customer_id, "message queued");
-                true
-            }
-            Ok(IntakeOutcome::Duplicate) => {
-                tracing::info!("duplicate delivery ignored");
-                true
-            }
-            Ok(IntakeOutcome::ReusedId) => {
-                tracing::warn!("a delivery reused an accepted message's id with other content; ignored");
-                crate::metrics::count(self.channel.as_str(), "ReusedMessageIds", 1);
-                true
-            }
-            Err(IntakeError::InProgress) => {
-                tracing::info!("message is being handled by another invocation");
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "intake failed");
-                false
-            }
-        }
-    }
-
-    /// `GET`: answer the challenge if the verify token is ours.
-    pub fn handshake(&self, mode: Option<&str>, token: Option<&str>, challenge: Option<&str>) -> Reply {
-        match verify_handshake(mode, token, challenge, &self.verify_token) {
-            Ok(challenge) => {
-                tracing::info!(channel = %self.channel, "webhook subscription verified");
-                reply(200, challenge)
-            }
-            Err(e @ HandshakeError::Incomplete) => reply(400, e.to_string()),
-            Err(e) => {
-                tracing::warn!(channel = %self.channel, reason = %e, "webhook verification refused");
-                reply(403, "forbidden")
-            }
-        }
-    }
-
-    /// `POST`: a signed delivery. 200 once everything in it is safely queued or recorded;
-    /// 5xx makes Meta retry the whole delivery, which intake's idempotency makes safe.
-    pub async fn deliver(&self, signature: Option<&str>, body: &[u8]) -> Reply {
-        if body.len() > MAX_BODY_BYTES {
-            return reply(413, "payload too large");
-        }
-        if let Err(e) = verify_signature(&self.app_secret, body, signature) {
-            tracing::warn!(channel = %self.channel, reason = %e, "webhook signature refused");
-            return reply(401, "invalid signature");
-        }
-        let batch = match (self.parse)(body) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(channel = %self.channel, error = %e, "webhook payload refused");
-                return reply(400, e.to_string());
-            }
-        };
-        for reason in &batch.ignored {
-            tracing::debug!(channel = %self.channel, reason = %reason, "webhook item ignored");
-        }
-        let ports = IntakePorts::new(self.store.as_ref(), self.inbound_queue.as_ref(), self.clock.as_ref());
-        // Messages of one sender stay in order (their conversation's FIFO order); different
-        // senders are handled concurrently so a large batch is still answered quickly.
-        let mut groups: Vec<Vec<ChannelMessage>> = Vec::new();
-        for m in batch.messages {
-            match groups
-                .iter_mut()
-                .find(|g| g[0].account_id == m.account_id && g[0].sender_id == m.sender_id)
-            {
-                Some(g) => g.push(m),
-                None => groups.push(vec![m]),
-            }
-        }
-        let ports = &ports;
-        let mut failed: usize = futures::stream::iter(groups)
-            .map(|group| async move {
-                let mut failed = 0;
-                for message in group {
-                    if !self.accept_one(ports, message).await {
-                        failed += 1;
-                    }
-                }
-                failed
-            })
-            .buffer_unordered(CONCURRENT_SENDERS)
-            .fold(0, |acc, n| async move { acc + n })
-            .await;
-        for status in batch.statuses {
-            let tenant = match self.store.resolve_channel(self.channel, &status.account_id).await {
-                Ok(Some(b)) => b.tenant_id,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "tenant lookup failed");
-                    failed += 1;
-                    continue;
-                }
-            };
-            match self
-                .store
-                .set_delivery_status(&tenant, &status.channel_message_id, status.status)
-                .await
-            {
-                Ok(()) => {
-                    tracing::info!(tenant = %tenant, status = ?status.status, "delivery status recorded")
-                }
-                // Not a message we stored (sent from another tool): nothing to update.
-                Err(StoreError::NotFound { .. }) => {
-                    tracing::debug!(tenant = %tenant, "delivery status for an unknown message")
-                }
-                Err(e) => {
-                    tracing::error!(tenant = %tenant, error = %e, "delivery status failed");
-                    failed += 1;
-                }
-            }
-        }
-        if failed > 0 {
-            reply(503, "some items could not be processed; retry")
-        } else {
-            reply(200, "ok")
-        }
-    }
-}
+pub use baton_app::meta_webhook::{MetaWebhook, Reply, MAX_BODY_BYTES};
+use baton_domain::channels::{PayloadError, WebhookBatch};
+use baton_domain::Channel;
 
 /// Adapts a `lambda_http` request to the webhook: `GET` handshake, `POST` delivery.
 pub async fn handle_http(webhook: &MetaWebhook, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
@@ -204,9 +26,16 @@ pub async fn handle_http(webhook: &MetaWebhook, req: lambda_http::Request) -> la
             drop(_enter);
             let out =
                 tracing::Instrument::instrument(webhook.deliver(signature, req.body().as_ref()), span.clone()).await;
+            if out.reused_ids > 0 {
+                crate::metrics::count(webhook.channel.as_str(), "ReusedMessageIds", out.reused_ids as u64);
+            }
             return to_response(out);
         }
-        _ => reply(405, "method not allowed"),
+        _ => Reply {
+            status: 405,
+            body: "method not allowed".into(),
+            reused_ids: 0,
+        },
     };
     to_response(r)
 }
@@ -219,27 +48,25 @@ fn to_response(r: Reply) -> lambda_http::Response<lambda_http::Body> {
         .expect("static response parts are valid")
 }
 
-impl MetaWebhook {
-    /// The webhook for `channel` from the environment: `{PREFIX}_VERIFY_TOKEN`,
-    /// `{PREFIX}_APP_SECRET`, `TABLE_NAME`, `INBOUND_QUEUE_URL`.
-    pub fn from_env(
-        sdk: &aws_config::SdkConfig,
-        channel: Channel,
-        verify_token_var: &'static str,
-        app_secret_var: &'static str,
-        parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
-    ) -> Result<Self, crate::ConfigError> {
-        Ok(MetaWebhook {
-            channel,
-            verify_token: crate::env_var(verify_token_var, "the Meta webhook verify token")?,
-            app_secret: crate::env_var(app_secret_var, "the Meta app secret")?,
-            parse,
-            store: std::sync::Arc::new(crate::DynamoStore::from_env(sdk)?),
-            inbound_queue: std::sync::Arc::new(crate::SqsQueue::from_env(
-                aws_sdk_sqs::Client::new(sdk),
-                "INBOUND_QUEUE_URL",
-            )?),
-            clock: Box::new(baton_domain::SystemClock),
-        })
-    }
+/// The webhook for `channel` from the environment: `{PREFIX}_VERIFY_TOKEN`,
+/// `{PREFIX}_APP_SECRET`, `TABLE_NAME`, `INBOUND_QUEUE_URL`.
+pub fn from_env(
+    sdk: &aws_config::SdkConfig,
+    channel: Channel,
+    verify_token_var: &'static str,
+    app_secret_var: &'static str,
+    parse: fn(&[u8]) -> Result<WebhookBatch, PayloadError>,
+) -> Result<MetaWebhook, crate::ConfigError> {
+    Ok(MetaWebhook {
+        channel,
+        verify_token: crate::env_var(verify_token_var, "the Meta webhook verify token")?,
+        app_secret: crate::env_var(app_secret_var, "the Meta app secret")?,
+        parse,
+        store: std::sync::Arc::new(crate::DynamoStore::from_env(sdk)?),
+        inbound_queue: std::sync::Arc::new(crate::SqsQueue::from_env(
+            aws_sdk_sqs::Client::new(sdk),
+            "INBOUND_QUEUE_URL",
+        )?),
+        clock: Box::new(baton_domain::SystemClock),
+    })
 }
