@@ -1,11 +1,11 @@
 //! Channel intake over Meta webhooks (WhatsApp, Instagram): real payloads from `events/`,
 //! through the function's handler, onto the real inbound queue, exactly once.
 
+use baton_app::intake::{accept, IntakeOutcome, IntakePorts};
 use baton_aws::meta_webhook::{handle_http, MetaWebhook};
 use baton_aws::SqsQueue;
 use baton_domain::channels::{instagram, whatsapp, ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message};
-use baton_domain::intake::{accept, IntakeOutcome, IntakePorts};
 use baton_domain::ports::{ConversationStore, CustomerStore, PageRequest};
 use baton_domain::{Channel, Clock, SystemClock, TenantId};
 use baton_tests::{drain_inbound, local_secret, root, seeded_env, TestEnv};

@@ -9,11 +9,12 @@
 //! threads by `In-Reply-To`/`References`, else starts a new conversation. Attachments go to
 //! S3 and travel as metadata; the text queued is what the customer just wrote.
 
+use baton_app::intake::{self, IntakeOutcome, IntakePorts};
 use baton_aws::S3Bucket;
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::Attachment;
 use baton_domain::email::{self, Alias, ParsedEmail};
-use baton_domain::intake::{self, EmailDetails, IntakeOutcome, IntakePorts};
+use baton_domain::intake::EmailDetails;
 use baton_domain::ports::{BlobStore, Queue, Store};
 use baton_domain::{Channel, Clock, ConversationId, StoreError, SystemClock, TenantId};
 use lambda_runtime::LambdaEvent;

@@ -11,10 +11,10 @@
 //!
 //! CORS answers only the tenant's allowed origins; visitors are rate limited.
 
+use baton_app::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, Conversation, Direction, Message, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
-use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::ports::{Queue, Store};
 use baton_domain::tenant::Tenant;
 use baton_domain::widget::{self, VisitorClaims};

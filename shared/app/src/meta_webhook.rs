@@ -3,8 +3,8 @@
 //! delivery report onto its stored message. HTTP-framework neutral: `baton_aws` adapts
 //! the functions' `lambda_http` requests to it.
 
+use crate::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::channels::{ChannelMessage, PayloadError, WebhookBatch};
-use baton_domain::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::meta::{verify_handshake, verify_signature, HandshakeError};
 use baton_domain::{Channel, Clock, StoreError};
 use futures::StreamExt;
