@@ -9,12 +9,11 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use baton_aws::bedrock::BedrockAnswerer;
-use baton_domain::channels::{ChannelMessage, ContentKind};
-use baton_domain::intake::{accept, InboundMessage, IntakePorts};
+
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::TicketStore;
-use baton_domain::{Channel, SystemClock, TenantId};
-use baton_tests::{drain_inbound, drain_queue, queue, seeded_env, TestEnv};
+use baton_domain::TenantId;
+use baton_tests::{drain_queue, intake_onto, queue, seeded_env, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -129,24 +128,8 @@ async fn harness() -> Harness {
 }
 
 async fn ask(h: &Harness, sender: &str, text: &str) {
-    let inbound_queue = queue(&h.env, "InboundQueue");
-    let ports = IntakePorts::new(&h.env.store, &inbound_queue, &SystemClock);
-    let message = ChannelMessage {
-        channel: Channel::Whatsapp,
-        account_id: "100000000000001".into(),
-        sender_id: sender.into(),
-        sender_name: Some("Sam".into()),
-        channel_message_id: format!("wamid.{sender}.{}", text.len()),
-        kind: ContentKind::Text,
-        text: text.into(),
-        attachments: vec![],
-        reply_to: None,
-        sent_at: None,
-    };
-    accept(&ports, &TenantId::new("demo").unwrap(), message, None, None)
-        .await
-        .unwrap();
-    let inbound: Vec<InboundMessage> = drain_inbound(&h.env).await;
+    let message = whatsapp_text(sender, &format!("wamid.{sender}.{}", text.len()), text);
+    let inbound = vec![intake_onto(&h.env, "InboundQueue", message).await];
     let records: Vec<Value> = inbound
         .iter()
         .map(|m| json!({ "messageId": m.dedup_key(), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),

@@ -8,17 +8,18 @@
 use agent_api::auth::{Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
-use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::Author;
-use baton_domain::intake::{accept, InboundMessage, IntakePorts};
+use baton_domain::intake::InboundMessage;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore, TicketStore};
 use baton_domain::ticket::TimelineKind;
 use baton_domain::triage::DeterministicAnswerer;
-use baton_domain::{Channel, SystemClock, TenantId, TicketNumber};
+use baton_domain::{SystemClock, TenantId, TicketNumber};
 use baton_tests::ddb_proxy::{DdbError, DdbProxy};
-use baton_tests::{agent_call, agent_token, drain_inbound, drain_queue, local_secret, queue, seeded_env, TestEnv};
+use baton_tests::{
+    agent_call, agent_token, drain_queue, intake_onto, local_secret, queue, seeded_env, whatsapp_text, TestEnv,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use std::sync::Arc;
@@ -28,22 +29,8 @@ fn demo() -> TenantId {
 }
 
 async fn inbound(env: &TestEnv, sender: &str, text: &str) -> InboundMessage {
-    let inbound_queue = queue(env, "InboundQueue");
-    let ports = IntakePorts::new(&env.store, &inbound_queue, &SystemClock);
-    let message = ChannelMessage {
-        channel: Channel::Whatsapp,
-        account_id: "100000000000001".into(),
-        sender_id: sender.into(),
-        sender_name: None,
-        channel_message_id: format!("wamid.{sender}.{}", text.len()),
-        kind: ContentKind::Text,
-        text: text.into(),
-        attachments: vec![],
-        reply_to: None,
-        sent_at: None,
-    };
-    accept(&ports, &demo(), message, None, None).await.unwrap();
-    drain_inbound(env).await.remove(0)
+    let message = whatsapp_text(sender, &format!("wamid.{sender}.{}", text.len()), text);
+    intake_onto(env, "InboundQueue", message).await
 }
 
 fn event(messages: &[&InboundMessage]) -> SqsEvent {

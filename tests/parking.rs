@@ -3,13 +3,11 @@
 //! with its reason and acknowledged, so the next message of its FIFO group is answered at
 //! once instead of waiting out the queue's visibility timeout five times over.
 
-use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::Author;
-use baton_domain::intake::{accept, InboundMessage, IntakePorts};
 use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore};
-use baton_domain::{Channel, SystemClock, TenantId};
+use baton_domain::TenantId;
 use baton_local::RunnerOptions;
-use baton_tests::{build_binaries, drain_queue, env_with, eventually, queue, root};
+use baton_tests::{build_binaries, env_with, eventually, intake_onto, queue, root, whatsapp_text};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,24 +19,8 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
     baton_local::seed::seed_demo(&env.store).await.unwrap();
 
     // A real inbound message, built by intake on the staging queue.
-    let staging = queue(&env, "StagingQueue");
-    let ports = IntakePorts::new(&env.store, &staging, &SystemClock);
-    let message = ChannelMessage {
-        channel: Channel::Whatsapp,
-        account_id: "100000000000001".into(),
-        sender_id: "31660000001".into(),
-        sender_name: None,
-        channel_message_id: "wamid.parking.1".into(),
-        kind: ContentKind::Text,
-        text: "How long does delivery take?".into(),
-        attachments: vec![],
-        reply_to: None,
-        sent_at: None,
-    };
-    accept(&ports, &TenantId::new("demo").unwrap(), message, None, None)
-        .await
-        .unwrap();
-    let good: InboundMessage = drain_queue(&env, "StagingQueue").await.remove(0);
+    let message = whatsapp_text("31660000001", "wamid.parking.1", "How long does delivery take?");
+    let good = intake_onto(&env, "StagingQueue", message).await;
     let mut ghost = good.clone();
     ghost.tenant_id = TenantId::new("ghost").unwrap();
     ghost.message.channel_message_id = "wamid.parking.ghost".into();

@@ -277,25 +277,29 @@ faulty!(BlobStore {
 });
 
 /// Runs `case` with an error, then with a crash, at every call k until k is past the
-/// last call a clean run makes (the case returns whether its fault was reached). Returns
-/// how many calls the step makes.
-pub async fn every_call<F, Fut>(mut case: F) -> u64
+/// last call a clean run makes (the case returns whether its fault was reached), and
+/// checks that the step (`name`) made at least `at_least` calls, so a case whose faults
+/// never fire cannot pass. Returns how many calls the step makes.
+pub async fn every_call<F, Fut>(name: &str, at_least: u64, mut case: F) -> u64
 where
     F: FnMut(u64, Fault) -> Fut,
     Fut: Future<Output = bool>,
 {
     let mut k = 1;
-    loop {
+    let steps = loop {
         let mut reached = false;
         for fault in [Fault::Error, Fault::Crash] {
             reached |= case(k, fault).await;
         }
         if !reached {
-            return k - 1;
+            break k - 1;
         }
         k += 1;
-        assert!(k < 100, "a step makes a bounded number of calls");
-    }
+        assert!(k < 100, "{name}: a step makes a bounded number of calls");
+    };
+    eprintln!("{name}: {steps} calls, each failed and crashed in turn");
+    assert!(steps >= at_least, "{name} makes {steps} calls");
+    steps
 }
 
 /// A stopped clock the test moves, shared by every function under test (a crashed

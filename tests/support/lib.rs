@@ -251,3 +251,37 @@ pub async fn agent_call(
         serde_json::from_slice(resp.body().as_ref()).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// A WhatsApp text from `sender` to the demo tenant's number, as the webhook parses it.
+pub fn whatsapp_text(sender: &str, channel_message_id: &str, text: &str) -> baton_domain::channels::ChannelMessage {
+    baton_domain::channels::ChannelMessage {
+        channel: baton_domain::Channel::Whatsapp,
+        account_id: "100000000000001".into(),
+        sender_id: sender.into(),
+        sender_name: Some("Sam".into()),
+        channel_message_id: channel_message_id.into(),
+        kind: baton_domain::channels::ContentKind::Text,
+        text: text.into(),
+        attachments: vec![],
+        reply_to: None,
+        sent_at: None,
+    }
+}
+
+/// `message` through intake for the demo tenant onto the template queue `logical_id`
+/// (the real adapters, no faults): the inbound message triage would receive.
+pub async fn intake_onto(
+    env: &TestEnv,
+    logical_id: &str,
+    message: baton_domain::channels::ChannelMessage,
+) -> baton_domain::intake::InboundMessage {
+    let target = queue(env, logical_id);
+    let ports = baton_app::intake::IntakePorts::new(&env.store, &target, &baton_domain::SystemClock);
+    let demo = baton_domain::TenantId::new("demo").unwrap();
+    baton_app::intake::accept(&ports, &demo, message, None, None)
+        .await
+        .unwrap();
+    let mut queued: Vec<baton_domain::intake::InboundMessage> = drain_queue(env, logical_id).await;
+    assert_eq!(queued.len(), 1, "one message queued");
+    queued.remove(0)
+}

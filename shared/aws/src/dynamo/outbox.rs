@@ -8,7 +8,7 @@ use super::{
     DynamoStore, Item, QuerySpec, SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{OutboxStore, Page, PageRequest, ParkedRecord, ParkingStore, UnitOfWork, Write};
 use baton_domain::{StoreError, Timestamp};
@@ -34,6 +34,35 @@ fn effect_item(e: &Effect) -> Result<Item, StoreError> {
         );
     }
     Ok(item)
+}
+
+/// An update that hands an existing conversation over (`SET owner …`) and moves its
+/// version on, so versioned writers that read it before notice.
+fn hand_over(
+    table: &str,
+    key: &keys::Key,
+    set: &str,
+    names: &[(&str, &str)],
+    values: Vec<(&str, AttributeValue)>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(key.pk.clone()))
+        .key(keys::SK, s(key.sk.clone()))
+        .update_expression(format!("SET {set} ADD #version :one"))
+        .condition_expression("attribute_exists(PK)")
+        .expression_attribute_names("#owner", "owner")
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_values(":one", n(1));
+    for (placeholder, name) in names {
+        update = update.expression_attribute_names(*placeholder, *name);
+    }
+    for (placeholder, value) in values {
+        update = update.expression_attribute_values(placeholder, value);
+    }
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(backend_build)?)
+        .build())
 }
 
 impl DynamoStore {
@@ -75,46 +104,24 @@ impl DynamoStore {
                 tenant,
                 conversation,
                 ticket,
-            } => {
-                let key = keys::conversation(tenant, *conversation);
-                let update = Update::builder()
-                    .table_name(table)
-                    .key(keys::PK, s(key.pk))
-                    .key(keys::SK, s(key.sk))
-                    .update_expression("SET #owner = :human, #ticket = :ticket ADD #version :one")
-                    .condition_expression("attribute_exists(PK)")
-                    .expression_attribute_names("#owner", "owner")
-                    .expression_attribute_names("#ticket", "ticket")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":human", s("human"))
-                    .expression_attribute_values(":ticket", n(ticket.0))
-                    .expression_attribute_values(":one", n(1))
-                    .build()
-                    .map_err(backend_build)?;
-                Ok(TransactWriteItem::builder().update(update).build())
-            }
+            } => hand_over(
+                table,
+                &keys::conversation(tenant, *conversation),
+                "#owner = :owner, #ticket = :ticket",
+                &[("#ticket", "ticket")],
+                vec![(":owner", s("human")), (":ticket", n(ticket.0))],
+            ),
             Write::ReturnToAi {
                 tenant,
                 conversation,
                 context_start,
-            } => {
-                let key = keys::conversation(tenant, *conversation);
-                let update = Update::builder()
-                    .table_name(table)
-                    .key(keys::PK, s(key.pk))
-                    .key(keys::SK, s(key.sk))
-                    .update_expression("SET #owner = :ai, #start = :start ADD #version :one")
-                    .condition_expression("attribute_exists(PK)")
-                    .expression_attribute_names("#owner", "owner")
-                    .expression_attribute_names("#start", "context_start")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":ai", s("ai"))
-                    .expression_attribute_values(":start", s(context_start.to_string()))
-                    .expression_attribute_values(":one", n(1))
-                    .build()
-                    .map_err(backend_build)?;
-                Ok(TransactWriteItem::builder().update(update).build())
-            }
+            } => hand_over(
+                table,
+                &keys::conversation(tenant, *conversation),
+                "#owner = :owner, #start = :start",
+                &[("#start", "context_start")],
+                vec![(":owner", s("ai")), (":start", s(context_start.to_string()))],
+            ),
             Write::MoveCapacity { tenant, agent, delta } => capacity_update(table, tenant, agent, *delta),
             Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
         }
