@@ -8,7 +8,7 @@ use baton_domain::conversation::{Author, Conversation, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{ConversationStore, CustomerStore, TicketStore};
+use baton_domain::ports::{ConversationStore, CustomerStore, DirectoryStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
@@ -523,6 +523,77 @@ async fn two_agents_taking_over_at_once_one_wins() {
             .unwrap();
         assert_eq!(t.version, 2, "exactly one write");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_a_limit_that_only_an_admin_may_exceed_on_the_record() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let demo = TenantId::new("demo").unwrap();
+    let admin = token(&env, "demo", "root@demo.example", "admin").await;
+    let ana_token = token(&env, "demo", "ana@demo.example", "agent").await;
+    let ana = agent_id_for_email("ana@demo.example");
+    let mut profile = env.store.get_agent(&demo, &ana).await.unwrap();
+    profile.max_open = 2;
+    env.store.update_agent(&profile).await.unwrap();
+
+    // Five assignments to Ana at once: her two places go to two of them, exactly.
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        tickets.push(ticket(&env, "demo", Priority::Normal, &[]).await);
+    }
+    let assign = |n: u64, extra: Value| {
+        let mut body = json!({ "version": 1, "agent_id": ana.to_string() });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        (format!("/v1/tickets/{n}/assign"), body)
+    };
+    let calls = tickets.iter().map(|n| {
+        let (path, body) = assign(*n, json!({}));
+        let deps = &deps;
+        let admin = admin.clone();
+        async move { call(deps, Some(&admin), "POST", &path, Some(body)).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let full: Vec<_> = results.iter().filter(|r| r.0 == 409).collect();
+    assert_eq!((ok, full.len()), (2, 3), "{results:?}");
+    assert!(full.iter().all(|r| r.1["error"]["code"] == "at_capacity"));
+    assert_eq!(env.store.get_agent(&demo, &ana).await.unwrap().open_count, 2);
+
+    // Taking over counts the same way.
+    let spare = ticket(&env, "demo", Priority::Normal, &[]).await;
+    let (status, body) = call(
+        &deps,
+        Some(&ana_token),
+        "POST",
+        &format!("/v1/tickets/{spare}/takeover"),
+        Some(json!({ "version": 1 })),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("at_capacity")));
+
+    // Only an admin may go over, and the timeline says so.
+    let over = results.iter().position(|r| r.0 == 409).unwrap();
+    let (path, body) = assign(tickets[over], json!({ "over_capacity": true }));
+    let (status, _) = call(&deps, Some(&ana_token), "POST", &path, Some(body.clone())).await;
+    assert_eq!(status, 403, "an agent cannot override capacity");
+    let (status, done) = call(&deps, Some(&admin), "POST", &path, Some(body)).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(env.store.get_agent(&demo, &ana).await.unwrap().open_count, 3);
+    let timeline = env
+        .store
+        .list_timeline(
+            &demo,
+            baton_domain::TicketNumber(tickets[over]),
+            &baton_domain::ports::PageRequest::first(20),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert!(timeline.iter().any(|e| matches!(&e.entry,
+        TimelineKind::Event { name, detail } if name == "assigned" && detail["over_capacity"] == true)));
 }
 
 /// A request for every route, with the ids of objects that exist in `demo`.

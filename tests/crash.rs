@@ -576,6 +576,10 @@ async fn every_agent_action_survives_a_fault_at_every_call_and_takes_effect_once
     let w = world().await;
     let token = agent_token(&w.env, "demo", "ada@demo.example", "admin").await;
     let me = agent_api::auth::agent_id_for_email("ada@demo.example");
+    // Every assign and takeover case leaves Ada one more open ticket.
+    let mut ada = w.env.store.get_agent(&demo(), &me).await.unwrap();
+    ada.max_open = 200;
+    w.env.store.update_agent(&ada).await.unwrap();
     let clean = agent_api_deps(&w, Arc::new(w.env.store.clone()));
     for (i, action) in actions().into_iter().enumerate() {
         every_call(action.name, 2, |k, fault| {

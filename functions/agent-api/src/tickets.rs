@@ -6,6 +6,7 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_limit, Ctx};
 use baton_app::reply::Recipient;
+use baton_app::tickets::Capacity;
 use baton_domain::conversation::Author;
 use baton_domain::ports::{PageRequest, Write};
 use baton_domain::ticket::{Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn};
@@ -252,15 +253,16 @@ async fn commit_with(
     after: Ticket,
     entries: &[TimelineEntry],
     more: Vec<Write>,
+    capacity: Capacity,
 ) -> Result<Ticket, ApiError> {
-    match baton_app::tickets::act(ctx.deps.store.as_ref(), before, after, entries, more, ctx.now).await {
+    match baton_app::tickets::act(ctx.deps.store.as_ref(), before, after, entries, more, capacity, ctx.now).await {
         Ok(t) => Ok(t),
         Err(e) => Err(commit_error(ctx, e).await),
     }
 }
 
 async fn commit(ctx: &Ctx<'_>, before: &Ticket, after: Ticket, entries: &[TimelineEntry]) -> Result<Ticket, ApiError> {
-    commit_with(ctx, before, after, entries, vec![]).await
+    commit_with(ctx, before, after, entries, vec![], Capacity::Unchecked).await
 }
 
 /// What a failed ticket write means to the agent: a lost version race is `409` with the
@@ -272,6 +274,14 @@ async fn commit_error(ctx: &Ctx<'_>, e: StoreError) -> ApiError {
             Err(e) => e,
         },
         StoreError::NotFound { entity: "agent" } => ApiError::field("agent_id", "no such agent in this tenant"),
+        StoreError::Conflict {
+            entity: "agent_capacity",
+            ..
+        } => ApiError::new(
+            StatusCode::CONFLICT,
+            "at_capacity",
+            "the agent already has max_open active tickets; an admin may assign over the limit with \"over_capacity\": true",
+        ),
         StoreError::NotFound { entity: "ticket" } => ApiError::not_found("ticket"),
         e => e.into(),
     }
@@ -398,10 +408,13 @@ pub async fn note(ctx: &Ctx<'_>) -> Res {
 #[utoipa::path(
     post, operation_id = "tickets_assign", path = "/v1/tickets/{number}/assign", tag = "tickets",
     summary = "Assign the ticket to an agent (or unassign with null)",
+    description = "An agent at `max_open` active tickets is refused with `409 at_capacity`; an admin \
+                   may assign over the limit with `over_capacity: true`, which the timeline records \
+                   (`403` for anyone else).",
     params(("number" = u64, Path)), request_body = AssignBody,
     responses(
-        (status = 200, body = ActionResult), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 200, body = ActionResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -420,17 +433,23 @@ pub async fn assign(ctx: &Ctx<'_>) -> Res {
             }
         }
     };
+    let over_capacity = body.over_capacity.unwrap_or(false);
+    if over_capacity && !ctx.caller.is_admin() {
+        return Err(ApiError::forbidden("only admins may assign over an agent's capacity"));
+    }
     let before = load_at(ctx, body.version).await?;
     let mut after = before.clone();
     after.assignee = agent.clone();
     after.last_activity_at = ctx.now;
-    let e = event(
-        ctx,
-        &before,
-        "assigned",
-        json!({ "from": before.assignee, "to": agent }),
-    );
-    let after = commit(ctx, &before, after, std::slice::from_ref(&e)).await?;
+    let mut detail = json!({ "from": before.assignee, "to": agent });
+    let capacity = if over_capacity {
+        detail["over_capacity"] = true.into();
+        Capacity::Unchecked
+    } else {
+        Capacity::Limit
+    };
+    let e = event(ctx, &before, "assigned", detail);
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![], capacity).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 
@@ -465,7 +484,15 @@ pub async fn takeover(ctx: &Ctx<'_>) -> Res {
         conversation: before.source.conversation_id,
         ticket: before.number,
     };
-    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![humans]).await?;
+    let after = commit_with(
+        ctx,
+        &before,
+        after,
+        std::slice::from_ref(&e),
+        vec![humans],
+        Capacity::Limit,
+    )
+    .await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 
@@ -553,7 +580,15 @@ pub async fn return_to_ai(ctx: &Ctx<'_>) -> Res {
         conversation: before.source.conversation_id,
         context_start: next_id(),
     };
-    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![to_ai]).await?;
+    let after = commit_with(
+        ctx,
+        &before,
+        after,
+        std::slice::from_ref(&e),
+        vec![to_ai],
+        Capacity::Unchecked,
+    )
+    .await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 

@@ -297,6 +297,10 @@ pub struct AssignBody {
     pub version: Option<u64>,
     /// The agent to assign; `null` unassigns.
     pub agent_id: Option<String>,
+    /// Admins only: assign even though the agent is at `max_open` (recorded on the
+    /// timeline).
+    #[serde(default)]
+    pub over_capacity: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

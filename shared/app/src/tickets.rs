@@ -12,6 +12,17 @@ use baton_domain::ports::{Store, Write};
 use baton_domain::ticket::{capacity_deltas, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{StoreError, Timestamp};
 
+/// Whether an action may take an agent past `max_open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// Assignment and takeover: a new assignee must be below their limit
+    /// (`Conflict { "agent_capacity" }` otherwise).
+    Limit,
+    /// Everything else (a reopen gives the assignee their ticket back), and an admin's
+    /// explicit override.
+    Unchecked,
+}
+
 /// Writes `after` over `before` (at the version the agent read) with its timeline
 /// entries, any change of assignment counts, and `more` writes that belong with it (the
 /// conversation changing hands, a reply to relay), in one transaction. Returns the ticket
@@ -22,6 +33,7 @@ pub async fn act(
     mut after: Ticket,
     entries: &[TimelineEntry],
     more: Vec<Write>,
+    capacity: Capacity,
     now: Timestamp,
 ) -> Result<Ticket, StoreError> {
     after.updated_at = now;
@@ -37,6 +49,7 @@ pub async fn act(
                 tenant: before.tenant_id.clone(),
                 agent,
                 delta,
+                within_limit: capacity == Capacity::Limit,
             }),
     );
     writes.extend(more);
@@ -80,7 +93,16 @@ pub async fn reply(
         ticket: before.number,
     }];
     more.extend(reply.writes());
-    let after = act(store, before, after, std::slice::from_ref(entry), more, now).await?;
+    let after = act(
+        store,
+        before,
+        after,
+        std::slice::from_ref(entry),
+        more,
+        Capacity::Unchecked,
+        now,
+    )
+    .await?;
     if let Author::Agent { id } = &entry.actor {
         tracing::info!(agent = %id, message_id = %entry.id, "reply recorded for delivery");
     }

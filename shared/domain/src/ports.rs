@@ -304,11 +304,14 @@ pub enum Write {
         conversation: ConversationId,
         context_start: ulid::Ulid,
     },
-    /// Moves an agent's open-assignment count (`NotFound { "agent" }`).
+    /// Moves an agent's open-assignment count (`NotFound { "agent" }`). With
+    /// `within_limit`, a positive move only if the agent is below `max_open`
+    /// (`Conflict { "agent_capacity" }` otherwise).
     MoveCapacity {
         tenant: TenantId,
         agent: AgentId,
         delta: i64,
+        within_limit: bool,
     },
     /// Records an effect to relay (`AlreadyExists { "effect" }`: it was recorded before).
     RecordEffect(Effect),

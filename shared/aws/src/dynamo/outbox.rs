@@ -122,7 +122,12 @@ impl DynamoStore {
                 &[("#start", "context_start")],
                 vec![(":owner", s("ai")), (":start", s(context_start.to_string()))],
             ),
-            Write::MoveCapacity { tenant, agent, delta } => capacity_update(table, tenant, agent, *delta),
+            Write::MoveCapacity {
+                tenant,
+                agent,
+                delta,
+                within_limit,
+            } => capacity_update(table, tenant, agent, *delta, *within_limit),
             Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
         }
     }
@@ -147,7 +152,14 @@ impl DynamoStore {
                 .await
             }
             Write::ClaimForHumans { .. } | Write::ReturnToAi { .. } => StoreError::NotFound { entity: "conversation" },
-            Write::MoveCapacity { .. } => StoreError::NotFound { entity: "agent" },
+            Write::MoveCapacity { tenant, agent, .. } => match self.get("agent", keys::agent(tenant, agent)).await {
+                Ok(Some(_)) => StoreError::Conflict {
+                    entity: "agent_capacity",
+                    current_version: None,
+                },
+                Ok(None) => StoreError::NotFound { entity: "agent" },
+                Err(e) => e,
+            },
             Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
         }
     }

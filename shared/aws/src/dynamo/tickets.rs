@@ -57,14 +57,22 @@ pub(super) fn capacity_update(
     tenant: &TenantId,
     agent: &AgentId,
     delta: i64,
+    within_limit: bool,
 ) -> Result<TransactWriteItem, StoreError> {
     let key = keys::agent(tenant, agent);
+    // The limit sits in the same transaction as the assignment: concurrent assigners
+    // cannot both take the agent's last free place.
+    let condition = if within_limit && delta > 0 {
+        "attribute_exists(PK) AND (attribute_not_exists(open_count) OR open_count < max_open)"
+    } else {
+        "attribute_exists(PK)"
+    };
     let update = Update::builder()
         .table_name(table)
         .key(keys::PK, s(key.pk))
         .key(keys::SK, s(key.sk))
         .update_expression("ADD open_count :d")
-        .condition_expression("attribute_exists(PK)")
+        .condition_expression(condition)
         .expression_attribute_values(":d", n(delta))
         .build()
         .map_err(backend_build)?;
@@ -131,7 +139,7 @@ impl TicketStore for DynamoStore {
         items.extend(timeline_items(&self.table, timeline)?);
         let counts_from = items.len();
         for (agent, delta) in capacity {
-            items.push(capacity_update(&self.table, &ticket.tenant_id, agent, *delta)?);
+            items.push(capacity_update(&self.table, &ticket.tenant_id, agent, *delta, false)?);
         }
         let total = items.len();
         match self.transact("update ticket", items).await {
