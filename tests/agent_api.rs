@@ -6,12 +6,13 @@ use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims
 use agent_api::{handler, Access, Deps, ROUTES};
 use baton_domain::conversation::{Author, Conversation, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
+use baton_domain::directory::Role;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{ConversationStore, CustomerStore, DirectoryStore, TicketStore};
+use baton_domain::ports::{ConversationStore, CustomerStore, DirectoryStore, TenantStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::DeterministicAnswerer;
-use baton_domain::{Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
+use baton_domain::{AgentId, Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
 use baton_tests::{drain_queue, http_request, local_secret, queue, root, seeded_env, TestEnv};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -594,6 +595,149 @@ async fn capacity_is_a_limit_that_only_an_admin_may_exceed_on_the_record() {
         .items;
     assert!(timeline.iter().any(|e| matches!(&e.entry,
         TimelineKind::Event { name, detail } if name == "assigned" && detail["over_capacity"] == true)));
+}
+
+#[tokio::test]
+async fn the_directory_decides_who_may_act_and_as_what_from_the_next_request_on() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let demo = TenantId::new("demo").unwrap();
+    let cy_token = token(&env, "demo", "cy@demo.example", "admin").await;
+    let cy = agent_id_for_email("cy@demo.example");
+    assert_eq!(
+        call(&deps, Some(&cy_token), "GET", "/v1/ai/settings", None).await.0,
+        200
+    );
+    assert_eq!(
+        call(
+            &deps,
+            Some(&cy_token),
+            "PUT",
+            "/v1/ai/settings",
+            Some(json!({ "confidence_threshold": 0.7 }))
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Demoted in the directory: the same token is an agent's on the next request.
+    let mut profile = env.store.get_agent(&demo, &cy).await.unwrap();
+    profile.role = Role::Agent;
+    env.store.update_agent(&profile).await.unwrap();
+    let (status, body) = call(
+        &deps,
+        Some(&cy_token),
+        "PUT",
+        "/v1/ai/settings",
+        Some(json!({ "confidence_threshold": 0.7 })),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(call(&deps, Some(&cy_token), "GET", "/v1/tickets", None).await.0, 200);
+
+    // Deactivated by an admin through the API: refused everywhere, at once.
+    let admin = token(&env, "demo", "root@demo.example", "admin").await;
+    let (status, view) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        &format!("/v1/agents/{cy}"),
+        Some(json!({ "name": "Cy", "email": "cy@demo.example", "role": "agent", "active": false })),
+    )
+    .await;
+    assert_eq!((status, view["active"].as_bool()), (200, Some(false)), "{view}");
+    let (status, body) = call(&deps, Some(&cy_token), "GET", "/v1/tickets", None).await;
+    assert_eq!(status, 403, "{body}");
+
+    // A verified token for someone the directory does not know, even claiming admin.
+    let stranger = mint("demo", "mallory-demo-example", "admin", 3600);
+    let (status, body) = call(&deps, Some(&stranger), "GET", "/v1/tickets", None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(env
+        .store
+        .get_agent(&demo, &AgentId::new("mallory-demo-example").unwrap())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_after() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let fresh = TenantId::new("fresh").unwrap();
+    env.store
+        .create_tenant(
+            &baton_domain::tenant::Tenant {
+                id: fresh.clone(),
+                name: "Fresh".into(),
+                channels: Default::default(),
+                ai: Default::default(),
+                created_at: SystemClock.now(),
+                kb_revision: 0,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    // An agent-role token cannot bootstrap a tenant.
+    let agent_first = mint("fresh", "eve-fresh-example", "agent", 3600);
+    assert_eq!(call(&deps, Some(&agent_first), "GET", "/v1/tickets", None).await.0, 403);
+    let first = mint("fresh", "fay-fresh-example", "admin", 3600);
+    assert_eq!(call(&deps, Some(&first), "GET", "/v1/agents", None).await.0, 200);
+    let fay = env
+        .store
+        .get_agent(&fresh, &AgentId::new("fay-fresh-example").unwrap())
+        .await
+        .expect("the first admin is in the directory");
+    assert_eq!((fay.role, fay.active), (Role::Admin, true));
+    // The directory is no longer empty: another admin claim gets nothing.
+    let second = mint("fresh", "gus-fresh-example", "admin", 3600);
+    assert_eq!(call(&deps, Some(&second), "GET", "/v1/agents", None).await.0, 403);
+}
+
+/// An API Gateway HTTP API event whose JWT authorizer verified a Cognito ID token: the
+/// claims arrive in `requestContext.authorizer.jwt.claims`, and no local secret is set.
+fn gateway_event(path: &str, claims: Value) -> lambda_http::Request {
+    let event = json!({
+        "version": "2.0", "routeKey": "ANY /v1/{proxy+}", "rawPath": path, "rawQueryString": "",
+        "headers": { "authorization": "Bearer eyJ...", "content-type": "application/json" },
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": { "method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.9", "userAgent": "t" },
+            "requestId": "r", "routeKey": "ANY /v1/{proxy+}", "stage": "$default", "time": "22/Nov/2026:09:30:00 +0000", "timeEpoch": 0,
+            "authorizer": { "jwt": { "claims": claims, "scopes": null } }
+        },
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn in_aws_the_authorizers_claims_name_the_caller_and_the_directory_decides() {
+    let env = seeded_env().await;
+    let mut deps = deps(&env, Box::new(SystemClock));
+    deps.auth = Authenticator::Gateway;
+    token(&env, "demo", "dee@demo.example", "agent").await;
+    let dee = agent_id_for_email("dee@demo.example");
+    let claims = json!({
+        "sub": "5f1c-0000", "email": "dee@demo.example", "token_use": "id",
+        "aud": "client-id", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X",
+        "custom:tenant": "demo", "custom:agent_id": dee.to_string(), "custom:role": "admin"
+    });
+    let status = |req| {
+        let deps = &deps;
+        async move { handler(deps, req).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(gateway_event("/v1/tickets", claims.clone())).await, 200);
+    // The token claims admin; the directory says agent: admin routes are refused.
+    let mut post = gateway_event("/v1/ai/preview", claims.clone());
+    *post.method_mut() = lambda_http::http::Method::POST;
+    assert_eq!(status(post).await, 403);
+    // No authorizer claims at all (a route misconfigured without the authorizer): 401.
+    let mut bare = gateway_event("/v1/tickets", json!({}));
+    bare.extensions_mut().clear();
+    assert_eq!(status(bare).await, 401);
 }
 
 /// A request for every route, with the ids of objects that exist in `demo`.

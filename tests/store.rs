@@ -724,6 +724,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         open_count: 0,
         presence: Presence::Online,
         created_at: t0(),
+        active: true,
     };
     s.create_agent(&ann).await.unwrap();
     assert!(matches!(

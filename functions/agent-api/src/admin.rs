@@ -111,6 +111,7 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
         open_count: existing.map_or(0, |a| a.open_count),
         presence: presence.expect("checked"),
         created_at: existing.map_or(ctx.now, |a| a.created_at),
+        active: body.active.unwrap_or(existing.is_none_or(|a| a.active)),
     })
 }
 

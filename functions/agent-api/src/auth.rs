@@ -7,8 +7,10 @@
 //! allowlist (HS256 only), `exp` and `aud`. `infra/local/token` mints such tokens.
 
 use crate::error::ApiError;
-use baton_domain::directory::Role;
+use baton_domain::directory::{Agent, Presence, Role};
+use baton_domain::ports::{PageRequest, Store};
 use baton_domain::{AgentId, TenantId};
+use baton_domain::{StoreError, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -26,7 +28,10 @@ pub const LOCAL_AUDIENCE: &str = "baton-agent-api";
 pub struct Caller {
     pub tenant: TenantId,
     pub agent: AgentId,
+    /// From the directory once `directory_caller` has run; the token's claim before.
     pub role: Role,
+    /// The token's e-mail claim, for a first admin's directory entry.
+    pub email: Option<String>,
 }
 
 impl Caller {
@@ -133,7 +138,81 @@ pub fn caller_from_claims(claims: &HashMap<String, String>) -> Result<Caller, Ap
         Some("agent") => Role::Agent,
         _ => return Err(ApiError::forbidden("token carries no valid role")),
     };
-    Ok(Caller { tenant, agent, role })
+    Ok(Caller {
+        tenant,
+        agent,
+        role,
+        email: claims.get("email").cloned(),
+    })
+}
+
+/// The caller as the tenant's directory knows them: the token only says who they are;
+/// whether they may act, and as what, is the directory's say, so deactivating or demoting
+/// an agent takes effect on their next request.
+///
+/// Bootstrap: a tenant whose directory is still empty gets its first admin from the
+/// first verified token that claims the admin role (an identity-provider administrator
+/// set that claim); from then on admins add everyone else through `/v1/agents`.
+pub async fn directory_caller(store: &dyn Store, mut caller: Caller, now: Timestamp) -> Result<Caller, ApiError> {
+    match store.get_agent(&caller.tenant, &caller.agent).await {
+        Ok(agent) if !agent.active => Err(ApiError::forbidden(
+            "this agent is deactivated in the tenant's directory",
+        )),
+        Ok(agent) => {
+            caller.role = agent.role;
+            Ok(caller)
+        }
+        Err(StoreError::NotFound { .. }) => bootstrap_first_admin(store, caller, now).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn bootstrap_first_admin(store: &dyn Store, caller: Caller, now: Timestamp) -> Result<Caller, ApiError> {
+    let not_in_directory =
+        || ApiError::forbidden("not an agent of this tenant; an admin adds agents with POST /v1/agents");
+    if caller.role != Role::Admin {
+        return Err(not_in_directory());
+    }
+    match store.get_tenant(&caller.tenant).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound { .. }) => return Err(ApiError::forbidden("no such tenant")),
+        Err(e) => return Err(e.into()),
+    }
+    if !store
+        .list_agents(&caller.tenant, &PageRequest::first(1))
+        .await?
+        .items
+        .is_empty()
+    {
+        return Err(not_in_directory());
+    }
+    let email = caller.email.clone().unwrap_or_default();
+    let first = Agent {
+        tenant_id: caller.tenant.clone(),
+        id: caller.agent.clone(),
+        name: email
+            .split('@')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(caller.agent.as_str())
+            .to_owned(),
+        email,
+        role: Role::Admin,
+        teams: vec![],
+        skills: vec![],
+        max_open: 10,
+        open_count: 0,
+        presence: Presence::Online,
+        created_at: now,
+        active: true,
+    };
+    match store.create_agent(&first).await {
+        Ok(()) | Err(StoreError::AlreadyExists { .. }) => {
+            tracing::warn!(tenant = %caller.tenant, agent = %caller.agent, "first admin of the tenant added to its directory");
+            Ok(caller)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What a local token says.

@@ -273,6 +273,7 @@ async fn handle(deps: &Deps, req: &Request, method: &Method, path: &str) -> Resu
         return openapi::serve();
     }
     let caller = deps.auth.authenticate(req)?;
+    let caller = auth::directory_caller(deps.store.as_ref(), caller, deps.clock.now()).await?;
     let span = tracing::Span::current();
     span.record("tenant", caller.tenant.as_str());
     span.record("agent", caller.agent.as_str());

@@ -328,6 +328,7 @@ pub struct AgentView {
     pub max_open: u32,
     pub open_count: u32,
     pub presence: Presence,
+    pub active: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
@@ -344,6 +345,7 @@ impl From<&Agent> for AgentView {
             max_open: a.max_open,
             open_count: a.open_count,
             presence: a.presence,
+            active: a.active,
             created_at: a.created_at,
         }
     }
@@ -371,6 +373,8 @@ pub struct AgentBody {
     pub max_open: Option<u32>,
     #[schema(value_type = Option<Presence>)]
     pub presence: Option<String>,
+    /// `false` deactivates the agent: their next request is refused (`403`).
+    pub active: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -122,21 +122,34 @@ pub async fn ensure_tenant_and_agent(
         )?;
     }
     let name = email.split('@').next().unwrap_or(email).to_owned();
-    ignore_existing(
-        store
-            .create_agent(&Agent {
-                tenant_id: tenant.clone(),
-                id: agent.clone(),
-                name,
-                email: email.to_owned(),
-                role,
-                teams: vec![],
-                skills: vec![],
-                max_open: 10,
-                open_count: 0,
-                presence: Presence::Online,
-                created_at: now,
-            })
-            .await,
-    )
+    match store
+        .create_agent(&Agent {
+            tenant_id: tenant.clone(),
+            id: agent.clone(),
+            name,
+            email: email.to_owned(),
+            role,
+            teams: vec![],
+            skills: vec![],
+            max_open: 10,
+            open_count: 0,
+            presence: Presence::Online,
+            created_at: now,
+            active: true,
+        })
+        .await
+    {
+        // The directory decides the role: a token asked for with another role makes the
+        // existing local agent that role (and active again).
+        Err(StoreError::AlreadyExists { .. }) => {
+            let mut existing = store.get_agent(tenant, agent).await?;
+            if existing.role != role || !existing.active {
+                existing.role = role;
+                existing.active = true;
+                store.update_agent(&existing).await?;
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }

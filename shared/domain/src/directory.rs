@@ -34,6 +34,13 @@ pub struct Agent {
     pub open_count: u32,
     pub presence: Presence,
     pub created_at: Timestamp,
+    /// A deactivated agent keeps their history but is refused on their next request.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 impl Agent {

@@ -223,7 +223,8 @@ pub trait DirectoryStore: Send + Sync {
     async fn create_team(&self, team: &Team) -> Result<(), StoreError>;
     async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
     async fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError>;
-    /// Replaces an agent's profile (name, email, role, teams, skills, max open, presence);
+    /// Replaces an agent's profile (name, email, role, teams, skills, max open, presence,
+    /// active);
     /// the open-assignment count is left to its atomic counters.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;

@@ -92,6 +92,7 @@ impl DirectoryStore for DynamoStore {
             ("skills", attr(&agent.skills)?),
             ("max_open", attr(&agent.max_open)?),
             ("presence", attr(&agent.presence)?),
+            ("active", attr(&agent.active)?),
         ];
         self.set_on_existing(AGENT, keys::agent(&agent.tenant_id, &agent.id), values)
             .await
