@@ -142,6 +142,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
         created_at: now,
         updated_at: now,
         last_activity_at: now,
+        follows: None,
         version: 1,
     };
     let first = ulid::Ulid::new();

@@ -193,6 +193,7 @@ async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
         created_at: now,
         updated_at: now,
         last_activity_at: now,
+        follows: None,
         version: 1,
     };
     env.store.create_ticket(&ticket, &[]).await.unwrap();

@@ -55,6 +55,7 @@ fn ticket(tenant: &str, n: u64, priority: Priority) -> Ticket {
         created_at: t0(),
         updated_at: t0(),
         last_activity_at: t0(),
+        follows: None,
         version: 1,
     }
 }

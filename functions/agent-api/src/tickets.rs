@@ -502,8 +502,40 @@ async fn transition(ctx: &Ctx<'_>, action: Action, name: &str) -> Res {
     let mut after = before.clone();
     after.apply(action, ctx.now)?;
     let e = event(ctx, &before, name, json!({ "from": before.status, "to": after.status }));
-    let after = commit(ctx, &before, after, std::slice::from_ref(&e)).await?;
+    let more = closing(ctx, &before, &after).await?;
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), more, Capacity::Unchecked).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
+}
+
+/// When a ticket closes, its conversation goes back to the AI (in the same write): the
+/// customer's next message is answered, or opens a follow-up ticket, instead of landing
+/// on a closed ticket nobody watches.
+async fn closing(ctx: &Ctx<'_>, before: &Ticket, after: &Ticket) -> Result<Vec<Write>, ApiError> {
+    if after.status != Status::Closed || before.status == Status::Closed {
+        return Ok(vec![]);
+    }
+    Ok(back_to_ai(ctx, before).await?.into_iter().collect())
+}
+
+/// The write that gives the ticket's conversation back to the AI, if the conversation
+/// still belongs to this ticket (it may have moved on to a follow-up).
+async fn back_to_ai(ctx: &Ctx<'_>, ticket: &Ticket) -> Result<Option<Write>, ApiError> {
+    match ctx
+        .deps
+        .store
+        .get_conversation(&ctx.caller.tenant, ticket.source.conversation_id)
+        .await
+    {
+        Ok(c) if c.ticket == Some(ticket.number) => Ok(Some(Write::ReturnToAi {
+            tenant: ctx.caller.tenant.clone(),
+            conversation: c.id,
+            ticket: ticket.number,
+            // The AI starts afresh: it does not re-read the escalation it handed off.
+            context_start: next_id(),
+        })),
+        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(
@@ -574,18 +606,13 @@ pub async fn return_to_ai(ctx: &Ctx<'_>) -> Res {
         "returned_to_ai",
         json!({ "from": before.status, "to": after.status }),
     );
-    // The AI starts afresh: it does not re-read the escalation it handed off.
-    let to_ai = Write::ReturnToAi {
-        tenant: ctx.caller.tenant.clone(),
-        conversation: before.source.conversation_id,
-        context_start: next_id(),
-    };
+    let to_ai = back_to_ai(ctx, &before).await?.into_iter().collect();
     let after = commit_with(
         ctx,
         &before,
         after,
         std::slice::from_ref(&e),
-        vec![to_ai],
+        to_ai,
         Capacity::Unchecked,
     )
     .await?;
@@ -719,7 +746,8 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
         });
     };
     after.last_activity_at = ctx.now;
-    let after = commit(ctx, &before, after, &entries).await?;
+    let more = closing(ctx, &before, &after).await?;
+    let after = commit_with(ctx, &before, after, &entries, more, Capacity::Unchecked).await?;
     action_result(ctx, StatusCode::OK, &after, &first)
 }
 

@@ -115,6 +115,8 @@ pub struct TicketView {
     pub ai_summary: Option<String>,
     /// The knowledge-base articles the AI consulted, best first.
     pub kb_links: Vec<KbLinkView>,
+    /// The earlier ticket of the same conversation that this one follows up.
+    pub follows: Option<u64>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -150,6 +152,7 @@ impl TicketView {
             customer_name: t.customer_name.clone(),
             handoff_reason: t.handoff_reason.clone(),
             ai_summary: t.ai_summary.clone(),
+            follows: t.follows.map(|n| n.0),
             kb_links: t
                 .kb_links
                 .iter()

@@ -24,7 +24,9 @@ use baton_domain::kb_cache::{CachedKb, KbCache};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{Store, Write};
-use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{
+    capacity_deltas, Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind,
+};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
 use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
 use std::sync::Arc;
@@ -316,19 +318,30 @@ async fn add_to_ticket(
 ) -> Result<Handled, RecordError> {
     let number = ticket.number;
     let expected = ticket.version;
+    let before = ticket.clone();
     // A closed ticket keeps its status; the message still joins its timeline for the agent.
     if let Err(e) = ticket.apply(Action::CustomerReplied, now) {
         tracing::info!(status = %ticket.status, reason = %e, "customer wrote on a ticket that stays as it is");
         ticket.last_activity_at = now;
     }
     let entry = message_entry(&ticket.tenant_id, number, stored, inbound.message.channel);
-    let writes = vec![
+    // A resolved ticket the customer reopens gives its assignee the ticket back.
+    let reopened = capacity_deltas(&before, &ticket)
+        .into_iter()
+        .map(|(agent, delta)| Write::MoveCapacity {
+            tenant: ticket.tenant_id.clone(),
+            agent,
+            delta,
+            within_limit: false,
+        });
+    let mut writes = vec![
         Write::AddTimeline(entry),
         Write::UpdateTicket {
-            ticket,
+            ticket: ticket.clone(),
             expected_version: expected,
         },
     ];
+    writes.extend(reopened);
     match deps.store.commit(writes).await {
         Ok(()) => tracing::info!("customer message added to the ticket; the AI stays silent"),
         Err(StoreError::AlreadyExists {
@@ -409,7 +422,7 @@ async fn hand_off(
         None => deps.store.next_ticket_number(tenant).await?,
     };
     tracing::Span::current().record("ticket", number.0);
-    let ticket = new_ticket(
+    let mut ticket = new_ticket(
         inbound,
         number,
         history,
@@ -419,6 +432,10 @@ async fn hand_off(
         customer.as_ref(),
         now,
     );
+    // The conversation had a ticket that ended (closed, or returned to the AI): this one
+    // follows it up, and both say so.
+    let follows = conversation.ticket.filter(|earlier| *earlier != number);
+    ticket.follows = follows;
 
     // The whole story on the timeline: every message so far, then the handoff itself.
     let mut timeline: Vec<TimelineEntry> = history
@@ -433,7 +450,7 @@ async fn hand_off(
         actor: Author::System,
         entry: TimelineKind::Event {
             name: "handed_off".into(),
-            detail: serde_json::json!({ "reason": reason, "articles": consulted }),
+            detail: serde_json::json!({ "reason": reason, "articles": consulted, "follows": follows }),
         },
     });
     let in_transaction = split_history(&timeline);
@@ -479,6 +496,19 @@ async fn hand_off(
         },
         Write::CreateTicket(ticket.clone()),
     ];
+    if let Some(earlier) = follows {
+        writes.push(Write::AddTimeline(TimelineEntry {
+            tenant_id: tenant.clone(),
+            ticket: earlier,
+            id: ulid::Ulid::new(),
+            at: now,
+            actor: Author::System,
+            entry: TimelineKind::Event {
+                name: "follow_up_opened".into(),
+                detail: serde_json::json!({ "ticket": number }),
+            },
+        }));
+    }
     writes.extend(
         timeline[timeline.len() - in_transaction..]
             .iter()
@@ -583,6 +613,7 @@ fn new_ticket(
         created_at: now,
         updated_at: now,
         last_activity_at: now,
+        follows: None,
         version: 1,
     }
 }

@@ -298,11 +298,13 @@ pub enum Write {
         conversation: ConversationId,
         ticket: TicketNumber,
     },
-    /// Gives an existing conversation back to the AI, which reads it only from
-    /// `context_start` on (moves the version on); `NotFound { "conversation" }`.
+    /// Gives a conversation back to the AI, which reads it only from `context_start` on
+    /// (moves the version on), if it still names `ticket` (`Conflict { "conversation" }`
+    /// otherwise: it moved on to another ticket meanwhile).
     ReturnToAi {
         tenant: TenantId,
         conversation: ConversationId,
+        ticket: TicketNumber,
         context_start: ulid::Ulid,
     },
     /// Moves an agent's open-assignment count (`NotFound { "agent" }`). With

@@ -303,6 +303,10 @@ pub struct Ticket {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_activity_at: Timestamp,
+    /// The ticket this one follows up: the conversation's earlier ticket, closed or
+    /// returned to the AI before the customer needed a human again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<TicketNumber>,
     /// Optimistic-locking version: every write names the version it read.
     pub version: u64,
 }
@@ -571,6 +575,7 @@ pub(crate) mod tests {
             created_at: at,
             updated_at: at,
             last_activity_at: at,
+            follows: None,
             version: 1,
         }
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{OutboxStore, Page, PageRequest, ParkedRecord, ParkingStore, UnitOfWork, Write};
-use baton_domain::{StoreError, Timestamp};
+use baton_domain::{StoreError, TicketNumber, Timestamp};
 
 const EFFECT: &str = "effect";
 const PARKED: &str = "parked_record";
@@ -37,11 +37,13 @@ fn effect_item(e: &Effect) -> Result<Item, StoreError> {
 }
 
 /// An update that hands an existing conversation over (`SET owner …`) and moves its
-/// version on, so versioned writers that read it before notice.
+/// version on, so versioned writers that read it before notice; with `still_on`, only
+/// while the conversation names that ticket.
 fn hand_over(
     table: &str,
     key: &keys::Key,
     set: &str,
+    still_on: Option<TicketNumber>,
     names: &[(&str, &str)],
     values: Vec<(&str, AttributeValue)>,
 ) -> Result<TransactWriteItem, StoreError> {
@@ -50,10 +52,16 @@ fn hand_over(
         .key(keys::PK, s(key.pk.clone()))
         .key(keys::SK, s(key.sk.clone()))
         .update_expression(format!("SET {set} ADD #version :one"))
-        .condition_expression("attribute_exists(PK)")
         .expression_attribute_names("#owner", "owner")
         .expression_attribute_names("#version", "version")
+        .expression_attribute_names("#ticket", "ticket")
         .expression_attribute_values(":one", n(1));
+    update = match still_on {
+        Some(t) => update
+            .condition_expression("attribute_exists(PK) AND #ticket = :was")
+            .expression_attribute_values(":was", n(t.0)),
+        None => update.condition_expression("attribute_exists(PK)"),
+    };
     for (placeholder, name) in names {
         update = update.expression_attribute_names(*placeholder, *name);
     }
@@ -108,17 +116,20 @@ impl DynamoStore {
                 table,
                 &keys::conversation(tenant, *conversation),
                 "#owner = :owner, #ticket = :ticket",
-                &[("#ticket", "ticket")],
+                None,
+                &[],
                 vec![(":owner", s("human")), (":ticket", n(ticket.0))],
             ),
             Write::ReturnToAi {
                 tenant,
                 conversation,
+                ticket,
                 context_start,
             } => hand_over(
                 table,
                 &keys::conversation(tenant, *conversation),
                 "#owner = :owner, #start = :start",
+                Some(*ticket),
                 &[("#start", "context_start")],
                 vec![(":owner", s("ai")), (":start", s(context_start.to_string()))],
             ),
@@ -151,7 +162,13 @@ impl DynamoStore {
                 )
                 .await
             }
-            Write::ClaimForHumans { .. } | Write::ReturnToAi { .. } => StoreError::NotFound { entity: "conversation" },
+            Write::ClaimForHumans { .. } => StoreError::NotFound { entity: "conversation" },
+            Write::ReturnToAi {
+                tenant, conversation, ..
+            } => {
+                self.conflict_or_missing("conversation", keys::conversation(tenant, *conversation))
+                    .await
+            }
             Write::MoveCapacity { tenant, agent, .. } => match self.get("agent", keys::agent(tenant, agent)).await {
                 Ok(Some(_)) => StoreError::Conflict {
                     entity: "agent_capacity",

@@ -1,0 +1,267 @@
+//! The conversation lifecycle around a ticket: a closed (or force-closed) ticket gives its
+//! conversation back to the AI, so the customer's next message is answered instead of
+//! landing on a ticket nobody watches; a new handoff then opens a follow-up ticket linked
+//! both ways; a customer reply reopens a resolved ticket and its assignee counts it again.
+
+use agent_api::auth::{agent_id_for_email, Authenticator, LOCAL_AUDIENCE};
+use aws_lambda_events::event::sqs::SqsEvent;
+use baton_app::Queues;
+use baton_domain::conversation::Owner;
+use baton_domain::intake::InboundMessage;
+use baton_domain::kb_cache::KbCache;
+use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::ports::{ConversationStore, DirectoryStore, PageRequest, TicketStore};
+use baton_domain::ticket::{Status, TimelineKind};
+use baton_domain::triage::DeterministicAnswerer;
+use baton_domain::{SystemClock, TenantId, TicketNumber};
+use baton_tests::{
+    agent_call, agent_token, drain_queue, intake_onto, local_secret, queue, seeded_env, whatsapp_text, TestEnv,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+struct World {
+    env: TestEnv,
+    api: agent_api::Deps,
+    triage: triage::Deps,
+    token: String,
+    sent: std::sync::atomic::AtomicU32,
+}
+
+async fn world() -> World {
+    let env = seeded_env().await;
+    let token = agent_token(&env, "demo", "ada@demo.example", "admin").await;
+    let api = agent_api::Deps {
+        store: Arc::new(env.store.clone()),
+        queues: Queues {
+            outbound: Some(Arc::new(queue(&env, "OutboundQueue"))),
+            routing: None,
+        },
+        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
+        answerer: Box::new(DeterministicAnswerer),
+        kb_cache: KbCache::default(),
+        clock: Box::new(SystemClock),
+    };
+    let triage = triage::deps(
+        Arc::new(env.store.clone()),
+        Arc::new(queue(&env, "OutboundQueue")),
+        Arc::new(queue(&env, "RoutingQueue")),
+        Box::new(DeterministicAnswerer),
+    );
+    World {
+        env,
+        api,
+        triage,
+        token,
+        sent: Default::default(),
+    }
+}
+
+impl World {
+    /// The customer writes on WhatsApp; triage handles it.
+    async fn says(&self, sender: &str, text: &str) -> InboundMessage {
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let m = intake_onto(
+            &self.env,
+            "InboundQueue",
+            whatsapp_text(sender, &format!("wamid.{sender}.{n}"), text),
+        )
+        .await;
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": [{
+            "messageId": format!("sqs-{n}"), "receiptHandle": "rh", "body": serde_json::to_string(&m).unwrap(),
+            "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" }] }))
+        .unwrap();
+        let resp = triage::handler(&self.triage, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        m
+    }
+
+    async fn act(&self, number: TicketNumber, action: &str, body: Value) -> Value {
+        let version = self.env.store.get_ticket(&demo(), number).await.unwrap().version;
+        let mut body = body;
+        body["version"] = version.into();
+        let (method, path) = match action {
+            "patch" => ("PATCH", format!("/v1/tickets/{}", number.0)),
+            a => ("POST", format!("/v1/tickets/{}/{a}", number.0)),
+        };
+        let (status, _, out) = agent_call(&self.api, &self.token, method, &path, Some(body)).await;
+        assert!(status < 300, "{action}: {status} {out}");
+        out
+    }
+
+    async fn events(&self, number: TicketNumber) -> Vec<(String, Value)> {
+        self.env
+            .store
+            .list_timeline(&demo(), number, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|e| match e.entry {
+                TimelineKind::Event { name, detail } => Some((name, detail)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn messages_on(&self, number: TicketNumber) -> Vec<String> {
+        self.env
+            .store
+            .list_timeline(&demo(), number, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|e| match e.entry {
+                TimelineKind::Message { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follow_up() {
+    let w = world().await;
+    let first = w.says("31680000001", "I want to talk to a human").await;
+    let c = w
+        .env
+        .store
+        .get_conversation(&demo(), first.conversation_id)
+        .await
+        .unwrap();
+    let one = c.ticket.unwrap();
+    w.act(one, "replies", json!({ "text": "Your parcel left today." }))
+        .await;
+    w.act(one, "close", json!({})).await;
+    let c = w
+        .env
+        .store
+        .get_conversation(&demo(), first.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.owner, c.ticket),
+        (Owner::Ai, Some(one)),
+        "closing gives the conversation back to the AI"
+    );
+    drain_queue::<OutboundMessage>(&w.env, "OutboundQueue").await;
+    drain_queue::<RoutingRequest>(&w.env, "RoutingQueue").await;
+
+    // The customer's next question is answered, not swallowed by the closed ticket.
+    w.says("31680000001", "How long does delivery take?").await;
+    let out: Vec<OutboundMessage> = drain_queue(&w.env, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
+    assert!(!w
+        .messages_on(one)
+        .await
+        .contains(&"How long does delivery take?".to_string()));
+
+    // Needing a human again opens a follow-up, linked both ways.
+    w.says("31680000001", "I need to speak to a person about a refund")
+        .await;
+    let routed: Vec<RoutingRequest> = drain_queue(&w.env, "RoutingQueue").await;
+    assert_eq!(routed.len(), 1);
+    let two = routed[0].ticket;
+    assert_ne!(two, one);
+    let follow_up = w.env.store.get_ticket(&demo(), two).await.unwrap();
+    assert_eq!((follow_up.status, follow_up.follows), (Status::Open, Some(one)));
+    assert!(w
+        .events(one)
+        .await
+        .iter()
+        .any(|(name, d)| name == "follow_up_opened" && d["ticket"] == two.0));
+    let (status, _, detail) = agent_call(&w.api, &w.token, "GET", &format!("/v1/tickets/{}", two.0), None).await;
+    assert_eq!(
+        (status, detail["ticket"]["follows"].as_u64()),
+        (200, Some(one.0)),
+        "{detail}"
+    );
+    let c = w
+        .env
+        .store
+        .get_conversation(&demo(), first.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_close_and_return_to_ai_give_the_conversation_back_but_never_take_a_follow_ups() {
+    let w = world().await;
+    let m = w.says("31680000002", "I want to talk to a human").await;
+    let one = w
+        .env
+        .store
+        .get_conversation(&demo(), m.conversation_id)
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    w.act(one, "force-close", json!({})).await;
+    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    assert_eq!(c.owner, Owner::Ai, "force close gives the conversation back to the AI");
+
+    // A follow-up takes the conversation; returning the old ticket to the AI afterwards
+    // must not take it away from the humans on the new one.
+    w.says("31680000002", "Please, a human agent").await;
+    let two = w
+        .env
+        .store
+        .get_conversation(&demo(), m.conversation_id)
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    assert_ne!(two, one);
+    w.act(one, "reopen", json!({})).await;
+    w.act(one, "return-to-ai", json!({})).await;
+    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)));
+    w.act(two, "return-to-ai", json!({})).await;
+    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    assert_eq!((c.owner, c.ticket), (Owner::Ai, Some(two)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_reply_reopens_a_resolved_ticket_and_its_assignee_counts_it_again() {
+    let w = world().await;
+    let ada = agent_id_for_email("ada@demo.example");
+    let m = w.says("31680000003", "I want to talk to a human").await;
+    let n = w
+        .env
+        .store
+        .get_conversation(&demo(), m.conversation_id)
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    w.act(n, "takeover", json!({})).await;
+    assert_eq!(w.env.store.get_agent(&demo(), &ada).await.unwrap().open_count, 1);
+    w.act(n, "replies", json!({ "text": "Refund issued." })).await;
+    w.act(n, "patch", json!({ "status": "resolved" })).await;
+    assert_eq!(w.env.store.get_agent(&demo(), &ada).await.unwrap().open_count, 0);
+
+    w.says("31680000003", "It has not arrived, actually").await;
+    let t = w.env.store.get_ticket(&demo(), n).await.unwrap();
+    assert_eq!((t.status, t.assignee.as_ref()), (Status::Open, Some(&ada)));
+    assert_eq!(
+        w.env.store.get_agent(&demo(), &ada).await.unwrap().open_count,
+        1,
+        "the reopened ticket is Ada's again"
+    );
+    assert!(w
+        .messages_on(n)
+        .await
+        .contains(&"It has not arrived, actually".to_string()));
+}
