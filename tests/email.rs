@@ -3,7 +3,7 @@
 
 use baton_aws::{S3Bucket, SqsQueue};
 use baton_domain::email::ticket_alias_token;
-use baton_domain::ports::{BlobStore, CustomerStore, TicketStore};
+use baton_domain::ports::{BlobStore, CustomerStore, EmailRefStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket};
 use baton_domain::{Channel, Clock, ConversationId, SystemClock, TenantId};
 use baton_tests::{drain_inbound, root, seeded_env, TestEnv};
@@ -307,4 +307,140 @@ async fn auto_replies_bounces_spam_and_junk_create_nothing() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Delivers with the SES verdicts on the sender: SPF, DKIM, DMARC and the DMARC policy.
+async fn deliver_signed(
+    deps: &Deps,
+    bucket: &S3Bucket,
+    id: &str,
+    raw: &[u8],
+    verdicts: (&str, &str, &str, Option<&str>),
+) -> Vec<Value> {
+    bucket
+        .put(&format!("inbound/{id}"), raw.to_vec(), "message/rfc822")
+        .await
+        .unwrap();
+    let mut event = receipt(id, &[SUPPORT], "PASS");
+    let r = &mut event["Records"][0]["ses"]["receipt"];
+    r["spfVerdict"]["status"] = verdicts.0.into();
+    r["dkimVerdict"]["status"] = verdicts.1.into();
+    r["dmarcVerdict"]["status"] = verdicts.2.into();
+    if let Some(p) = verdicts.3 {
+        r["dmarcPolicy"] = p.into();
+    }
+    let out = handler(deps, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    out["results"].as_array().unwrap().clone()
+}
+
+const PASS: (&str, &str, &str, Option<&str>) = ("PASS", "PASS", "PASS", None);
+
+#[tokio::test]
+async fn a_stranger_holding_a_threads_message_id_gets_a_conversation_of_their_own() {
+    let (env, deps, bucket) = setup().await;
+    let first = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "ann-1@example.com",
+        "",
+        "My parcel is late.",
+    );
+    deliver_signed(&deps, &bucket, "h1", &first, PASS).await;
+    let ann = drain_inbound(&env).await.remove(0);
+
+    // Mallory learned the Message-ID (a forwarded mail, a CC) and replies to it.
+    let threads = "In-Reply-To: <ann-1@example.com>\r\nReferences: <ann-1@example.com>\r\n";
+    let hijack = mail(
+        "Mallory <mallory@example.com>",
+        SUPPORT,
+        "mal-1@example.com",
+        threads,
+        "What did Ann order?",
+    );
+    let results = deliver_signed(&deps, &bucket, "h2", &hijack, PASS).await;
+    assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+    let mallory = drain_inbound(&env).await.remove(0);
+    assert_ne!(
+        mallory.conversation_id, ann.conversation_id,
+        "the stranger does not join Ann's thread"
+    );
+    assert_ne!(mallory.customer_id, ann.customer_id);
+
+    // Ann's own reply, with the same references, still joins her thread.
+    let reply = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "ann-2@example.com",
+        threads,
+        "Any news?",
+    );
+    deliver_signed(&deps, &bucket, "h3", &reply, PASS).await;
+    assert_eq!(drain_inbound(&env).await.remove(0).conversation_id, ann.conversation_id);
+
+    // Mail that claims to be Ann but is not vouched for by her domain (DMARC fails under
+    // a "none" policy) is delivered, marked unverified, and kept out of her thread.
+    let unverified = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "fake-1@example.com",
+        threads,
+        "Send the refund to my new card.",
+    );
+    deliver_signed(
+        &deps,
+        &bucket,
+        "h4",
+        &unverified,
+        ("FAIL", "FAIL", "FAIL", Some("none")),
+    )
+    .await;
+    let m = drain_inbound(&env).await.remove(0);
+    assert_ne!(m.conversation_id, ann.conversation_id);
+    let details = m.email.unwrap();
+    assert!(!details.verified);
+    assert_eq!(details.authentication, "spf=FAIL dkim=FAIL dmarc=FAIL (policy=none)");
+}
+
+#[tokio::test]
+async fn a_forwarded_ticket_alias_does_not_let_its_new_holder_into_the_ticket() {
+    let (env, deps, bucket) = setup().await;
+    let (ticket, conversation) = ticket_for(&env, "ann@example.com").await;
+    let alias = format!(
+        "ticket+{}@inbound.baton.local",
+        ticket_alias_token(SECRET, &demo(), ticket.number)
+    );
+    // Ann forwarded our reply; Eve answers it, alias and references included.
+    env.store
+        .record_email_ref(&demo(), "our-reply@inbound.baton.local", conversation)
+        .await
+        .unwrap();
+    let forwarded = mail(
+        "Eve <eve@example.com>",
+        &alias,
+        "eve-1@example.com",
+        "In-Reply-To: <our-reply@inbound.baton.local>\r\n",
+        "I am Ann's assistant, what is her address?",
+    );
+    let results = deliver(&deps, &bucket, "f1", &forwarded, &[alias.as_str()], "PASS").await;
+    assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+    assert_ne!(drain_inbound(&env).await.remove(0).conversation_id, conversation);
+}
+
+#[tokio::test]
+async fn a_spoofed_sender_whose_domain_says_reject_is_quarantined() {
+    let (env, deps, bucket) = setup().await;
+    let spoof = mail(
+        "Bank <security@bank.example>",
+        SUPPORT,
+        "spoof@example.com",
+        "",
+        "Click here.",
+    );
+    let results = deliver_signed(&deps, &bucket, "s1", &spoof, ("FAIL", "FAIL", "FAIL", Some("reject"))).await;
+    assert_eq!(results[0]["outcome"], "quarantined", "{results:?}");
+    assert!(results[0]["reason"].as_str().unwrap().contains("DMARC"));
+    assert!(drain_inbound(&env).await.is_empty());
+    assert!(bucket.get("quarantine/s1", 1 << 20).await.unwrap().is_some());
 }

@@ -79,6 +79,25 @@ struct SesReceipt {
     recipients: Vec<String>,
     spam_verdict: Option<Verdict>,
     virus_verdict: Option<Verdict>,
+    spf_verdict: Option<Verdict>,
+    dkim_verdict: Option<Verdict>,
+    dmarc_verdict: Option<Verdict>,
+    /// `none`, `quarantine` or `reject`: what the sender's domain asks for failing mail.
+    dmarc_policy: Option<String>,
+}
+
+impl SesReceipt {
+    fn sender(&self) -> email::SenderAuth {
+        fn status(v: &Option<Verdict>) -> Option<&str> {
+            v.as_ref().map(|v| v.status.as_str())
+        }
+        email::authenticate_sender(
+            status(&self.spf_verdict),
+            status(&self.dkim_verdict),
+            status(&self.dmarc_verdict),
+            self.dmarc_policy.as_deref(),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -188,7 +207,16 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         tracing::info!(ses_message_id = %id, reason = %reason, "automatic message ignored");
         return Ok(ignored(format!("automatic: {reason}")));
     }
-    let (tenant, into) = match route(deps, &ses.receipt.recipients, &mail).await? {
+    let sender = ses.receipt.sender();
+    if let Some(reason) = &sender.quarantine {
+        deps.mail
+            .copy(&raw_key, &format!("quarantine/{id}"))
+            .await
+            .map_err(|e| transient("quarantine copy", e))?;
+        tracing::warn!(ses_message_id = %id, authentication = %sender.summary, "spoofed sender quarantined");
+        return Ok(Outcome::Quarantined { reason: reason.clone() });
+    }
+    let (tenant, into) = match route(deps, &ses.receipt.recipients, &mail, sender.verified).await? {
         Ok(target) => target,
         Err(reason) => {
             tracing::warn!(ses_message_id = %id, reason = %reason, "message not routed");
@@ -238,6 +266,8 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         references: mail.references.clone(),
         raw_s3_key: Some(raw_key),
         full_text: mail.full_text.clone(),
+        authentication: sender.summary.clone(),
+        verified: sender.verified,
     };
     // The thread reference first (first writer wins): a retry after a crash anywhere
     // later finds this message's own id in `route` and keeps the same conversation.
@@ -264,6 +294,7 @@ async fn route(
     deps: &Deps,
     recipients: &[String],
     mail: &ParsedEmail,
+    verified: bool,
 ) -> Result<Result<(TenantId, ConversationId), String>, Failure> {
     let aliases: Vec<Alias> = recipients.iter().map(|r| email::parse_alias(r)).collect();
     let mut tenant: Option<TenantId> = None;
@@ -278,10 +309,10 @@ async fn route(
         };
         match deps.store.get_ticket(&t, number).await {
             Ok(ticket) => {
-                if sender_is_participant(deps, &t, ticket.customer_id, &mail.from_address).await? {
+                if verified && sender_is_participant(deps, &t, ticket.customer_id, &mail.from_address).await? {
                     return Ok(Ok((t, ticket.source.conversation_id)));
                 }
-                tracing::warn!(tenant = %t, ticket = %number, "reply to a ticket alias from someone else; threading instead");
+                tracing::warn!(tenant = %t, ticket = %number, verified, "reply to a ticket alias from someone else or unverified; not joining it");
             }
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(transient("ticket lookup", e)),
@@ -305,17 +336,59 @@ async fn route(
     let Some(tenant) = tenant else {
         return Ok(Err("no recipient is a known support or ticket address".into()));
     };
-    // This message's own id first (an earlier attempt at this very message recorded its
-    // thread), then the newest reference: In-Reply-To, then References from the end.
-    let mut refs: Vec<String> = mail.message_id.iter().cloned().collect();
-    refs.extend(mail.in_reply_to.iter().cloned());
+    // An earlier attempt at this very message recorded its thread under its own id
+    // before it crashed: carry on in that conversation (if it exists by now, only as its
+    // customer: a forged Message-ID does not open someone else's thread).
+    if let Some(own) = &mail.message_id {
+        let earlier = deps
+            .store
+            .find_email_ref(&tenant, std::slice::from_ref(own))
+            .await
+            .map_err(|e| transient("thread lookup", e))?;
+        if let Some(conversation) = earlier {
+            if joins(deps, &tenant, conversation, mail, verified, true).await? {
+                return Ok(Ok((tenant, conversation)));
+            }
+        }
+    }
+    // Then the newest reference: In-Reply-To, then References from the end.
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
     refs.extend(mail.references.iter().rev().cloned());
     let existing = deps
         .store
         .find_email_ref(&tenant, &refs)
         .await
         .map_err(|e| transient("thread lookup", e))?;
-    Ok(Ok((tenant, existing.unwrap_or_else(ConversationId::generate))))
+    let into = match existing {
+        Some(conversation) if joins(deps, &tenant, conversation, mail, verified, false).await? => conversation,
+        Some(_) => {
+            // Holding one Message-ID of someone's thread does not let a stranger into it:
+            // they start a conversation of their own.
+            tracing::warn!(tenant = %tenant, verified, "a reference to another customer's thread; a new conversation instead");
+            ConversationId::generate()
+        }
+        None => ConversationId::generate(),
+    };
+    Ok(Ok((tenant, into)))
+}
+
+/// Whether this message may join the conversation a reference points at: only that
+/// conversation's customer, verified by their domain, may. A conversation that does not
+/// exist (yet) is joined only through the message's own id (`own`): its thread reference
+/// is written before intake creates the conversation.
+async fn joins(
+    deps: &Deps,
+    tenant: &TenantId,
+    conversation: ConversationId,
+    mail: &ParsedEmail,
+    verified: bool,
+    own: bool,
+) -> Result<bool, Failure> {
+    match deps.store.get_conversation(tenant, conversation).await {
+        Ok(c) => Ok(verified && sender_is_participant(deps, tenant, c.customer_id, &mail.from_address).await?),
+        Err(StoreError::NotFound { .. }) => Ok(own),
+        Err(e) => Err(transient("conversation lookup", e)),
+    }
 }
 
 async fn sender_is_participant(

@@ -182,6 +182,49 @@ pub fn strip_quoted(text: &str) -> String {
     lines[..end].join("\n").trim().to_owned()
 }
 
+/// What SES's receipt verdicts say about who sent a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderAuth {
+    /// The sender's domain vouched for the message: DMARC passed, or (with no DMARC
+    /// verdict to go by) SPF or DKIM passed. Only a verified sender may join an existing
+    /// conversation.
+    pub verified: bool,
+    /// Set when the message must be quarantined: DMARC failed and the sender's domain
+    /// asks receivers to reject or quarantine such mail.
+    pub quarantine: Option<String>,
+    /// The verdicts in one line, kept with the message (`spf=PASS dkim=PASS dmarc=PASS`).
+    pub summary: String,
+}
+
+/// Reads SES's SPF, DKIM and DMARC verdicts (`PASS`, `FAIL`, `GRAY`,
+/// `PROCESSING_FAILED`, `DISABLED`) and the sender domain's DMARC policy.
+pub fn authenticate_sender(
+    spf: Option<&str>,
+    dkim: Option<&str>,
+    dmarc: Option<&str>,
+    dmarc_policy: Option<&str>,
+) -> SenderAuth {
+    let is = |v: Option<&str>, want: &str| v.is_some_and(|v| v.eq_ignore_ascii_case(want));
+    let policy = dmarc_policy.map(str::to_ascii_lowercase);
+    let quarantine = match policy.as_deref() {
+        Some(p @ ("reject" | "quarantine")) if is(dmarc, "FAIL") => {
+            Some(format!("DMARC failed and the sender's domain asks to {p} such mail"))
+        }
+        _ => None,
+    };
+    let verified = is(dmarc, "PASS") || (!is(dmarc, "FAIL") && (is(spf, "PASS") || is(dkim, "PASS")));
+    let show = |v: Option<&str>| v.unwrap_or("NONE").to_ascii_uppercase();
+    let mut summary = format!("spf={} dkim={} dmarc={}", show(spf), show(dkim), show(dmarc));
+    if let Some(p) = &policy {
+        summary.push_str(&format!(" (policy={p})"));
+    }
+    SenderAuth {
+        verified,
+        quarantine,
+        summary,
+    }
+}
+
 /// Where a recipient address sends a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Alias {
@@ -252,6 +295,33 @@ pub fn verify_ticket_alias(secret: &str, token: &str) -> Result<(TenantId, Ticke
         return Err(AliasError::Forged);
     }
     Ok((tenant, number))
+}
+
+#[cfg(test)]
+mod sender_tests {
+    use super::authenticate_sender;
+
+    #[test]
+    fn dmarc_decides_and_a_failing_dmarc_under_reject_or_quarantine_is_quarantined() {
+        let pass = authenticate_sender(Some("PASS"), Some("PASS"), Some("PASS"), None);
+        assert!(pass.verified && pass.quarantine.is_none());
+        assert_eq!(pass.summary, "spf=PASS dkim=PASS dmarc=PASS");
+        let spoofed = authenticate_sender(Some("FAIL"), Some("FAIL"), Some("FAIL"), Some("reject"));
+        assert!(!spoofed.verified);
+        assert!(spoofed.quarantine.unwrap().contains("reject"));
+        assert!(
+            authenticate_sender(Some("PASS"), None, Some("FAIL"), Some("quarantine"))
+                .quarantine
+                .is_some()
+        );
+        // A failing DMARC under a "none" policy is delivered, but never trusted.
+        let lax = authenticate_sender(Some("PASS"), Some("PASS"), Some("FAIL"), Some("none"));
+        assert!(!lax.verified && lax.quarantine.is_none());
+        // No DMARC record: SPF or DKIM alone vouches for the domain.
+        assert!(authenticate_sender(Some("PASS"), Some("GRAY"), Some("GRAY"), None).verified);
+        assert!(!authenticate_sender(Some("GRAY"), Some("GRAY"), Some("GRAY"), None).verified);
+        assert!(!authenticate_sender(None, None, None, None).verified);
+    }
 }
 
 #[cfg(test)]

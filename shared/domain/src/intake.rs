@@ -17,6 +17,14 @@ pub struct EmailDetails {
     pub raw_s3_key: Option<String>,
     /// Everything the customer wrote, quoted history and signature included.
     pub full_text: String,
+    /// SES's verdicts on the sender (`spf=PASS dkim=PASS dmarc=PASS`).
+    #[serde(default)]
+    pub authentication: String,
+    /// Whether the sender's domain vouched for the message (see
+    /// `email::authenticate_sender`); an unverified sender never joins an existing
+    /// conversation.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// What goes on the inbound queue: one customer message, resolved to its tenant,
