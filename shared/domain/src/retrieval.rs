@@ -372,7 +372,7 @@ impl KbIndex {
             .map(|i| {
                 let sims = &mut gram_sims[i];
                 sims.sort_by(|a, b| b.total_cmp(a));
-                let take = sims.len().min(NEAREST).max(1);
+                let take = sims.len().clamp(1, NEAREST);
                 let gram = sims.iter().take(take).sum::<f64>() / take as f64;
                 let lexical = 0.5 * word_best[i] + 0.5 * gram;
                 let score = match &meaning {

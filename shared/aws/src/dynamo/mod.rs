@@ -349,34 +349,6 @@ fn decode_cursor(cursor: &str, pk_attr: &str, partition: &str, allowed: &[&str])
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_within_its_partition() {
-        let mut key = Item::new();
-        key.insert("PK".into(), s("TENANT#a"));
-        key.insert("SK".into(), s("AGENT#x"));
-        let c = encode_cursor(&key).unwrap();
-        let back = decode_cursor(&c, "PK", "TENANT#a", &["PK", "SK"]).unwrap();
-        assert_eq!(back, key);
-    }
-
-    #[test]
-    fn cursor_from_another_partition_is_refused() {
-        let mut key = Item::new();
-        key.insert("PK".into(), s("TENANT#b"));
-        key.insert("SK".into(), s("AGENT#x"));
-        let c = encode_cursor(&key).unwrap();
-        assert!(matches!(
-            decode_cursor(&c, "PK", "TENANT#a", &["PK", "SK"]),
-            Err(StoreError::Invalid { field: "cursor", .. })
-        ));
-        assert!(decode_cursor("!!!", "PK", "TENANT#a", &["PK", "SK"]).is_err());
-    }
-}
-
 impl DynamoStore {
     /// Reads the stored `version` of an item after a lost optimistic-locking race, so the
     /// caller can report what it now is.
@@ -452,5 +424,33 @@ pub(crate) fn version_of(item: &Item) -> Option<u64> {
     match item.get("version") {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_within_its_partition() {
+        let mut key = Item::new();
+        key.insert("PK".into(), s("TENANT#a"));
+        key.insert("SK".into(), s("AGENT#x"));
+        let c = encode_cursor(&key).unwrap();
+        let back = decode_cursor(&c, "PK", "TENANT#a", &["PK", "SK"]).unwrap();
+        assert_eq!(back, key);
+    }
+
+    #[test]
+    fn cursor_from_another_partition_is_refused() {
+        let mut key = Item::new();
+        key.insert("PK".into(), s("TENANT#b"));
+        key.insert("SK".into(), s("AGENT#x"));
+        let c = encode_cursor(&key).unwrap();
+        assert!(matches!(
+            decode_cursor(&c, "PK", "TENANT#a", &["PK", "SK"]),
+            Err(StoreError::Invalid { field: "cursor", .. })
+        ));
+        assert!(decode_cursor("!!!", "PK", "TENANT#a", &["PK", "SK"]).is_err());
     }
 }
