@@ -129,7 +129,7 @@ async fn harness() -> Harness {
 
 async fn ask(h: &Harness, sender: &str, text: &str) {
     let message = whatsapp_text(sender, &format!("wamid.{sender}.{}", text.len()), text);
-    let inbound = vec![intake_onto(&h.env, "InboundQueue", message).await];
+    let inbound = [intake_onto(&h.env, "InboundQueue", message).await];
     let records: Vec<Value> = inbound
         .iter()
         .map(|m| json!({ "messageId": m.dedup_key(), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),

@@ -403,7 +403,7 @@ async fn a_conversation_waiting_on_a_missing_ticket_is_healed_by_the_next_messag
     w.env.store.update_conversation(&c, expected).await.unwrap();
 
     let next = w.customer_says("31630000001", "Hello? Is anyone there?").await;
-    assert!(w.triage_with_fault(&next, 0, Fault::Error).await == false);
+    assert!(!w.triage_with_fault(&next, 0, Fault::Error).await);
     let ticket = w
         .env
         .store

@@ -84,7 +84,7 @@ async fn tenant_and_channel_bindings_are_created_together_and_unique() {
         external_id: "15550001".into(),
         tenant_id: a.id.clone(),
     };
-    s.create_tenant(&a, &[wa.clone()]).await.unwrap();
+    s.create_tenant(&a, std::slice::from_ref(&wa)).await.unwrap();
     assert_eq!(s.get_tenant(&a.id).await.unwrap(), a);
     assert_eq!(
         s.resolve_channel(Channel::Whatsapp, "15550001").await.unwrap(),

@@ -127,12 +127,8 @@ impl MiniLm {
             let mut ids = Vec::with_capacity(chunk.len() * len);
             let mut mask = Vec::with_capacity(chunk.len() * len);
             for t in &tokenized {
-                ids.extend(t.iter().copied().chain(std::iter::repeat(0).take(len - t.len())));
-                mask.extend(
-                    std::iter::repeat(1u32)
-                        .take(t.len())
-                        .chain(std::iter::repeat(0).take(len - t.len())),
-                );
+                ids.extend(t.iter().copied().chain(std::iter::repeat_n(0, len - t.len())));
+                mask.extend(std::iter::repeat_n(1u32, t.len()).chain(std::iter::repeat_n(0, len - t.len())));
             }
             let ids = Tensor::from_vec(ids, (chunk.len(), len), &self.device)?;
             let mask = Tensor::from_vec(mask, (chunk.len(), len), &self.device)?;
