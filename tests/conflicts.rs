@@ -146,12 +146,7 @@ async fn two_agents_meeting_a_transaction_conflict_get_503_with_retry_after_and_
     let (status, _, _) = agent_call(&deps, retried_token, "POST", retried_path, Some(body)).await;
     assert_eq!(status, 201);
 
-    let timeline = env
-        .store
-        .list_timeline(&demo(), number, &PageRequest::first(50))
-        .await
-        .unwrap()
-        .items;
+    let timeline = baton_tests::timeline(&env, number).await;
     let texts: Vec<String> = timeline
         .iter()
         .filter_map(|e| match &e.entry {

@@ -26,7 +26,8 @@ use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
 use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
 use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto, local_secret, queue, seeded_env, whatsapp_text, TestEnv,
+    agent_call, agent_token, drain_queue, intake_onto, local_secret, message_texts, queue, seeded_env, timeline,
+    timeline_events, whatsapp_text, TestEnv,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -159,12 +160,7 @@ impl World {
     }
 
     async fn timeline(&self, number: TicketNumber) -> Vec<TimelineEntry> {
-        self.env
-            .store
-            .list_timeline(&demo(), number, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items
+        timeline(&self.env, number).await
     }
 
     async fn assert_triage_completed(&self, inbound: &InboundMessage) {
@@ -214,21 +210,8 @@ fn sqs_event(m: &InboundMessage) -> SqsEvent {
     .unwrap()
 }
 
-fn message_texts(timeline: &[TimelineEntry]) -> Vec<String> {
-    timeline
-        .iter()
-        .filter_map(|e| match &e.entry {
-            TimelineKind::Message { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn events(timeline: &[TimelineEntry], name: &str) -> usize {
-    timeline
-        .iter()
-        .filter(|e| matches!(&e.entry, TimelineKind::Event { name: n, .. } if n == name))
-        .count()
+    timeline_events(timeline).iter().filter(|(n, _)| n == name).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

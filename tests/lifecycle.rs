@@ -10,12 +10,13 @@ use baton_domain::conversation::Owner;
 use baton_domain::intake::InboundMessage;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
-use baton_domain::ports::{ConversationStore, DirectoryStore, PageRequest, TicketStore};
-use baton_domain::ticket::{Status, TimelineKind};
+use baton_domain::ports::{ConversationStore, DirectoryStore, TicketStore};
+use baton_domain::ticket::Status;
 use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{SystemClock, TenantId, TicketNumber};
 use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto, local_secret, queue, seeded_env, whatsapp_text, TestEnv,
+    agent_call, agent_token, drain_queue, intake_onto, local_secret, message_texts, queue, seeded_env, timeline,
+    timeline_events, whatsapp_text, TestEnv,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -99,33 +100,11 @@ impl World {
     }
 
     async fn events(&self, number: TicketNumber) -> Vec<(String, Value)> {
-        self.env
-            .store
-            .list_timeline(&demo(), number, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|e| match e.entry {
-                TimelineKind::Event { name, detail } => Some((name, detail)),
-                _ => None,
-            })
-            .collect()
+        timeline_events(&timeline(&self.env, number).await)
     }
 
     async fn messages_on(&self, number: TicketNumber) -> Vec<String> {
-        self.env
-            .store
-            .list_timeline(&demo(), number, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|e| match e.entry {
-                TimelineKind::Message { text, .. } => Some(text),
-                _ => None,
-            })
-            .collect()
+        message_texts(&timeline(&self.env, number).await)
     }
 }
 

@@ -285,3 +285,39 @@ pub async fn intake_onto(
     assert_eq!(queued.len(), 1, "one message queued");
     queued.remove(0)
 }
+
+/// A demo ticket's whole timeline, in order.
+pub async fn timeline(env: &TestEnv, number: baton_domain::TicketNumber) -> Vec<baton_domain::ticket::TimelineEntry> {
+    use baton_domain::ports::TicketStore;
+    env.store
+        .list_timeline(
+            &baton_domain::TenantId::new("demo").unwrap(),
+            number,
+            &baton_domain::ports::PageRequest::first(100),
+        )
+        .await
+        .unwrap()
+        .items
+}
+
+/// The texts of a timeline's customer-visible messages, in order.
+pub fn message_texts(timeline: &[baton_domain::ticket::TimelineEntry]) -> Vec<String> {
+    timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            baton_domain::ticket::TimelineKind::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A timeline's events, with their details, in order.
+pub fn timeline_events(timeline: &[baton_domain::ticket::TimelineEntry]) -> Vec<(String, serde_json::Value)> {
+    timeline
+        .iter()
+        .filter_map(|e| match &e.entry {
+            baton_domain::ticket::TimelineKind::Event { name, detail } => Some((name.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}

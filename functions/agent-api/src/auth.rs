@@ -7,7 +7,7 @@
 //! allowlist (HS256 only), `exp` and `aud`. `infra/local/token` mints such tokens.
 
 use crate::error::ApiError;
-use baton_domain::directory::{Agent, Presence, Role};
+use baton_domain::directory::{Agent, Role};
 use baton_domain::ports::{PageRequest, Store};
 use baton_domain::{AgentId, TenantId};
 use baton_domain::{StoreError, Timestamp};
@@ -187,25 +187,7 @@ async fn bootstrap_first_admin(store: &dyn Store, caller: Caller, now: Timestamp
         return Err(not_in_directory());
     }
     let email = caller.email.clone().unwrap_or_default();
-    let first = Agent {
-        tenant_id: caller.tenant.clone(),
-        id: caller.agent.clone(),
-        name: email
-            .split('@')
-            .next()
-            .filter(|n| !n.is_empty())
-            .unwrap_or(caller.agent.as_str())
-            .to_owned(),
-        email,
-        role: Role::Admin,
-        teams: vec![],
-        skills: vec![],
-        max_open: 10,
-        open_count: 0,
-        presence: Presence::Online,
-        created_at: now,
-        active: true,
-    };
+    let first = Agent::new(caller.tenant.clone(), caller.agent.clone(), &email, Role::Admin, now);
     match store.create_agent(&first).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {
             tracing::warn!(tenant = %caller.tenant, agent = %caller.agent, "first admin of the tenant added to its directory");

@@ -1,7 +1,7 @@
 //! The demo tenant that `make dev` and the local tools start with.
 
 use baton_aws::DynamoStore;
-use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
+use baton_domain::directory::{Agent, Role, RoutingStrategy, Team};
 use baton_domain::kb::Article;
 use baton_domain::ports::{DirectoryStore, KnowledgeStore, TenantStore};
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels, WidgetSettings};
@@ -121,22 +121,8 @@ pub async fn ensure_tenant_and_agent(
                 .await,
         )?;
     }
-    let name = email.split('@').next().unwrap_or(email).to_owned();
     match store
-        .create_agent(&Agent {
-            tenant_id: tenant.clone(),
-            id: agent.clone(),
-            name,
-            email: email.to_owned(),
-            role,
-            teams: vec![],
-            skills: vec![],
-            max_open: 10,
-            open_count: 0,
-            presence: Presence::Online,
-            created_at: now,
-            active: true,
-        })
+        .create_agent(&Agent::new(tenant.clone(), agent.clone(), email, role, now))
         .await
     {
         // The directory decides the role: a token asked for with another role makes the

@@ -44,6 +44,26 @@ fn active_by_default() -> bool {
 }
 
 impl Agent {
+    /// A new, active, online agent with the default capacity, named after the local part
+    /// of their e-mail address.
+    pub fn new(tenant: TenantId, id: AgentId, email: &str, role: Role, now: Timestamp) -> Self {
+        let name = email.split('@').next().filter(|n| !n.is_empty()).unwrap_or(id.as_str());
+        Agent {
+            tenant_id: tenant,
+            name: name.to_owned(),
+            id,
+            email: email.to_owned(),
+            role,
+            teams: vec![],
+            skills: vec![],
+            max_open: 10,
+            open_count: 0,
+            presence: Presence::Online,
+            created_at: now,
+            active: true,
+        }
+    }
+
     pub fn has_capacity(&self) -> bool {
         self.open_count < self.max_open
     }
