@@ -105,7 +105,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         from_name,
         in_reply_to: ids(msg.in_reply_to()),
         references: ids(msg.references()),
-        new_text: strip_quoted(&full_text),
+        new_text: crate::quoted::visible_text(&full_text),
         full_text,
         attachments,
         automatic,
@@ -152,34 +152,6 @@ fn automatic_reason(msg: &mail_parser::Message<'_>, from: &str) -> Option<String
         return Some(format!("sender {local}"));
     }
     None
-}
-
-/// Keeps what the sender wrote above the quoted history and the signature.
-pub fn strip_quoted(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut end = lines.len();
-    for (i, line) in lines.iter().enumerate() {
-        let t = line.trim();
-        let next = lines.get(i + 1).map(|l| l.trim()).unwrap_or("");
-        let attribution = (t.starts_with("On ") && (t.ends_with("wrote:") || next.ends_with("wrote:")))
-            || (t.starts_with("Am ") && t.contains(" schrieb ") && t.ends_with(':'))
-            || (t.starts_with("Le ") && t.ends_with("a écrit :"))
-            || (t.starts_with("El ") && t.ends_with("escribió:"));
-        let outlook = t.starts_with("-----Original Message-----")
-            || t.starts_with("________________________________")
-            || (t.starts_with("From:")
-                && lines[i + 1..]
-                    .iter()
-                    .take(4)
-                    .any(|l| l.trim_start().starts_with("Sent:")));
-        let signature =
-            *line == "-- " || t == "--" || t.starts_with("Sent from my ") || t.starts_with("Get Outlook for ");
-        if attribution || outlook || signature || t.starts_with('>') {
-            end = i;
-            break;
-        }
-    }
-    lines[..end].join("\n").trim().to_owned()
 }
 
 /// What SES's receipt verdicts say about who sent a message.
@@ -367,19 +339,19 @@ mod tests {
     #[test]
     fn strips_gmail_outlook_quotes_and_signatures() {
         let gmail = "Yes, the blue one please.\n\nOn Fri, 20 Nov 2026 at 10:02, Demo Shop <support@demo.example> wrote:\n> Which colour?\n";
-        assert_eq!(strip_quoted(gmail), "Yes, the blue one please.");
+        assert_eq!(crate::quoted::visible_text(gmail), "Yes, the blue one please.");
         let wrapped = "Thanks!\n\nOn Fri, 20 Nov 2026 at 10:02, Demo Shop\n<support@demo.example> wrote:\n> hi";
-        assert_eq!(strip_quoted(wrapped), "Thanks!");
+        assert_eq!(crate::quoted::visible_text(wrapped), "Thanks!");
         let outlook = "It still does not work.\n\nFrom: Demo Shop <support@demo.example>\nSent: Friday, November 20, 2026 10:02\nTo: me\nSubject: Re: x\n\nold";
-        assert_eq!(strip_quoted(outlook), "It still does not work.");
+        assert_eq!(crate::quoted::visible_text(outlook), "It still does not work.");
         let sig = "Where is my parcel?\n-- \nJane Doe\nACME Corp";
-        assert_eq!(strip_quoted(sig), "Where is my parcel?");
-        assert_eq!(strip_quoted("Sure.\n\nSent from my iPhone"), "Sure.");
+        assert_eq!(crate::quoted::visible_text(sig), "Where is my parcel?");
+        assert_eq!(crate::quoted::visible_text("Sure.\n\nSent from my iPhone"), "Sure.");
         assert_eq!(
-            strip_quoted("Danke!\n\nAm 20.11.2026 um 10:02 schrieb Demo Shop:\n> Hallo"),
+            crate::quoted::visible_text("Danke!\n\nAm 20.11.2026 um 10:02 schrieb Demo Shop:\n> Hallo"),
             "Danke!"
         );
-        assert_eq!(strip_quoted("no quote at all"), "no quote at all");
+        assert_eq!(crate::quoted::visible_text("no quote at all"), "no quote at all");
     }
 
     const MULTIPART: &str = "From: =?UTF-8?Q?Jos=C3=A9_Garc=C3=ADa?= <Jose@Example.com>\r\nTo: support+demo@inbound.baton.local\r\nSubject: =?ISO-8859-1?Q?Pedido_n=FAmero_4411?=\r\nMessage-ID: <CAF=abc123@mail.example.com>\r\nIn-Reply-To: <out-1@baton>\r\nReferences: <root@baton> <out-1@baton>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=BFD=F3nde est=E1 mi pedido?\r\n\r\nOn Fri, 20 Nov 2026, Demo Shop <support@demo.example> wrote:\r\n> Hola\r\n--b2\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n<p>¿Dónde está mi pedido?</p>\r\n--b2--\r\n--b1\r\nContent-Type: application/pdf; name=\"factura.pdf\"\r\nContent-Disposition: attachment; filename=\"factura.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";

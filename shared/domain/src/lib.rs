@@ -22,6 +22,7 @@ pub mod meta;
 pub mod outbound;
 pub mod outbox;
 pub mod ports;
+pub mod quoted;
 pub mod retrieval;
 pub mod tenant;
 pub mod ticket;
