@@ -28,6 +28,7 @@ fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
         answerer: Box::new(DeterministicAnswerer),
         kb_cache: KbCache::default(),
         clock,
+        files: None,
     }
 }
 
@@ -156,10 +157,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
     };
     let timeline = [
         entry(
-            TimelineKind::Message {
-                text: "my parcel never arrived, I want a human".into(),
-                channel: Channel::Whatsapp,
-            },
+            TimelineKind::message("my parcel never arrived, I want a human".into(), Channel::Whatsapp),
             Author::Customer,
             first,
         ),

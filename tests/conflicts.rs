@@ -84,6 +84,7 @@ fn agent_api_over(env: &TestEnv, proxy: &DdbProxy) -> agent_api::Deps {
         answerer: Box::new(DeterministicAnswerer),
         kb_cache: KbCache::default(),
         clock: Box::new(SystemClock),
+        files: None,
     }
 }
 

@@ -444,3 +444,238 @@ async fn a_spoofed_sender_whose_domain_says_reject_is_quarantined() {
     assert!(drain_inbound(&env).await.is_empty());
     assert!(bucket.get("quarantine/s1", 1 << 20).await.unwrap().is_some());
 }
+
+/// Triage handles what inbound e-mail queued (the deterministic answerer hands off anyone
+/// asking for a human); returns the ticket the conversation has.
+async fn triage_all(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
+    use baton_domain::ports::ConversationStore;
+    let deps = triage::deps(
+        std::sync::Arc::new(env.store.clone()),
+        std::sync::Arc::new(baton_tests::queue(env, "OutboundQueue")),
+        std::sync::Arc::new(baton_tests::queue(env, "RoutingQueue")),
+        Box::new(baton_domain::triage::DeterministicAnswerer),
+    );
+    let queued = drain_inbound(env).await;
+    for (n, m) in queued.iter().enumerate() {
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({ "Records": [{
+            "messageId": format!("sqs-{n}"), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
+            "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" }] }))
+        .unwrap();
+        let out = triage::handler(&deps, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert!(out.batch_item_failures.is_empty());
+        env.store
+            .get_conversation(&m.tenant_id, m.conversation_id)
+            .await
+            .unwrap();
+    }
+    queued
+}
+
+async fn agent_api_with_files(env: &TestEnv, bucket: &S3Bucket) -> (agent_api::Deps, String) {
+    let token = baton_tests::agent_token(env, "demo", "ada@demo.example", "agent").await;
+    let deps = agent_api::Deps {
+        store: std::sync::Arc::new(env.store.clone()),
+        queues: baton_app::Queues {
+            outbound: Some(std::sync::Arc::new(baton_tests::queue(env, "OutboundQueue"))),
+            routing: None,
+        },
+        auth: agent_api::auth::Authenticator::local(
+            &baton_tests::local_secret("LOCAL_JWT_SECRET"),
+            agent_api::auth::LOCAL_AUDIENCE,
+        ),
+        answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
+        kb_cache: baton_domain::kb_cache::KbCache::default(),
+        clock: Box::new(SystemClock),
+        files: Some(std::sync::Arc::new(bucket.clone())),
+    };
+    (deps, token)
+}
+
+async fn ticket_of(env: &TestEnv, m: &baton_domain::intake::InboundMessage) -> u64 {
+    use baton_domain::ports::ConversationStore;
+    let c = env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    c.ticket.expect("the conversation was handed to a ticket").0
+}
+
+/// Fetches a presigned link as a browser would.
+async fn fetch(url: &str) -> reqwest::Response {
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_700_kb_email_becomes_a_ticket_whose_agent_opens_the_full_text_and_attachments() {
+    let (env, deps, bucket) = setup().await;
+    let mut body = String::from("I want to talk to a human: the export below fails every night.\r\n\r\n");
+    let mut n = 0;
+    while body.len() < 700 * 1024 {
+        body.push_str(&format!(
+            "2026-11-21T02:00:{:02}Z job={n} status=failed reason=timeout\r\n",
+            n % 60
+        ));
+        n += 1;
+    }
+    let last_line = format!("job={} status=failed reason=timeout", n - 1);
+    let pdf = b"%PDF-1.4\n% not really a pdf, but bytes\n";
+    let raw = format!(
+        "From: Ann <ann@example.com>\r\nTo: {SUPPORT}\r\nSubject: Nightly export\r\nMessage-ID: <big@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n--b\r\nContent-Type: application/pdf; name=\"invoice <1>.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice <1>.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b\r\nContent-Type: text/html; name=\"page.html\"\r\nContent-Disposition: attachment; filename=\"page.html\"\r\n\r\n<script>alert(1)</script>\r\n--b--\r\n",
+        base64_encode(pdf)
+    );
+    assert!(raw.len() > 700 * 1024);
+    let results = deliver(&deps, &bucket, "big1", raw.as_bytes(), &[SUPPORT], "PASS").await;
+    assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+    let queued = triage_all(&env).await;
+    assert_eq!(queued.len(), 1);
+    assert!(
+        serde_json::to_vec(&queued[0]).unwrap().len() < 128 * 1024,
+        "the queued message stays far below SQS's 256 KiB"
+    );
+    let number = ticket_of(&env, &queued[0]).await;
+
+    let (api, token) = agent_api_with_files(&env, &bucket).await;
+    let (status, _, detail) =
+        baton_tests::agent_call(&api, &token, "GET", &format!("/v1/tickets/{number}"), None).await;
+    assert_eq!(status, 200, "{detail}");
+    let first = &detail["thread"][0];
+    assert_eq!(first["kind"], "message");
+    let text = first["text"].as_str().unwrap();
+    assert!(text.len() <= baton_domain::caps::TEXT_CAP && text.starts_with("I want to talk to a human"));
+    assert_eq!(first["original"]["truncated"], true);
+    assert_eq!(first["sender"]["id"], "ann@example.com");
+    assert_eq!(first["sender"]["verified"], true);
+    assert_eq!(first["sender"]["authentication"], "spf=PASS dkim=PASS dmarc=PASS");
+
+    // One click away: the whole text, inline and as a link, and the raw message.
+    let link = first["original"]["link"].as_str().unwrap();
+    let (status, _, original) = baton_tests::agent_call(&api, &token, "GET", link, None).await;
+    assert_eq!(status, 200, "{original}");
+    let full = original["text"].as_str().unwrap();
+    assert!(
+        full.len() > 700 * 1024 - 1024 && full.ends_with(&last_line),
+        "the full text, to its last line"
+    );
+    let via_link = fetch(original["text_url"].as_str().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(via_link, full);
+    let raw_back = fetch(original["raw_url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(raw_back.as_ref(), raw.as_bytes());
+
+    // Attachments: listed with name, type and size, downloadable, never rendered.
+    let attachments = first["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2, "{attachments:?}");
+    assert_eq!(attachments[0]["file_name"], "invoice <1>.pdf");
+    assert_eq!(attachments[0]["content_type"], "application/pdf");
+    assert_eq!(attachments[0]["size"], pdf.len());
+    let (status, _, link) =
+        baton_tests::agent_call(&api, &token, "GET", attachments[0]["download"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "{link}");
+    let r = fetch(link["url"].as_str().unwrap()).await;
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"invoice <1>.pdf\""),
+        "{disposition}"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), pdf);
+    let (_, _, html) =
+        baton_tests::agent_call(&api, &token, "GET", attachments[1]["download"].as_str().unwrap(), None).await;
+    let r = fetch(html["url"].as_str().unwrap()).await;
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/octet-stream",
+        "HTML is a download, never a page"
+    );
+
+    // Wrong entry, wrong index, another tenant's view of the path: 404.
+    let base = attachments[0]["download"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    for path in [
+        format!("{base}/9"),
+        format!("/v1/tickets/{number}/entries/01JBADBADBADBADBADBADBADBA/original"),
+    ] {
+        let (status, _, _) = baton_tests::agent_call(&api, &token, "GET", &path, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_below_and_between_quotes_keep_the_customers_words_and_the_quotes_stay_one_click_away() {
+    let (env, deps, bucket) = setup().await;
+    let first = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "q1@example.com",
+        "",
+        "I want to talk to a human about a broken lamp.",
+    );
+    deliver(&deps, &bucket, "q1", &first, &[SUPPORT], "PASS").await;
+    let opened = triage_all(&env).await;
+    let number = ticket_of(&env, &opened[0]).await;
+    let reply_body = "Hi,\r\n\r\nOn Fri, Nov 20, 2026 at 10:02 AM Demo Shop <support@demo.example> wrote:\r\n> What is your order number?\r\n\r\n4411\r\n\r\n> Which part is broken?\r\n\r\nThe glass shade, it arrived cracked.\r\n\r\nSent from my phone because my laptop broke.\r\n";
+    let reply = mail(
+        "Ann <ann@example.com>",
+        SUPPORT,
+        "q2@example.com",
+        "In-Reply-To: <q1@example.com>\r\nReferences: <q1@example.com>\r\n",
+        reply_body,
+    );
+    deliver(&deps, &bucket, "q2", &reply, &[SUPPORT], "PASS").await;
+    triage_all(&env).await;
+    let (api, token) = agent_api_with_files(&env, &bucket).await;
+    let (_, _, detail) = baton_tests::agent_call(&api, &token, "GET", &format!("/v1/tickets/{number}"), None).await;
+    let messages: Vec<&Value> = detail["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message" && e["actor"] == "customer")
+        .collect();
+    assert_eq!(messages.len(), 2, "{detail}");
+    assert_eq!(
+        messages[1]["text"],
+        "Hi,\n\n4411\n\nThe glass shade, it arrived cracked.\n\nSent from my phone because my laptop broke."
+    );
+    let (_, _, original) = baton_tests::agent_call(
+        &api,
+        &token,
+        "GET",
+        messages[1]["original"]["link"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert!(original["text"].as_str().unwrap().contains("> Which part is broken?"));
+    assert_eq!(original["truncated"], false);
+}

@@ -47,6 +47,7 @@ async fn world() -> World {
         answerer: Box::new(DeterministicAnswerer),
         kb_cache: KbCache::default(),
         clock: Box::new(SystemClock),
+        files: None,
     };
     let triage = triage::deps(
         Arc::new(env.store.clone()),

@@ -199,6 +199,8 @@ fn message(t: &TenantId, conv: ConversationId, text: &str, channel_id: Option<&s
         attachments: vec![],
         channel_message_id: channel_id.map(str::to_owned),
         delivery: None,
+        sender: None,
+        original: None,
         created_at: t0(),
     }
 }
@@ -552,17 +554,11 @@ async fn timeline_keeps_messages_notes_and_events_in_order() {
     let k = ticket("acme", 1, Priority::High);
     s.create_ticket(&k, &[event("acme", 1, "created")]).await.unwrap();
     let entries = [
-        TimelineKind::Message {
-            text: "where is my parcel?".into(),
-            channel: Channel::Whatsapp,
-        },
+        TimelineKind::message("where is my parcel?".into(), Channel::Whatsapp),
         TimelineKind::Note {
             text: "checking with the carrier".into(),
         },
-        TimelineKind::Message {
-            text: "it arrives tomorrow".into(),
-            channel: Channel::Whatsapp,
-        },
+        TimelineKind::message("it arrives tomorrow".into(), Channel::Whatsapp),
     ];
     let mut version = k.version;
     for entry in entries {

@@ -208,6 +208,7 @@ faulty!(TicketStore {
     fn update_ticket_and_capacity(&self, ticket: &Ticket, expected_version: u64, timeline: &[TimelineEntry], capacity: &[(AgentId, i64)]) -> Result<u64, StoreError>;
     fn read_stream(&self, tenant: &TenantId, stream: &TicketStream, after: Option<&str>, limit: u32) -> Result<StreamBatch, StoreError>;
     fn list_timeline(&self, tenant: &TenantId, number: TicketNumber, page: &PageRequest) -> Result<Page<TimelineEntry>, StoreError>;
+    fn get_timeline_entry(&self, tenant: &TenantId, number: TicketNumber, id: ulid::Ulid) -> Result<TimelineEntry, StoreError>;
     fn list_by_status(&self, tenant: &TenantId, status: Status, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_by_assignee(&self, tenant: &TenantId, agent: &AgentId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_team_backlog(&self, tenant: &TenantId, team: &TeamId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
@@ -273,7 +274,9 @@ faulty!(Queue {
 faulty!(BlobStore {
     fn get(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, BlobError>;
     fn put(&self, key: &str, content: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+    fn put_download(&self, key: &str, content: Vec<u8>, file_name: Option<&str>) -> Result<(), BlobError>;
     fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
+    fn presign_get(&self, key: &str, ttl_secs: u64) -> Result<String, BlobError>;
 });
 
 /// Runs `case` with an error, then with a crash, at every call k until k is past the

@@ -16,6 +16,7 @@ mod admin;
 mod ai;
 pub mod auth;
 pub mod error;
+mod files;
 mod kb;
 pub mod openapi;
 mod tickets;
@@ -24,7 +25,7 @@ mod views;
 use auth::{Authenticator, Caller};
 use baton_app::Queues;
 use baton_domain::kb_cache::KbCache;
-use baton_domain::ports::Store;
+use baton_domain::ports::{BlobStore, Store};
 use baton_domain::triage::Answerer;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use error::ApiError;
@@ -49,6 +50,9 @@ pub struct Deps {
     pub answerer: Box<dyn Answerer>,
     pub kb_cache: KbCache,
     pub clock: Box<dyn Clock>,
+    /// The bucket that keeps raw mail, full texts and attachments: the download links
+    /// point into it. `None` when the deployment has none configured.
+    pub files: Option<Arc<dyn BlobStore>>,
 }
 
 impl Deps {
@@ -85,6 +89,9 @@ impl Deps {
             answerer: baton_aws::bedrock::answerer_from_env(sdk),
             kb_cache: KbCache::new(embedder),
             clock: Box::new(SystemClock),
+            files: baton_aws::config::optional_env_var("RAW_MAIL_BUCKET").map(|bucket| {
+                Arc::new(baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(sdk), bucket)) as Arc<dyn BlobStore>
+            }),
         })
     }
 }
@@ -125,6 +132,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/tickets/{number}/close", Access::Agent),
     route("POST", "/v1/tickets/{number}/force-close", Access::Admin),
     route("POST", "/v1/tickets/{number}/return-to-ai", Access::Agent),
+    route("GET", "/v1/tickets/{number}/entries/{id}/original", Access::Agent),
+    route(
+        "GET",
+        "/v1/tickets/{number}/entries/{id}/attachments/{index}",
+        Access::Agent,
+    ),
     route("GET", "/v1/agents", Access::Agent),
     route("POST", "/v1/agents", Access::Admin),
     route("GET", "/v1/agents/{id}", Access::Agent),
@@ -222,6 +235,7 @@ pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, Str
                 let name: &'static str = match name {
                     "number" => "number",
                     "id" => "id",
+                    "index" => "index",
                     _ => return None,
                 };
                 params.insert(name, (*g).to_owned());
@@ -325,6 +339,8 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("POST", "/v1/tickets/{number}/close") => tickets::close(ctx).await,
         ("POST", "/v1/tickets/{number}/force-close") => tickets::force_close(ctx).await,
         ("POST", "/v1/tickets/{number}/return-to-ai") => tickets::return_to_ai(ctx).await,
+        ("GET", "/v1/tickets/{number}/entries/{id}/original") => files::original(ctx).await,
+        ("GET", "/v1/tickets/{number}/entries/{id}/attachments/{index}") => files::attachment(ctx).await,
         ("GET", "/v1/agents") => admin::list_agents(ctx).await,
         ("POST", "/v1/agents") => admin::create_agent(ctx).await,
         ("GET", "/v1/agents/{id}") => admin::get_agent(ctx).await,

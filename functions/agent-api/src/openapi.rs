@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::views::*;
-use crate::{admin, ai, kb, tickets};
+use crate::{admin, ai, files, kb, tickets};
 use lambda_http::{Body, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         serve_doc,
         tickets::list, tickets::detail, tickets::patch, tickets::reply, tickets::note, tickets::assign,
         tickets::takeover, tickets::reopen, tickets::close, tickets::force_close, tickets::return_to_ai,
+        files::original, files::attachment,
         admin::list_agents, admin::create_agent, admin::get_agent, admin::update_agent, admin::set_presence,
         admin::list_teams, admin::create_team, admin::get_team, admin::update_team,
         kb::list, kb::create, kb::import, kb::get, kb::update, kb::delete,

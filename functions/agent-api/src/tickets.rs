@@ -143,7 +143,7 @@ fn number(ctx: &Ctx<'_>) -> Result<TicketNumber, ApiError> {
 }
 
 /// The caller's tenant's ticket; any other tenant's is simply not there.
-async fn load(ctx: &Ctx<'_>) -> Result<Ticket, ApiError> {
+pub(crate) async fn load(ctx: &Ctx<'_>) -> Result<Ticket, ApiError> {
     let n = number(ctx)?;
     tracing::Span::current().record("ticket", n.0);
     or_not_found(ctx.deps.store.get_ticket(&ctx.caller.tenant, n).await, "ticket")
@@ -324,14 +324,7 @@ pub async fn reply(ctx: &Ctx<'_>) -> Res {
     let before = load_at(ctx, body.version).await?;
     let mut after = before.clone();
     after.apply(Action::AgentReplied, ctx.now)?;
-    let e = entry(
-        ctx,
-        &before,
-        TimelineKind::Message {
-            text: text.clone(),
-            channel: before.source.channel,
-        },
-    );
+    let e = entry(ctx, &before, TimelineKind::message(text.clone(), before.source.channel));
     let to = recipient(ctx, &before).await?;
     let after = match baton_app::tickets::reply(
         ctx.deps.store.as_ref(),

@@ -223,6 +223,70 @@ pub struct ThreadEntry {
     pub event: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+    /// Messages: what the message carried (photos, documents, e-mail attachments).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+    /// Customer messages: who sent it (channel identity; for e-mail the address and how
+    /// SES authenticated it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<baton_domain::conversation::Sender>,
+    /// Messages whose `text` is not all of it (quoted history removed, or capped): where
+    /// the whole is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<OriginalView>,
+}
+
+/// One attachment of a message. Its bytes come from `download` (a short-lived link).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    /// `image`, `audio`, `video`, `document`, `file`, `location`, …
+    pub kind: String,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+    pub caption: Option<String>,
+    /// `GET` this path for a download link; absent when there are no bytes to fetch (a
+    /// location, or an attachment past the caps, which stays in the original message).
+    pub download: Option<String>,
+    /// Why the bytes were not stored on their own.
+    pub omitted: Option<String>,
+}
+
+/// Where the whole of a message is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OriginalView {
+    /// `GET` this path for the full text and links to it and the raw message.
+    pub link: String,
+    /// Bytes of the full text.
+    pub text_bytes: u64,
+    /// The stored `text` was cut at the size cap.
+    pub truncated: bool,
+}
+
+/// The whole of a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OriginalBody {
+    /// The full text (plain text), when it is at most 1 MiB; else read `text_url`.
+    pub text: Option<String>,
+    pub text_bytes: u64,
+    pub truncated: bool,
+    /// Short-lived link to the full text.
+    pub text_url: Option<String>,
+    /// Short-lived link to the raw message as received (`message/rfc822`).
+    pub raw_url: Option<String>,
+    /// Seconds the links stay valid.
+    pub expires_in: u64,
+}
+
+/// A short-lived link to an attachment's bytes, served as `application/octet-stream`
+/// with `Content-Disposition: attachment`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadLink {
+    pub url: String,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+    pub expires_in: u64,
 }
 
 impl From<&TimelineEntry> for ThreadEntry {
@@ -243,12 +307,41 @@ impl From<&TimelineEntry> for ThreadEntry {
             channel: None,
             event: None,
             detail: None,
+            attachments: Vec::new(),
+            sender: None,
+            original: None,
         };
+        let base = format!("/v1/tickets/{}/entries/{}", e.ticket, e.id);
         match &e.entry {
-            TimelineKind::Message { text, channel } => {
+            TimelineKind::Message {
+                text,
+                channel,
+                attachments,
+                sender,
+                original,
+            } => {
                 entry.kind = "message".into();
                 entry.text = Some(text.clone());
                 entry.channel = Some(*channel);
+                entry.attachments = attachments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| AttachmentView {
+                        kind: a.kind.clone(),
+                        file_name: a.file_name.clone(),
+                        content_type: a.mime_type.clone(),
+                        size: a.size,
+                        caption: a.caption.clone(),
+                        download: downloadable(a).then(|| format!("{base}/attachments/{i}")),
+                        omitted: a.omitted.clone(),
+                    })
+                    .collect();
+                entry.sender = sender.clone();
+                entry.original = original.as_ref().map(|o| OriginalView {
+                    link: format!("{base}/original"),
+                    text_bytes: o.text_bytes,
+                    truncated: o.truncated,
+                });
             }
             TimelineKind::Note { text } => {
                 entry.kind = "note".into();
@@ -262,6 +355,12 @@ impl From<&TimelineEntry> for ThreadEntry {
         }
         entry
     }
+}
+
+/// Whether an attachment has bytes Baton can hand out: stored in S3 (e-mail attachments,
+/// channel media once fetched). A location has none; an omitted one is in the original.
+pub fn downloadable(a: &baton_domain::conversation::Attachment) -> bool {
+    a.stored_key.is_some() && a.omitted.is_none()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,8 +11,9 @@
 
 use baton_app::intake::{self, IntakeOutcome, IntakePorts};
 use baton_aws::S3Bucket;
+use baton_domain::caps;
 use baton_domain::channels::{ChannelMessage, ContentKind};
-use baton_domain::conversation::Attachment;
+use baton_domain::conversation::{Attachment, Original};
 use baton_domain::email::{self, Alias, ParsedEmail};
 use baton_domain::intake::EmailDetails;
 use baton_domain::ports::{BlobStore, Queue, Store};
@@ -21,6 +22,9 @@ use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// More mail than this from one address in an hour is a loop, not a customer.
+pub const MESSAGES_PER_SENDER_PER_HOUR: u32 = 30;
 
 pub struct Deps {
     pub store: Arc<dyn Store>,
@@ -70,6 +74,8 @@ struct Ses {
 #[serde(rename_all = "camelCase")]
 struct SesMail {
     message_id: String,
+    /// The envelope sender (`MAIL FROM`); empty for bounces and other automatic mail.
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -203,7 +209,16 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
             return Ok(ignored(e.to_string()));
         }
     };
-    if let Some(reason) = &mail.automatic {
+    let null_sender = ses
+        .mail
+        .source
+        .as_deref()
+        .is_some_and(|s| s.trim().trim_matches(|c| c == '<' || c == '>').is_empty());
+    let automatic = mail
+        .automatic
+        .clone()
+        .or_else(|| null_sender.then(|| "empty envelope sender".to_owned()));
+    if let Some(reason) = &automatic {
         tracing::info!(ses_message_id = %id, reason = %reason, "automatic message ignored");
         return Ok(ignored(format!("automatic: {reason}")));
     }
@@ -225,26 +240,48 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
     };
     let span = tracing::Span::current();
     span.record("tenant", tracing::field::display(&tenant));
-    let channel_message_id = mail.message_id.clone().unwrap_or_else(|| format!("ses:{id}"));
-    let mut attachments = Vec::new();
-    for (i, a) in mail.attachments.iter().enumerate() {
-        let key = format!("attachments/{tenant}/{id}/{i}");
-        deps.mail
-            .put(&key, a.content.clone(), &a.mime_type)
-            .await
-            .map_err(|e| transient("storing attachment", e))?;
-        attachments.push(Attachment {
-            kind: "file".into(),
-            reference: key,
-            mime_type: Some(a.mime_type.clone()),
-            file_name: a.file_name.clone(),
-            caption: None,
-        });
+    // Two auto-responders that slipped past the header checks answer each other for ever;
+    // a person does not write this often.
+    let rate_key = format!("email-sender:{tenant}:{}", mail.from_address);
+    match deps
+        .store
+        .hit(&rate_key, deps.clock.now(), 3600, MESSAGES_PER_SENDER_PER_HOUR)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(ses_message_id = %id, "sender over its hourly rate; message kept in S3 only");
+            return Ok(ignored("sender rate limit"));
+        }
+        Err(e) => return Err(transient("sender rate", e)),
     }
-    let text = if mail.new_text.is_empty() {
-        mail.full_text.trim().to_owned()
+    let channel_message_id = mail.message_id.clone().unwrap_or_else(|| format!("ses:{id}"));
+    let attachments = store_attachments(deps, &tenant, id, &raw_key, &mail).await?;
+    // What the customer wrote (quoted history and signature removed), capped; the whole
+    // text goes to S3 beside the raw mail whenever the stored text is not all of it.
+    let full = mail.full_text.trim();
+    let visible = if mail.new_text.is_empty() {
+        full
     } else {
-        mail.new_text.clone()
+        mail.new_text.as_str()
+    };
+    let (text, truncated) = caps::cap_text(visible, caps::TEXT_CAP);
+    let text = text.to_owned();
+    let text_key = if text != full {
+        let key = format!("attachments/{tenant}/{id}/full-text.txt");
+        deps.mail
+            .put(&key, full.as_bytes().to_vec(), "text/plain; charset=utf-8")
+            .await
+            .map_err(|e| transient("storing the full text", e))?;
+        Some(key)
+    } else {
+        None
+    };
+    let original = Original {
+        text_key,
+        text_bytes: full.len() as u64,
+        raw_key: Some(raw_key.clone()),
+        truncated,
     };
     let message = ChannelMessage {
         channel: Channel::Email,
@@ -265,9 +302,10 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         in_reply_to: mail.in_reply_to.first().cloned(),
         references: mail.references.clone(),
         raw_s3_key: Some(raw_key),
-        full_text: mail.full_text.clone(),
+        full_text: caps::cap_text(full, caps::TEXT_CAP).0.to_owned(),
         authentication: sender.summary.clone(),
         verified: sender.verified,
+        original: Some(original),
     };
     // The thread reference first (first writer wins): a retry after a crash anywhere
     // later finds this message's own id in `route` and keeps the same conversation.
@@ -287,6 +325,55 @@ async fn process(deps: &Deps, ses: &Ses) -> Result<Outcome, Failure> {
         Ok(IntakeOutcome::Duplicate | IntakeOutcome::ReusedId) => Ok(Outcome::Duplicate),
         Err(e) => Err(transient("intake", e)),
     }
+}
+
+/// Stores each attachment on its own (as a download, never rendered), up to the count
+/// and size caps; the ones past them are listed with the reason and stay in the raw mail.
+async fn store_attachments(
+    deps: &Deps,
+    tenant: &TenantId,
+    id: &str,
+    raw_key: &str,
+    mail: &ParsedEmail,
+) -> Result<Vec<Attachment>, Failure> {
+    let mut attachments = Vec::new();
+    for (i, a) in mail.attachments.iter().enumerate() {
+        let omitted = if i >= caps::MAX_ATTACHMENTS {
+            Some(format!(
+                "more than {} attachments: kept in the original message",
+                caps::MAX_ATTACHMENTS
+            ))
+        } else if a.content.len() > caps::MAX_ATTACHMENT_BYTES {
+            Some(format!(
+                "larger than {} MiB: kept in the original message",
+                caps::MAX_ATTACHMENT_BYTES / (1024 * 1024)
+            ))
+        } else {
+            None
+        };
+        let key = format!("attachments/{tenant}/{id}/{i}");
+        if omitted.is_none() {
+            deps.mail
+                .put_download(&key, a.content.clone(), a.file_name.as_deref())
+                .await
+                .map_err(|e| transient("storing attachment", e))?;
+        }
+        attachments.push(Attachment {
+            kind: "file".into(),
+            reference: if omitted.is_none() {
+                key.clone()
+            } else {
+                raw_key.to_owned()
+            },
+            mime_type: Some(a.mime_type.clone()),
+            file_name: a.file_name.clone(),
+            caption: None,
+            size: Some(a.content.len() as u64),
+            stored_key: omitted.is_none().then_some(key),
+            omitted,
+        });
+    }
+    Ok(attachments)
 }
 
 /// The tenant and conversation a message belongs to, or why it belongs nowhere.

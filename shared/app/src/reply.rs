@@ -50,6 +50,8 @@ impl Reply {
             channel_message_id: None,
             delivery: Some(DeliveryStatus::Queued),
             created_at: now,
+            sender: None,
+            original: None,
         };
         let out = OutboundMessage {
             tenant_id: to.tenant_id.clone(),

@@ -211,6 +211,8 @@ async fn store_inbound(
         channel_message_id: Some(key.to_owned()),
         delivery: None,
         created_at: now,
+        sender: Some(inbound.sender()),
+        original: inbound.email.as_ref().and_then(|e| e.original.clone()),
     };
     match deps.store.append_message(&message).await {
         Ok(()) => Ok(message),
@@ -373,6 +375,9 @@ fn message_entry(
         entry: TimelineKind::Message {
             text: m.text.clone(),
             channel,
+            attachments: m.attachments.clone(),
+            sender: m.sender.clone(),
+            original: m.original.clone(),
         },
     }
 }

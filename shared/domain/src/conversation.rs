@@ -57,15 +57,61 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Attachment {
-    /// `image`, `audio`, `video`, `document`, `location`, …
+    /// `image`, `audio`, `video`, `document`, `file`, `location`, …
     pub kind: String,
-    /// The channel's media id or the S3 key where the content is kept.
+    /// Where the channel keeps it: the WhatsApp media id, the Instagram CDN URL, or (for
+    /// e-mail) the S3 key of the stored copy.
     pub reference: String,
     pub mime_type: Option<String>,
     pub file_name: Option<String>,
     pub caption: Option<String>,
+    /// Bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The S3 key of Baton's copy (`application/octet-stream`, `Content-Disposition:
+    /// attachment`): set at once for e-mail, after the first download for channel media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_key: Option<String>,
+    /// Why the bytes were not stored on their own (past the count or size cap); they stay
+    /// in the original message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
+}
+
+/// Who sent a customer message, as the channel identified them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Sender {
+    /// The channel identity: WhatsApp number, Instagram-scoped id, e-mail address, widget
+    /// visitor id.
+    pub id: String,
+    pub name: Option<String>,
+    /// E-mail only: SES's verdicts (`spf=PASS dkim=PASS dmarc=PASS (policy=reject)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<String>,
+    /// E-mail only: whether the sender's domain vouched for the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// Where the whole of a message is kept when the stored text is not all of it (quoted
+/// history removed, or the text capped).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Original {
+    /// S3 key of the full text (UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_key: Option<String>,
+    /// Bytes of the full text.
+    #[serde(default)]
+    pub text_bytes: u64,
+    /// S3 key of the raw message (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_key: Option<String>,
+    /// The stored text was cut at the cap.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,4 +130,10 @@ pub struct Message {
     pub channel_message_id: Option<String>,
     pub delivery: Option<DeliveryStatus>,
     pub created_at: Timestamp,
+    /// Customer messages: who sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
+    /// Where the whole message is, when `text` is not all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Original>,
 }

@@ -3,7 +3,7 @@
 //! stripping quoted history and signatures so the stored text is what the customer just
 //! wrote.
 
-use crate::{TenantId, TicketNumber};
+use crate::{caps, TenantId, TicketNumber};
 use hmac::{Hmac, Mac};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use sha2::Sha256;
@@ -61,15 +61,21 @@ fn first_address(a: Option<&Address<'_>>) -> Option<(String, Option<String>)> {
     Some((email, name))
 }
 
+/// Message ids of a header, without angle brackets; over-long ones are dropped and only
+/// the newest [`caps::MAX_REFERENCES`] are kept.
 fn ids(v: &HeaderValue<'_>) -> Vec<String> {
-    match v {
-        HeaderValue::Text(t) => vec![t.trim_matches(|c| c == '<' || c == '>').to_owned()],
-        HeaderValue::TextList(l) => l
-            .iter()
-            .map(|t| t.trim_matches(|c| c == '<' || c == '>').to_owned())
-            .collect(),
+    let all: Vec<&str> = match v {
+        HeaderValue::Text(t) => vec![t.as_ref()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.as_ref()).collect(),
         _ => vec![],
-    }
+    };
+    let skip = all.len().saturating_sub(caps::MAX_REFERENCES);
+    all[skip..].iter().filter_map(|t| message_id(t)).collect()
+}
+
+fn message_id(raw: &str) -> Option<String> {
+    let id = raw.trim().trim_matches(|c| c == '<' || c == '>');
+    (!id.is_empty() && id.len() <= caps::MAX_MESSAGE_ID_LEN).then(|| id.to_owned())
 }
 
 pub fn parse(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
@@ -99,7 +105,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         .collect();
     let automatic = automatic_reason(&msg, &from_address);
     Ok(ParsedEmail {
-        message_id: msg.message_id().map(str::to_owned),
+        message_id: msg.message_id().and_then(message_id),
         subject: msg.subject().unwrap_or_default().trim().to_owned(),
         from_address,
         from_name,
@@ -132,9 +138,43 @@ fn automatic_reason(msg: &mail_parser::Message<'_>, from: &str) -> Option<String
             return Some(format!("Precedence: {v}"));
         }
     }
-    for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress-Reply"] {
+    for h in [
+        "X-Autoreply",
+        "X-Autorespond",
+        "X-Auto-Response-Suppress-Reply",
+        "X-Loop",
+    ] {
         if msg.header(h).is_some() {
             return Some(h.to_owned());
+        }
+    }
+    // Exchange marks the mail it generates (out-of-office, receipts) this way: answering
+    // it would start a loop. A person's client never sends it.
+    if let Some(v) = header_text(msg, "X-Auto-Response-Suppress") {
+        if !v.is_empty() && v != "none" {
+            return Some(format!("X-Auto-Response-Suppress: {v}"));
+        }
+    }
+    // Mailing lists and newsletters.
+    for h in ["List-Id", "List-Unsubscribe"] {
+        if msg.header(h).is_some() {
+            return Some(h.to_owned());
+        }
+    }
+    // An empty envelope sender (`Return-Path: <>`) is how bounces and other automatic
+    // mail say "do not answer".
+    if let Some(rp) = msg.header("Return-Path") {
+        let empty = match rp {
+            HeaderValue::Address(a) => a
+                .first()
+                .and_then(|a| a.address.as_ref())
+                .is_none_or(|a| a.trim().is_empty()),
+            HeaderValue::Text(t) => t.trim().trim_matches(|c| c == '<' || c == '>').trim().is_empty(),
+            HeaderValue::Empty => true,
+            _ => false,
+        };
+        if empty {
+            return Some("empty envelope sender".into());
         }
     }
     if let Some(ct) = msg.content_type() {
@@ -389,14 +429,34 @@ mod tests {
             ("Auto-Submitted: auto-replied\r\n", "Auto-Submitted"),
             ("Precedence: bulk\r\n", "Precedence"),
             ("X-Autoreply: yes\r\n", "X-Autoreply"),
+            ("X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress"),
+            ("List-Id: <news.example.com>\r\n", "List-Id"),
+            ("List-Unsubscribe: <mailto:unsub@example.com>\r\n", "List-Unsubscribe"),
+            ("X-Loop: support@example.com\r\n", "X-Loop"),
+            ("Return-Path: <>\r\n", "envelope"),
         ] {
             let raw = format!("{base}{header}\r\nI am away.\r\n");
             assert!(parse(raw.as_bytes()).unwrap().automatic.unwrap().contains(expect));
         }
-        let no = format!("{base}Auto-Submitted: no\r\n\r\nhello\r\n");
+        let no = format!("{base}Auto-Submitted: no\r\nReturn-Path: <jane@example.com>\r\n\r\nhello\r\n");
         assert_eq!(parse(no.as_bytes()).unwrap().automatic, None);
         let dsn = "From: MAILER-DAEMON@mail.example.com\r\nSubject: Undelivered\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--x--\r\n";
         assert!(parse(dsn.as_bytes()).unwrap().automatic.is_some());
+    }
+
+    #[test]
+    fn message_ids_are_length_checked_and_references_capped() {
+        let long = "x".repeat(crate::caps::MAX_MESSAGE_ID_LEN + 1);
+        let refs: Vec<String> = (0..500).map(|i| format!("<r{i}@example.com>")).collect();
+        let raw = format!(
+            "From: a@b.example\r\nMessage-ID: <{long}@b.example>\r\nIn-Reply-To: <{long}@c>\r\nReferences: {}\r\n\r\nhi\r\n",
+            refs.join(" ")
+        );
+        let e = parse(raw.as_bytes()).unwrap();
+        assert_eq!(e.message_id, None);
+        assert!(e.in_reply_to.is_empty());
+        assert_eq!(e.references.len(), crate::caps::MAX_REFERENCES);
+        assert_eq!(e.references.last().map(String::as_str), Some("r499@example.com"));
     }
 
     #[test]

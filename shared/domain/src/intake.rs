@@ -2,6 +2,7 @@
 //! customer and conversation (the use case itself is `baton_app::intake`).
 
 use crate::channels::ChannelMessage;
+use crate::conversation::{Original, Sender};
 use crate::{ConversationId, CustomerId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,10 @@ pub struct EmailDetails {
     /// conversation.
     #[serde(default)]
     pub verified: bool,
+    /// Where the whole message is: the raw mail, and the full text when the stored text is
+    /// not all of it.
+    #[serde(default)]
+    pub original: Option<Original>,
 }
 
 /// What goes on the inbound queue: one customer message, resolved to its tenant,
@@ -44,6 +49,16 @@ impl InboundMessage {
     /// The deduplication id on the queue and the idempotency key downstream.
     pub fn dedup_key(&self) -> String {
         dedup_key(&self.tenant_id, &self.message)
+    }
+
+    /// Who sent it: the channel identity and, for e-mail, how the sender was authenticated.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            id: self.message.sender_id.clone(),
+            name: self.message.sender_name.clone(),
+            authentication: self.email.as_ref().map(|e| e.authentication.clone()),
+            verified: self.email.as_ref().map(|e| e.verified),
+        }
     }
 }
 

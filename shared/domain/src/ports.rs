@@ -189,6 +189,13 @@ pub trait TicketStore: Send + Sync {
         number: TicketNumber,
         page: &PageRequest,
     ) -> Result<Page<TimelineEntry>, StoreError>;
+    /// One entry of a ticket's timeline (`NotFound` when there is none).
+    async fn get_timeline_entry(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        id: ulid::Ulid,
+    ) -> Result<TimelineEntry, StoreError>;
     /// A tenant's tickets in one status, most urgent first, then by due time.
     async fn list_by_status(
         &self,
@@ -422,7 +429,12 @@ pub trait BlobStore: Send + Sync {
     /// `Ok(None)` when there is no such object; `TooLarge` past `max_bytes`.
     async fn get(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, BlobError>;
     async fn put(&self, key: &str, content: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
+    /// Stores bytes that are only ever handed out as a download: `application/octet-stream`
+    /// with `Content-Disposition: attachment`, so a browser never renders them.
+    async fn put_download(&self, key: &str, content: Vec<u8>, file_name: Option<&str>) -> Result<(), BlobError>;
     async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
+    /// A short-lived link that reads `key` (a presigned GET), valid for `ttl_secs`.
+    async fn presign_get(&self, key: &str, ttl_secs: u64) -> Result<String, BlobError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -353,12 +353,35 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TimelineKind {
-    /// A message seen by the customer (theirs, the AI's or an agent's).
-    Message { text: String, channel: Channel },
+    /// A message seen by the customer (theirs, the AI's or an agent's), with what it
+    /// carried: attachments, its sender and where its whole original is.
+    Message {
+        text: String,
+        channel: Channel,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<crate::conversation::Attachment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<crate::conversation::Sender>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original: Option<crate::conversation::Original>,
+    },
     /// An internal note, never sent to the customer.
     Note { text: String },
     /// Something that happened: created, handed off, assigned, status changed…
     Event { name: String, detail: serde_json::Value },
+}
+
+impl TimelineKind {
+    /// A message with nothing but its text (the AI's and agents' messages).
+    pub fn message(text: impl Into<String>, channel: Channel) -> Self {
+        TimelineKind::Message {
+            text: text.into(),
+            channel,
+            attachments: Vec::new(),
+            sender: None,
+            original: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,19 @@ fn key(pk: String, sk: impl Into<String>) -> Key {
     Key { pk, sk: sk.into() }
 }
 
+/// The longest outside id kept as it is in a key; longer ones (an e-mail Message-ID may
+/// be up to 998 characters) are replaced by `~` and their SHA-256, so every key stays far
+/// below DynamoDB's limits and the same id always gives the same key.
+pub const MAX_ID_IN_KEY: usize = 200;
+
+fn bounded(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.len() <= MAX_ID_IN_KEY {
+        id.into()
+    } else {
+        format!("~{}", baton_domain::idempotency::payload_hash(id.as_bytes())).into()
+    }
+}
+
 pub fn tenant_partition(t: &TenantId) -> String {
     format!("TENANT#{t}")
 }
@@ -37,7 +50,10 @@ pub fn customer(t: &TenantId, id: CustomerId) -> Key {
 }
 
 pub fn identity(t: &TenantId, channel: Channel, external_id: &str) -> Key {
-    key(format!("TENANT#{t}#IDENTITY#{channel}#{external_id}"), "IDENTITY")
+    key(
+        format!("TENANT#{t}#IDENTITY#{channel}#{}", bounded(external_id)),
+        "IDENTITY",
+    )
 }
 
 pub fn conversation_partition(t: &TenantId, id: ConversationId) -> String {
@@ -56,12 +72,12 @@ pub fn message(t: &TenantId, conv: ConversationId, id: ulid::Ulid) -> Key {
 
 /// Uniqueness and lookup item for a channel's message id (dedupe, delivery receipts).
 pub fn channel_message(t: &TenantId, channel_message_id: &str) -> Key {
-    key(format!("TENANT#{t}#CHMSG#{channel_message_id}"), "CHMSG")
+    key(format!("TENANT#{t}#CHMSG#{}", bounded(channel_message_id)), "CHMSG")
 }
 
 /// Which conversation an e-mail Message-ID belongs to (threading by In-Reply-To/References).
 pub fn email_ref(t: &TenantId, message_id: &str) -> Key {
-    key(format!("TENANT#{t}#EMAILREF#{message_id}"), "EMAILREF")
+    key(format!("TENANT#{t}#EMAILREF#{}", bounded(message_id)), "EMAILREF")
 }
 
 pub fn ticket_partition(t: &TenantId, n: TicketNumber) -> String {
@@ -128,7 +144,7 @@ pub fn parked(consumer: &str, parked_at: Timestamp, message_id: &str) -> Key {
 }
 
 pub fn idempotency(scope: &str, k: &str) -> Key {
-    key(format!("IDEMPOTENCY#{scope}#{k}"), "IDEMPOTENCY")
+    key(format!("IDEMPOTENCY#{scope}#{}", bounded(k)), "IDEMPOTENCY")
 }
 
 // ------------------------------------------------------------------ ticket indexes

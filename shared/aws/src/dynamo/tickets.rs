@@ -237,6 +237,15 @@ impl TicketStore for DynamoStore {
         self.query_as(TIMELINE, q, page).await
     }
 
+    async fn get_timeline_entry(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        id: ulid::Ulid,
+    ) -> Result<TimelineEntry, StoreError> {
+        self.get_as(TIMELINE, keys::timeline(tenant, number, id)).await
+    }
+
     async fn list_by_status(
         &self,
         tenant: &TenantId,

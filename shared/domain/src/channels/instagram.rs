@@ -113,6 +113,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                     mime_type: None,
                     file_name: None,
                     caption: None,
+                    ..Default::default()
                 })
                 .collect();
             let (kind, mut attachments) = match (&message.quick_reply, attachments.is_empty()) {
@@ -128,6 +129,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                     mime_type: None,
                     file_name: None,
                     caption: None,
+                    ..Default::default()
                 });
             }
             batch.messages.push(ChannelMessage {

@@ -143,6 +143,7 @@ fn media(kind: &str, m: Media) -> Attachment {
         mime_type: m.mime_type,
         file_name: m.filename,
         caption: m.caption,
+        ..Default::default()
     }
 }
 
@@ -234,6 +235,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                         mime_type: None,
                         file_name: None,
                         caption: l.name,
+                        ..Default::default()
                     });
                     (ContentKind::Location, text)
                 }
@@ -247,6 +249,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                             mime_type: None,
                             file_name: None,
                             caption: None,
+                            ..Default::default()
                         });
                     }
                     (ContentKind::InteractiveReply, title)
@@ -263,6 +266,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                             mime_type: None,
                             file_name: None,
                             caption: None,
+                            ..Default::default()
                         });
                     }
                     (ContentKind::ButtonReply, b.text.unwrap_or_default())
