@@ -157,7 +157,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
     };
     let timeline = [
         entry(
-            TimelineKind::message("my parcel never arrived, I want a human".into(), Channel::Whatsapp),
+            TimelineKind::message("my parcel never arrived, I want a human", Channel::Whatsapp),
             Author::Customer,
             first,
         ),
@@ -674,6 +674,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 ai: Default::default(),
                 created_at: SystemClock.now(),
                 kb_revision: 0,
+                quotas: Default::default(),
             },
             &[],
         )
@@ -1231,4 +1232,79 @@ async fn infra_local_token_mints_a_token_and_creates_the_tenant() {
         },
     );
     assert_eq!(call(&deps, Some(&forged), "GET", "/v1/tickets", None).await.0, 401);
+}
+
+#[tokio::test]
+async fn the_knowledge_base_quota_refuses_writes_past_it_with_a_clear_error() {
+    use baton_domain::ports::TenantStore;
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let admin = token(&env, "demo", "ada@demo.example", "admin").await;
+    let (_, page) = call(&deps, Some(&admin), "GET", "/v1/kb/articles?limit=100", None).await;
+    let existing = page["items"].as_array().unwrap().len() as u32;
+    let quotas = baton_domain::tenant::Quotas {
+        kb_articles: existing + 1,
+        ..Default::default()
+    };
+    env.store
+        .set_quotas(&TenantId::new("demo").unwrap(), &quotas)
+        .await
+        .unwrap();
+    let article = |id: &str| json!({ "id": id, "title": "Gift cards", "body": "Gift cards never expire." });
+    let (status, _) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/kb/articles",
+        Some(article("one-more")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/kb/articles",
+        Some(article("too-many")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("kb_quota_exceeded")),
+        "{body}"
+    );
+    // Replacing an article does not count twice; an import past the limit is refused whole.
+    let (status, _) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/kb/articles/one-more",
+        Some(article("one-more")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &deps,
+        Some(&admin),
+        "POST",
+        "/v1/kb/import",
+        Some(json!({ "articles": [article("x1"), article("x2")] })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    // Bytes count too.
+    let quotas = baton_domain::tenant::Quotas {
+        kb_bytes: 10,
+        ..Default::default()
+    };
+    env.store
+        .set_quotas(&TenantId::new("demo").unwrap(), &quotas)
+        .await
+        .unwrap();
+    let (status, body) = call(&deps, Some(&admin), "POST", "/v1/kb/articles", Some(article("bytes"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("kb_quota_exceeded")),
+        "{body}"
+    );
 }

@@ -29,6 +29,7 @@ fn tenant(id: &str) -> Tenant {
         ai: AiSettings::default(),
         created_at: t0(),
         kb_revision: 0,
+        quotas: Default::default(),
     }
 }
 
@@ -554,11 +555,11 @@ async fn timeline_keeps_messages_notes_and_events_in_order() {
     let k = ticket("acme", 1, Priority::High);
     s.create_ticket(&k, &[event("acme", 1, "created")]).await.unwrap();
     let entries = [
-        TimelineKind::message("where is my parcel?".into(), Channel::Whatsapp),
+        TimelineKind::message("where is my parcel?", Channel::Whatsapp),
         TimelineKind::Note {
             text: "checking with the carrier".into(),
         },
-        TimelineKind::message("it arrives tomorrow".into(), Channel::Whatsapp),
+        TimelineKind::message("it arrives tomorrow", Channel::Whatsapp),
     ];
     let mut version = k.version;
     for entry in entries {

@@ -278,3 +278,56 @@ async fn an_uncovered_question_hands_off_with_the_articles_consulted() {
     let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
     assert!(ticket.handoff_reason.is_some());
 }
+
+#[tokio::test]
+async fn a_tenant_past_its_ai_quota_is_handed_off_not_silenced() {
+    use baton_domain::ports::TenantStore;
+    let h = harness().await;
+    let quotas = baton_domain::tenant::Quotas {
+        ai_messages_per_minute: 2,
+        ..Default::default()
+    };
+    h.env.store.set_quotas(&demo(), &quotas).await.unwrap();
+    for (i, visitor) in ["v1", "v2"].iter().enumerate() {
+        let (conv, token) = start(&h).await;
+        say(
+            &h,
+            &conv,
+            &token,
+            &format!("{visitor}-{i}"),
+            "How long does delivery take?",
+        )
+        .await;
+    }
+    let answered: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert_eq!(answered.len(), 2);
+    assert!(answered.iter().all(|o| o.text.contains("3 to 5 business days")));
+    assert!(open_tickets(&h).await.is_empty());
+    // The third AI-handled message this minute: the customer still hears back, from a
+    // ticket a person will answer. (The test's clock is the wall clock: should the
+    // minute turn between the messages, the day's quota of 2 catches it instead.)
+    h.env
+        .store
+        .set_quotas(
+            &demo(),
+            &baton_domain::tenant::Quotas {
+                ai_messages_per_minute: 2,
+                ai_messages_per_day: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (conv, token) = start(&h).await;
+    say(&h, &conv, &token, "v3-2", "How long does delivery take?").await;
+    let tickets = open_tickets(&h).await;
+    assert_eq!(tickets.len(), 1);
+    assert!(
+        tickets[0].tags.iter().any(|t| t == "handoff:ai_quota"),
+        "{:?}",
+        tickets[0].tags
+    );
+    let notice: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert_eq!(notice.len(), 1, "the customer is told a person will answer");
+    assert!(!notice[0].text.contains("3 to 5 business days"));
+}

@@ -178,6 +178,7 @@ faulty!(TenantStore {
     fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
     fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
+    fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError>;
     fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
 });
 

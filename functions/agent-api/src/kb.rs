@@ -5,6 +5,7 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::kb::Article;
+use baton_domain::ports::PageRequest;
 use baton_domain::{ArticleId, StoreError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -13,6 +14,45 @@ type Res = Result<Response<Body>, ApiError>;
 
 pub const MAX_IMPORT: usize = 500;
 const IMPORTS_PER_MINUTE: u32 = 10;
+
+/// Bytes an article counts against the tenant's knowledge-base quota.
+fn article_bytes(a: &Article) -> u64 {
+    (a.title.len()
+        + a.body.len()
+        + a.sample_questions.iter().map(String::len).sum::<usize>()
+        + a.tags.iter().map(String::len).sum::<usize>()) as u64
+}
+
+/// Refuses a write that would take the tenant's knowledge base past its quota
+/// (`Tenant::quotas`: articles and bytes), counting `incoming` in place of any article
+/// with the same id.
+async fn within_quota(ctx: &Ctx<'_>, incoming: &[Article]) -> Result<(), ApiError> {
+    let tenant = &ctx.caller.tenant;
+    let quotas = ctx.deps.store.get_tenant(tenant).await?.quotas;
+    let mut sizes = std::collections::HashMap::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let p = ctx.deps.store.list_articles(tenant, &page).await?;
+        sizes.extend(p.items.iter().map(|a| (a.id.clone(), article_bytes(a))));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    sizes.extend(incoming.iter().map(|a| (a.id.clone(), article_bytes(a))));
+    let (count, bytes) = (sizes.len() as u64, sizes.values().sum::<u64>());
+    if count > u64::from(quotas.kb_articles) || bytes > quotas.kb_bytes {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "kb_quota_exceeded",
+            format!(
+                "this would make {count} articles and {bytes} bytes; the tenant's knowledge base is limited to {} articles and {} bytes",
+                quotas.kb_articles, quotas.kb_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Checks one article body; `Err` holds its field errors.
 fn article_from_body(ctx: &Ctx<'_>, body: ArticleBody, id: Option<ArticleId>) -> Result<Article, Fields> {
@@ -113,6 +153,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Res {
         Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    within_quota(ctx, std::slice::from_ref(&article)).await?;
     ctx.deps.store.put_article(&article).await?;
     Ok(json_response(StatusCode::CREATED, &ArticleView::from(&article)))
 }
@@ -156,6 +197,7 @@ pub async fn import(ctx: &Ctx<'_>) -> Res {
         }
     }
     all.finish()?;
+    within_quota(ctx, &articles).await?;
     let (mut created, mut replaced) = (0, 0);
     for a in &articles {
         match ctx.deps.store.get_article(&ctx.caller.tenant, &a.id).await {
@@ -195,6 +237,7 @@ pub async fn get(ctx: &Ctx<'_>) -> Res {
 pub async fn update(ctx: &Ctx<'_>) -> Res {
     let existing = load(ctx).await?;
     let article = article_from_body(ctx, ctx.json()?, Some(existing.id)).map_err(|f| f.finish().unwrap_err())?;
+    within_quota(ctx, std::slice::from_ref(&article)).await?;
     ctx.deps.store.put_article(&article).await?;
     ok(&ArticleView::from(&article))
 }

@@ -41,6 +41,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         ai: AiSettings::default(),
         created_at: now,
         kb_revision: 0,
+        quotas: Default::default(),
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -115,6 +116,7 @@ pub async fn ensure_tenant_and_agent(
                         ai: AiSettings::default(),
                         created_at: now,
                         kb_revision: 0,
+                        quotas: Default::default(),
                     },
                     &[],
                 )

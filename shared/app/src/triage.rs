@@ -151,15 +151,22 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             }
         }
     }
+    if let Some(window) = ai_quota_used_up(deps, tenant, &tenant_cfg.quotas, now).await {
+        tracing::warn!(window = %window, "the tenant's AI quota is used up; handing off");
+        let history = history(deps, &conversation, &stored).await?;
+        let reason = HandoffReason::AiQuota { window };
+        return hand_off(deps, inbound, key, conversation, &history, reason, &[], None, now).await;
+    }
     let kb = kb(deps, tenant, tenant_cfg.kb_revision).await?;
     let history = history(deps, &conversation, &stored).await?;
     let before: Vec<(bool, String)> = history[..history.len() - 1]
         .iter()
         .map(|m| (m.author == Author::Customer, m.text.clone()))
         .collect();
+    let before = baton_domain::triage::context_window(&before);
     let outcome = decide(
         &DecisionInput {
-            text: &inbound.message.text,
+            text: baton_domain::triage::current_message(&inbound.message.text),
             history: &before,
             ai: &tenant_cfg.ai,
             kb: &kb.index,
@@ -190,6 +197,32 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             .await
         }
     }
+}
+
+/// Counts this message against the tenant's AI quotas; the window that is used up, if
+/// one is. A limiter that cannot count lets the message through (the quota protects the
+/// bill, the customer still gets an answer).
+async fn ai_quota_used_up(
+    deps: &Deps,
+    tenant: &TenantId,
+    quotas: &baton_domain::tenant::Quotas,
+    now: Timestamp,
+) -> Option<String> {
+    for (window, secs, limit) in [
+        ("minute", 60, quotas.ai_messages_per_minute),
+        ("day", 86_400, quotas.ai_messages_per_day),
+    ] {
+        match deps
+            .store
+            .hit(&format!("ai-quota:{window}:{tenant}"), now, secs, limit)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Some(window.to_owned()),
+            Err(e) => tracing::warn!(error = %e, "AI quota not counted; letting the message through"),
+        }
+    }
+    None
 }
 
 /// Stores the customer's message once (its channel message id is unique); a retry gets
@@ -406,10 +439,12 @@ async fn hand_off(
         .iter()
         .map(|m| (m.author == Author::Customer, m.text.clone()))
         .collect();
+    let pairs = baton_domain::triage::context_window(&pairs);
     // The model's summary, asked before any write (a failed model call, the reason for
     // this handoff, is not asked again), else an extractive one.
     let model_summary = match reason {
-        HandoffReason::ModelFailed => None,
+        // The model failed, or may not be asked: the extractive summary.
+        HandoffReason::ModelFailed | HandoffReason::AiQuota { .. } => None,
         _ => deps.answerer.summarize(&pairs, &reason.describe()).await,
     };
     let summary = model_summary.unwrap_or_else(|| {

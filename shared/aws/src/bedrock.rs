@@ -115,7 +115,7 @@ fn system_prompt(r: &AnswerRequest<'_>) -> String {
             "\n[id: {}] {}\n{}\n",
             hit.article_id,
             article.title,
-            article.body.trim()
+            baton_domain::caps::cap_text(article.body.trim(), baton_domain::triage::ARTICLE_BYTES_IN_PROMPT).0
         ));
     }
     s

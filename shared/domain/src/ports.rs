@@ -52,6 +52,8 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
     async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
+    /// The operator's per-tenant limits.
+    async fn set_quotas(&self, id: &TenantId, quotas: &crate::tenant::Quotas) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
 }
 

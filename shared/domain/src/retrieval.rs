@@ -296,6 +296,14 @@ fn passages(a: &Article) -> Vec<String> {
 }
 
 impl KbIndex {
+    /// Bytes of its passage vectors (the bulk of a semantic index).
+    pub fn vector_bytes(&self) -> usize {
+        self.semantic
+            .as_ref()
+            .map(|s| s.vectors.iter().map(|v| v.len() * std::mem::size_of::<f32>()).sum())
+            .unwrap_or(0)
+    }
+
     pub fn build(articles: &[Article], revision: u64) -> Self {
         let mut owners = Vec::new();
         let mut texts = Vec::new();

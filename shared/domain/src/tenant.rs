@@ -17,6 +17,34 @@ pub struct Tenant {
     /// Bumped on every change of the knowledge base so warm caches know to reload.
     #[serde(default)]
     pub kb_revision: u64,
+    #[serde(default)]
+    pub quotas: Quotas,
+}
+
+/// Per-tenant limits. Past the knowledge-base limits a write is refused with a clear
+/// error; past the AI limits a message is handed to a human (reason `ai_quota`), never
+/// dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quotas {
+    pub kb_articles: u32,
+    /// Title and body bytes of all articles together.
+    pub kb_bytes: u64,
+    /// Customer messages the AI may handle per minute, across all channels.
+    pub ai_messages_per_minute: u32,
+    /// … and per day (UTC).
+    pub ai_messages_per_day: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            kb_articles: 2_000,
+            kb_bytes: 5 * 1024 * 1024,
+            ai_messages_per_minute: 120,
+            ai_messages_per_day: 20_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -301,6 +301,14 @@ mod tests {
         ) -> Result<Page<TimelineEntry>, StoreError> {
             unreachable!()
         }
+        async fn get_timeline_entry(
+            &self,
+            _: &TenantId,
+            _: TicketNumber,
+            _: ulid::Ulid,
+        ) -> Result<TimelineEntry, StoreError> {
+            unreachable!()
+        }
         async fn list_by_status(&self, _: &TenantId, _: Status, _: &PageRequest) -> Result<Page<Ticket>, StoreError> {
             unreachable!()
         }

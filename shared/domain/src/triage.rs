@@ -40,6 +40,10 @@ pub enum HandoffReason {
     /// The conversation was left waiting for a human by a handoff that never finished
     /// (a ticket number with no ticket); the next message completes it.
     Recovered,
+    /// The tenant's AI message quota (per minute or per day) is used up.
+    AiQuota {
+        window: String,
+    },
 }
 
 impl HandoffReason {
@@ -56,6 +60,7 @@ impl HandoffReason {
             HandoffReason::UncitedAnswer => "the assistant's answer cited no knowledge-base article".into(),
             HandoffReason::ModelFailed => "the assistant failed to answer".into(),
             HandoffReason::Recovered => "an earlier handoff to a human did not complete; it was completed now".into(),
+            HandoffReason::AiQuota { window } => format!("the tenant's AI message quota per {window} is used up"),
         }
     }
 }
@@ -159,6 +164,37 @@ impl Answerer for DeterministicAnswerer {
 
 /// Passages given to the answerer.
 pub const PASSAGES: usize = 3;
+
+/// The AI's context window, a budget separate from the ticket (which keeps every
+/// message): the customer's current message up to `CURRENT_MESSAGE_BYTES`, and earlier
+/// messages, newest first, each up to `EARLIER_MESSAGE_BYTES`, until `HISTORY_BYTES`, and
+/// [`PASSAGES`] articles of at most `ARTICLE_BYTES_IN_PROMPT` each: a prompt stays under
+/// about 45 KiB of text however long the conversation, the e-mail or the article.
+pub const CURRENT_MESSAGE_BYTES: usize = 8 * 1024;
+pub const EARLIER_MESSAGE_BYTES: usize = 2 * 1024;
+pub const HISTORY_BYTES: usize = 12 * 1024;
+pub const ARTICLE_BYTES_IN_PROMPT: usize = 8 * 1024;
+
+/// The part of `history` (oldest first) that fits the context window, oldest first.
+pub fn context_window(history: &[(bool, String)]) -> Vec<(bool, String)> {
+    let mut kept = Vec::new();
+    let mut bytes = 0;
+    for (from_customer, text) in history.iter().rev() {
+        let (text, _) = crate::caps::cap_text(text, EARLIER_MESSAGE_BYTES);
+        if bytes + text.len() > HISTORY_BYTES {
+            break;
+        }
+        bytes += text.len();
+        kept.push((*from_customer, text.to_owned()));
+    }
+    kept.reverse();
+    kept
+}
+
+/// The current message as the model sees it.
+pub fn current_message(text: &str) -> &str {
+    crate::caps::cap_text(text, CURRENT_MESSAGE_BYTES).0
+}
 
 pub struct DecisionInput<'a> {
     pub text: &'a str,
@@ -398,6 +434,24 @@ pub fn rule_handoff(text: &str, history: &[(bool, String)], ai: &AiSettings) -> 
         return Some(HandoffReason::RepeatedQuestion);
     }
     None
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn the_context_window_keeps_the_newest_messages_within_its_budget() {
+        let long = "x".repeat(100_000);
+        let history: Vec<(bool, String)> = (0..50).map(|i| (i % 2 == 0, format!("{i} {long}"))).collect();
+        let window = context_window(&history);
+        let bytes: usize = window.iter().map(|(_, t)| t.len()).sum();
+        assert!(bytes <= HISTORY_BYTES && window.len() == HISTORY_BYTES / EARLIER_MESSAGE_BYTES);
+        assert!(window.last().unwrap().1.starts_with("49 "), "newest kept, order kept");
+        assert_eq!(current_message(&long).len(), CURRENT_MESSAGE_BYTES);
+        let short = vec![(true, "hi".to_owned()), (false, "hello".to_owned())];
+        assert_eq!(context_window(&short), short);
+    }
 }
 
 #[cfg(test)]

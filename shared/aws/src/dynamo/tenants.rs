@@ -45,6 +45,11 @@ impl TenantStore for DynamoStore {
             .await
     }
 
+    async fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError> {
+        self.set_on_existing(TENANT, keys::tenant(id), vec![("quotas", attr(quotas)?)])
+            .await
+    }
+
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
         match self.get(BINDING, keys::channel(channel, external_id)).await? {
             Some(item) => Ok(Some(from_item(BINDING, item)?)),
