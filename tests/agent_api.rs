@@ -117,6 +117,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
             created_at: now,
             last_message_at: now,
             context_start: None,
+            follows: None,
             version: 1,
         })
         .await

@@ -127,6 +127,7 @@ impl World {
             store: self.store.clone(),
             inbound_queue: self.inbound.clone(),
             clock: Box::new(self.clock.clone()),
+            inactivity: baton_domain::conversation::DEFAULT_INACTIVITY,
         }
     }
 }

@@ -398,6 +398,10 @@ async fn a_stranger_holding_a_threads_message_id_gets_a_conversation_of_their_ow
     .await;
     let m = drain_inbound(&env).await.remove(0);
     assert_ne!(m.conversation_id, ann.conversation_id);
+    assert_ne!(
+        m.customer_id, ann.customer_id,
+        "an unverified From is never bound to the customer who owns that address"
+    );
     let details = m.email.unwrap();
     assert!(!details.verified);
     assert_eq!(details.authentication, "spf=FAIL dkim=FAIL dmarc=FAIL (policy=none)");

@@ -25,6 +25,7 @@ fn whatsapp_webhook(env: &TestEnv) -> MetaWebhook {
         store: std::sync::Arc::new(env.store.clone()),
         inbound_queue: std::sync::Arc::new(inbound_queue(env)),
         clock: Box::new(SystemClock),
+        inactivity: baton_domain::conversation::DEFAULT_INACTIVITY,
     }
 }
 

@@ -7,15 +7,17 @@ use agent_api::auth::{agent_id_for_email, Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
 use baton_domain::conversation::Owner;
+use baton_domain::conversation::DEFAULT_INACTIVITY;
 use baton_domain::intake::InboundMessage;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::{ConversationStore, DirectoryStore, TicketStore};
 use baton_domain::ticket::Status;
 use baton_domain::triage::DeterministicAnswerer;
+use baton_domain::Channel;
 use baton_domain::{SystemClock, TenantId, TicketNumber};
 use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto, local_secret, message_texts, queue, seeded_env, timeline,
+    agent_call, agent_token, drain_queue, intake_onto_after, local_secret, message_texts, queue, seeded_env, timeline,
     timeline_events, whatsapp_text, TestEnv,
 };
 use lambda_runtime::{Context, LambdaEvent};
@@ -67,13 +69,20 @@ async fn world() -> World {
 impl World {
     /// The customer writes on WhatsApp; triage handles it.
     async fn says(&self, sender: &str, text: &str) -> InboundMessage {
+        self.says_on(Channel::Whatsapp, sender, text, DEFAULT_INACTIVITY).await
+    }
+
+    /// The customer writes on `channel`; triage handles it.
+    async fn says_on(&self, channel: Channel, sender: &str, text: &str, inactivity: time::Duration) -> InboundMessage {
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let m = intake_onto(
-            &self.env,
-            "InboundQueue",
-            whatsapp_text(sender, &format!("wamid.{sender}.{n}"), text),
-        )
-        .await;
+        let mut message = whatsapp_text(sender, &format!("{channel}.{sender}.{n}"), text);
+        message.channel = channel;
+        message.account_id = match channel {
+            Channel::Instagram => "17841400000000001".into(),
+            Channel::Widget => "wk_demo".into(),
+            _ => message.account_id,
+        };
+        let m = intake_onto_after(&self.env, "InboundQueue", message, inactivity).await;
         let event: SqsEvent = serde_json::from_value(json!({ "Records": [{
             "messageId": format!("sqs-{n}"), "receiptHandle": "rh", "body": serde_json::to_string(&m).unwrap(),
             "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
@@ -111,8 +120,17 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follow_up() {
+    for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Widget] {
+        closed_then_follow_up(channel).await;
+    }
+}
+
+/// Messaging channels start a new conversation after the close, which the follow-up
+/// ticket links to the closed one; the widget stays on its one visible thread.
+async fn closed_then_follow_up(channel: Channel) {
     let w = world().await;
-    let first = w.says("31680000001", "I want to talk to a human").await;
+    let says = |text: &'static str| w.says_on(channel, "31680000001", text, DEFAULT_INACTIVITY);
+    let first = says("I want to talk to a human").await;
     let c = w
         .env
         .store
@@ -138,7 +156,13 @@ async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follo
     drain_queue::<RoutingRequest>(&w.env, "RoutingQueue").await;
 
     // The customer's next question is answered, not swallowed by the closed ticket.
-    w.says("31680000001", "How long does delivery take?").await;
+    let next = says("How long does delivery take?").await;
+    let messaging = channel != Channel::Widget;
+    assert_eq!(
+        next.conversation_id != first.conversation_id,
+        messaging,
+        "{channel}: a new conversation after close on messaging channels only"
+    );
     let out: Vec<OutboundMessage> = drain_queue(&w.env, "OutboundQueue").await;
     assert_eq!(out.len(), 1);
     assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
@@ -148,8 +172,7 @@ async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follo
         .contains(&"How long does delivery take?".to_string()));
 
     // Needing a human again opens a follow-up, linked both ways.
-    w.says("31680000001", "I need to speak to a person about a refund")
-        .await;
+    says("I need to speak to a person about a refund").await;
     let routed: Vec<RoutingRequest> = drain_queue(&w.env, "RoutingQueue").await;
     assert_eq!(routed.len(), 1);
     let two = routed[0].ticket;
@@ -170,16 +193,31 @@ async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follo
     let c = w
         .env
         .store
-        .get_conversation(&demo(), first.conversation_id)
+        .get_conversation(&demo(), next.conversation_id)
         .await
         .unwrap();
-    assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)));
+    assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)), "{channel}");
+    if messaging {
+        let old = w
+            .env
+            .store
+            .get_conversation(&demo(), first.conversation_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (old.owner, old.ticket),
+            (Owner::Ai, Some(one)),
+            "{channel}: the closed one stays as it was"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_close_and_return_to_ai_give_the_conversation_back_but_never_take_a_follow_ups() {
+    // On the widget: one conversation throughout, so the follow-up shares it.
     let w = world().await;
-    let m = w.says("31680000002", "I want to talk to a human").await;
+    let says = |text: &'static str| w.says_on(Channel::Widget, "visitor-2", text, DEFAULT_INACTIVITY);
+    let m = says("I want to talk to a human").await;
     let one = w
         .env
         .store
@@ -194,7 +232,7 @@ async fn force_close_and_return_to_ai_give_the_conversation_back_but_never_take_
 
     // A follow-up takes the conversation; returning the old ticket to the AI afterwards
     // must not take it away from the humans on the new one.
-    w.says("31680000002", "Please, a human agent").await;
+    says("Please, a human agent").await;
     let two = w
         .env
         .store
@@ -244,4 +282,33 @@ async fn a_customer_reply_reopens_a_resolved_ticket_and_its_assignee_counts_it_a
         .messages_on(n)
         .await
         .contains(&"It has not arrived, actually".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messaging_conversations_end_after_the_inactivity_period_and_the_widget_keeps_its_thread() {
+    let w = world().await;
+    for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Widget] {
+        let sender = format!("idle-{channel}");
+        let first = w
+            .says_on(channel, &sender, "How long does delivery take?", DEFAULT_INACTIVITY)
+            .await;
+        let same = w
+            .says_on(channel, &sender, "How long does delivery take?", DEFAULT_INACTIVITY)
+            .await;
+        assert_eq!(
+            same.conversation_id, first.conversation_id,
+            "{channel}: within the period, one conversation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // A period of 10 ms has passed since the last message.
+        let later = w
+            .says_on(channel, &sender, "Where is my order?", time::Duration::milliseconds(10))
+            .await;
+        assert_eq!(
+            later.conversation_id != first.conversation_id,
+            channel != Channel::Widget,
+            "{channel}: after the period, a new conversation on messaging channels only"
+        );
+        assert_eq!(later.customer_id, first.customer_id, "{channel}: the same customer");
+    }
 }

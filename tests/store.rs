@@ -221,6 +221,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
         created_at: t0(),
         last_message_at: t0(),
         context_start: None,
+        follows: None,
         version: 1,
     };
     s.create_conversation(&c).await.unwrap();

@@ -187,7 +187,7 @@ faulty!(CustomerStore {
     fn get_customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, StoreError>;
     fn find_identity(&self, tenant: &TenantId, channel: Channel, external_id: &str) -> Result<Option<Identity>, StoreError>;
     fn set_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, conversation: Option<ConversationId>) -> Result<(), StoreError>;
-    fn claim_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, proposed: ConversationId) -> Result<ConversationId, StoreError>;
+    fn claim_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, replacing: Option<ConversationId>, proposed: ConversationId) -> Result<ConversationId, StoreError>;
 });
 
 faulty!(ConversationStore {

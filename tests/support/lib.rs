@@ -275,8 +275,19 @@ pub async fn intake_onto(
     logical_id: &str,
     message: baton_domain::channels::ChannelMessage,
 ) -> baton_domain::intake::InboundMessage {
+    intake_onto_after(env, logical_id, message, baton_domain::conversation::DEFAULT_INACTIVITY).await
+}
+
+/// [`intake_onto`] with conversations ending after `inactivity` without a message.
+pub async fn intake_onto_after(
+    env: &TestEnv,
+    logical_id: &str,
+    message: baton_domain::channels::ChannelMessage,
+    inactivity: time::Duration,
+) -> baton_domain::intake::InboundMessage {
     let target = queue(env, logical_id);
-    let ports = baton_app::intake::IntakePorts::new(&env.store, &target, &baton_domain::SystemClock);
+    let ports = baton_app::intake::IntakePorts::new(&env.store, &target, &baton_domain::SystemClock)
+        .with_inactivity(inactivity);
     let demo = baton_domain::TenantId::new("demo").unwrap();
     baton_app::intake::accept(&ports, &demo, message, None, None)
         .await

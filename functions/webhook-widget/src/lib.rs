@@ -260,6 +260,7 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         created_at: now,
         last_message_at: now,
         context_start: None,
+        follows: None,
         version: 1,
     };
     let identity = Identity {

@@ -10,12 +10,14 @@
 //! 5. Complete the claim. A failure before that releases it, so a retry starts over.
 
 use baton_domain::channels::ChannelMessage;
-use baton_domain::conversation::{Conversation, Owner};
+use baton_domain::conversation::{next_conversation, Conversation, Next, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::{dedup_key, EmailDetails, InboundMessage};
-use baton_domain::ports::{ConversationStore, CustomerStore, IdempotencyStore, Queue, QueueError, QueueMessage};
-use baton_domain::{Clock, ConversationId, CustomerId, StoreError, TenantId, Timestamp};
+use baton_domain::ports::{
+    ConversationStore, CustomerStore, IdempotencyStore, Queue, QueueError, QueueMessage, TicketStore,
+};
+use baton_domain::{Channel, Clock, ConversationId, CustomerId, StoreError, TenantId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum IntakeOutcome {
@@ -45,9 +47,12 @@ pub enum IntakeError {
 pub struct IntakePorts<'a> {
     pub customers: &'a dyn CustomerStore,
     pub conversations: &'a dyn ConversationStore,
+    pub tickets: &'a dyn TicketStore,
     pub idempotency: &'a dyn IdempotencyStore,
     pub inbound_queue: &'a dyn Queue,
     pub clock: &'a dyn Clock,
+    /// Messaging channels: how long a conversation stays open without a message.
+    pub inactivity: time::Duration,
 }
 
 impl<'a> IntakePorts<'a> {
@@ -56,10 +61,17 @@ impl<'a> IntakePorts<'a> {
         IntakePorts {
             customers: store,
             conversations: store,
+            tickets: store,
             idempotency: store,
             inbound_queue,
             clock,
+            inactivity: baton_domain::conversation::DEFAULT_INACTIVITY,
         }
+    }
+
+    pub fn with_inactivity(mut self, inactivity: time::Duration) -> Self {
+        self.inactivity = inactivity;
+        self
     }
 }
 
@@ -128,15 +140,9 @@ async fn resolve_and_queue(
     now: Timestamp,
 ) -> Result<IntakeOutcome, IntakeError> {
     let identity = find_or_create_customer(ports, tenant, &message, email.as_ref(), now).await?;
-    let conversation_id = match into.or(identity.active_conversation) {
-        Some(c) => c,
-        None => {
-            let proposed = ConversationId::generate();
-            ports
-                .customers
-                .claim_active_conversation(tenant, message.channel, &message.sender_id, proposed)
-                .await?
-        }
+    let (conversation_id, follows) = match into {
+        Some(c) => (c, None),
+        None => active_conversation(ports, tenant, &identity, now).await?,
     };
     // Whoever claimed the id creates the item; a crash between claim and create heals on
     // the next message, since creating an existing conversation is harmless.
@@ -150,6 +156,7 @@ async fn resolve_and_queue(
         created_at: now,
         last_message_at: now,
         context_start: None,
+        follows,
         version: 1,
     };
     match ports.conversations.create_conversation(&conversation).await {
@@ -179,6 +186,74 @@ async fn resolve_and_queue(
     })
 }
 
+/// The identity's conversation for this message: its active one, or a new one when the
+/// active one is over (`conversation::next_conversation`: closed, or idle too long on a
+/// messaging channel). Switching is conditional on the active conversation, so two
+/// messages at once still share one.
+async fn active_conversation(
+    ports: &IntakePorts<'_>,
+    tenant: &TenantId,
+    identity: &Identity,
+    now: Timestamp,
+) -> Result<(ConversationId, Option<baton_domain::TicketNumber>), IntakeError> {
+    let mut follows = None;
+    let replacing = match identity.active_conversation {
+        None => None,
+        Some(active) => {
+            let conversation = match ports.conversations.get_conversation(tenant, active).await {
+                Ok(c) => c,
+                // Claimed but not created yet (a crash in between): it is still the one.
+                Err(StoreError::NotFound { .. }) => return Ok((active, None)),
+                Err(e) => return Err(e.into()),
+            };
+            if !matches!(conversation.channel, Channel::Whatsapp | Channel::Instagram) {
+                return Ok((active, None));
+            }
+            let last = ports
+                .conversations
+                .latest_messages(tenant, active, None, 1)
+                .await?
+                .last()
+                .map(|m| m.created_at);
+            let ticket_closed = match (conversation.owner, conversation.ticket) {
+                (Owner::Ai, Some(n)) => match ports.tickets.get_ticket(tenant, n).await {
+                    Ok(t) => t.status == baton_domain::ticket::Status::Closed,
+                    Err(StoreError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                },
+                _ => false,
+            };
+            match next_conversation(&conversation, last, ticket_closed, now, ports.inactivity) {
+                Next::Continue => return Ok((active, None)),
+                Next::Start { follows: f } => {
+                    follows = f;
+                    Some(active)
+                }
+            }
+        }
+    };
+    let proposed = ConversationId::generate();
+    let got = ports
+        .customers
+        .claim_active_conversation(tenant, identity.channel, &identity.external_id, replacing, proposed)
+        .await?;
+    if got == proposed && replacing.is_some() {
+        tracing::info!(previous = ?replacing, follows = ?follows, "a new conversation after the last one ended");
+    }
+    Ok((got, if got == proposed { follows } else { None }))
+}
+
+/// The identity a message is filed under: the channel's id for the sender, except for an
+/// e-mail whose sender's domain did not vouch for it. An unverified `From` is only a
+/// claim, so it is never bound to the customer who owns that address: it gets an identity
+/// (and a customer) of its own, `unverified:{address}`.
+fn identity_key(m: &ChannelMessage, email: Option<&EmailDetails>) -> String {
+    match email {
+        Some(e) if !e.verified => format!("unverified:{}", m.sender_id),
+        _ => m.sender_id.clone(),
+    }
+}
+
 async fn find_or_create_customer(
     ports: &IntakePorts<'_>,
     tenant: &TenantId,
@@ -186,7 +261,8 @@ async fn find_or_create_customer(
     email: Option<&EmailDetails>,
     now: Timestamp,
 ) -> Result<Identity, StoreError> {
-    if let Some(identity) = ports.customers.find_identity(tenant, m.channel, &m.sender_id).await? {
+    let external_id = identity_key(m, email);
+    if let Some(identity) = ports.customers.find_identity(tenant, m.channel, &external_id).await? {
         return Ok(identity);
     }
     let customer = Customer {
@@ -196,7 +272,7 @@ async fn find_or_create_customer(
         email: email.map(|e| e.from_address.clone()),
         identities: vec![IdentityRef {
             channel: m.channel,
-            external_id: m.sender_id.clone(),
+            external_id: external_id.clone(),
         }],
         attributes: Default::default(),
         created_at: now,
@@ -204,7 +280,7 @@ async fn find_or_create_customer(
     let identity = Identity {
         tenant_id: tenant.clone(),
         channel: m.channel,
-        external_id: m.sender_id.clone(),
+        external_id: external_id.clone(),
         customer_id: customer.id,
         display_name: m.sender_name.clone(),
         active_conversation: None,
@@ -214,7 +290,7 @@ async fn find_or_create_customer(
         // Someone created this identity a moment ago: use theirs.
         Err(StoreError::AlreadyExists { .. }) => ports
             .customers
-            .find_identity(tenant, m.channel, &m.sender_id)
+            .find_identity(tenant, m.channel, &external_id)
             .await?
             .ok_or(StoreError::NotFound { entity: "identity" }),
         Err(e) => Err(e),

@@ -20,6 +20,9 @@ pub struct MetaWebhook {
     pub store: std::sync::Arc<dyn baton_domain::ports::Store>,
     pub inbound_queue: std::sync::Arc<dyn baton_domain::ports::Queue>,
     pub clock: Box<dyn Clock>,
+    /// How long a conversation stays open without a message before the customer's next
+    /// one starts a new conversation.
+    pub inactivity: time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +135,8 @@ impl MetaWebhook {
         for reason in &batch.ignored {
             tracing::debug!(channel = %self.channel, reason = %reason, "webhook item ignored");
         }
-        let ports = IntakePorts::new(self.store.as_ref(), self.inbound_queue.as_ref(), self.clock.as_ref());
+        let ports = IntakePorts::new(self.store.as_ref(), self.inbound_queue.as_ref(), self.clock.as_ref())
+            .with_inactivity(self.inactivity);
         // Messages of one sender stay in order (their conversation's FIFO order); different
         // senders are handled concurrently so a large batch is still answered quickly.
         let mut groups: Vec<Vec<ChannelMessage>> = Vec::new();

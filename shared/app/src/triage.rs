@@ -474,7 +474,10 @@ async fn hand_off(
     );
     // The conversation had a ticket that ended (closed, or returned to the AI): this one
     // follows it up, and both say so.
-    let follows = conversation.ticket.filter(|earlier| *earlier != number);
+    let follows = conversation
+        .ticket
+        .or(conversation.follows)
+        .filter(|earlier| *earlier != number);
     ticket.follows = follows;
 
     // The whole story on the timeline: every message so far, then the handoff itself.

@@ -68,5 +68,17 @@ pub fn from_env(
             "INBOUND_QUEUE_URL",
         )?),
         clock: Box::new(baton_domain::SystemClock),
+        inactivity: match crate::config::optional_env_var("CONVERSATION_INACTIVITY_HOURS") {
+            None => baton_domain::conversation::DEFAULT_INACTIVITY,
+            Some(h) => match h.parse::<u16>() {
+                Ok(h) if h > 0 => time::Duration::hours(h.into()),
+                _ => {
+                    return Err(crate::ConfigError::Invalid {
+                        name: "CONVERSATION_INACTIVITY_HOURS",
+                        reason: "a whole number of hours, at least 1".into(),
+                    })
+                }
+            },
+        },
     })
 }

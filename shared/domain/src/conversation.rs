@@ -27,7 +27,54 @@ pub struct Conversation {
     /// the conversation returns to the AI, so it does not re-read the old escalation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_start: Option<ulid::Ulid>,
+    /// The closed ticket of the conversation this one took over from (messaging channels
+    /// start a new conversation after a close): a handoff here opens a follow-up of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<TicketNumber>,
     pub version: u64,
+}
+
+/// How long a messaging conversation stays open without a message, by default: Meta's
+/// customer-service window.
+pub const DEFAULT_INACTIVITY: time::Duration = time::Duration::hours(24);
+
+/// Whether a customer's next message on a messaging channel (WhatsApp, Instagram)
+/// continues their active conversation or starts a new one: after its ticket was closed,
+/// or after `inactivity` without a message. E-mail threads by its headers and the widget
+/// keeps one visible thread, so neither asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    Start {
+        /// The closed ticket the new conversation follows up, if any.
+        follows: Option<TicketNumber>,
+    },
+}
+
+pub fn next_conversation(
+    active: &Conversation,
+    last_message_at: Option<Timestamp>,
+    ticket_closed: bool,
+    now: Timestamp,
+    inactivity: time::Duration,
+) -> Next {
+    if !matches!(active.channel, Channel::Whatsapp | Channel::Instagram) {
+        return Next::Continue;
+    }
+    let closed = active.owner == Owner::Ai && ticket_closed;
+    let last = last_message_at.unwrap_or(active.created_at);
+    let idle = now.datetime() - last.datetime() > inactivity;
+    // A human still owns it: the customer stays with the people working the case.
+    if active.owner == Owner::Human {
+        return Next::Continue;
+    }
+    if closed || idle {
+        Next::Start {
+            follows: if closed { active.ticket } else { None },
+        }
+    } else {
+        Next::Continue
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,4 +183,61 @@ pub struct Message {
     /// Where the whole message is, when `text` is not all of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation(channel: Channel, owner: Owner, ticket: Option<u64>) -> Conversation {
+        let t0 = Timestamp::from_unix_millis(0).unwrap();
+        Conversation {
+            tenant_id: TenantId::new("demo").unwrap(),
+            id: ConversationId::generate(),
+            customer_id: CustomerId::generate(),
+            channel,
+            owner,
+            ticket: ticket.map(TicketNumber),
+            created_at: t0,
+            last_message_at: t0,
+            context_start: None,
+            follows: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn messaging_conversations_end_at_a_close_or_after_the_inactivity_period() {
+        let at = |h: i64| Timestamp::from_unix_millis(h * 3_600_000).unwrap();
+        let day = DEFAULT_INACTIVITY;
+        let wa = conversation(Channel::Whatsapp, Owner::Ai, None);
+        assert_eq!(next_conversation(&wa, Some(at(1)), false, at(2), day), Next::Continue);
+        assert_eq!(
+            next_conversation(&wa, Some(at(1)), false, at(26), day),
+            Next::Start { follows: None }
+        );
+        let closed = conversation(Channel::Instagram, Owner::Ai, Some(7));
+        assert_eq!(
+            next_conversation(&closed, Some(at(1)), true, at(2), day),
+            Next::Start {
+                follows: Some(TicketNumber(7))
+            }
+        );
+        // Resolved (not closed) and handed back to the AI: the same conversation.
+        assert_eq!(
+            next_conversation(&closed, Some(at(1)), false, at(2), day),
+            Next::Continue
+        );
+        // Humans still on it: however long the wait, the customer stays with them.
+        let human = conversation(Channel::Whatsapp, Owner::Human, Some(3));
+        assert_eq!(
+            next_conversation(&human, Some(at(1)), false, at(100), day),
+            Next::Continue
+        );
+        // The widget keeps its one visible thread; e-mail threads by its headers.
+        for channel in [Channel::Widget, Channel::Email] {
+            let c = conversation(channel, Owner::Ai, Some(7));
+            assert_eq!(next_conversation(&c, Some(at(1)), true, at(100), day), Next::Continue);
+        }
+    }
 }

@@ -76,13 +76,15 @@ pub trait CustomerStore: Send + Sync {
         external_id: &str,
         conversation: Option<ConversationId>,
     ) -> Result<(), StoreError>;
-    /// Makes `proposed` the identity's active conversation unless it already has one;
-    /// returns the active conversation either way (first writer wins).
+    /// Makes `proposed` the identity's active conversation if its active conversation is
+    /// still `replacing` (`None`: it has none yet); returns the active conversation either
+    /// way (first writer wins).
     async fn claim_active_conversation(
         &self,
         tenant: &TenantId,
         channel: Channel,
         external_id: &str,
+        replacing: Option<ConversationId>,
         proposed: ConversationId,
     ) -> Result<ConversationId, StoreError>;
 }

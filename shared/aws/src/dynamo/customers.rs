@@ -85,21 +85,26 @@ impl CustomerStore for DynamoStore {
         tenant: &TenantId,
         channel: Channel,
         external_id: &str,
+        replacing: Option<ConversationId>,
         proposed: ConversationId,
     ) -> Result<ConversationId, StoreError> {
         let key = keys::identity(tenant, channel, external_id);
-        let res = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(key.pk))
             .key(keys::SK, s(key.sk))
             .update_expression("SET #c = :c")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#c)")
             .expression_attribute_names("#c", "active_conversation")
-            .expression_attribute_values(":c", s(proposed.to_string()))
-            .send()
-            .await;
+            .expression_attribute_values(":c", s(proposed.to_string()));
+        let req = match replacing {
+            None => req.condition_expression("attribute_exists(PK) AND attribute_not_exists(#c)"),
+            Some(old) => req
+                .condition_expression("attribute_exists(PK) AND #c = :old")
+                .expression_attribute_values(":old", s(old.to_string())),
+        };
+        let res = req.send().await;
         match res {
             Ok(_) => Ok(proposed),
             Err(e) if is_conditional_failure(&e) => self
