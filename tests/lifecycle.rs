@@ -1,7 +1,9 @@
 //! The conversation lifecycle around a ticket: a closed (or force-closed) ticket gives its
 //! conversation back to the AI, so the customer's next message is answered instead of
 //! landing on a ticket nobody watches; a new handoff then opens a follow-up ticket linked
-//! both ways; a customer reply reopens a resolved ticket and its assignee counts it again.
+//! both ways; a customer reply reopens a resolved ticket and its assignee counts it again;
+//! WhatsApp and Instagram customers start a new conversation after a close or a silence.
+//! Every transition is walked on every channel.
 
 use agent_api::auth::{agent_id_for_email, Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -67,11 +69,6 @@ async fn world() -> World {
 }
 
 impl World {
-    /// The customer writes on WhatsApp; triage handles it.
-    async fn says(&self, sender: &str, text: &str) -> InboundMessage {
-        self.says_on(Channel::Whatsapp, sender, text, DEFAULT_INACTIVITY).await
-    }
-
     /// The customer writes on `channel`; triage handles it.
     async fn says_on(&self, channel: Channel, sender: &str, text: &str, inactivity: time::Duration) -> InboundMessage {
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -80,6 +77,7 @@ impl World {
         message.account_id = match channel {
             Channel::Instagram => "17841400000000001".into(),
             Channel::Widget => "wk_demo".into(),
+            Channel::Email => "demo".into(),
             _ => message.account_id,
         };
         let m = intake_onto_after(&self.env, "InboundQueue", message, inactivity).await;
@@ -120,13 +118,14 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_close_the_ai_answers_again_and_a_new_handoff_opens_a_linked_follow_up() {
-    for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Widget] {
+    for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Widget, Channel::Email] {
         closed_then_follow_up(channel).await;
     }
 }
 
 /// Messaging channels start a new conversation after the close, which the follow-up
-/// ticket links to the closed one; the widget stays on its one visible thread.
+/// ticket links to the closed one; the widget stays on its one visible thread, and an
+/// e-mail thread stays one conversation (the inbound e-mail tests cover its threading).
 async fn closed_then_follow_up(channel: Channel) {
     let w = world().await;
     let says = |text: &'static str| w.says_on(channel, "31680000001", text, DEFAULT_INACTIVITY);
@@ -157,7 +156,7 @@ async fn closed_then_follow_up(channel: Channel) {
 
     // The customer's next question is answered, not swallowed by the closed ticket.
     let next = says("How long does delivery take?").await;
-    let messaging = channel != Channel::Widget;
+    let messaging = matches!(channel, Channel::Whatsapp | Channel::Instagram);
     assert_eq!(
         next.conversation_id != first.conversation_id,
         messaging,
@@ -253,9 +252,16 @@ async fn force_close_and_return_to_ai_give_the_conversation_back_but_never_take_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_reply_reopens_a_resolved_ticket_and_its_assignee_counts_it_again() {
+    for channel in [Channel::Whatsapp, Channel::Instagram, Channel::Widget, Channel::Email] {
+        resolved_then_reopened(channel).await;
+    }
+}
+
+async fn resolved_then_reopened(channel: Channel) {
     let w = world().await;
+    let says = |text: &'static str| w.says_on(channel, "31680000003", text, DEFAULT_INACTIVITY);
     let ada = agent_id_for_email("ada@demo.example");
-    let m = w.says("31680000003", "I want to talk to a human").await;
+    let m = says("I want to talk to a human").await;
     let n = w
         .env
         .store
@@ -270,7 +276,11 @@ async fn a_customer_reply_reopens_a_resolved_ticket_and_its_assignee_counts_it_a
     w.act(n, "patch", json!({ "status": "resolved" })).await;
     assert_eq!(w.env.store.get_agent(&demo(), &ada).await.unwrap().open_count, 0);
 
-    w.says("31680000003", "It has not arrived, actually").await;
+    let again = says("It has not arrived, actually").await;
+    assert_eq!(
+        again.conversation_id, m.conversation_id,
+        "{channel}: a resolved case continues"
+    );
     let t = w.env.store.get_ticket(&demo(), n).await.unwrap();
     assert_eq!((t.status, t.assignee.as_ref()), (Status::Open, Some(&ada)));
     assert_eq!(
