@@ -29,6 +29,7 @@ fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
         kb_cache: KbCache::default(),
         clock,
         files: None,
+        media: None,
     }
 }
 

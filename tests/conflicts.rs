@@ -85,6 +85,7 @@ fn agent_api_over(env: &TestEnv, proxy: &DdbProxy) -> agent_api::Deps {
         kb_cache: KbCache::default(),
         clock: Box::new(SystemClock),
         files: None,
+        media: None,
     }
 }
 

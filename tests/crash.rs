@@ -199,6 +199,7 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
         kb_cache: KbCache::default(),
         clock: Box::new(SharedClock(w.clock.clone())),
         files: None,
+        media: None,
     }
 }
 

@@ -452,7 +452,6 @@ async fn a_spoofed_sender_whose_domain_says_reject_is_quarantined() {
 /// Triage handles what inbound e-mail queued (the deterministic answerer hands off anyone
 /// asking for a human); returns the ticket the conversation has.
 async fn triage_all(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
-    use baton_domain::ports::ConversationStore;
     let deps = triage::deps(
         std::sync::Arc::new(env.store.clone()),
         std::sync::Arc::new(baton_tests::queue(env, "OutboundQueue")),
@@ -460,22 +459,7 @@ async fn triage_all(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> 
         Box::new(baton_domain::triage::DeterministicAnswerer),
     );
     let queued = drain_inbound(env).await;
-    for (n, m) in queued.iter().enumerate() {
-        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({ "Records": [{
-            "messageId": format!("sqs-{n}"), "receiptHandle": "rh", "body": serde_json::to_string(m).unwrap(),
-            "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" }] }))
-        .unwrap();
-        let out = triage::handler(&deps, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
-        assert!(out.batch_item_failures.is_empty());
-        env.store
-            .get_conversation(&m.tenant_id, m.conversation_id)
-            .await
-            .unwrap();
-    }
+    baton_tests::triage_records(&deps, &queued).await;
     queued
 }
 
@@ -495,6 +479,7 @@ async fn agent_api_with_files(env: &TestEnv, bucket: &S3Bucket) -> (agent_api::D
         kb_cache: baton_domain::kb_cache::KbCache::default(),
         clock: Box::new(SystemClock),
         files: Some(std::sync::Arc::new(bucket.clone())),
+        media: None,
     };
     (deps, token)
 }

@@ -6,7 +6,6 @@
 //! Every transition is walked on every channel.
 
 use agent_api::auth::{agent_id_for_email, Authenticator, LOCAL_AUDIENCE};
-use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
 use baton_domain::conversation::Owner;
 use baton_domain::conversation::DEFAULT_INACTIVITY;
@@ -22,7 +21,6 @@ use baton_tests::{
     agent_call, agent_token, drain_queue, intake_onto_after, local_secret, message_texts, queue, seeded_env, timeline,
     timeline_events, whatsapp_text, TestEnv,
 };
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -52,6 +50,7 @@ async fn world() -> World {
         kb_cache: KbCache::default(),
         clock: Box::new(SystemClock),
         files: None,
+        media: None,
     };
     let triage = triage::deps(
         Arc::new(env.store.clone()),
@@ -81,16 +80,7 @@ impl World {
             _ => message.account_id,
         };
         let m = intake_onto_after(&self.env, "InboundQueue", message, inactivity).await;
-        let event: SqsEvent = serde_json::from_value(json!({ "Records": [{
-            "messageId": format!("sqs-{n}"), "receiptHandle": "rh", "body": serde_json::to_string(&m).unwrap(),
-            "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1" }] }))
-        .unwrap();
-        let resp = triage::handler(&self.triage, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
-        assert!(resp.batch_item_failures.is_empty());
+        baton_tests::triage_records(&self.triage, std::slice::from_ref(&m)).await;
         m
     }
 

@@ -210,6 +210,7 @@ faulty!(TicketStore {
     fn read_stream(&self, tenant: &TenantId, stream: &TicketStream, after: Option<&str>, limit: u32) -> Result<StreamBatch, StoreError>;
     fn list_timeline(&self, tenant: &TenantId, number: TicketNumber, page: &PageRequest) -> Result<Page<TimelineEntry>, StoreError>;
     fn get_timeline_entry(&self, tenant: &TenantId, number: TicketNumber, id: ulid::Ulid) -> Result<TimelineEntry, StoreError>;
+    fn set_attachment_stored(&self, tenant: &TenantId, number: TicketNumber, id: ulid::Ulid, index: usize, key: &str, size: u64) -> Result<(), StoreError>;
     fn list_by_status(&self, tenant: &TenantId, status: Status, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_by_assignee(&self, tenant: &TenantId, agent: &AgentId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_team_backlog(&self, tenant: &TenantId, team: &TeamId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;

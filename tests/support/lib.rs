@@ -332,3 +332,27 @@ pub fn timeline_events(timeline: &[baton_domain::ticket::TimelineEntry]) -> Vec<
         })
         .collect()
 }
+
+/// Runs the triage handler on `messages` as one SQS batch (one record each) and checks
+/// that no record failed.
+pub async fn triage_records(deps: &triage::Deps, messages: &[baton_domain::intake::InboundMessage]) {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| {
+            serde_json::json!({
+                "messageId": format!("sqs-{}-{n}", m.dedup_key()), "receiptHandle": "rh",
+                "body": serde_json::to_string(m).unwrap(),
+                "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_id.to_string() },
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbound.fifo", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let out = triage::handler(deps, lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()))
+        .await
+        .unwrap();
+    assert!(out.batch_item_failures.is_empty(), "no record failed");
+}

@@ -102,6 +102,18 @@ impl ApiError {
         e
     }
 
+    /// `503 unavailable` with `Retry-After`: nothing was done, the same request will
+    /// likely pass in a moment.
+    pub fn unavailable(what: &str, retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{what} is busy; retry shortly"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,13 +160,7 @@ impl From<StoreError> for ApiError {
             // was written, and the same request will likely pass in a moment.
             StoreError::Backend { .. } if e.is_retryable() => {
                 tracing::warn!(error = %e, "store busy");
-                let mut busy = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the store is busy; retry shortly",
-                );
-                busy.retry_after = Some(1);
-                busy
+                ApiError::unavailable("the store", 1)
             }
             StoreError::Backend { .. } => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), "store failure");

@@ -5,10 +5,13 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::tickets::load;
-use crate::views::{downloadable, DownloadLink, OriginalBody};
+use crate::views::{downloadable, fetchable, DownloadLink, OriginalBody};
 use crate::{ok, Ctx};
-use baton_domain::conversation::Original;
-use baton_domain::ports::{BlobError, BlobStore};
+use baton_domain::caps;
+use baton_domain::conversation::{Attachment, Original};
+use baton_domain::error::BackendErrorKind;
+use baton_domain::ports::{BlobError, BlobStore, MediaError};
+use baton_domain::Channel;
 use baton_domain::ticket::{TimelineEntry, TimelineKind};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -32,11 +35,7 @@ fn files<'a>(ctx: &'a Ctx<'_>) -> Result<&'a dyn BlobStore, ApiError> {
 
 fn blob_error(e: BlobError) -> ApiError {
     tracing::error!(error = %e, "file storage failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "files_unavailable",
-        "file storage failed; retry",
-    )
+    ApiError::unavailable("file storage", 1)
 }
 
 /// The ticket's message entry named by the path (`404` for anything else).
@@ -124,29 +123,39 @@ pub async fn original(ctx: &Ctx<'_>) -> Res {
     summary = "A short-lived download link for one attachment of a message",
     description = "`index` is the attachment's position in the entry's `attachments`. The link serves \
                    the bytes as `application/octet-stream` with `Content-Disposition: attachment`. \
-                   `404` for an attachment without stored bytes (a location, or one past the caps: \
-                   it is in the raw message, see `original`).",
+                   WhatsApp and Instagram media are fetched from the channel (the Graph API) on \
+                   their first download and kept. `404` for an attachment without bytes (a \
+                   location, one past the caps: it is in the raw message, see `original`; or \
+                   media the channel no longer has, `media_gone`).",
     params(("number" = u64, Path), ("id" = String, Path), ("index" = u32, Path)),
     responses(
         (status = 200, body = DownloadLink),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn attachment(ctx: &Ctx<'_>) -> Res {
     let entry = message_entry(ctx).await?;
-    let TimelineKind::Message { attachments, .. } = entry.entry else {
+    let TimelineKind::Message {
+        attachments, channel, ..
+    } = &entry.entry
+    else {
         return Err(ApiError::not_found("entry"));
     };
-    let a = ctx
+    let channel = *channel;
+    let index = ctx
         .param("index")
         .parse::<usize>()
-        .ok()
-        .and_then(|i| attachments.get(i))
-        .ok_or_else(|| ApiError::not_found("attachment"))?;
-    let key = match (&a.stored_key, downloadable(a)) {
-        (Some(key), true) => key,
+        .map_err(|_| ApiError::not_found("attachment"))?;
+    let a = attachments.get(index).ok_or_else(|| ApiError::not_found("attachment"))?;
+    let store = files(ctx)?;
+    let (key, size) = match (&a.stored_key, downloadable(a)) {
+        (Some(key), true) => (key.clone(), a.size),
+        _ if fetchable(channel, a) => {
+            let (key, size) = fetch_once(ctx, store, &entry, channel, index, a).await?;
+            (key, Some(size))
+        }
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -157,12 +166,75 @@ pub async fn attachment(ctx: &Ctx<'_>) -> Res {
             ))
         }
     };
-    let url = files(ctx)?.presign_get(key, LINK_TTL_SECS).await.map_err(blob_error)?;
+    let url = store.presign_get(&key, LINK_TTL_SECS).await.map_err(blob_error)?;
     ok(&DownloadLink {
         url,
         file_name: a.file_name.clone(),
         content_type: a.mime_type.clone(),
-        size: a.size,
+        size,
         expires_in: LINK_TTL_SECS,
     })
+}
+
+/// Fetches channel media through the Graph API into S3 and records where it is, so every
+/// later download is served from S3 (the channel keeps media only for a while). Two
+/// downloads at once both fetch and write the same key with the same bytes.
+async fn fetch_once(
+    ctx: &Ctx<'_>,
+    store: &dyn BlobStore,
+    entry: &TimelineEntry,
+    channel: Channel,
+    index: usize,
+    a: &Attachment,
+) -> Result<(String, u64), ApiError> {
+    let Some(media) = ctx.deps.media.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_stored",
+            "this deployment does not fetch channel media",
+        ));
+    };
+    let fetched = match media.fetch(channel, &a.reference, caps::MAX_ATTACHMENT_BYTES).await {
+        Ok(m) => m,
+        Err(MediaError::Gone) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "media_gone",
+                "the channel no longer has this media (WhatsApp keeps it for 30 days)",
+            ))
+        }
+        Err(e @ (MediaError::TooLarge(_) | MediaError::Refused(_))) => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_stored", e.to_string()))
+        }
+        Err(MediaError::Backend {
+            kind: BackendErrorKind::Throttled | BackendErrorKind::Unavailable | BackendErrorKind::Contended,
+            message,
+        }) => {
+            tracing::warn!(error = %message, "channel media unavailable");
+            return Err(ApiError::unavailable("the channel", 5));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the channel refused a media download");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "channel_refused",
+                "the channel refused the download (check the channel's access token)",
+            ));
+        }
+    };
+    let key = format!(
+        "attachments/{}/media/{}/{}/{index}",
+        ctx.caller.tenant, entry.ticket, entry.id
+    );
+    let size = fetched.bytes.len() as u64;
+    store
+        .put_download(&key, fetched.bytes, a.file_name.as_deref())
+        .await
+        .map_err(blob_error)?;
+    ctx.deps
+        .store
+        .set_attachment_stored(&ctx.caller.tenant, entry.ticket, entry.id, index, &key, size)
+        .await?;
+    tracing::info!(index, size, "channel media stored");
+    Ok((key, size))
 }

@@ -25,7 +25,7 @@ mod views;
 use auth::{Authenticator, Caller};
 use baton_app::Queues;
 use baton_domain::kb_cache::KbCache;
-use baton_domain::ports::{BlobStore, Store};
+use baton_domain::ports::{BlobStore, MediaSource, Store};
 use baton_domain::triage::Answerer;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use error::ApiError;
@@ -53,6 +53,9 @@ pub struct Deps {
     /// The bucket that keeps raw mail, full texts and attachments: the download links
     /// point into it. `None` when the deployment has none configured.
     pub files: Option<Arc<dyn BlobStore>>,
+    /// Where WhatsApp and Instagram media are fetched from on their first download (the
+    /// Graph API); `None` serves only what is stored already.
+    pub media: Option<Arc<dyn MediaSource>>,
 }
 
 impl Deps {
@@ -92,6 +95,7 @@ impl Deps {
             files: baton_aws::config::optional_env_var("RAW_MAIL_BUCKET").map(|bucket| {
                 Arc::new(baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(sdk), bucket)) as Arc<dyn BlobStore>
             }),
+            media: Some(Arc::new(baton_aws::graph::GraphMedia::from_env())),
         })
     }
 }

@@ -332,7 +332,7 @@ impl From<&TimelineEntry> for ThreadEntry {
                         content_type: a.mime_type.clone(),
                         size: a.size,
                         caption: a.caption.clone(),
-                        download: downloadable(a).then(|| format!("{base}/attachments/{i}")),
+                        download: (downloadable(a) || fetchable(*channel, a)).then(|| format!("{base}/attachments/{i}")),
                         omitted: a.omitted.clone(),
                     })
                     .collect();
@@ -361,6 +361,16 @@ impl From<&TimelineEntry> for ThreadEntry {
 /// channel media once fetched). A location has none; an omitted one is in the original.
 pub fn downloadable(a: &baton_domain::conversation::Attachment) -> bool {
     a.stored_key.is_some() && a.omitted.is_none()
+}
+
+/// Channel media Baton has not stored yet (a WhatsApp media id, an Instagram link): its
+/// first download fetches it from the channel.
+pub fn fetchable(channel: Channel, a: &baton_domain::conversation::Attachment) -> bool {
+    matches!(channel, Channel::Whatsapp | Channel::Instagram)
+        && a.stored_key.is_none()
+        && a.omitted.is_none()
+        && !a.reference.is_empty()
+        && a.kind != "location"
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,6 +7,8 @@ pub mod batch;
 pub mod bedrock;
 pub mod config;
 pub mod dynamo;
+#[cfg(feature = "graph")]
+pub mod graph;
 pub mod meta_webhook;
 pub mod metrics;
 pub mod s3;

@@ -193,6 +193,17 @@ pub trait TicketStore: Send + Sync {
         number: TicketNumber,
         page: &PageRequest,
     ) -> Result<Page<TimelineEntry>, StoreError>;
+    /// Records where Baton keeps the bytes of attachment `index` of a message entry, once
+    /// it has fetched them from the channel (`NotFound` when there is no such entry).
+    async fn set_attachment_stored(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        id: ulid::Ulid,
+        index: usize,
+        key: &str,
+        size: u64,
+    ) -> Result<(), StoreError>;
     /// One entry of a ticket's timeline (`NotFound` when there is none).
     async fn get_timeline_entry(
         &self,
@@ -450,6 +461,37 @@ pub enum BlobError {
         kind: crate::error::BackendErrorKind,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A channel's media, fetched by the id or link its webhook gave (the Graph API for
+/// WhatsApp and Instagram).
+#[async_trait]
+pub trait MediaSource: Send + Sync {
+    /// The bytes and their content type; at most `max_bytes`.
+    async fn fetch(&self, channel: Channel, reference: &str, max_bytes: usize) -> Result<Media, MediaError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The channel no longer has it (WhatsApp keeps media for 30 days) or never had it.
+    #[error("the channel has no such media (any more)")]
+    Gone,
+    #[error("the media is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The reference is not something this source may fetch (a link to another host).
+    #[error("not a media reference this source fetches: {0}")]
+    Refused(String),
+    #[error("the channel's API failed ({kind:?}): {message}")]
+    Backend {
+        kind: crate::error::BackendErrorKind,
+        message: String,
     },
 }
 

@@ -309,6 +309,17 @@ mod tests {
         ) -> Result<TimelineEntry, StoreError> {
             unreachable!()
         }
+        async fn set_attachment_stored(
+            &self,
+            _: &TenantId,
+            _: TicketNumber,
+            _: ulid::Ulid,
+            _: usize,
+            _: &str,
+            _: u64,
+        ) -> Result<(), StoreError> {
+            unreachable!()
+        }
         async fn list_by_status(&self, _: &TenantId, _: Status, _: &PageRequest) -> Result<Page<Ticket>, StoreError> {
             unreachable!()
         }
