@@ -103,7 +103,9 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
     let env = seeded_env().await;
     let (g, base) = graph().await;
     let bucket = match env.resources.physical.get("RawMailBucket").unwrap() {
-        baton_local::provision::Physical::Bucket { name } => S3Bucket::new(S3Bucket::client_for(&env.sdk), name.clone()),
+        baton_local::provision::Physical::Bucket { name } => {
+            S3Bucket::new(S3Bucket::client_for(&env.sdk), name.clone())
+        }
         _ => unreachable!(),
     };
     let api = agent_api::Deps {
@@ -128,11 +130,19 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
     let token = agent_token(&env, "demo", "ada@demo.example", "agent").await;
 
     // A WhatsApp photo, a photo WhatsApp no longer has, and an Instagram picture.
-    let mut wa = whatsapp_text("31612345678", "wamid.media.1", "I want to talk to a human, the lamp is broken");
+    let mut wa = whatsapp_text(
+        "31612345678",
+        "wamid.media.1",
+        "I want to talk to a human, the lamp is broken",
+    );
     wa.attachments = vec![image("1037543291543636"), image("999")];
     let m = intake_onto(&env, "InboundQueue", wa).await;
     baton_tests::triage_records(&triage, std::slice::from_ref(&m)).await;
-    let mut ig = whatsapp_text("17841499999999999", "mid.media.2", "I want to talk to a human about this");
+    let mut ig = whatsapp_text(
+        "17841499999999999",
+        "mid.media.2",
+        "I want to talk to a human about this",
+    );
     ig.channel = Channel::Instagram;
     ig.account_id = "17841400000000001".into();
     ig.attachments = vec![Attachment {
@@ -147,9 +157,24 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
     let ticket_of = |conversation| {
         let store = env.store.clone();
         let demo = demo.clone();
-        async move { store.get_conversation(&demo, conversation).await.unwrap().ticket.unwrap().0 }
+        async move {
+            store
+                .get_conversation(&demo, conversation)
+                .await
+                .unwrap()
+                .ticket
+                .unwrap()
+                .0
+        }
     };
-    let (_, _, detail) = agent_call(&api, &token, "GET", &format!("/v1/tickets/{}", ticket_of(m.conversation_id).await), None).await;
+    let (_, _, detail) = agent_call(
+        &api,
+        &token,
+        "GET",
+        &format!("/v1/tickets/{}", ticket_of(m.conversation_id).await),
+        None,
+    )
+    .await;
     let first = &detail["thread"][0];
     let attachments = first["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 2, "{detail}");
@@ -174,11 +199,27 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
     assert_eq!(g.lookups.load(Ordering::SeqCst), 1, "fetched once");
 
     let (status, _, gone) = download(attachments[1]["download"].clone()).await;
-    assert_eq!((status, gone["error"]["code"].as_str()), (404, Some("media_gone")), "{gone}");
+    assert_eq!(
+        (status, gone["error"]["code"].as_str()),
+        (404, Some("media_gone")),
+        "{gone}"
+    );
 
-    let (_, _, detail) = agent_call(&api, &token, "GET", &format!("/v1/tickets/{}", ticket_of(i.conversation_id).await), None).await;
+    let (_, _, detail) = agent_call(
+        &api,
+        &token,
+        "GET",
+        &format!("/v1/tickets/{}", ticket_of(i.conversation_id).await),
+        None,
+    )
+    .await;
     let (status, _, link) = download(detail["thread"][0]["attachments"][0]["download"].clone()).await;
     assert_eq!(status, 200, "{link}");
-    let bytes = reqwest::get(link["url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    let bytes = reqwest::get(link["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(bytes.as_ref(), b"\x89PNG instagram");
 }

@@ -331,3 +331,49 @@ async fn a_tenant_past_its_ai_quota_is_handed_off_not_silenced() {
     assert_eq!(notice.len(), 1, "the customer is told a person will answer");
     assert!(!notice[0].text.contains("3 to 5 business days"));
 }
+
+#[tokio::test]
+async fn a_ticket_holds_the_whole_conversation_however_long() {
+    use baton_domain::conversation::{Direction, Message};
+    use baton_domain::Clock;
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    let conversation: baton_domain::ConversationId = conv.parse().unwrap();
+    for i in 0..45 {
+        let m = Message {
+            tenant_id: demo(),
+            conversation_id: conversation,
+            id: ulid::Ulid::new(),
+            direction: if i % 2 == 0 {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            author: if i % 2 == 0 { Author::Customer } else { Author::Ai },
+            text: format!("earlier message {i}"),
+            attachments: vec![],
+            channel_message_id: None,
+            delivery: None,
+            created_at: SystemClock.now(),
+            sender: None,
+            original: None,
+        };
+        h.env.store.append_message(&m).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    say(&h, &conv, &token, "long-1", "I want to talk to a human").await;
+    let ticket = open_tickets(&h).await.remove(0);
+    let texts = baton_tests::message_texts(&baton_tests::timeline(&h.env, ticket.number).await);
+    assert_eq!(
+        texts.first().map(String::as_str),
+        Some("earlier message 0"),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == "earlier message 44"));
+    assert!(texts.iter().any(|t| t == "I want to talk to a human"));
+    assert!(
+        texts.len() >= 46,
+        "every message since the context start: {}",
+        texts.len()
+    );
+}

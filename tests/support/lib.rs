@@ -351,8 +351,11 @@ pub async fn triage_records(deps: &triage::Deps, messages: &[baton_domain::intak
         .collect();
     let event: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
-    let out = triage::handler(deps, lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()))
-        .await
-        .unwrap();
+    let out = triage::handler(
+        deps,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
     assert!(out.batch_item_failures.is_empty(), "no record failed");
 }

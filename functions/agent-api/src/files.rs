@@ -11,8 +11,8 @@ use baton_domain::caps;
 use baton_domain::conversation::{Attachment, Original};
 use baton_domain::error::BackendErrorKind;
 use baton_domain::ports::{BlobError, BlobStore, MediaError};
-use baton_domain::Channel;
 use baton_domain::ticket::{TimelineEntry, TimelineKind};
+use baton_domain::Channel;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
@@ -148,7 +148,9 @@ pub async fn attachment(ctx: &Ctx<'_>) -> Res {
         .param("index")
         .parse::<usize>()
         .map_err(|_| ApiError::not_found("attachment"))?;
-    let a = attachments.get(index).ok_or_else(|| ApiError::not_found("attachment"))?;
+    let a = attachments
+        .get(index)
+        .ok_or_else(|| ApiError::not_found("attachment"))?;
     let store = files(ctx)?;
     let (key, size) = match (&a.stored_key, downloadable(a)) {
         (Some(key), true) => (key.clone(), a.size),

@@ -332,7 +332,8 @@ impl From<&TimelineEntry> for ThreadEntry {
                         content_type: a.mime_type.clone(),
                         size: a.size,
                         caption: a.caption.clone(),
-                        download: (downloadable(a) || fetchable(*channel, a)).then(|| format!("{base}/attachments/{i}")),
+                        download: (downloadable(a) || fetchable(*channel, a))
+                            .then(|| format!("{base}/attachments/{i}")),
                         omitted: a.omitted.clone(),
                     })
                     .collect();

@@ -480,8 +480,10 @@ async fn hand_off(
         .filter(|earlier| *earlier != number);
     ticket.follows = follows;
 
-    // The whole story on the timeline: every message so far, then the handoff itself.
-    let mut timeline: Vec<TimelineEntry> = history
+    // The whole story on the timeline: every message since the context start, however
+    // long (the model saw only its window of it), then the handoff itself.
+    let story = whole_story(deps, &conversation, history).await?;
+    let mut timeline: Vec<TimelineEntry> = story
         .iter()
         .map(|m| message_entry(tenant, number, m, inbound.message.channel))
         .collect();
@@ -575,6 +577,33 @@ async fn hand_off(
         ticket: number,
         reason: reason_code(&reason),
     })
+}
+
+/// Every message of the conversation since its context start, oldest first, with the
+/// `recent` ones (the current message as stored) whatever the listing returned.
+async fn whole_story(deps: &Deps, c: &Conversation, recent: &[Message]) -> Result<Vec<Message>, StoreError> {
+    const PAGE: u32 = 100;
+    // The listing is "after" its bound; start just before the context start to include it.
+    let mut after = c
+        .context_start
+        .map(|s| ulid::Ulid::from(u128::from(s).saturating_sub(1)));
+    let mut story: Vec<Message> = Vec::new();
+    loop {
+        let page = deps.store.list_messages_after(&c.tenant_id, c.id, after, PAGE).await?;
+        let full = page.len() as u32 == PAGE;
+        after = page.last().map(|m| m.id).or(after);
+        story.extend(page);
+        if !full {
+            break;
+        }
+    }
+    for m in recent {
+        if !story.iter().any(|s| s.id == m.id) {
+            story.push(m.clone());
+        }
+    }
+    story.sort_by_key(|m| m.id);
+    Ok(story)
 }
 
 /// How many of the timeline's last entries fit in the handoff's transaction.

@@ -126,9 +126,7 @@ fn graph_error(status: u16, body: &str) -> MediaError {
     }
     let parsed = serde_json::from_str::<Envelope>(body).ok().map(|e| e.error);
     let code = parsed.as_ref().and_then(|e| e.code);
-    let message = parsed
-        .map(|e| e.message)
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let message = parsed.map(|e| e.message).unwrap_or_else(|| format!("HTTP {status}"));
     if matches!(status, 404 | 410) || code == Some(100) {
         return MediaError::Gone;
     }
@@ -211,16 +209,25 @@ mod tests {
         let throttled = r#"{"error":{"message":"(#4) Application request limit reached","code":4}}"#;
         assert!(matches!(
             graph_error(400, throttled),
-            MediaError::Backend { kind: BackendErrorKind::Throttled, .. }
+            MediaError::Backend {
+                kind: BackendErrorKind::Throttled,
+                ..
+            }
         ));
         assert!(matches!(
             graph_error(503, "oops"),
-            MediaError::Backend { kind: BackendErrorKind::Unavailable, .. }
+            MediaError::Backend {
+                kind: BackendErrorKind::Unavailable,
+                ..
+            }
         ));
         let token = r#"{"error":{"message":"Error validating access token","type":"OAuthException","code":190}}"#;
         assert!(matches!(
             graph_error(401, token),
-            MediaError::Backend { kind: BackendErrorKind::Rejected, .. }
+            MediaError::Backend {
+                kind: BackendErrorKind::Rejected,
+                ..
+            }
         ));
     }
 }
