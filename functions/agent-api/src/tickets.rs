@@ -353,7 +353,7 @@ async fn recipient(ctx: &Ctx<'_>, ticket: &Ticket) -> Result<Recipient, ApiError
         .identities
         .into_iter()
         .find(|i| i.channel == ticket.source.channel)
-        .map(|i| i.external_id)
+        .map(|i| baton_domain::customer::reach(&i.external_id).to_owned())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -249,7 +249,7 @@ async fn active_conversation(
 /// (and a customer) of its own, `unverified:{address}`.
 fn identity_key(m: &ChannelMessage, email: Option<&EmailDetails>) -> String {
     match email {
-        Some(e) if !e.verified => format!("unverified:{}", m.sender_id),
+        Some(e) if !e.verified => format!("{}{}", baton_domain::customer::UNVERIFIED_PREFIX, m.sender_id),
         _ => m.sender_id.clone(),
     }
 }

@@ -45,3 +45,22 @@ impl Customer {
         self.attributes.get("vip").is_some_and(|v| v == "true")
     }
 }
+
+/// Identities of e-mail senders whose domain did not vouch for them are filed under this
+/// prefix, apart from the customer who owns the address (see `baton_app::intake`).
+pub const UNVERIFIED_PREFIX: &str = "unverified:";
+
+/// Where to reach an identity on its channel: its id, without the unverified prefix.
+pub fn reach(external_id: &str) -> &str {
+    external_id.strip_prefix(UNVERIFIED_PREFIX).unwrap_or(external_id)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unverified_identity_is_reached_at_its_address() {
+        assert_eq!(super::reach("unverified:ann@example.com"), "ann@example.com");
+        assert_eq!(super::reach("ann@example.com"), "ann@example.com");
+        assert_eq!(super::reach("31612345678"), "31612345678");
+    }
+}
