@@ -7,29 +7,18 @@ use agent_api::{handler, Access, Deps, ROUTES};
 use baton_domain::conversation::{Author, Conversation, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::directory::Role;
-use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ConversationStore, CustomerStore, DirectoryStore, TenantStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
-use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{AgentId, Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
-use baton_tests::{drain_queue, http_request, local_secret, queue, root, seeded_env, TestEnv};
+use baton_tests::{drain_queue, http_request, local_secret, root, seeded_env, TestEnv};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
     Deps {
-        store: std::sync::Arc::new(env.store.clone()),
-        queues: baton_app::Queues {
-            outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
-            routing: None,
-        },
-        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
-        answerer: Box::new(DeterministicAnswerer),
-        kb_cache: KbCache::default(),
         clock,
-        files: None,
-        media: None,
+        ..baton_tests::agent_api_deps(env, std::sync::Arc::new(env.store.clone()))
     }
 }
 

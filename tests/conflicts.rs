@@ -5,21 +5,15 @@
 //! request will pass) or `409` (the ticket moved on), never a `500`; a consumer fails
 //! only the record that met the conflict, and its redelivery lands.
 
-use agent_api::auth::{Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::sqs::SqsEvent;
-use baton_app::Queues;
 use baton_domain::conversation::Author;
 use baton_domain::intake::InboundMessage;
-use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore, TicketStore};
 use baton_domain::ticket::TimelineKind;
-use baton_domain::triage::DeterministicAnswerer;
-use baton_domain::{SystemClock, TenantId, TicketNumber};
+use baton_domain::{TenantId, TicketNumber};
 use baton_tests::ddb_proxy::{DdbError, DdbProxy};
-use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto, local_secret, queue, seeded_env, whatsapp_text, TestEnv,
-};
+use baton_tests::{agent_call, agent_token, drain_queue, intake_onto, seeded_env, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use std::sync::Arc;
@@ -47,12 +41,7 @@ fn event(messages: &[&InboundMessage]) -> SqsEvent {
 }
 
 fn triage_over(env: &TestEnv, store: baton_aws::DynamoStore) -> triage::Deps {
-    triage::deps(
-        Arc::new(store),
-        Arc::new(queue(env, "OutboundQueue")),
-        Arc::new(queue(env, "RoutingQueue")),
-        Box::new(DeterministicAnswerer),
-    )
+    baton_tests::triage_deps(env, Arc::new(store))
 }
 
 /// A ticket handed off by triage (no proxy), and its version.
@@ -74,19 +63,7 @@ async fn handed_off(env: &TestEnv, sender: &str) -> (TicketNumber, u64) {
 }
 
 fn agent_api_over(env: &TestEnv, proxy: &DdbProxy) -> agent_api::Deps {
-    agent_api::Deps {
-        store: Arc::new(proxy.store(&env.sdk, env.store.table())),
-        queues: Queues {
-            outbound: Some(Arc::new(queue(env, "OutboundQueue"))),
-            routing: None,
-        },
-        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
-        answerer: Box::new(DeterministicAnswerer),
-        kb_cache: KbCache::default(),
-        clock: Box::new(SystemClock),
-        files: None,
-        media: None,
-    }
+    baton_tests::agent_api_deps(env, Arc::new(proxy.store(&env.sdk, env.store.table())))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,14 +9,12 @@
 //! The adapters are the real ones against the local endpoint, wrapped in
 //! `baton_tests::faults::Faulty`; nothing here is a mock of DynamoDB or SQS.
 
-use agent_api::auth::{Authenticator, LOCAL_AUDIENCE};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
 use baton_domain::conversation::{Author, Owner};
 use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::InboundMessage;
-use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::{
     ConversationStore, DirectoryStore, IdempotencyStore, PageRequest, Queue, Store, TicketStore,
@@ -26,8 +24,8 @@ use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{Clock, ConversationId, FixedClock, SystemClock, TenantId, TicketNumber};
 use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
 use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto, local_secret, message_texts, queue, seeded_env, timeline,
-    timeline_events, whatsapp_text, TestEnv,
+    agent_call, agent_token, drain_queue, intake_onto, message_texts, queue, seeded_env, timeline, timeline_events,
+    whatsapp_text, TestEnv,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -186,20 +184,16 @@ impl World {
     }
 }
 
-/// The agent API over `store` (decorated, or the plain one for clean set-up steps).
+/// The agent API over `store` (decorated, or the plain one for clean set-up steps), with
+/// the world's decorated outbound queue and its clock.
 fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
     agent_api::Deps {
-        store,
         queues: Queues {
             outbound: Some(w.outbound.clone()),
             routing: None,
         },
-        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
-        answerer: Box::new(DeterministicAnswerer),
-        kb_cache: KbCache::default(),
         clock: Box::new(SharedClock(w.clock.clone())),
-        files: None,
-        media: None,
+        ..baton_tests::agent_api_deps(&w.env, store)
     }
 }
 

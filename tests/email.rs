@@ -452,12 +452,7 @@ async fn a_spoofed_sender_whose_domain_says_reject_is_quarantined() {
 /// Triage handles what inbound e-mail queued (the deterministic answerer hands off anyone
 /// asking for a human); returns the ticket the conversation has.
 async fn triage_all(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> {
-    let deps = triage::deps(
-        std::sync::Arc::new(env.store.clone()),
-        std::sync::Arc::new(baton_tests::queue(env, "OutboundQueue")),
-        std::sync::Arc::new(baton_tests::queue(env, "RoutingQueue")),
-        Box::new(baton_domain::triage::DeterministicAnswerer),
-    );
+    let deps = baton_tests::triage_deps(env, std::sync::Arc::new(env.store.clone()));
     let queued = drain_inbound(env).await;
     baton_tests::triage_records(&deps, &queued).await;
     queued
@@ -466,20 +461,8 @@ async fn triage_all(env: &TestEnv) -> Vec<baton_domain::intake::InboundMessage> 
 async fn agent_api_with_files(env: &TestEnv, bucket: &S3Bucket) -> (agent_api::Deps, String) {
     let token = baton_tests::agent_token(env, "demo", "ada@demo.example", "agent").await;
     let deps = agent_api::Deps {
-        store: std::sync::Arc::new(env.store.clone()),
-        queues: baton_app::Queues {
-            outbound: Some(std::sync::Arc::new(baton_tests::queue(env, "OutboundQueue"))),
-            routing: None,
-        },
-        auth: agent_api::auth::Authenticator::local(
-            &baton_tests::local_secret("LOCAL_JWT_SECRET"),
-            agent_api::auth::LOCAL_AUDIENCE,
-        ),
-        answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
-        kb_cache: baton_domain::kb_cache::KbCache::default(),
-        clock: Box::new(SystemClock),
         files: Some(std::sync::Arc::new(bucket.clone())),
-        media: None,
+        ..baton_tests::agent_api_deps(env, std::sync::Arc::new(env.store.clone()))
     };
     (deps, token)
 }

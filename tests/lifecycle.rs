@@ -5,21 +5,18 @@
 //! WhatsApp and Instagram customers start a new conversation after a close or a silence.
 //! Every transition is walked on every channel.
 
-use agent_api::auth::{agent_id_for_email, Authenticator, LOCAL_AUDIENCE};
-use baton_app::Queues;
+use agent_api::auth::agent_id_for_email;
 use baton_domain::conversation::Owner;
 use baton_domain::conversation::DEFAULT_INACTIVITY;
 use baton_domain::intake::InboundMessage;
-use baton_domain::kb_cache::KbCache;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::{ConversationStore, DirectoryStore, TicketStore};
 use baton_domain::ticket::Status;
-use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::Channel;
-use baton_domain::{SystemClock, TenantId, TicketNumber};
+use baton_domain::{TenantId, TicketNumber};
 use baton_tests::{
-    agent_call, agent_token, drain_queue, intake_onto_after, local_secret, message_texts, queue, seeded_env, timeline,
-    timeline_events, whatsapp_text, TestEnv,
+    agent_call, agent_token, drain_queue, intake_onto_after, message_texts, seeded_env, timeline, timeline_events,
+    whatsapp_text, TestEnv,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -39,25 +36,8 @@ struct World {
 async fn world() -> World {
     let env = seeded_env().await;
     let token = agent_token(&env, "demo", "ada@demo.example", "admin").await;
-    let api = agent_api::Deps {
-        store: Arc::new(env.store.clone()),
-        queues: Queues {
-            outbound: Some(Arc::new(queue(&env, "OutboundQueue"))),
-            routing: None,
-        },
-        auth: Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), LOCAL_AUDIENCE),
-        answerer: Box::new(DeterministicAnswerer),
-        kb_cache: KbCache::default(),
-        clock: Box::new(SystemClock),
-        files: None,
-        media: None,
-    };
-    let triage = triage::deps(
-        Arc::new(env.store.clone()),
-        Arc::new(queue(&env, "OutboundQueue")),
-        Arc::new(queue(&env, "RoutingQueue")),
-        Box::new(DeterministicAnswerer),
-    );
+    let api = baton_tests::agent_api_deps(&env, Arc::new(env.store.clone()));
+    let triage = baton_tests::triage_deps(&env, Arc::new(env.store.clone()));
     World {
         env,
         api,
@@ -97,6 +77,10 @@ impl World {
         out
     }
 
+    async fn conversation(&self, id: baton_domain::ConversationId) -> baton_domain::conversation::Conversation {
+        self.env.store.get_conversation(&demo(), id).await.unwrap()
+    }
+
     async fn events(&self, number: TicketNumber) -> Vec<(String, Value)> {
         timeline_events(&timeline(&self.env, number).await)
     }
@@ -120,22 +104,12 @@ async fn closed_then_follow_up(channel: Channel) {
     let w = world().await;
     let says = |text: &'static str| w.says_on(channel, "31680000001", text, DEFAULT_INACTIVITY);
     let first = says("I want to talk to a human").await;
-    let c = w
-        .env
-        .store
-        .get_conversation(&demo(), first.conversation_id)
-        .await
-        .unwrap();
+    let c = w.conversation(first.conversation_id).await;
     let one = c.ticket.unwrap();
     w.act(one, "replies", json!({ "text": "Your parcel left today." }))
         .await;
     w.act(one, "close", json!({})).await;
-    let c = w
-        .env
-        .store
-        .get_conversation(&demo(), first.conversation_id)
-        .await
-        .unwrap();
+    let c = w.conversation(first.conversation_id).await;
     assert_eq!(
         (c.owner, c.ticket),
         (Owner::Ai, Some(one)),
@@ -179,20 +153,10 @@ async fn closed_then_follow_up(channel: Channel) {
         (200, Some(one.0)),
         "{detail}"
     );
-    let c = w
-        .env
-        .store
-        .get_conversation(&demo(), next.conversation_id)
-        .await
-        .unwrap();
+    let c = w.conversation(next.conversation_id).await;
     assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)), "{channel}");
     if messaging {
-        let old = w
-            .env
-            .store
-            .get_conversation(&demo(), first.conversation_id)
-            .await
-            .unwrap();
+        let old = w.conversation(first.conversation_id).await;
         assert_eq!(
             (old.owner, old.ticket),
             (Owner::Ai, Some(one)),
@@ -207,36 +171,22 @@ async fn force_close_and_return_to_ai_give_the_conversation_back_but_never_take_
     let w = world().await;
     let says = |text: &'static str| w.says_on(Channel::Widget, "visitor-2", text, DEFAULT_INACTIVITY);
     let m = says("I want to talk to a human").await;
-    let one = w
-        .env
-        .store
-        .get_conversation(&demo(), m.conversation_id)
-        .await
-        .unwrap()
-        .ticket
-        .unwrap();
+    let one = w.conversation(m.conversation_id).await.ticket.unwrap();
     w.act(one, "force-close", json!({})).await;
-    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    let c = w.conversation(m.conversation_id).await;
     assert_eq!(c.owner, Owner::Ai, "force close gives the conversation back to the AI");
 
     // A follow-up takes the conversation; returning the old ticket to the AI afterwards
     // must not take it away from the humans on the new one.
     says("Please, a human agent").await;
-    let two = w
-        .env
-        .store
-        .get_conversation(&demo(), m.conversation_id)
-        .await
-        .unwrap()
-        .ticket
-        .unwrap();
+    let two = w.conversation(m.conversation_id).await.ticket.unwrap();
     assert_ne!(two, one);
     w.act(one, "reopen", json!({})).await;
     w.act(one, "return-to-ai", json!({})).await;
-    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    let c = w.conversation(m.conversation_id).await;
     assert_eq!((c.owner, c.ticket), (Owner::Human, Some(two)));
     w.act(two, "return-to-ai", json!({})).await;
-    let c = w.env.store.get_conversation(&demo(), m.conversation_id).await.unwrap();
+    let c = w.conversation(m.conversation_id).await;
     assert_eq!((c.owner, c.ticket), (Owner::Ai, Some(two)));
 }
 
@@ -252,14 +202,7 @@ async fn resolved_then_reopened(channel: Channel) {
     let says = |text: &'static str| w.says_on(channel, "31680000003", text, DEFAULT_INACTIVITY);
     let ada = agent_id_for_email("ada@demo.example");
     let m = says("I want to talk to a human").await;
-    let n = w
-        .env
-        .store
-        .get_conversation(&demo(), m.conversation_id)
-        .await
-        .unwrap()
-        .ticket
-        .unwrap();
+    let n = w.conversation(m.conversation_id).await.ticket.unwrap();
     w.act(n, "takeover", json!({})).await;
     assert_eq!(w.env.store.get_agent(&demo(), &ada).await.unwrap().open_count, 1);
     w.act(n, "replies", json!({ "text": "Refund issued." })).await;

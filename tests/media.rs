@@ -11,8 +11,8 @@ use baton_aws::graph::GraphMedia;
 use baton_aws::S3Bucket;
 use baton_domain::conversation::Attachment;
 use baton_domain::ports::ConversationStore;
-use baton_domain::{Channel, SystemClock, TenantId};
-use baton_tests::{agent_call, agent_token, intake_onto, local_secret, queue, seeded_env, whatsapp_text};
+use baton_domain::{Channel, TenantId};
+use baton_tests::{agent_call, agent_token, intake_onto, seeded_env, whatsapp_text};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -109,24 +109,11 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
         _ => unreachable!(),
     };
     let api = agent_api::Deps {
-        store: Arc::new(env.store.clone()),
-        queues: baton_app::Queues {
-            outbound: Some(Arc::new(queue(&env, "OutboundQueue"))),
-            routing: None,
-        },
-        auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
-        answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
-        kb_cache: Default::default(),
-        clock: Box::new(SystemClock),
         files: Some(Arc::new(bucket)),
         media: Some(Arc::new(GraphMedia::new(format!("{base}/v21.0"), Some(TOKEN.into())))),
+        ..baton_tests::agent_api_deps(&env, Arc::new(env.store.clone()))
     };
-    let triage = triage::deps(
-        Arc::new(env.store.clone()),
-        Arc::new(queue(&env, "OutboundQueue")),
-        Arc::new(queue(&env, "RoutingQueue")),
-        Box::new(baton_domain::triage::DeterministicAnswerer),
-    );
+    let triage = baton_tests::triage_deps(&env, Arc::new(env.store.clone()));
     let token = agent_token(&env, "demo", "ada@demo.example", "agent").await;
 
     // A WhatsApp photo, a photo WhatsApp no longer has, and an Instagram picture.

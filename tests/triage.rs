@@ -8,7 +8,6 @@ use baton_domain::intake::InboundMessage;
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::{ConversationStore, PageRequest, TicketStore};
 use baton_domain::ticket::{Status, TimelineKind};
-use baton_domain::triage::DeterministicAnswerer;
 use baton_domain::{SystemClock, TenantId};
 use baton_tests::{drain_inbound, drain_queue, local_secret, queue, seeded_env, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
@@ -28,12 +27,7 @@ async fn harness() -> Harness {
         token_secret: local_secret("WIDGET_TOKEN_SECRET"),
         clock: Box::new(SystemClock),
     };
-    let triage = triage::deps(
-        std::sync::Arc::new(env.store.clone()),
-        std::sync::Arc::new(queue(&env, "OutboundQueue")),
-        std::sync::Arc::new(queue(&env, "RoutingQueue")),
-        Box::new(DeterministicAnswerer),
-    );
+    let triage = baton_tests::triage_deps(&env, std::sync::Arc::new(env.store.clone()));
     Harness { env, widget, triage }
 }
 

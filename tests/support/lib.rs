@@ -359,3 +359,33 @@ pub async fn triage_records(deps: &triage::Deps, messages: &[baton_domain::intak
     .unwrap();
     assert!(out.batch_item_failures.is_empty(), "no record failed");
 }
+
+/// Triage over `store` with the deterministic answerer, relaying to the template's
+/// outbound and routing queues.
+pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports::Store>) -> triage::Deps {
+    triage::deps(
+        store,
+        std::sync::Arc::new(queue(env, "OutboundQueue")),
+        std::sync::Arc::new(queue(env, "RoutingQueue")),
+        Box::new(baton_domain::triage::DeterministicAnswerer),
+    )
+}
+
+/// The agent API over `store`: local tokens, replies to the template's outbound queue, the
+/// deterministic answerer, the wall clock; no file bucket and no media source (set
+/// `files` and `media` with struct update where a test needs them).
+pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports::Store>) -> agent_api::Deps {
+    agent_api::Deps {
+        store,
+        queues: baton_app::Queues {
+            outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
+            routing: None,
+        },
+        auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
+        answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
+        kb_cache: Default::default(),
+        clock: Box::new(baton_domain::SystemClock),
+        files: None,
+        media: None,
+    }
+}

@@ -5,7 +5,6 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::kb::Article;
-use baton_domain::ports::PageRequest;
 use baton_domain::{ArticleId, StoreError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -15,31 +14,18 @@ type Res = Result<Response<Body>, ApiError>;
 pub const MAX_IMPORT: usize = 500;
 const IMPORTS_PER_MINUTE: u32 = 10;
 
-/// Bytes an article counts against the tenant's knowledge-base quota.
-fn article_bytes(a: &Article) -> u64 {
-    (a.title.len()
-        + a.body.len()
-        + a.sample_questions.iter().map(String::len).sum::<usize>()
-        + a.tags.iter().map(String::len).sum::<usize>()) as u64
-}
-
 /// Refuses a write that would take the tenant's knowledge base past its quota
 /// (`Tenant::quotas`: articles and bytes), counting `incoming` in place of any article
 /// with the same id.
 async fn within_quota(ctx: &Ctx<'_>, incoming: &[Article]) -> Result<(), ApiError> {
     let tenant = &ctx.caller.tenant;
     let quotas = ctx.deps.store.get_tenant(tenant).await?.quotas;
-    let mut sizes = std::collections::HashMap::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let p = ctx.deps.store.list_articles(tenant, &page).await?;
-        sizes.extend(p.items.iter().map(|a| (a.id.clone(), article_bytes(a))));
-        match p.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
-    sizes.extend(incoming.iter().map(|a| (a.id.clone(), article_bytes(a))));
+    let stored = baton_domain::kb_cache::all_articles(ctx.deps.store.as_ref(), tenant).await?;
+    let sizes: std::collections::HashMap<_, u64> = stored
+        .iter()
+        .chain(incoming)
+        .map(|a| (a.id.clone(), a.text_bytes() as u64))
+        .collect();
     let (count, bytes) = (sizes.len() as u64, sizes.values().sum::<u64>());
     if count > u64::from(quotas.kb_articles) || bytes > quotas.kb_bytes {
         return Err(ApiError::new(

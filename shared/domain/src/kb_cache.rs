@@ -26,17 +26,22 @@ impl CachedKb {
     /// About what it takes in memory: the articles, the word and n-gram indexes built
     /// from their text (about twice the text again), and the passage vectors.
     pub fn approx_bytes(&self) -> usize {
-        let text: usize = self
-            .articles
-            .iter()
-            .map(|a| {
-                a.title.len()
-                    + a.body.len()
-                    + a.sample_questions.iter().map(String::len).sum::<usize>()
-                    + a.tags.iter().map(String::len).sum::<usize>()
-            })
-            .sum();
+        let text: usize = self.articles.iter().map(Article::text_bytes).sum();
         3 * text + self.index.vector_bytes() + 512 * self.articles.len()
+    }
+}
+
+/// Every article of a tenant's knowledge base, page by page.
+pub async fn all_articles(store: &dyn KnowledgeStore, tenant: &TenantId) -> Result<Vec<Article>, StoreError> {
+    let mut articles = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let p = store.list_articles(tenant, &page).await?;
+        articles.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(articles),
+        }
     }
 }
 
@@ -114,16 +119,7 @@ impl KbCache {
                 }
             }
         }
-        let mut articles = Vec::new();
-        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-        loop {
-            let p = store.list_articles(tenant, &page).await?;
-            articles.extend(p.items);
-            match p.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => break,
-            }
-        }
+        let articles = all_articles(store, tenant).await?;
         let (index, embedding_error) = match &self.embedder {
             Some(e) => match KbIndex::build_with_embedder(&articles, revision, e.clone()) {
                 Ok(index) => (index, None),

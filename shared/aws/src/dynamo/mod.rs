@@ -371,7 +371,40 @@ impl DynamoStore {
         key: Key,
         values: Vec<(&'static str, AttributeValue)>,
     ) -> Result<(), StoreError> {
-        let sets: Vec<String> = (0..values.len()).map(|i| format!("#a{i} = :v{i}")).collect();
+        self.set_within(entity, key, &[], values).await
+    }
+
+    /// Sets attributes of the map at document path `within` (`[]`: the item itself) of an
+    /// item; the item and that map must exist, else `NotFound`. Every other attribute
+    /// stays as it is.
+    async fn set_within(
+        &self,
+        entity: &'static str,
+        key: Key,
+        within: &[PathPart],
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let mut path = String::new();
+        let mut names: Vec<(String, &'static str)> = Vec::new();
+        for (i, part) in within.iter().enumerate() {
+            match part {
+                PathPart::Attr(name) => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&format!("#p{i}"));
+                    names.push((format!("#p{i}"), name));
+                }
+                PathPart::Index(n) => path.push_str(&format!("[{n}]")),
+            }
+        }
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
+        let sets: Vec<String> = (0..values.len()).map(|i| format!("{prefix}#a{i} = :v{i}")).collect();
+        let exists = if path.is_empty() { "PK".to_owned() } else { path };
         let mut req = self
             .client
             .update_item()
@@ -379,7 +412,10 @@ impl DynamoStore {
             .key(PK, s(key.pk))
             .key(SK, s(key.sk))
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression("attribute_exists(PK)");
+            .condition_expression(format!("attribute_exists({exists})"));
+        for (placeholder, name) in names {
+            req = req.expression_attribute_names(placeholder, name);
+        }
         for (i, (name, value)) in values.into_iter().enumerate() {
             req = req
                 .expression_attribute_names(format!("#a{i}"), name)
@@ -425,6 +461,13 @@ pub(crate) fn version_of(item: &Item) -> Option<u64> {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
     }
+}
+
+/// One step of a document path inside an item: a map attribute or a list element.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PathPart {
+    Attr(&'static str),
+    Index(usize),
 }
 
 #[cfg(test)]

@@ -255,28 +255,17 @@ impl TicketStore for DynamoStore {
         key: &str,
         size: u64,
     ) -> Result<(), StoreError> {
-        let k = keys::timeline(tenant, number, id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(k.pk))
-            .key(keys::SK, s(k.sk))
-            .update_expression(format!("SET #e.#a[{index}].#k = :k, #e.#a[{index}].#s = :s"))
-            .condition_expression(format!("attribute_exists(#e.#a[{index}])"))
-            .expression_attribute_names("#e", "entry")
-            .expression_attribute_names("#a", "attachments")
-            .expression_attribute_names("#k", "stored_key")
-            .expression_attribute_names("#s", "size")
-            .expression_attribute_values(":k", s(key.to_owned()))
-            .expression_attribute_values(":s", AttributeValue::N(size.to_string()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if super::is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TIMELINE }),
-            Err(e) => Err(backend("record a stored attachment", e)),
-        }
+        use super::PathPart::{Attr, Index};
+        self.set_within(
+            TIMELINE,
+            keys::timeline(tenant, number, id),
+            &[Attr("entry"), Attr("attachments"), Index(index)],
+            vec![
+                ("stored_key", s(key.to_owned())),
+                ("size", AttributeValue::N(size.to_string())),
+            ],
+        )
+        .await
     }
 
     async fn list_by_status(
