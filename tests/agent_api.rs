@@ -108,6 +108,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
             last_message_at: now,
             context_start: None,
             follows: None,
+            subject: None,
             version: 1,
         })
         .await

@@ -191,6 +191,7 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
         queues: Queues {
             outbound: Some(w.outbound.clone()),
             routing: None,
+            email: None,
         },
         clock: Box::new(SharedClock(w.clock.clone())),
         ..baton_tests::agent_api_deps(&w.env, store)

@@ -1,60 +1,24 @@
 //! Inbound e-mail: SES receipt events and real MIME through the function's handler,
 //! against the local endpoint (S3, DynamoDB, SQS).
 
-use baton_aws::{S3Bucket, SqsQueue};
+use baton_aws::S3Bucket;
 use baton_domain::email::ticket_alias_token;
 use baton_domain::ports::{BlobStore, CustomerStore, EmailRefStore, TicketStore};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket};
 use baton_domain::{Channel, Clock, ConversationId, SystemClock, TenantId};
-use baton_tests::{drain_inbound, root, seeded_env, TestEnv};
+use baton_tests::{
+    deliver_email as deliver, drain_inbound, inbound_email_deps, root, seeded_env, ses_receipt as receipt, TestEnv,
+};
 use inbound_email::{handler, Deps};
 use lambda_runtime::{Context, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const SECRET: &str = "test-alias-secret-0123456789abcdef";
 
 async fn setup() -> (TestEnv, Deps, S3Bucket) {
     let env = seeded_env().await;
-    let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    let bucket_name = match env.resources.physical.get("RawMailBucket").unwrap() {
-        baton_local::provision::Physical::Bucket { name } => name.clone(),
-        _ => unreachable!(),
-    };
-    let bucket = S3Bucket::new(S3Bucket::client_for(&env.sdk), bucket_name);
-    let deps = Deps {
-        store: std::sync::Arc::new(env.store.clone()),
-        inbound_queue: std::sync::Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)),
-        mail: Box::new(bucket.clone()),
-        raw_prefix: "inbound/".into(),
-        alias_secret: SECRET.into(),
-        clock: Box::new(SystemClock),
-    };
+    let (deps, bucket) = inbound_email_deps(&env, SECRET);
     (env, deps, bucket)
-}
-
-fn receipt(id: &str, recipients: &[&str], spam: &str) -> Value {
-    let mut ev: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("events/ses-receipt.json")).unwrap()).unwrap();
-    let ses = &mut ev["Records"][0]["ses"];
-    ses["mail"]["messageId"] = id.into();
-    ses["receipt"]["recipients"] = json!(recipients);
-    ses["receipt"]["spamVerdict"]["status"] = spam.into();
-    ev
-}
-
-async fn deliver(deps: &Deps, bucket: &S3Bucket, id: &str, raw: &[u8], recipients: &[&str], spam: &str) -> Vec<Value> {
-    bucket
-        .put(&format!("inbound/{id}"), raw.to_vec(), "message/rfc822")
-        .await
-        .unwrap();
-    let out = handler(
-        deps,
-        LambdaEvent::new(receipt(id, recipients, spam), Context::default()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out["disposition"], "CONTINUE");
-    out["results"].as_array().unwrap().clone()
 }
 
 fn mail(from: &str, to: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {

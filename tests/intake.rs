@@ -177,6 +177,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         attachments: vec![],
         channel_message_id: Some("wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI1RUY1QzE4QkQ3QzA3M0ZBMUEA".into()),
         delivery: Some(DeliveryStatus::Sent),
+        delivery_error: None,
         sender: None,
         original: None,
         created_at: SystemClock.now(),

@@ -57,4 +57,8 @@ async fn every_sample_event_runs_through_its_function_binary() {
     }
     let email = invoke(&env.endpoint.url, "inbound-email", "events/ses-receipt.json");
     assert_eq!(email["results"][0]["outcome"], "queued", "{email}");
+    // A reply whose conversation this endpoint has never seen can never be sent: parked
+    // for an operator, not failed over and over.
+    let sender = invoke(&env.endpoint.url, "email-sender", "events/email-sender-reply.json");
+    assert_eq!(sender["batchItemFailures"], serde_json::json!([]), "{sender}");
 }

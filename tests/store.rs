@@ -200,6 +200,7 @@ fn message(t: &TenantId, conv: ConversationId, text: &str, channel_id: Option<&s
         attachments: vec![],
         channel_message_id: channel_id.map(str::to_owned),
         delivery: None,
+        delivery_error: None,
         sender: None,
         original: None,
         created_at: t0(),
@@ -222,6 +223,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
         last_message_at: t0(),
         context_start: None,
         follows: None,
+        subject: None,
         version: 1,
     };
     s.create_conversation(&c).await.unwrap();

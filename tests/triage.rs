@@ -348,6 +348,7 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
             attachments: vec![],
             channel_message_id: None,
             delivery: None,
+            delivery_error: None,
             created_at: SystemClock.now(),
             sender: None,
             original: None,

@@ -134,6 +134,7 @@ async fn polling_returns_the_thread_after_the_cursor() {
             attachments: vec![],
             channel_message_id: None,
             delivery: None,
+            delivery_error: None,
             sender: None,
             original: None,
             created_at: SystemClock.now(),

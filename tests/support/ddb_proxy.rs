@@ -1,8 +1,10 @@
-//! An HTTP proxy between the AWS SDK and the local endpoint that answers chosen DynamoDB
-//! calls with DynamoDB's own error responses (status, `x-amzn-ErrorType`, JSON body with
-//! `__type`, and per-item `CancellationReasons` for a cancelled transaction), and
-//! forwards everything else unchanged. The local endpoint runs one call at a time, so it
-//! never produces a `TransactionConflict` or throttling; this is how tests see them.
+//! An HTTP proxy between the AWS SDK and the local endpoint that answers chosen calls with
+//! the service's own error responses and forwards everything else unchanged: DynamoDB's
+//! (status, `x-amzn-ErrorType`, JSON body with `__type`, and per-item
+//! `CancellationReasons` for a cancelled transaction) and SES's (the Query protocol's
+//! `ErrorResponse` XML). The local endpoint runs one call at a time and never throttles,
+//! so it never produces a `TransactionConflict`, throttling or a refused recipient; this
+//! is how tests see them.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -73,11 +75,58 @@ impl DdbError {
     }
 }
 
+/// One canned error of a Query-protocol service (SES): `<ErrorResponse><Error>` XML.
+#[derive(Debug, Clone)]
+pub struct QueryError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl QueryError {
+    /// SES over its sending rate.
+    pub fn ses_throttling() -> Self {
+        QueryError {
+            status: 400,
+            code: "Throttling",
+            message: "Maximum sending rate exceeded.".into(),
+        }
+    }
+
+    /// SES refusing a message for good.
+    pub fn ses_message_rejected(message: &str) -> Self {
+        QueryError {
+            status: 400,
+            code: "MessageRejected",
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Canned {
+    Json(DdbError),
+    Xml(QueryError),
+}
+
+impl From<DdbError> for Canned {
+    fn from(e: DdbError) -> Self {
+        Canned::Json(e)
+    }
+}
+
+impl From<QueryError> for Canned {
+    fn from(e: QueryError) -> Self {
+        Canned::Xml(e)
+    }
+}
+
 struct Rule {
-    /// The `X-Amz-Target` operation, e.g. `TransactWriteItems`.
+    /// The operation: `X-Amz-Target`'s (`TransactWriteItems`) or the form's `Action`
+    /// (`SendRawEmail`).
     operation: String,
     remaining: u32,
-    error: DdbError,
+    error: Canned,
 }
 
 #[derive(Clone)]
@@ -125,12 +174,18 @@ impl DdbProxy {
     }
 
     /// Answers the next `times` calls of `operation` with `error`.
-    pub fn fail(&self, operation: &str, times: u32, error: DdbError) {
+    pub fn fail(&self, operation: &str, times: u32, error: impl Into<Canned>) {
         self.shared.rules.lock().unwrap().push(Rule {
             operation: operation.to_owned(),
             remaining: times,
-            error,
+            error: error.into(),
         });
+    }
+
+    /// An SES client whose calls go through the proxy.
+    pub fn ses(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_ses::Client {
+        let conf = aws_sdk_ses::config::Builder::from(sdk).endpoint_url(&self.url).build();
+        aws_sdk_ses::Client::from_conf(conf)
     }
 
     /// The operations answered with an injected error so far.
@@ -152,8 +207,16 @@ async fn forward(State(s): State<Shared>, method: Method, uri: Uri, headers: Hea
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.split('.').nth(1))
-        .unwrap_or("")
-        .to_owned();
+        .map(str::to_owned)
+        .or_else(|| {
+            // Query protocol: `Action=SendRawEmail&...` in the form body.
+            std::str::from_utf8(&body)
+                .ok()?
+                .split('&')
+                .find_map(|p| p.strip_prefix("Action="))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
     let injected = {
         let mut rules = s.rules.lock().unwrap();
         rules
@@ -164,7 +227,21 @@ async fn forward(State(s): State<Shared>, method: Method, uri: Uri, headers: Hea
                 r.error.clone()
             })
     };
-    if let Some(e) = injected {
+    if let Some(Canned::Xml(e)) = &injected {
+        s.answered.lock().unwrap().push(operation);
+        let body = format!(
+            "<ErrorResponse xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\"><Error><Type>Sender</Type>\
+             <Code>{}</Code><Message>{}</Message></Error><RequestId>INJECTED-0000</RequestId></ErrorResponse>",
+            e.code, e.message
+        );
+        return (
+            StatusCode::from_u16(e.status).unwrap(),
+            [("content-type", "text/xml"), ("x-amzn-requestid", "INJECTED-0000")],
+            body,
+        )
+            .into_response();
+    }
+    if let Some(Canned::Json(e)) = injected {
         s.answered.lock().unwrap().push(operation);
         return (
             StatusCode::from_u16(e.status).unwrap(),

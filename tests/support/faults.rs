@@ -138,6 +138,12 @@ impl Injected for BlobError {
     }
 }
 
+impl Injected for MailError {
+    fn injected(call: &'static str) -> Self {
+        MailError::Unavailable(format!("injected fault at {call}"))
+    }
+}
+
 impl Injected for QueueError {
     fn injected(_: &'static str) -> Self {
         QueueError::Backend {
@@ -200,6 +206,7 @@ faulty!(ConversationStore {
     fn latest_messages(&self, tenant: &TenantId, id: ConversationId, after: Option<ulid::Ulid>, limit: u32) -> Result<Vec<Message>, StoreError>;
     fn find_channel_message(&self, tenant: &TenantId, channel_message_id: &str) -> Result<Option<(ConversationId, ulid::Ulid)>, StoreError>;
     fn set_delivery_status(&self, tenant: &TenantId, channel_message_id: &str, status: DeliveryStatus) -> Result<(), StoreError>;
+    fn record_delivery(&self, tenant: &TenantId, conversation: ConversationId, message: ulid::Ulid, outcome: &baton_domain::conversation::DeliveryOutcome) -> Result<(), StoreError>;
 });
 
 faulty!(TicketStore {
@@ -271,6 +278,10 @@ faulty!(ParkingStore {
 
 faulty!(Queue {
     fn send(&self, message: QueueMessage) -> Result<(), QueueError>;
+});
+
+faulty!(Mailer {
+    fn send_raw(&self, raw: &[u8]) -> Result<String, MailError>;
 });
 
 faulty!(BlobStore {

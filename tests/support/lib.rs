@@ -36,6 +36,10 @@ pub async fn env_with(template: &str) -> TestEnv {
     let resources = provision::provision(&sdk, &template, &stack, &BTreeMap::new())
         .await
         .expect("resources are created");
+    let env_file = baton_local::envfile::EnvFile::load(&root().join("infra/local/env.json")).expect("env.json loads");
+    provision::verify_sender_domains(&sdk, &env_file)
+        .await
+        .expect("the local sender domain is verified");
     let table = resources.table_name().expect("template has a table").to_owned();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     TestEnv {
@@ -363,12 +367,14 @@ pub async fn triage_records(deps: &triage::Deps, messages: &[baton_domain::intak
 /// Triage over `store` with the deterministic answerer, relaying to the template's
 /// outbound and routing queues.
 pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports::Store>) -> triage::Deps {
-    triage::deps(
+    let mut deps = triage::deps(
         store,
         std::sync::Arc::new(queue(env, "OutboundQueue")),
         std::sync::Arc::new(queue(env, "RoutingQueue")),
         Box::new(baton_domain::triage::DeterministicAnswerer),
-    )
+    );
+    deps.queues.email = Some(std::sync::Arc::new(queue(env, "EmailQueue")));
+    deps
 }
 
 /// The agent API over `store`: local tokens, replies to the template's outbound queue, the
@@ -380,6 +386,7 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         queues: baton_app::Queues {
             outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
             routing: None,
+            email: Some(std::sync::Arc::new(queue(env, "EmailQueue"))),
         },
         auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
         answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
@@ -388,4 +395,60 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         files: None,
         media: None,
     }
+}
+
+/// The inbound-email function over the test stack's inbound queue and raw-mail bucket,
+/// signing ticket aliases with `alias_secret`; the bucket is returned to put raw mail in.
+pub fn inbound_email_deps(env: &TestEnv, alias_secret: &str) -> (inbound_email::Deps, baton_aws::S3Bucket) {
+    let bucket_name = match env.resources.physical.get("RawMailBucket").unwrap() {
+        baton_local::provision::Physical::Bucket { name } => name.clone(),
+        _ => unreachable!(),
+    };
+    let bucket = baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(&env.sdk), bucket_name);
+    let deps = inbound_email::Deps {
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(queue(env, "InboundQueue")),
+        mail: Box::new(bucket.clone()),
+        raw_prefix: "inbound/".into(),
+        alias_secret: alias_secret.into(),
+        clock: Box::new(baton_domain::SystemClock),
+    };
+    (deps, bucket)
+}
+
+/// SES's receipt event (`events/ses-receipt.json`) for message `id` to `recipients`, with
+/// this spam verdict.
+pub fn ses_receipt(id: &str, recipients: &[&str], spam: &str) -> serde_json::Value {
+    let mut ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("events/ses-receipt.json")).unwrap()).unwrap();
+    let ses = &mut ev["Records"][0]["ses"];
+    ses["mail"]["messageId"] = id.into();
+    ses["receipt"]["recipients"] = serde_json::json!(recipients);
+    ses["receipt"]["spamVerdict"]["status"] = spam.into();
+    ev
+}
+
+/// Delivers raw mail as SES does: stored under `inbound/{id}`, then the receipt event to
+/// the inbound-email handler; returns its per-record results.
+pub async fn deliver_email(
+    deps: &inbound_email::Deps,
+    bucket: &baton_aws::S3Bucket,
+    id: &str,
+    raw: &[u8],
+    recipients: &[&str],
+    spam: &str,
+) -> Vec<serde_json::Value> {
+    use baton_domain::ports::BlobStore;
+    bucket
+        .put(&format!("inbound/{id}"), raw.to_vec(), "message/rfc822")
+        .await
+        .unwrap();
+    let out = inbound_email::handler(
+        deps,
+        lambda_runtime::LambdaEvent::new(ses_receipt(id, recipients, spam), lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["disposition"], "CONTINUE");
+    out["results"].as_array().unwrap().clone()
 }

@@ -79,14 +79,16 @@ impl Deps {
             name: "EMBEDDING_MODEL_DIR",
             reason: e.to_string(),
         })?;
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
             queues: Queues {
                 outbound: Some(Arc::new(baton_aws::SqsQueue::from_env(
-                    aws_sdk_sqs::Client::new(sdk),
+                    sqs.clone(),
                     "OUTBOUND_QUEUE_URL",
                 )?)),
                 routing: None,
+                email: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "EMAIL_QUEUE_URL")?)),
             },
             auth,
             answerer: baton_aws::bedrock::answerer_from_env(sdk),

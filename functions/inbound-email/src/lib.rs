@@ -454,9 +454,36 @@ async fn route(
             tracing::warn!(tenant = %tenant, verified, "a reference to another customer's thread; a new conversation instead");
             ConversationId::generate()
         }
-        None => ConversationId::generate(),
+        None => match by_subject_tag(deps, &tenant, mail, verified).await? {
+            Some(conversation) => conversation,
+            None => ConversationId::generate(),
+        },
     };
     Ok(Ok((tenant, into)))
+}
+
+/// A message with no known reference whose subject carries a ticket's tag (`[#1234]`,
+/// as Baton's replies do): that ticket's conversation, but only for that ticket's own
+/// customer, verified by their domain. Anyone can type a tag.
+async fn by_subject_tag(
+    deps: &Deps,
+    tenant: &TenantId,
+    mail: &ParsedEmail,
+    verified: bool,
+) -> Result<Option<ConversationId>, Failure> {
+    let Some(number) = baton_domain::mail_out::subject_ticket_tag(&mail.subject) else {
+        return Ok(None);
+    };
+    if !verified {
+        return Ok(None);
+    }
+    match deps.store.get_ticket(tenant, number).await {
+        Ok(ticket) if sender_is_participant(deps, tenant, ticket.customer_id, &mail.from_address).await? => {
+            Ok(Some(ticket.source.conversation_id))
+        }
+        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(transient("ticket lookup", e)),
+    }
 }
 
 /// Whether this message may join the conversation a reference points at: only that

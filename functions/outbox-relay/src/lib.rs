@@ -28,6 +28,7 @@ impl Deps {
             queues: Queues {
                 outbound: Some(outbound),
                 routing: Some(routing),
+                email: None,
             },
             clock: Arc::new(SystemClock),
         }
@@ -35,11 +36,13 @@ impl Deps {
 
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        Ok(Deps::new(
+        let mut deps = Deps::new(
             Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
             Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?),
-            Arc::new(baton_aws::SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?),
-        ))
+            Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
+        );
+        deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "EMAIL_QUEUE_URL")?));
+        Ok(deps)
     }
 }
 

@@ -38,6 +38,7 @@ pub fn deps(
         queues: Queues {
             outbound: Some(outbound),
             routing: Some(routing),
+            email: None,
         },
         answerer,
         clock: Arc::new(SystemClock),
@@ -53,6 +54,10 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
         Arc::new(baton_aws::SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?),
         baton_aws::bedrock::answerer_from_env(sdk),
     );
+    deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(
+        aws_sdk_sqs::Client::new(sdk),
+        "EMAIL_QUEUE_URL",
+    )?));
     let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
         name: "EMBEDDING_MODEL_DIR",
         reason: e.to_string(),

@@ -261,6 +261,7 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         last_message_at: now,
         context_start: None,
         follows: None,
+        subject: None,
         version: 1,
     };
     let identity = Identity {

@@ -157,6 +157,7 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
         None => EnvFile::default(),
     };
     let resources = provision::provision(sdk, &template, &opts.stack, &BTreeMap::new()).await?;
+    provision::verify_sender_domains(sdk, &env_file).await?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut functions = BTreeMap::new();
     let mut routes = Vec::new();

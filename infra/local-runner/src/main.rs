@@ -80,6 +80,8 @@ fn endpoint(fixed_port: bool) -> Res<LocalEndpoint> {
 async fn prepare(ep: &LocalEndpoint, template: &Template) -> Res<provision::Resources> {
     let sdk = ep.sdk_config().await;
     let resources = provision::provision(&sdk, template, STACK, &BTreeMap::new()).await?;
+    let env_file = EnvFile::load(&endpoint::repo_root().join("infra/local/env.json"))?;
+    provision::verify_sender_domains(&sdk, &env_file).await?;
     let table = resources.table_name().ok_or("the template declares no table")?;
     let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     seed::seed_demo(&store).await?;

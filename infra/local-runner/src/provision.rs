@@ -314,6 +314,31 @@ async fn create_queue(
 }
 
 /// Creates everything the template declares (idempotently: existing resources are kept).
+/// SES sends only from verified identities: the local endpoint verifies the domains of
+/// the local settings' sender addresses (`mail_out::FROM_ENV_VARS`), as an operator
+/// verifies theirs in AWS.
+pub async fn verify_sender_domains(
+    sdk: &aws_config::SdkConfig,
+    env_file: &crate::envfile::EnvFile,
+) -> Result<(), ProvisionError> {
+    let ses = aws_sdk_ses::Client::new(sdk);
+    for var in baton_domain::mail_out::FROM_ENV_VARS {
+        let Some(domain) = env_file
+            .get("Parameters", var)
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(_, d)| d.to_owned())
+        else {
+            continue;
+        };
+        ses.verify_domain_identity()
+            .domain(&domain)
+            .send()
+            .await
+            .map_err(aws_err("sender domain"))?;
+    }
+    Ok(())
+}
+
 pub async fn provision(
     sdk: &aws_config::SdkConfig,
     template: &Template,

@@ -37,6 +37,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
                 key: DEMO_WIDGET_KEY.into(),
                 allowed_origins: vec![DEMO_WIDGET_ORIGIN.into()],
             }),
+            email_from: None,
         },
         ai: AiSettings::default(),
         created_at: now,

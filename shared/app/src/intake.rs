@@ -157,6 +157,10 @@ async fn resolve_and_queue(
         last_message_at: now,
         context_start: None,
         follows,
+        subject: email
+            .as_ref()
+            .map(|e| e.subject.clone())
+            .filter(|s| !s.trim().is_empty()),
         version: 1,
     };
     match ports.conversations.create_conversation(&conversation).await {

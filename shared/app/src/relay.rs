@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub struct Queues {
     pub outbound: Option<Arc<dyn Queue>>,
     pub routing: Option<Arc<dyn Queue>>,
+    pub email: Option<Arc<dyn Queue>>,
 }
 
 impl Queues {
@@ -24,6 +25,7 @@ impl Queues {
         match target {
             EffectTarget::Outbound => self.outbound.as_deref(),
             EffectTarget::Routing => self.routing.as_deref(),
+            EffectTarget::Email => self.email.as_deref(),
         }
     }
 }

@@ -49,6 +49,7 @@ impl Reply {
             attachments: vec![],
             channel_message_id: None,
             delivery: Some(DeliveryStatus::Queued),
+            delivery_error: None,
             created_at: now,
             sender: None,
             original: None,

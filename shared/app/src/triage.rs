@@ -243,6 +243,7 @@ async fn store_inbound(
         attachments: inbound.message.attachments.clone(),
         channel_message_id: Some(key.to_owned()),
         delivery: None,
+        delivery_error: None,
         created_at: now,
         sender: Some(inbound.sender()),
         original: inbound.email.as_ref().and_then(|e| e.original.clone()),

@@ -13,6 +13,8 @@ pub mod meta_webhook;
 pub mod metrics;
 pub mod s3;
 pub mod sdk_error;
+#[cfg(feature = "ses")]
+pub mod ses;
 pub mod sqs;
 pub mod telemetry;
 

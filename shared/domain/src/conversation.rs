@@ -31,6 +31,9 @@ pub struct Conversation {
     /// start a new conversation after a close): a handoff here opens a follow-up of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows: Option<TicketNumber>,
+    /// E-mail: the subject of the customer's first message, which replies keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub version: u64,
 }
 
@@ -91,6 +94,16 @@ pub enum Author {
     Ai,
     Agent { id: AgentId },
     System,
+}
+
+/// What a sender learnt about one outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub status: DeliveryStatus,
+    /// The channel's id for it (SES Message-ID, WhatsApp `wamid`, Instagram `mid`).
+    pub channel_message_id: Option<String>,
+    /// Why it failed, for the agent.
+    pub error: Option<String>,
 }
 
 /// Delivery state of an outbound message as the channel reports it.
@@ -176,6 +189,9 @@ pub struct Message {
     /// widget client message id): the deduplication key.
     pub channel_message_id: Option<String>,
     pub delivery: Option<DeliveryStatus>,
+    /// Why delivery failed, in the channel's words (outbound messages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
     pub created_at: Timestamp,
     /// Customer messages: who sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +218,7 @@ mod tests {
             last_message_at: t0,
             context_start: None,
             follows: None,
+            subject: None,
             version: 1,
         }
     }

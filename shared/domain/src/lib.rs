@@ -19,6 +19,7 @@ pub mod ids;
 pub mod intake;
 pub mod kb;
 pub mod kb_cache;
+pub mod mail_out;
 pub mod meta;
 pub mod outbound;
 pub mod outbox;

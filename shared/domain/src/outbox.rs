@@ -23,6 +23,8 @@ pub enum EffectTarget {
     Outbound,
     /// The routing queue: a ticket that needs an assignment.
     Routing,
+    /// The e-mail FIFO queue: a reply (later a notification) to send by e-mail.
+    Email,
 }
 
 /// How many partitions the pending-effects index is spread over, so a busy tenant's
@@ -56,12 +58,16 @@ impl Effect {
         format!("{kind}-{}", &payload_hash(business_key.as_bytes())[..40])
     }
 
-    /// A reply to deliver: FIFO group = the conversation, dedup id = the message id.
+    /// A reply to deliver: FIFO group = the conversation, dedup id = the message id. E-mail
+    /// goes to the e-mail sender's queue, every other channel to the channel sender's.
     pub fn reply(kind: &str, business_key: &str, out: &OutboundMessage, now: Timestamp) -> Self {
         Effect {
             id: Effect::id_for(kind, business_key),
             tenant_id: out.tenant_id.clone(),
-            target: EffectTarget::Outbound,
+            target: match out.channel {
+                crate::Channel::Email => EffectTarget::Email,
+                _ => EffectTarget::Outbound,
+            },
             business_key: business_key.to_owned(),
             body: serde_json::to_string(out).expect("an outbound message serialises"),
             group_id: Some(out.conversation_id.to_string()),

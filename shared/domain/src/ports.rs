@@ -1,7 +1,7 @@
 //! Ports: the small traits the domain and handlers depend on. Adapters in `baton-aws`
 //! implement them with the AWS SDK; handlers receive them and never build clients.
 
-use crate::conversation::{Conversation, DeliveryStatus, Message};
+use crate::conversation::{Conversation, DeliveryOutcome, DeliveryStatus, Message};
 use crate::customer::{Customer, Identity};
 use crate::directory::{Agent, Presence, Team};
 use crate::idempotency::{ClaimOutcome, ClaimToken, IdempotencyPolicy};
@@ -132,6 +132,18 @@ pub trait ConversationStore: Send + Sync {
         tenant: &TenantId,
         channel_message_id: &str,
     ) -> Result<Option<(ConversationId, ulid::Ulid)>, StoreError>;
+    /// Records what a sender did with outbound message `message`: the id the channel gave
+    /// it (kept with a lookup item, so the channel's delivery reports find it), its status
+    /// and, when it failed, why in words an agent can act on. Like delivery reports, it
+    /// never moves a message backwards (a late `sent` after `delivered` changes nothing),
+    /// except to `failed`. `NotFound` when there is no such message.
+    async fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        message: ulid::Ulid,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError>;
     /// Records a channel's delivery report on an outbound message found by its channel id.
     async fn set_delivery_status(
         &self,
@@ -533,16 +545,35 @@ pub trait Queue: Send + Sync {
 /// Outbound mail (SES in AWS). The raw message is a complete RFC 5322 document.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    /// Returns the provider's message id.
+    /// Sends it; returns the provider's message id (SES's, from which the Message-ID the
+    /// recipient sees is made: `mail_out::ses_message_id`).
     async fn send_raw(&self, raw: &[u8]) -> Result<String, MailError>;
 }
 
+/// Why a send failed, by what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// The provider refused this message for good (an address it will not send to, a
+    /// suppressed recipient): never retried; the reason is shown to the agent.
     #[error("mail rejected: {0}")]
     Rejected(String),
-    #[error("mail provider unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Over the sending rate: retried later.
+    #[error("mail provider throttled the send: {0}")]
+    Throttled(String),
+    /// The provider could not be reached or failed: retried later.
+    #[error("mail provider unavailable: {0}")]
+    Unavailable(String),
+    /// Baton's own setup is wrong (sender identity not verified, configuration set
+    /// missing, sending paused on the account): retried until an operator fixes it, and
+    /// alarmed through the dead-letter queue.
+    #[error("mail setup refused the send: {0}")]
+    Misconfigured(String),
+}
+
+impl MailError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::Rejected(_))
+    }
 }
 
 /// The language model (Bedrock in AWS): one structured turn.

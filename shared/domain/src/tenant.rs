@@ -54,6 +54,19 @@ pub struct TenantChannels {
     /// `support+{slug}@…` selects this tenant for inbound email.
     pub email_slug: Option<String>,
     pub widget: Option<WidgetSettings>,
+    /// Who the tenant's e-mail comes from; unset, the sender's configured address with
+    /// the tenant's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<EmailFrom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailFrom {
+    /// An address of a domain verified in SES; unset, the sender's configured address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use super::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use baton_domain::conversation::{Conversation, DeliveryStatus, Message};
+use baton_domain::conversation::{Conversation, DeliveryOutcome, DeliveryStatus, Message};
 use baton_domain::ports::{ConversationStore, Page, PageRequest};
 use baton_domain::{ConversationId, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
@@ -188,6 +188,66 @@ impl ConversationStore for DynamoStore {
         messages.retain(|m| after != Some(m.id));
         messages.reverse();
         Ok(messages)
+    }
+
+    async fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        message: ulid::Ulid,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        // The lookup first: once the message names its channel id, a delivery report for
+        // that id must find it. Rewriting it with the same content is harmless.
+        if let Some(id) = &outcome.channel_message_id {
+            let reference = ChannelMessageRef {
+                conversation_id: conversation,
+                message_id: message,
+            };
+            let item = to_item(CHANNEL_MESSAGE, keys::channel_message(tenant, id), &reference)?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| backend("record channel message id", e))?;
+        }
+        let key = keys::message(tenant, conversation, message);
+        let key_again = key.clone();
+        let mut sets = vec!["delivery = :d", "delivery_rank = :r"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)",
+            )
+            .expression_attribute_values(":d", AttributeValue::S(delivery_text(outcome.status).into()))
+            .expression_attribute_values(":r", n(delivery_rank(outcome.status)));
+        if let Some(id) = &outcome.channel_message_id {
+            sets.push("channel_message_id = :c");
+            update = update.expression_attribute_values(":c", s(id.clone()));
+        }
+        if let Some(error) = &outcome.error {
+            sets.push("delivery_error = :e");
+            update = update.expression_attribute_values(":e", s(error.clone()));
+        }
+        let res = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Already at or past this state (a report came first), or no such message.
+            Err(e) if is_conditional_failure(&e) => match self.get(MESSAGE, key_again).await? {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NotFound { entity: MESSAGE }),
+            },
+            Err(e) => Err(backend("record delivery", e)),
+        }
     }
 
     async fn set_delivery_status(

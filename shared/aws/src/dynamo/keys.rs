@@ -11,6 +11,7 @@ pub const PK: &str = "PK";
 pub const SK: &str = "SK";
 pub const ENTITY_TYPE: &str = "entity_type";
 
+#[derive(Clone)]
 pub struct Key {
     pub pk: String,
     pub sk: String,

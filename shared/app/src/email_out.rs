@@ -1,0 +1,402 @@
+//! Sending a reply by e-mail, once: the `email-sender` function's use case.
+//!
+//! ```text
+//! claim(message) ─ read tenant, conversation, ticket, thread ─ build MIME
+//!   ─ mark the attempt ─ SES SendRawEmail ─ complete the attempt (SES's id)
+//!   ─ record: message sent + Message-ID lookups │ or: failed + timeline event
+//!   ─ complete(message)
+//! ```
+//!
+//! A redelivered queue message finds its claim completed and sends nothing. The attempt
+//! marker is written just before the send and completed with SES's answer right after it;
+//! a retry that finds it completed finishes the bookkeeping without sending, and one that
+//! finds it still in progress knows an earlier invocation stopped in the middle of the
+//! send. SES has no idempotency key, so that attempt may or may not have left: Baton does
+//! not mail the customer a second time but marks the message "not confirmed" on the
+//! ticket, where an agent sees it (at most once, never silently lost).
+
+use baton_domain::conversation::{Author, DeliveryOutcome, DeliveryStatus, Direction, Message};
+use baton_domain::email::ticket_alias_token;
+use baton_domain::error::RecordError;
+use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
+use baton_domain::mail_out::{self, OutgoingEmail};
+use baton_domain::outbound::OutboundMessage;
+use baton_domain::ports::{MailError, Mailer, Store, Write};
+use baton_domain::tenant::Tenant;
+use baton_domain::ticket::{Ticket, TimelineEntry, TimelineKind};
+use baton_domain::{Channel, Clock, StoreError, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+
+/// The claim on one outbound message.
+pub const SCOPE: &str = "email-send";
+/// The marker around the SES call itself.
+const ATTEMPT_SCOPE: &str = "email-attempt";
+/// Messages read back to thread a reply (the newest; the root is kept by `References`
+/// of the messages in it).
+const THREAD_WINDOW: u32 = 50;
+
+/// What the agent sees when an invocation stopped in the middle of a send.
+pub const UNCONFIRMED: &str = "Baton stopped while handing this e-mail to the mail service and cannot tell whether it \
+     was sent. It was not sent again; check with the customer before resending.";
+
+/// The sender's settings, read once per process.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// The From address unless the tenant sets its own (`mail_out::FROM_ENV_VARS`).
+    pub from_address: String,
+    /// Where customers' answers are received (`ticket+…@` and `support+…@` live there).
+    pub inbound_domain: String,
+    /// Signs `ticket+{token}@` reply addresses.
+    pub alias_secret: String,
+    /// SES's region, which names the Message-ID SES gives a message.
+    pub region: String,
+}
+
+pub struct EmailPorts<'a> {
+    pub store: &'a dyn Store,
+    pub mailer: &'a dyn Mailer,
+    pub clock: &'a dyn Clock,
+}
+
+/// What became of one outbound message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Sent {
+    /// Handed to SES; `message_id` is the Message-ID the customer's mail shows.
+    Sent { message_id: String },
+    /// Refused for good; the reason is on the ticket.
+    Rejected { reason: String },
+    /// An earlier invocation stopped during the send; marked on the ticket, not resent.
+    Unconfirmed,
+    /// Done before.
+    Duplicate,
+}
+
+/// Sends one reply, once. `remaining` is the invocation's time left: the claim lasts no
+/// longer, so a retry after a crash takes over promptly.
+pub async fn deliver(
+    ports: &EmailPorts<'_>,
+    config: &SenderConfig,
+    out: &OutboundMessage,
+    remaining: Option<Duration>,
+) -> Result<Sent, RecordError> {
+    if out.channel != Channel::Email {
+        return Err(RecordError::Bad(format!(
+            "a {:?} message on the e-mail queue",
+            out.channel
+        )));
+    }
+    let key = format!("{}:{}", out.tenant_id, out.message_id);
+    let hash = payload_hash(serde_json::to_string(out).unwrap_or_default().as_bytes());
+    let mut policy = IdempotencyPolicy::default();
+    if let Some(left) = remaining {
+        policy = policy.within(left);
+    }
+    let token = match ports.store.claim(SCOPE, &key, &hash, ports.clock.now(), policy).await? {
+        ClaimOutcome::Claimed(token) => token,
+        ClaimOutcome::AlreadyCompleted(_) => {
+            tracing::info!("redelivered e-mail ignored");
+            return Ok(Sent::Duplicate);
+        }
+        ClaimOutcome::PayloadMismatch => {
+            return Err(RecordError::Bad(
+                "an outbound message id reused with other content".into(),
+            ))
+        }
+        ClaimOutcome::InProgress => return Err(RecordError::Transient("being sent by another invocation".into())),
+    };
+    match send(ports, config, out, &key, &hash).await {
+        Ok(sent) => {
+            ports
+                .store
+                .complete(
+                    SCOPE,
+                    &key,
+                    &token,
+                    serde_json::to_value(&sent).ok(),
+                    ports.clock.now(),
+                    policy,
+                )
+                .await?;
+            Ok(sent)
+        }
+        Err(e) => {
+            if let Err(release) = ports.store.release(SCOPE, &key, &token).await {
+                tracing::warn!(error = %release, "could not release the claim; it expires on its own");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The attempt marker outlives any retry: it is only ever completed, never expired.
+fn attempt_policy() -> IdempotencyPolicy {
+    IdempotencyPolicy {
+        record_ttl: time::Duration::days(14),
+        in_progress_timeout: time::Duration::days(14),
+    }
+}
+
+async fn send(
+    ports: &EmailPorts<'_>,
+    config: &SenderConfig,
+    out: &OutboundMessage,
+    key: &str,
+    hash: &str,
+) -> Result<Sent, RecordError> {
+    let store = ports.store;
+    let tenant = match store.get_tenant(&out.tenant_id).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {}", out.tenant_id))),
+        Err(e) => return Err(e.into()),
+    };
+    let conversation = match store.get_conversation(&out.tenant_id, out.conversation_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RecordError::Bad("the reply's conversation does not exist".into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ticket = match out.ticket {
+        Some(n) => match store.get_ticket(&out.tenant_id, n).await {
+            Ok(t) => Some(t),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let thread = store
+        .latest_messages(&out.tenant_id, out.conversation_id, None, THREAD_WINDOW)
+        .await?;
+    let now = ports.clock.now();
+    let subject = conversation
+        .subject
+        .clone()
+        .or_else(|| ticket.as_ref().map(|t| t.subject.clone()))
+        .unwrap_or_default();
+    let mail = compose(config, &tenant, &subject, ticket.as_ref(), &thread, out, now);
+    let raw = mail_out::build(&mail);
+    let attempt = attempt_policy();
+    match store.claim(ATTEMPT_SCOPE, key, hash, now, attempt).await? {
+        ClaimOutcome::Claimed(token) => match ports.mailer.send_raw(&raw).await {
+            Ok(ses_id) => {
+                let message_id = mail_out::ses_message_id(&ses_id, &config.region);
+                let answer = json!({ "message_id": message_id });
+                if let Err(e) = store
+                    .complete(ATTEMPT_SCOPE, key, &token, Some(answer), ports.clock.now(), attempt)
+                    .await
+                {
+                    tracing::warn!(error = %e, "sent, but the attempt marker was not completed");
+                }
+                record_sent(store, out, &mail, &message_id).await?;
+                tracing::info!(ses_message_id = %ses_id, "e-mail sent");
+                Ok(Sent::Sent { message_id })
+            }
+            Err(MailError::Rejected(reason)) => {
+                let answer = json!({ "rejected": reason });
+                if let Err(e) = store
+                    .complete(ATTEMPT_SCOPE, key, &token, Some(answer), ports.clock.now(), attempt)
+                    .await
+                {
+                    tracing::warn!(error = %e, "rejected, but the attempt marker was not completed");
+                }
+                record_failed(ports, out, ticket.as_ref(), "rejected", &reason).await?;
+                tracing::warn!(reason = %reason, "e-mail rejected by the mail service");
+                Ok(Sent::Rejected { reason })
+            }
+            Err(e) => {
+                // Nothing left: the next delivery may send it.
+                if let Err(release) = store.release(ATTEMPT_SCOPE, key, &token).await {
+                    tracing::warn!(error = %release, "could not release the attempt marker");
+                }
+                if matches!(e, MailError::Misconfigured(_)) {
+                    tracing::error!(error = %e, "the mail service refuses Baton's setup; retried until it is fixed");
+                }
+                Err(RecordError::Transient(e.to_string()))
+            }
+        },
+        ClaimOutcome::AlreadyCompleted(answer) => {
+            // An earlier invocation had SES's answer and stopped before finishing.
+            let answer = answer.unwrap_or_default();
+            if let Some(message_id) = answer["message_id"].as_str() {
+                record_sent(store, out, &mail, message_id).await?;
+                Ok(Sent::Sent {
+                    message_id: message_id.to_owned(),
+                })
+            } else {
+                let reason = answer["rejected"].as_str().unwrap_or("rejected").to_owned();
+                record_failed(ports, out, ticket.as_ref(), "rejected", &reason).await?;
+                Ok(Sent::Rejected { reason })
+            }
+        }
+        ClaimOutcome::InProgress => {
+            // Recorded as sent already (the marker's completion was what failed)?
+            let stored = thread.iter().find(|m| m.id == out.message_id);
+            if let Some(message_id) = stored.and_then(|m| m.channel_message_id.clone()) {
+                return Ok(Sent::Sent { message_id });
+            }
+            tracing::warn!("an earlier invocation stopped during the send; not sending again");
+            record_failed(ports, out, ticket.as_ref(), "unconfirmed", UNCONFIRMED).await?;
+            Ok(Sent::Unconfirmed)
+        }
+        ClaimOutcome::PayloadMismatch => Err(RecordError::Bad(
+            "an outbound message id reused with other content".into(),
+        )),
+    }
+}
+
+/// The message as the customer will get it.
+fn compose(
+    config: &SenderConfig,
+    tenant: &Tenant,
+    subject: &str,
+    ticket: Option<&Ticket>,
+    thread: &[Message],
+    out: &OutboundMessage,
+    now: Timestamp,
+) -> OutgoingEmail {
+    let from = tenant.channels.email_from.as_ref();
+    let from_address = from
+        .and_then(|f| f.address.clone())
+        .unwrap_or_else(|| config.from_address.clone());
+    let from_name = from
+        .and_then(|f| f.display_name.clone())
+        .or_else(|| Some(tenant.name.clone()));
+    let number = ticket.map(|t| t.number).or(out.ticket);
+    let reply_to = match (number, &tenant.channels.email_slug) {
+        (Some(n), _) => format!(
+            "ticket+{}@{}",
+            ticket_alias_token(&config.alias_secret, &out.tenant_id, n),
+            config.inbound_domain
+        ),
+        (None, Some(slug)) => format!("support+{slug}@{}", config.inbound_domain),
+        (None, None) => from_address.clone(),
+    };
+    // The thread as it stands before this reply: every e-mail id it has (the customer's
+    // Message-IDs, and the ones SES gave Baton's earlier replies), oldest first.
+    let earlier: Vec<&Message> = thread.iter().filter(|m| m.id < out.message_id).collect();
+    let in_reply_to = earlier
+        .iter()
+        .rev()
+        .filter(|m| m.direction == Direction::Inbound)
+        .find_map(|m| email_message_id(m, &out.tenant_id));
+    let references = mail_out::thread_references(earlier.iter().filter_map(|m| email_message_id(m, &out.tenant_id)));
+    let author = thread.iter().find(|m| m.id == out.message_id).map(|m| &m.author);
+    OutgoingEmail {
+        from_name,
+        from_address,
+        to: out.to.clone(),
+        reply_to,
+        subject: mail_out::reply_subject(subject, number),
+        message_id: mail_out::own_message_id(&out.message_id, &config.inbound_domain),
+        in_reply_to,
+        references,
+        ticket: number,
+        automatic: !matches!(author, Some(Author::Agent { .. })),
+        text: out.text.clone(),
+        date: now.unix_seconds(),
+    }
+}
+
+/// The RFC 5322 Message-ID of a message of the thread: a customer's is stored under its
+/// intake key (`email:{tenant}:{Message-ID}`; a mail without one has a synthetic
+/// `ses:` id, which no client can refer to), a reply Baton sent under SES's Message-ID.
+fn email_message_id(m: &Message, tenant: &baton_domain::TenantId) -> Option<String> {
+    let id = m.channel_message_id.as_deref()?;
+    match m.direction {
+        Direction::Inbound => id
+            .strip_prefix(&format!("email:{tenant}:"))
+            .filter(|id| !id.starts_with("ses:"))
+            .map(str::to_owned),
+        Direction::Outbound => Some(id.to_owned()),
+    }
+}
+
+/// The message is sent: it carries SES's Message-ID, and both that id and Baton's own
+/// thread back to the conversation, so the customer's answer finds it by `In-Reply-To`
+/// or `References` whichever the mail client keeps.
+async fn record_sent(
+    store: &dyn Store,
+    out: &OutboundMessage,
+    mail: &OutgoingEmail,
+    message_id: &str,
+) -> Result<(), RecordError> {
+    store
+        .record_email_ref(&out.tenant_id, message_id, out.conversation_id)
+        .await?;
+    store
+        .record_email_ref(&out.tenant_id, &mail.message_id, out.conversation_id)
+        .await?;
+    store
+        .record_delivery(
+            &out.tenant_id,
+            out.conversation_id,
+            out.message_id,
+            &DeliveryOutcome {
+                status: DeliveryStatus::Sent,
+                channel_message_id: Some(message_id.to_owned()),
+                error: None,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The message failed: marked on the message and, when there is a ticket, as an event on
+/// its timeline where the agent sees it.
+async fn record_failed(
+    ports: &EmailPorts<'_>,
+    out: &OutboundMessage,
+    ticket: Option<&Ticket>,
+    kind: &str,
+    reason: &str,
+) -> Result<(), RecordError> {
+    ports
+        .store
+        .record_delivery(
+            &out.tenant_id,
+            out.conversation_id,
+            out.message_id,
+            &DeliveryOutcome {
+                status: DeliveryStatus::Failed,
+                channel_message_id: None,
+                error: Some(reason.to_owned()),
+            },
+        )
+        .await?;
+    if let Some(ticket) = ticket {
+        let entry = TimelineEntry {
+            tenant_id: out.tenant_id.clone(),
+            ticket: ticket.number,
+            // One per message: a retry that gets here again finds it written.
+            id: delivery_event_id(out.message_id),
+            at: ports.clock.now(),
+            actor: Author::System,
+            entry: TimelineKind::Event {
+                name: "delivery_failed".into(),
+                detail: json!({
+                    "message_id": out.message_id,
+                    "channel": "email",
+                    "to": out.to,
+                    "kind": kind,
+                    "reason": reason,
+                }),
+            },
+        };
+        match ports.store.commit(vec![Write::AddTimeline(entry)]).await {
+            Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The timeline id of a message's delivery event: at the message's own time (so it sorts
+/// beside it), the same on every attempt.
+pub fn delivery_event_id(message: ulid::Ulid) -> ulid::Ulid {
+    let h = payload_hash(format!("delivery:{message}").as_bytes());
+    let random = u128::from_str_radix(&h[..20], 16).unwrap_or(0);
+    ulid::Ulid::from_parts(message.timestamp_ms(), random)
+}

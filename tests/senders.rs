@@ -1,0 +1,511 @@
+//! Outbound delivery by e-mail: real customer mail through the inbound-email function and
+//! triage, an agent's reply through the agent API, and the e-mail sender's handler sending
+//! through SES on the local endpoint; the mail is read back from the endpoint's record of
+//! what SES sent and parsed as the customer's mail client would. SES's throttling and
+//! refusals are its own error responses, injected by a proxy in front of the endpoint.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use baton_app::email_out::SenderConfig;
+use baton_aws::ses::SesMailer;
+use baton_aws::S3Bucket;
+use baton_domain::conversation::{DeliveryStatus, Direction, Message};
+use baton_domain::email::ticket_alias_token;
+use baton_domain::ports::{ConversationStore, PageRequest, TicketStore};
+use baton_domain::{TenantId, TicketNumber};
+use baton_tests::ddb_proxy::{DdbProxy, QueryError};
+use baton_tests::{
+    agent_api_deps, agent_call, agent_token, deliver_email, inbound_email_deps, local_secret, message_texts,
+    seeded_env, timeline, timeline_events, triage_deps, TestEnv,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const SUPPORT: &str = "support+demo@inbound.baton.local";
+const DOMAIN: &str = "inbound.baton.local";
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+struct World {
+    env: TestEnv,
+    inbound: inbound_email::Deps,
+    bucket: S3Bucket,
+    triage: triage::Deps,
+    api: agent_api::Deps,
+    sender: email_sender::Deps,
+    token: String,
+}
+
+/// The sender as `infra/local/env.json` configures it, sending through `ses`.
+fn sender_deps(env: &TestEnv, ses: aws_sdk_ses::Client) -> email_sender::Deps {
+    email_sender::Deps {
+        store: Arc::new(env.store.clone()),
+        mailer: Arc::new(SesMailer::new(ses, None)),
+        clock: Arc::new(baton_domain::SystemClock),
+        config: SenderConfig {
+            from_address: local_secret("SUPPORT_FROM_EMAIL"),
+            inbound_domain: DOMAIN.into(),
+            alias_secret: local_secret("EMAIL_ALIAS_SECRET"),
+            region: "us-east-1".into(),
+        },
+    }
+}
+
+/// The functions over `env`, the e-mail sender sending through `ses`.
+async fn world_on(env: TestEnv, ses: aws_sdk_ses::Client) -> World {
+    let (inbound, bucket) = inbound_email_deps(&env, &local_secret("EMAIL_ALIAS_SECRET"));
+    let store: Arc<dyn baton_domain::ports::Store> = Arc::new(env.store.clone());
+    let triage = triage_deps(&env, store.clone());
+    let api = agent_api_deps(&env, store);
+    let sender = sender_deps(&env, ses);
+    let token = agent_token(&env, "demo", "alex@demo.example", "agent").await;
+    World {
+        env,
+        inbound,
+        bucket,
+        triage,
+        api,
+        sender,
+        token,
+    }
+}
+
+async fn world() -> World {
+    let env = seeded_env().await;
+    let ses = aws_sdk_ses::Client::new(&env.sdk);
+    world_on(env, ses).await
+}
+
+/// A world whose SES calls go through a proxy that can answer with SES's errors.
+async fn world_behind_proxy() -> (World, DdbProxy) {
+    let env = seeded_env().await;
+    let proxy = DdbProxy::start(&env.endpoint.url).await;
+    let ses = proxy.ses(&env.sdk);
+    (world_on(env, ses).await, proxy)
+}
+
+fn mail(from: &str, to: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Ana Lima <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n{extra_headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+impl World {
+    /// The customer's mail arrives through SES and is triaged.
+    async fn customer_writes(&self, id: &str, raw: &[u8], to: &str) {
+        let results = deliver_email(&self.inbound, &self.bucket, id, raw, &[to], "PASS").await;
+        assert_eq!(results[0]["outcome"], "queued", "{results:?}");
+        let queued = baton_tests::drain_inbound(&self.env).await;
+        baton_tests::triage_records(&self.triage, &queued).await;
+    }
+
+    /// Everything on the e-mail queue now, as one SQS batch.
+    async fn take_email_batch(&self) -> SqsEvent {
+        let sqs = aws_sdk_sqs::Client::new(&self.env.sdk);
+        let (url, arn) = self.env.resources.queue("EmailQueue").unwrap();
+        let mut records = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let group = m
+                    .attributes()
+                    .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+                    .cloned()
+                    .unwrap_or_default();
+                records.push(json!({
+                    "messageId": m.message_id().unwrap_or_default(), "receiptHandle": "rh",
+                    "body": m.body().unwrap_or_default(),
+                    "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": group },
+                    "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                    "eventSourceARN": arn, "awsRegion": "us-east-1"
+                }));
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    async fn send(&self, batch: &SqsEvent) -> SqsBatchResponse {
+        email_sender::handler(&self.sender, LambdaEvent::new(batch.clone(), Context::default()))
+            .await
+            .unwrap()
+    }
+
+    /// Every raw message SES has sent so far, parsed.
+    async fn sent(&self) -> Vec<Vec<u8>> {
+        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.env.endpoint.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        data["ses"]["RawMessage"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m["raw_data"].as_str().unwrap_or_default().as_bytes().to_vec())
+            .collect()
+    }
+
+    async fn ticket_version(&self, n: u64) -> u64 {
+        self.env
+            .store
+            .get_ticket(&demo(), TicketNumber(n))
+            .await
+            .unwrap()
+            .version
+    }
+
+    async fn reply(&self, n: u64, text: &str) -> Value {
+        let version = self.ticket_version(n).await;
+        let (status, _, body) = agent_call(
+            &self.api,
+            &self.token,
+            "POST",
+            &format!("/v1/tickets/{n}/replies"),
+            Some(json!({ "version": version, "text": text })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    async fn messages(&self, n: u64) -> Vec<Message> {
+        let ticket = self.env.store.get_ticket(&demo(), TicketNumber(n)).await.unwrap();
+        self.env
+            .store
+            .list_messages(&demo(), ticket.source.conversation_id, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("SES sent a parsable message")
+}
+
+fn header<'a>(raw: &'a [u8], name: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let head = &text[..text.find("\r\n\r\n")?];
+    head.split("\r\n").find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+/// A customer asks for a person: ticket 1, and the handoff notice by e-mail.
+async fn ticket_from_email(w: &World, customer: &str) {
+    let raw = mail(
+        customer,
+        SUPPORT,
+        "c1@customer.example",
+        "Where is my parcel?",
+        "",
+        "Hello, I want to talk to a human about my parcel.",
+    );
+    w.customer_writes("ses-c1", &raw, SUPPORT).await;
+    let ticket = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
+    assert_eq!(ticket.source.channel, baton_domain::Channel::Email);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reply_is_sent_once_threaded_and_the_customer_answer_returns_to_the_ticket() {
+    let w = world().await;
+    ticket_from_email(&w, "ana@customer.example").await;
+
+    // The handoff notice: written by Baton, so marked automatic.
+    let notice = w.take_email_batch().await;
+    assert_eq!(notice.records.len(), 1);
+    assert!(w.send(&notice).await.batch_item_failures.is_empty());
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(header(&sent[0], "Auto-Submitted"), Some("auto-replied"));
+
+    // The agent's reply.
+    w.reply(1, "Hi Ana,\n\nyour parcel <left> the depot today & arrives tomorrow.")
+        .await;
+    let reply = w.take_email_batch().await;
+    assert_eq!(reply.records.len(), 1);
+    assert!(w.send(&reply).await.batch_item_failures.is_empty());
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 2, "one mail per reply");
+    let raw = &sent[1];
+    let m = parse(raw);
+    let from = m.from().unwrap().first().unwrap();
+    assert_eq!(
+        (from.name(), from.address()),
+        (Some("Demo Shop"), Some("support@baton.local"))
+    );
+    assert_eq!(m.to().unwrap().first().unwrap().address(), Some("ana@customer.example"));
+    let alias = format!(
+        "ticket+{}@{DOMAIN}",
+        ticket_alias_token(&local_secret("EMAIL_ALIAS_SECRET"), &demo(), TicketNumber(1))
+    );
+    assert_eq!(m.reply_to().unwrap().first().unwrap().address(), Some(alias.as_str()));
+    assert_eq!(m.subject(), Some("Re: Where is my parcel? [#1]"));
+    assert_eq!(m.in_reply_to().as_text(), Some("c1@customer.example"));
+    assert_eq!(header(raw, "X-Baton-Ticket"), Some("1"));
+    assert_eq!(header(raw, "Auto-Submitted"), None, "a person wrote it");
+    assert_eq!(
+        m.body_text(0).unwrap().replace("\r\n", "\n").trim_end(),
+        "Hi Ana,\n\nyour parcel <left> the depot today & arrives tomorrow."
+    );
+    let html = m.body_html(0).unwrap();
+    assert!(
+        html.contains("your parcel &lt;left&gt; the depot today &amp; arrives tomorrow."),
+        "{html}"
+    );
+
+    // The message carries the Message-ID SES gave it; the thread references hold the
+    // customer's first message, the notice's SES id and Baton's own id for this reply.
+    let messages = w.messages(1).await;
+    let outbound: Vec<&Message> = messages.iter().filter(|m| m.direction == Direction::Outbound).collect();
+    assert_eq!(outbound.len(), 2);
+    for o in &outbound {
+        assert_eq!(o.delivery, Some(DeliveryStatus::Sent));
+        assert!(o
+            .channel_message_id
+            .as_deref()
+            .unwrap()
+            .ends_with("@email.amazonses.com"));
+    }
+    let reply_ses_id = outbound[1].channel_message_id.clone().unwrap();
+    let refs: Vec<String> = m
+        .references()
+        .as_text_list()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(refs[0], "c1@customer.example");
+    assert_eq!(refs[1], outbound[0].channel_message_id.clone().unwrap());
+    assert!(refs[2].starts_with("baton.") && refs[2].ends_with(DOMAIN), "{refs:?}");
+
+    // A redelivered queue message sends nothing.
+    assert!(w.send(&reply).await.batch_item_failures.is_empty());
+    assert!(w.send(&notice).await.batch_item_failures.is_empty());
+    assert_eq!(w.sent().await.len(), 2);
+
+    // The customer answers from their mail client: to the alias, In-Reply-To the
+    // Message-ID SES gave the reply. It lands on ticket 1.
+    let answer = mail(
+        "ana@customer.example",
+        &alias,
+        "c2@customer.example",
+        "Re: Where is my parcel? [#1]",
+        &format!("In-Reply-To: <{reply_ses_id}>\r\nReferences: <c1@customer.example> <{reply_ses_id}>\r\n"),
+        "Great, thank you!\r\n\r\nOn Tue, Dec 1, 2026, Demo Shop wrote:\r\n> Hi Ana,",
+    );
+    w.customer_writes("ses-c2", &answer, &alias).await;
+    // And once more, to the support address with only the SES Message-ID to go by
+    // (a client that replied to From).
+    let again = mail(
+        "ana@customer.example",
+        SUPPORT,
+        "c3@customer.example",
+        "Re: Where is my parcel?",
+        &format!("In-Reply-To: <{reply_ses_id}>\r\n"),
+        "One more thing: can you leave it with a neighbour?",
+    );
+    w.customer_writes("ses-c3", &again, SUPPORT).await;
+    // A client that kept neither header: the subject's tag finds the ticket, for its own
+    // customer only.
+    let tagged = mail(
+        "ana@customer.example",
+        SUPPORT,
+        "c4@customer.example",
+        "Re: Where is my parcel? [#1]",
+        "",
+        "Also, the door code is 4411.",
+    );
+    w.customer_writes("ses-c4", &tagged, SUPPORT).await;
+    let stranger = mail(
+        "eve@elsewhere.example",
+        SUPPORT,
+        "e1@elsewhere.example",
+        "Re: Where is my parcel? [#1]",
+        "",
+        "Please send it to my address instead.",
+    );
+    w.customer_writes("ses-e1", &stranger, SUPPORT).await;
+    let texts = message_texts(&timeline(&w.env, TicketNumber(1)).await);
+    assert!(texts.contains(&"Also, the door code is 4411.".to_owned()), "{texts:?}");
+    assert!(
+        !texts.iter().any(|t| t.contains("send it to my address")),
+        "a stranger typing the tag does not join: {texts:?}"
+    );
+    assert!(texts.contains(&"Great, thank you!".to_owned()), "{texts:?}");
+    assert!(
+        texts.contains(&"One more thing: can you leave it with a neighbour?".to_owned()),
+        "{texts:?}"
+    );
+    assert!(
+        w.env.store.get_ticket(&demo(), TicketNumber(2)).await.is_err(),
+        "no second ticket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_send_fails_only_its_record_and_is_sent_once_on_retry() {
+    let (w, proxy) = world_behind_proxy().await;
+    ticket_from_email(&w, "bo@customer.example").await;
+    // The SDK backs off and tries three times within the invocation; throttled all three
+    // times, the record fails alone and SQS hands it back later.
+    proxy.fail("SendRawEmail", 3, QueryError::ses_throttling());
+    let batch = w.take_email_batch().await;
+    let first = w.send(&batch).await;
+    assert_eq!(first.batch_item_failures.len(), 1, "the throttled record is retried");
+    assert_eq!(proxy.injected(), ["SendRawEmail"; 3]);
+    assert!(w.sent().await.is_empty());
+    // SQS hands it back after the visibility timeout.
+    let second = w.send(&batch).await;
+    assert!(second.batch_item_failures.is_empty());
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.sent().await.len(), 1, "sent once");
+    let outbound: Vec<Message> = w
+        .messages(1)
+        .await
+        .into_iter()
+        .filter(|m| m.direction == Direction::Outbound)
+        .collect();
+    assert_eq!(outbound[0].delivery, Some(DeliveryStatus::Sent));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_address_shows_on_the_timeline_and_is_not_retried() {
+    let (w, proxy) = world_behind_proxy().await;
+    ticket_from_email(&w, "cy@customer.example").await;
+    w.send(&w.take_email_batch().await).await;
+    let reason = "Address blacklisted.";
+    proxy.fail("SendRawEmail", 1, QueryError::ses_message_rejected(reason));
+    let entry = w.reply(1, "Your refund is on its way.").await;
+    let batch = w.take_email_batch().await;
+    assert!(
+        w.send(&batch).await.batch_item_failures.is_empty(),
+        "a refusal is not retried"
+    );
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(proxy.injected(), ["SendRawEmail"], "SES was asked once");
+    assert_eq!(w.sent().await.len(), 1, "only the notice left");
+    let events = timeline_events(&timeline(&w.env, TicketNumber(1)).await);
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "delivery_failed")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0]["reason"], reason);
+    assert_eq!(failed[0]["message_id"], entry["entry_id"]);
+    let reply = w
+        .messages(1)
+        .await
+        .into_iter()
+        .find(|m| m.id.to_string() == entry["entry_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(reply.delivery, Some(DeliveryStatus::Failed));
+    assert_eq!(reply.delivery_error.as_deref(), Some(reason));
+}
+
+/// The agent's reply is sent once whatever call of the sender fails or crashes: with an
+/// error at any call, the redelivery sends exactly one mail; with a crash, never two, and
+/// a crash in the middle of the SES call is marked "not confirmed" on the ticket instead
+/// of mailing the customer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_twice() {
+    use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
+    let w = world().await;
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let faulty = email_sender::Deps {
+        store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
+        mailer: Arc::new(Faulty::new(
+            SesMailer::new(aws_sdk_ses::Client::new(&w.env.sdk), None),
+            &faults,
+        )),
+        clock: Arc::new(clock.clone()),
+        config: w.sender.config.clone(),
+    };
+    let mut number = 0;
+    every_call("the e-mail sender", 12, |k, fault| {
+        number += 1;
+        let (w, faults, faulty, clock) = (&w, &faults, &faulty, &clock);
+        let n = number;
+        async move {
+            let customer = format!("case{k}-{}@customer.example", fault as u8);
+            let raw = mail(
+                &customer,
+                SUPPORT,
+                &format!("k{k}-{}@customer.example", fault as u8),
+                "Help",
+                "",
+                "I want to talk to a human.",
+            );
+            w.customer_writes(&format!("ses-k{k}-{}", fault as u8), &raw, SUPPORT)
+                .await;
+            w.send(&w.take_email_batch().await).await;
+            let text = format!("Reply for case {k} {fault:?}.");
+            w.reply(n, &text).await;
+            let batch = w.take_email_batch().await;
+            faults.arm(k, fault);
+            let run = || email_sender::handler(faulty, LambdaEvent::new(batch.clone(), Context::default()));
+            faults.run(run()).await;
+            let fired = faults.fired();
+            faults.disarm();
+            // Redelivered after the visibility timeout, past the dead claim's expiry.
+            for _ in 0..3 {
+                clock.advance(time::Duration::minutes(2));
+                if faults
+                    .run(run())
+                    .await
+                    .is_some_and(|r| r.unwrap().batch_item_failures.is_empty())
+                {
+                    break;
+                }
+            }
+            let mails = w
+                .sent()
+                .await
+                .iter()
+                .filter(|m| String::from_utf8_lossy(m).contains(&text))
+                .count();
+            let reply = w.messages(n).await.into_iter().find(|m| m.text == text).unwrap();
+            let unconfirmed = timeline_events(&timeline(&w.env, TicketNumber(n)).await)
+                .iter()
+                .any(|(name, d)| name == "delivery_failed" && d["kind"] == "unconfirmed");
+            match (fault, reply.delivery) {
+                (_, Some(DeliveryStatus::Sent)) => {
+                    assert_eq!(mails, 1, "sent once (fault {fault:?} at call {k})");
+                    assert!(!unconfirmed);
+                }
+                (Fault::Crash, Some(DeliveryStatus::Failed)) => {
+                    assert!(mails <= 1, "never twice (crash at call {k})");
+                    assert!(unconfirmed, "the agent is told (crash at call {k})");
+                }
+                (f, d) => panic!("fault {f:?} at call {k} left the reply {d:?} with {mails} mails"),
+            }
+            fired
+        }
+    })
+    .await;
+}
