@@ -109,6 +109,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
             context_start: None,
             follows: None,
             subject: None,
+            account_id: None,
             version: 1,
         })
         .await
@@ -667,6 +668,8 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 created_at: SystemClock.now(),
                 kb_revision: 0,
                 quotas: Default::default(),
+                whatsapp_health: None,
+                instagram_health: None,
             },
             &[],
         )

@@ -2,53 +2,14 @@
 //! through the function's handler, onto the real inbound queue, exactly once.
 
 use baton_app::intake::{accept, IntakeOutcome, IntakePorts};
-use baton_aws::meta_webhook::{handle_http, MetaWebhook};
-use baton_aws::SqsQueue;
-use baton_domain::channels::{instagram, whatsapp, ChannelMessage, ContentKind};
+use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message};
 use baton_domain::ports::{ConversationStore, CustomerStore, PageRequest};
 use baton_domain::{Channel, Clock, SystemClock, TenantId};
-use baton_tests::{drain_inbound, local_secret, root, seeded_env, TestEnv};
+use baton_tests::{
+    drain_inbound, event, inbound_queue, instagram_webhook, local_secret, post, seeded_env, signed, whatsapp_webhook,
+};
 use std::sync::Arc;
-
-fn inbound_queue(env: &TestEnv) -> SqsQueue {
-    let (url, _) = env.resources.queue("InboundQueue").unwrap();
-    SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
-}
-
-fn whatsapp_webhook(env: &TestEnv) -> MetaWebhook {
-    MetaWebhook {
-        channel: Channel::Whatsapp,
-        verify_token: local_secret("WHATSAPP_VERIFY_TOKEN"),
-        app_secret: local_secret("WHATSAPP_APP_SECRET"),
-        parse: whatsapp::parse,
-        store: std::sync::Arc::new(env.store.clone()),
-        inbound_queue: std::sync::Arc::new(inbound_queue(env)),
-        clock: Box::new(SystemClock),
-        inactivity: baton_domain::conversation::DEFAULT_INACTIVITY,
-    }
-}
-
-fn instagram_webhook(env: &TestEnv) -> MetaWebhook {
-    MetaWebhook {
-        channel: Channel::Instagram,
-        verify_token: local_secret("INSTAGRAM_VERIFY_TOKEN"),
-        app_secret: local_secret("INSTAGRAM_APP_SECRET"),
-        parse: instagram::parse,
-        ..whatsapp_webhook(env)
-    }
-}
-
-fn event(name: &str) -> String {
-    std::fs::read_to_string(root().join("events").join(name)).unwrap()
-}
-
-async fn post(webhook: &MetaWebhook, event_json: &str) -> (u16, String) {
-    let req = lambda_http::request::from_str(event_json).expect("API Gateway v2 event");
-    let resp = handle_http(webhook, req).await;
-    let status = resp.status().as_u16();
-    (status, String::from_utf8_lossy(resp.body().as_ref()).into_owned())
-}
 
 fn demo() -> TenantId {
     TenantId::new("demo").unwrap()
@@ -121,14 +82,6 @@ async fn bad_signature_or_wrong_verify_token_is_refused_and_nothing_is_queued() 
         .is_none());
 }
 
-fn signed(path: &str, body: &str, secret: &str) -> String {
-    let mut ev: serde_json::Value = serde_json::from_str(&event("whatsapp-text.json")).unwrap();
-    ev["rawPath"] = path.into();
-    ev["body"] = body.into();
-    ev["headers"]["x-hub-signature-256"] = baton_domain::meta::sign(secret, body.as_bytes()).into();
-    ev.to_string()
-}
-
 #[tokio::test]
 async fn bad_payloads_get_a_clear_4xx_and_unknown_accounts_are_acknowledged() {
     let env = seeded_env().await;
@@ -181,6 +134,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         sender: None,
         original: None,
         created_at: SystemClock.now(),
+        sent_at: None,
     };
     env.store.append_message(&sent).await.unwrap();
     assert_eq!(post(&wh, &event("whatsapp-status.json")).await.0, 200);

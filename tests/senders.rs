@@ -105,44 +105,7 @@ impl World {
 
     /// Everything on the e-mail queue now, as one SQS batch.
     async fn take_email_batch(&self) -> SqsEvent {
-        let sqs = aws_sdk_sqs::Client::new(&self.env.sdk);
-        let (url, arn) = self.env.resources.queue("EmailQueue").unwrap();
-        let mut records = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap();
-            let messages = got.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
-            }
-            for m in messages {
-                let group = m
-                    .attributes()
-                    .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
-                    .cloned()
-                    .unwrap_or_default();
-                records.push(json!({
-                    "messageId": m.message_id().unwrap_or_default(), "receiptHandle": "rh",
-                    "body": m.body().unwrap_or_default(),
-                    "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": group },
-                    "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                    "eventSourceARN": arn, "awsRegion": "us-east-1"
-                }));
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        serde_json::from_value(json!({ "Records": records })).unwrap()
+        baton_tests::take_batch(&self.env, "EmailQueue").await
     }
 
     async fn send(&self, batch: &SqsEvent) -> SqsBatchResponse {

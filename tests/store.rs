@@ -30,6 +30,8 @@ fn tenant(id: &str) -> Tenant {
         created_at: t0(),
         kb_revision: 0,
         quotas: Default::default(),
+        whatsapp_health: None,
+        instagram_health: None,
     }
 }
 
@@ -204,6 +206,7 @@ fn message(t: &TenantId, conv: ConversationId, text: &str, channel_id: Option<&s
         sender: None,
         original: None,
         created_at: t0(),
+        sent_at: None,
     }
 }
 
@@ -224,6 +227,7 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
         context_start: None,
         follows: None,
         subject: None,
+        account_id: None,
         version: 1,
     };
     s.create_conversation(&c).await.unwrap();

@@ -350,6 +350,7 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
             delivery: None,
             delivery_error: None,
             created_at: SystemClock.now(),
+            sent_at: None,
             sender: None,
             original: None,
         };

@@ -138,6 +138,7 @@ async fn polling_returns_the_thread_after_the_cursor() {
             sender: None,
             original: None,
             created_at: SystemClock.now(),
+            sent_at: None,
         };
         env.store.append_message(&m).await.unwrap();
         ids.push(m.id);
@@ -241,4 +242,47 @@ async fn refuses_bad_keys_tokens_origins_sizes_and_floods() {
     assert_eq!(status, 204);
     assert_eq!(headers["access-control-allow-methods"], "GET, POST, OPTIONS");
     assert_eq!(call(&deps, Call::new("GET", "/widget/v1/nothing")).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_reply_is_marked_delivered_once_the_widget_poll_returns_it() {
+    let (env, deps) = setup().await;
+    let (conv, token) = start(&deps).await;
+    let conv_id: ConversationId = conv.parse().unwrap();
+    let demo = TenantId::new("demo").unwrap();
+    let reply = Message {
+        tenant_id: demo.clone(),
+        conversation_id: conv_id,
+        id: ulid::Ulid::new(),
+        direction: Direction::Outbound,
+        author: Author::Agent {
+            id: baton_domain::AgentId::new("ann").unwrap(),
+        },
+        text: "Ann here.".into(),
+        attachments: vec![],
+        channel_message_id: None,
+        delivery: Some(baton_domain::conversation::DeliveryStatus::Queued),
+        delivery_error: None,
+        sender: None,
+        original: None,
+        created_at: SystemClock.now(),
+        sent_at: None,
+    };
+    env.store.append_message(&reply).await.unwrap();
+    let stored = |env: &TestEnv| {
+        let (demo, env) = (demo.clone(), env.store.clone());
+        async move { env.list_messages_after(&demo, conv_id, None, 10).await.unwrap()[0].delivery }
+    };
+    assert_eq!(
+        stored(&env).await,
+        Some(baton_domain::conversation::DeliveryStatus::Queued)
+    );
+    let mut c = Call::new("GET", format!("/widget/v1/conversations/{conv}/messages"));
+    c.token = Some(&token);
+    let (status, body, _) = call(&deps, c).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stored(&env).await,
+        Some(baton_domain::conversation::DeliveryStatus::Delivered)
+    );
 }

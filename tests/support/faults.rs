@@ -138,6 +138,17 @@ impl Injected for BlobError {
     }
 }
 
+impl Injected for SendError {
+    fn injected(call: &'static str) -> Self {
+        SendError {
+            channel: Channel::Whatsapp,
+            failure: baton_domain::meta_send::MetaFailure::Unavailable,
+            code: None,
+            message: format!("injected fault at {call}"),
+        }
+    }
+}
+
 impl Injected for MailError {
     fn injected(call: &'static str) -> Self {
         MailError::Unavailable(format!("injected fault at {call}"))
@@ -186,6 +197,8 @@ faulty!(TenantStore {
     fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
     fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError>;
     fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
+    fn set_sending_settings(&self, id: &TenantId, whatsapp: &baton_domain::tenant::WhatsAppSettings, instagram: &baton_domain::tenant::InstagramSettings) -> Result<(), StoreError>;
+    fn set_channel_health(&self, id: &TenantId, channel: Channel, health: &baton_domain::tenant::ChannelHealth) -> Result<(), StoreError>;
 });
 
 faulty!(CustomerStore {
@@ -282,6 +295,10 @@ faulty!(Queue {
 
 faulty!(Mailer {
     fn send_raw(&self, raw: &[u8]) -> Result<String, MailError>;
+});
+
+faulty!(MessagingApi {
+    fn send(&self, channel: Channel, account: &str, token: &str, body: &serde_json::Value) -> Result<String, SendError>;
 });
 
 faulty!(BlobStore {

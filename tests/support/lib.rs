@@ -452,3 +452,99 @@ pub async fn deliver_email(
     assert_eq!(out["disposition"], "CONTINUE");
     out["results"].as_array().unwrap().clone()
 }
+
+/// The adapter of the test stack's inbound queue.
+pub fn inbound_queue(env: &TestEnv) -> baton_aws::SqsQueue {
+    let (url, _) = env.resources.queue("InboundQueue").unwrap();
+    baton_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
+}
+
+/// The WhatsApp webhook over the test stack, with the local secrets.
+pub fn whatsapp_webhook(env: &TestEnv) -> baton_aws::meta_webhook::MetaWebhook {
+    baton_aws::meta_webhook::MetaWebhook {
+        channel: baton_domain::Channel::Whatsapp,
+        verify_token: local_secret("WHATSAPP_VERIFY_TOKEN"),
+        app_secret: local_secret("WHATSAPP_APP_SECRET"),
+        parse: baton_domain::channels::whatsapp::parse,
+        store: std::sync::Arc::new(env.store.clone()),
+        inbound_queue: std::sync::Arc::new(inbound_queue(env)),
+        clock: Box::new(baton_domain::SystemClock),
+        inactivity: baton_domain::conversation::DEFAULT_INACTIVITY,
+    }
+}
+
+/// The Instagram webhook over the test stack, with the local secrets.
+pub fn instagram_webhook(env: &TestEnv) -> baton_aws::meta_webhook::MetaWebhook {
+    baton_aws::meta_webhook::MetaWebhook {
+        channel: baton_domain::Channel::Instagram,
+        verify_token: local_secret("INSTAGRAM_VERIFY_TOKEN"),
+        app_secret: local_secret("INSTAGRAM_APP_SECRET"),
+        parse: baton_domain::channels::instagram::parse,
+        ..whatsapp_webhook(env)
+    }
+}
+
+/// A sample event from `events/`, as text.
+pub fn event(name: &str) -> String {
+    std::fs::read_to_string(root().join("events").join(name)).unwrap()
+}
+
+/// One delivery to a Meta webhook through its HTTP adapter: status and body.
+pub async fn post(webhook: &baton_aws::meta_webhook::MetaWebhook, event_json: &str) -> (u16, String) {
+    let req = lambda_http::request::from_str(event_json).expect("API Gateway v2 event");
+    let resp = baton_aws::meta_webhook::handle_http(webhook, req).await;
+    let status = resp.status().as_u16();
+    (status, String::from_utf8_lossy(resp.body().as_ref()).into_owned())
+}
+
+/// `whatsapp-text.json` with `body` at `path`, signed with `secret` as Meta signs.
+pub fn signed(path: &str, body: &str, secret: &str) -> String {
+    let mut ev: serde_json::Value = serde_json::from_str(&event("whatsapp-text.json")).unwrap();
+    ev["rawPath"] = path.into();
+    ev["body"] = body.into();
+    ev["headers"]["x-hub-signature-256"] = baton_domain::meta::sign(secret, body.as_bytes()).into();
+    ev.to_string()
+}
+
+/// Everything on one of the template's queues now (received and deleted), as the SQS
+/// batch Lambda would hand its consumer, FIFO group ids included.
+pub async fn take_batch(env: &TestEnv, logical_id: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let (url, arn) = env.resources.queue(logical_id).unwrap();
+    let mut records = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let group = m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+                .cloned()
+                .unwrap_or_default();
+            records.push(serde_json::json!({
+                "messageId": m.message_id().unwrap_or_default(), "receiptHandle": "rh",
+                "body": m.body().unwrap_or_default(),
+                "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": group },
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": arn, "awsRegion": "us-east-1"
+            }));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}

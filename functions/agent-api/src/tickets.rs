@@ -18,7 +18,9 @@ use serde_json::json;
 
 /// Listing reads up to `ticket_query::READ_BUDGET` items: counted per agent.
 const LISTS_PER_MINUTE: u32 = 120;
-const MAX_REPLY: usize = 4000;
+/// Longer than one WhatsApp (4,096) or Instagram (1,000) message: the channel sender
+/// splits a long reply in order.
+const MAX_REPLY: usize = 16_000;
 const MAX_NOTE: usize = 10_000;
 
 type Res = Result<Response<Body>, ApiError>;

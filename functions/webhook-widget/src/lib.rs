@@ -13,7 +13,7 @@
 
 use baton_app::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::channels::{ChannelMessage, ContentKind};
-use baton_domain::conversation::{Author, Conversation, Direction, Message, Owner};
+use baton_domain::conversation::{Author, Conversation, DeliveryOutcome, DeliveryStatus, Direction, Message, Owner};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::ports::{Queue, Store};
 use baton_domain::tenant::Tenant;
@@ -262,6 +262,7 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         context_start: None,
         follows: None,
         subject: None,
+        account_id: None,
         version: 1,
     };
     let identity = Identity {
@@ -457,6 +458,24 @@ async fn list_messages(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
         .await
     {
         Ok(messages) => {
+            // The visitor's widget has them now: the widget's "delivered".
+            for m in messages.iter().filter(|m| {
+                m.direction == Direction::Outbound
+                    && matches!(m.delivery, Some(DeliveryStatus::Queued | DeliveryStatus::Sent))
+            }) {
+                let outcome = DeliveryOutcome {
+                    status: DeliveryStatus::Delivered,
+                    channel_message_id: None,
+                    error: None,
+                };
+                if let Err(e) = deps
+                    .store
+                    .record_delivery(&claims.tenant, claims.conversation, m.id, &outcome)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not mark a polled reply delivered");
+                }
+            }
             let cursor = messages
                 .last()
                 .map(|m| m.id.to_string())

@@ -6,6 +6,7 @@
 pub mod endpoint;
 pub mod envfile;
 pub mod gateway;
+pub mod graph_standin;
 pub mod lambda_host;
 pub mod poller;
 pub mod provision;
@@ -138,6 +139,9 @@ pub fn local_model_dir() -> Option<PathBuf> {
 pub struct Baton {
     pub resources: Resources,
     pub http_addr: Option<SocketAddr>,
+    /// The local Graph API stand-in the senders talk to, unless `GRAPH_API_BASE_URL`
+    /// names a real one.
+    pub graph: Option<graph_standin::GraphStandin>,
     pub functions: BTreeMap<String, FunctionHost>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -158,6 +162,16 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
     };
     let resources = provision::provision(sdk, &template, &opts.stack, &BTreeMap::new()).await?;
     provision::verify_sender_domains(sdk, &env_file).await?;
+    // Meta's Graph API is a paid outside service: locally the senders talk to a stand-in
+    // that speaks its wire format, unless the developer points them at a real one.
+    let graph = match std::env::var("GRAPH_API_BASE_URL").ok().filter(|v| !v.is_empty()) {
+        Some(_) => None,
+        None => {
+            let standin = graph_standin::GraphStandin::start(0).await?;
+            tracing::info!(url = %standin.url, "local Graph API stand-in; what it was sent: {}/_baton/requests", standin.url);
+            Some(standin)
+        }
+    };
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut functions = BTreeMap::new();
     let mut routes = Vec::new();
@@ -175,7 +189,13 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
         let host = FunctionHost::start(HostSpec {
             name: f.logical_id.clone(),
             binary,
-            env: function_env(f, &resources, &env_file, endpoint_url)?,
+            env: {
+                let mut env = function_env(f, &resources, &env_file, endpoint_url)?;
+                if let (Some(slot), Some(standin)) = (env.get_mut("GRAPH_API_BASE_URL"), &graph) {
+                    *slot = standin.url.clone();
+                }
+                env
+            },
             timeout: Duration::from_secs(u64::from(f.timeout_secs)),
             memory_mb: f.memory_mb,
         })
@@ -231,6 +251,7 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
     Ok(Baton {
         resources,
         http_addr,
+        graph,
         functions,
         tasks,
     })

@@ -37,12 +37,14 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
                 key: DEMO_WIDGET_KEY.into(),
                 allowed_origins: vec![DEMO_WIDGET_ORIGIN.into()],
             }),
-            email_from: None,
+            ..Default::default()
         },
         ai: AiSettings::default(),
         created_at: now,
         kb_revision: 0,
         quotas: Default::default(),
+        whatsapp_health: None,
+        instagram_health: None,
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -118,6 +120,8 @@ pub async fn ensure_tenant_and_agent(
                         created_at: now,
                         kb_revision: 0,
                         quotas: Default::default(),
+                        whatsapp_health: None,
+                        instagram_health: None,
                     },
                     &[],
                 )

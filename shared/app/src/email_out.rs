@@ -7,23 +7,19 @@
 //!   ─ complete(message)
 //! ```
 //!
-//! A redelivered queue message finds its claim completed and sends nothing. The attempt
-//! marker is written just before the send and completed with SES's answer right after it;
-//! a retry that finds it completed finishes the bookkeeping without sending, and one that
-//! finds it still in progress knows an earlier invocation stopped in the middle of the
-//! send. SES has no idempotency key, so that attempt may or may not have left: Baton does
-//! not mail the customer a second time but marks the message "not confirmed" on the
-//! ticket, where an agent sees it (at most once, never silently lost).
+//! A redelivered queue message finds its claim completed and sends nothing; the SES call
+//! is bracketed by an attempt marker (`crate::delivery`), so a crash in the middle of it
+//! never mails the customer twice.
 
-use baton_domain::conversation::{Author, DeliveryOutcome, DeliveryStatus, Direction, Message};
+use crate::delivery::{self, Attempt};
+use baton_domain::conversation::{Author, Direction, Message};
 use baton_domain::email::ticket_alias_token;
 use baton_domain::error::RecordError;
-use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
 use baton_domain::mail_out::{self, OutgoingEmail};
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{MailError, Mailer, Store, Write};
+use baton_domain::ports::{MailError, Mailer, Store};
 use baton_domain::tenant::Tenant;
-use baton_domain::ticket::{Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::Ticket;
 use baton_domain::{Channel, Clock, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -36,10 +32,6 @@ const ATTEMPT_SCOPE: &str = "email-attempt";
 /// Messages read back to thread a reply (the newest; the root is kept by `References`
 /// of the messages in it).
 const THREAD_WINDOW: u32 = 50;
-
-/// What the agent sees when an invocation stopped in the middle of a send.
-pub const UNCONFIRMED: &str = "Baton stopped while handing this e-mail to the mail service and cannot tell whether it \
-     was sent. It was not sent again; check with the customer before resending.";
 
 /// The sender's settings, read once per process.
 #[derive(Debug, Clone)]
@@ -88,55 +80,11 @@ pub async fn deliver(
             out.channel
         )));
     }
-    let key = format!("{}:{}", out.tenant_id, out.message_id);
-    let hash = payload_hash(serde_json::to_string(out).unwrap_or_default().as_bytes());
-    let mut policy = IdempotencyPolicy::default();
-    if let Some(left) = remaining {
-        policy = policy.within(left);
-    }
-    let token = match ports.store.claim(SCOPE, &key, &hash, ports.clock.now(), policy).await? {
-        ClaimOutcome::Claimed(token) => token,
-        ClaimOutcome::AlreadyCompleted(_) => {
-            tracing::info!("redelivered e-mail ignored");
-            return Ok(Sent::Duplicate);
-        }
-        ClaimOutcome::PayloadMismatch => {
-            return Err(RecordError::Bad(
-                "an outbound message id reused with other content".into(),
-            ))
-        }
-        ClaimOutcome::InProgress => return Err(RecordError::Transient("being sent by another invocation".into())),
+    let Some(claimed) = delivery::claim(ports.store, ports.clock, SCOPE, out, remaining).await? else {
+        return Ok(Sent::Duplicate);
     };
-    match send(ports, config, out, &key, &hash).await {
-        Ok(sent) => {
-            ports
-                .store
-                .complete(
-                    SCOPE,
-                    &key,
-                    &token,
-                    serde_json::to_value(&sent).ok(),
-                    ports.clock.now(),
-                    policy,
-                )
-                .await?;
-            Ok(sent)
-        }
-        Err(e) => {
-            if let Err(release) = ports.store.release(SCOPE, &key, &token).await {
-                tracing::warn!(error = %release, "could not release the claim; it expires on its own");
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The attempt marker outlives any retry: it is only ever completed, never expired.
-fn attempt_policy() -> IdempotencyPolicy {
-    IdempotencyPolicy {
-        record_ttl: time::Duration::days(14),
-        in_progress_timeout: time::Duration::days(14),
-    }
+    let result = send(ports, config, out, &claimed.key, &claimed.hash).await;
+    delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
 }
 
 async fn send(
@@ -146,7 +94,7 @@ async fn send(
     key: &str,
     hash: &str,
 ) -> Result<Sent, RecordError> {
-    let store = ports.store;
+    let (store, clock) = (ports.store, ports.clock);
     let tenant = match store.get_tenant(&out.tenant_id).await {
         Ok(t) => t,
         Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {}", out.tenant_id))),
@@ -167,59 +115,50 @@ async fn send(
         },
         None => None,
     };
+    let number = ticket.as_ref().map(|t| t.number);
     let thread = store
         .latest_messages(&out.tenant_id, out.conversation_id, None, THREAD_WINDOW)
         .await?;
-    let now = ports.clock.now();
     let subject = conversation
         .subject
         .clone()
         .or_else(|| ticket.as_ref().map(|t| t.subject.clone()))
         .unwrap_or_default();
-    let mail = compose(config, &tenant, &subject, ticket.as_ref(), &thread, out, now);
+    let mail = compose(config, &tenant, &subject, ticket.as_ref(), &thread, out, clock.now());
     let raw = mail_out::build(&mail);
-    let attempt = attempt_policy();
-    match store.claim(ATTEMPT_SCOPE, key, hash, now, attempt).await? {
-        ClaimOutcome::Claimed(token) => match ports.mailer.send_raw(&raw).await {
+    match delivery::begin_attempt(store, clock, ATTEMPT_SCOPE, key, hash).await? {
+        Attempt::Fresh(token) => match ports.mailer.send_raw(&raw).await {
             Ok(ses_id) => {
                 let message_id = mail_out::ses_message_id(&ses_id, &config.region);
-                let answer = json!({ "message_id": message_id });
-                if let Err(e) = store
-                    .complete(ATTEMPT_SCOPE, key, &token, Some(answer), ports.clock.now(), attempt)
-                    .await
-                {
-                    tracing::warn!(error = %e, "sent, but the attempt marker was not completed");
-                }
+                delivery::finish_attempt(
+                    store,
+                    clock,
+                    ATTEMPT_SCOPE,
+                    key,
+                    &token,
+                    json!({ "message_id": message_id }),
+                )
+                .await;
                 record_sent(store, out, &mail, &message_id).await?;
                 tracing::info!(ses_message_id = %ses_id, "e-mail sent");
                 Ok(Sent::Sent { message_id })
             }
             Err(MailError::Rejected(reason)) => {
-                let answer = json!({ "rejected": reason });
-                if let Err(e) = store
-                    .complete(ATTEMPT_SCOPE, key, &token, Some(answer), ports.clock.now(), attempt)
-                    .await
-                {
-                    tracing::warn!(error = %e, "rejected, but the attempt marker was not completed");
-                }
-                record_failed(ports, out, ticket.as_ref(), "rejected", &reason).await?;
+                delivery::finish_attempt(store, clock, ATTEMPT_SCOPE, key, &token, json!({ "rejected": reason })).await;
+                delivery::record_failed(store, clock, out, number, "rejected", &reason).await?;
                 tracing::warn!(reason = %reason, "e-mail rejected by the mail service");
                 Ok(Sent::Rejected { reason })
             }
             Err(e) => {
-                // Nothing left: the next delivery may send it.
-                if let Err(release) = store.release(ATTEMPT_SCOPE, key, &token).await {
-                    tracing::warn!(error = %release, "could not release the attempt marker");
-                }
+                delivery::abandon_attempt(store, ATTEMPT_SCOPE, key, &token).await;
                 if matches!(e, MailError::Misconfigured(_)) {
                     tracing::error!(error = %e, "the mail service refuses Baton's setup; retried until it is fixed");
                 }
                 Err(RecordError::Transient(e.to_string()))
             }
         },
-        ClaimOutcome::AlreadyCompleted(answer) => {
+        Attempt::Done(answer) => {
             // An earlier invocation had SES's answer and stopped before finishing.
-            let answer = answer.unwrap_or_default();
             if let Some(message_id) = answer["message_id"].as_str() {
                 record_sent(store, out, &mail, message_id).await?;
                 Ok(Sent::Sent {
@@ -227,23 +166,20 @@ async fn send(
                 })
             } else {
                 let reason = answer["rejected"].as_str().unwrap_or("rejected").to_owned();
-                record_failed(ports, out, ticket.as_ref(), "rejected", &reason).await?;
+                delivery::record_failed(store, clock, out, number, "rejected", &reason).await?;
                 Ok(Sent::Rejected { reason })
             }
         }
-        ClaimOutcome::InProgress => {
+        Attempt::Interrupted => {
             // Recorded as sent already (the marker's completion was what failed)?
             let stored = thread.iter().find(|m| m.id == out.message_id);
             if let Some(message_id) = stored.and_then(|m| m.channel_message_id.clone()) {
                 return Ok(Sent::Sent { message_id });
             }
             tracing::warn!("an earlier invocation stopped during the send; not sending again");
-            record_failed(ports, out, ticket.as_ref(), "unconfirmed", UNCONFIRMED).await?;
+            delivery::record_failed(store, clock, out, number, "unconfirmed", delivery::UNCONFIRMED).await?;
             Ok(Sent::Unconfirmed)
         }
-        ClaimOutcome::PayloadMismatch => Err(RecordError::Bad(
-            "an outbound message id reused with other content".into(),
-        )),
     }
 }
 
@@ -329,74 +265,5 @@ async fn record_sent(
     store
         .record_email_ref(&out.tenant_id, &mail.message_id, out.conversation_id)
         .await?;
-    store
-        .record_delivery(
-            &out.tenant_id,
-            out.conversation_id,
-            out.message_id,
-            &DeliveryOutcome {
-                status: DeliveryStatus::Sent,
-                channel_message_id: Some(message_id.to_owned()),
-                error: None,
-            },
-        )
-        .await?;
-    Ok(())
-}
-
-/// The message failed: marked on the message and, when there is a ticket, as an event on
-/// its timeline where the agent sees it.
-async fn record_failed(
-    ports: &EmailPorts<'_>,
-    out: &OutboundMessage,
-    ticket: Option<&Ticket>,
-    kind: &str,
-    reason: &str,
-) -> Result<(), RecordError> {
-    ports
-        .store
-        .record_delivery(
-            &out.tenant_id,
-            out.conversation_id,
-            out.message_id,
-            &DeliveryOutcome {
-                status: DeliveryStatus::Failed,
-                channel_message_id: None,
-                error: Some(reason.to_owned()),
-            },
-        )
-        .await?;
-    if let Some(ticket) = ticket {
-        let entry = TimelineEntry {
-            tenant_id: out.tenant_id.clone(),
-            ticket: ticket.number,
-            // One per message: a retry that gets here again finds it written.
-            id: delivery_event_id(out.message_id),
-            at: ports.clock.now(),
-            actor: Author::System,
-            entry: TimelineKind::Event {
-                name: "delivery_failed".into(),
-                detail: json!({
-                    "message_id": out.message_id,
-                    "channel": "email",
-                    "to": out.to,
-                    "kind": kind,
-                    "reason": reason,
-                }),
-            },
-        };
-        match ports.store.commit(vec![Write::AddTimeline(entry)]).await {
-            Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// The timeline id of a message's delivery event: at the message's own time (so it sorts
-/// beside it), the same on every attempt.
-pub fn delivery_event_id(message: ulid::Ulid) -> ulid::Ulid {
-    let h = payload_hash(format!("delivery:{message}").as_bytes());
-    let random = u128::from_str_radix(&h[..20], 16).unwrap_or(0);
-    ulid::Ulid::from_parts(message.timestamp_ms(), random)
+    delivery::record_sent(store, out, &[message_id.to_owned()]).await
 }

@@ -161,6 +161,8 @@ async fn resolve_and_queue(
             .as_ref()
             .map(|e| e.subject.clone())
             .filter(|s| !s.trim().is_empty()),
+        account_id: matches!(message.channel, Channel::Whatsapp | Channel::Instagram)
+            .then(|| message.account_id.clone()),
         version: 1,
     };
     match ports.conversations.create_conversation(&conversation).await {

@@ -7,6 +7,8 @@
 //! Because every dependency is a port (`Arc<dyn Store>`, `Arc<dyn Queue>`), a test can put
 //! a decorator between a use case and the real adapters and fail any call it makes.
 
+pub mod channel_out;
+pub mod delivery;
 pub mod email_out;
 pub mod intake;
 pub mod meta_webhook;

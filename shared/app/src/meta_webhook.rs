@@ -179,6 +179,23 @@ impl MetaWebhook {
                 .set_delivery_status(&tenant, &status.channel_message_id, status.status)
                 .await
             {
+                Ok(()) if status.status == baton_domain::conversation::DeliveryStatus::Failed => {
+                    tracing::warn!(tenant = %tenant, code = ?status.error_code, "the channel reports a failed delivery");
+                    if let Err(e) = crate::delivery::report_failure(
+                        self.store.as_ref(),
+                        self.clock.as_ref(),
+                        &tenant,
+                        self.channel,
+                        &status.channel_message_id,
+                        status.error_code,
+                        status.error.as_deref().unwrap_or(""),
+                    )
+                    .await
+                    {
+                        tracing::error!(tenant = %tenant, error = %e, "recording the failed delivery failed");
+                        failed += 1;
+                    }
+                }
                 Ok(()) => {
                     tracing::info!(tenant = %tenant, status = ?status.status, "delivery status recorded")
                 }

@@ -51,6 +51,7 @@ impl Reply {
             delivery: Some(DeliveryStatus::Queued),
             delivery_error: None,
             created_at: now,
+            sent_at: None,
             sender: None,
             original: None,
         };

@@ -245,6 +245,7 @@ async fn store_inbound(
         delivery: None,
         delivery_error: None,
         created_at: now,
+        sent_at: inbound.message.sent_at,
         sender: Some(inbound.sender()),
         original: inbound.email.as_ref().and_then(|e| e.original.clone()),
     };

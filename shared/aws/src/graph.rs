@@ -10,16 +10,32 @@
 //! Graph errors keep their kind: "object does not exist" (code 100) and 404/410 are
 //! `Gone`; 429, 5xx and Graph's throttling codes (4, 17, 32, 613) are `Throttled` or
 //! `Unavailable`; anything else is `Rejected`.
+//!
+//! [`GraphSender`] is the `MessagingApi` port: WhatsApp's
+//! `POST {base}/{version}/{phone_number_id}/messages` and Instagram's
+//! `POST {base}/{version}/me/messages`, with the errors classified by
+//! `meta_send::classify_meta_error`.
 
 use async_trait::async_trait;
 use baton_domain::error::BackendErrorKind;
-use baton_domain::ports::{Media, MediaError, MediaSource};
-use baton_domain::Channel;
+use baton_domain::meta_send::{self, MetaFailure};
+use baton_domain::ports::{ChannelTokens, Media, MediaError, MediaSource, MessagingApi, SendError};
+use baton_domain::{Channel, StoreError, TenantId};
 use serde::Deserialize;
 use std::time::Duration;
 
-/// Meta's current Graph API version, the default base.
-pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v21.0";
+/// Meta's Graph API.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// The Graph API version Baton is written against (`GRAPH_API_VERSION` overrides it).
+pub const DEFAULT_VERSION: &str = "v21.0";
+
+/// `GRAPH_API_BASE_URL` (default [`DEFAULT_BASE_URL`]) joined with `GRAPH_API_VERSION`
+/// (default [`DEFAULT_VERSION`]): where every Graph call goes.
+pub fn versioned_base_from_env() -> String {
+    let base = crate::config::optional_env_var("GRAPH_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+    let version = crate::config::optional_env_var("GRAPH_API_VERSION").unwrap_or_else(|| DEFAULT_VERSION.into());
+    format!("{}/{}", base.trim_end_matches('/'), version.trim_matches('/'))
+}
 
 /// Hosts Meta serves messaging media from.
 const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "cdninstagram.com", "facebook.com"];
@@ -43,11 +59,11 @@ impl GraphMedia {
         }
     }
 
-    /// `GRAPH_API_BASE_URL` (default [`DEFAULT_BASE_URL`]) and `WHATSAPP_ACCESS_TOKEN`
-    /// (the system user's token that may read the business's media).
+    /// [`versioned_base_from_env`] and `WHATSAPP_ACCESS_TOKEN` (the system user's token
+    /// that may read the business's media).
     pub fn from_env() -> Self {
         GraphMedia::new(
-            crate::config::optional_env_var("GRAPH_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            versioned_base_from_env(),
             crate::config::optional_env_var("WHATSAPP_ACCESS_TOKEN"),
         )
     }
@@ -181,6 +197,131 @@ impl MediaSource for GraphMedia {
             }
             other => Err(MediaError::Refused(format!("{other} has no Graph media"))),
         }
+    }
+}
+
+/// The Graph API's send endpoints (the `MessagingApi` port).
+pub struct GraphSender {
+    http: reqwest::Client,
+    /// Including the version: `https://graph.facebook.com/v21.0`.
+    base_url: String,
+}
+
+impl GraphSender {
+    pub fn new(versioned_base_url: impl Into<String>) -> Self {
+        GraphSender {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client with a timeout builds"),
+            base_url: versioned_base_url.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn from_env() -> Self {
+        GraphSender::new(versioned_base_from_env())
+    }
+}
+
+#[async_trait]
+impl MessagingApi for GraphSender {
+    async fn send(
+        &self,
+        channel: Channel,
+        account: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<String, SendError> {
+        let instagram = channel == Channel::Instagram;
+        let failure = |failure, code, message: String| SendError {
+            channel,
+            failure,
+            code,
+            message,
+        };
+        let url = match channel {
+            Channel::Whatsapp if !account.is_empty() && account.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("{}/{account}/messages", self.base_url)
+            }
+            Channel::Whatsapp => return Err(failure(MetaFailure::Disconnected, None, "not a phone number id".into())),
+            Channel::Instagram => format!("{}/me/messages", self.base_url),
+            other => {
+                return Err(failure(
+                    MetaFailure::Failed,
+                    None,
+                    format!("{other} is not sent through Graph"),
+                ))
+            }
+        };
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| failure(MetaFailure::Unavailable, None, e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| failure(MetaFailure::Unavailable, None, e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        if (200..300).contains(&status) {
+            // WhatsApp: {"messages":[{"id":"wamid…"}]}; Instagram: {"message_id":"…"}.
+            let id = value["messages"][0]["id"].as_str().or(value["message_id"].as_str());
+            return id.map(str::to_owned).ok_or_else(|| {
+                failure(
+                    MetaFailure::Unavailable,
+                    None,
+                    format!("an answer without a message id: {text:.200}"),
+                )
+            });
+        }
+        let error = &value["error"];
+        let code = error["code"].as_i64();
+        let subcode = error["error_subcode"].as_i64();
+        let mut message = error["message"].as_str().unwrap_or("").to_owned();
+        if let Some(details) = error["error_data"]["details"].as_str() {
+            message = format!("{message}: {details}");
+        }
+        if message.is_empty() {
+            message = format!("HTTP {status}");
+        }
+        Err(failure(
+            meta_send::classify_meta_error(status, code, subcode, instagram),
+            code,
+            message,
+        ))
+    }
+}
+
+/// The deployment's access tokens, the same for every tenant (`WHATSAPP_ACCESS_TOKEN`,
+/// `INSTAGRAM_ACCESS_TOKEN`): a single-business deployment's setup, until a tenant
+/// connects its own.
+pub struct EnvTokens {
+    pub whatsapp: Option<String>,
+    pub instagram: Option<String>,
+}
+
+impl EnvTokens {
+    pub fn from_env() -> Self {
+        EnvTokens {
+            whatsapp: crate::config::optional_env_var("WHATSAPP_ACCESS_TOKEN"),
+            instagram: crate::config::optional_env_var("INSTAGRAM_ACCESS_TOKEN"),
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelTokens for EnvTokens {
+    async fn token(&self, _tenant: &TenantId, channel: Channel) -> Result<Option<String>, StoreError> {
+        Ok(match channel {
+            Channel::Whatsapp => self.whatsapp.clone(),
+            Channel::Instagram => self.instagram.clone(),
+            _ => None,
+        })
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Conversation {
     /// E-mail: the subject of the customer's first message, which replies keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The tenant's endpoint the customer wrote to (WhatsApp phone number id, Instagram
+    /// account id): replies go out from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     pub version: u64,
 }
 
@@ -193,6 +197,10 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error: Option<String>,
     pub created_at: Timestamp,
+    /// Customer messages: when the channel says the customer sent it (the start of
+    /// Meta's customer-service window), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<Timestamp>,
     /// Customer messages: who sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
@@ -219,6 +227,7 @@ mod tests {
             context_start: None,
             follows: None,
             subject: None,
+            account_id: None,
             version: 1,
         }
     }

@@ -55,6 +55,22 @@ pub trait TenantStore: Send + Sync {
     /// The operator's per-tenant limits.
     async fn set_quotas(&self, id: &TenantId, quotas: &crate::tenant::Quotas) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
+    /// Replaces how the tenant sends on WhatsApp and Instagram (template outside the
+    /// window, Human Agent permission); the channels' endpoints are left as they are.
+    async fn set_sending_settings(
+        &self,
+        id: &TenantId,
+        whatsapp: &crate::tenant::WhatsAppSettings,
+        instagram: &crate::tenant::InstagramSettings,
+    ) -> Result<(), StoreError>;
+    /// Records how a channel's connection is doing (disconnected by a token Meta refused,
+    /// connected again by a send that worked).
+    async fn set_channel_health(
+        &self,
+        id: &TenantId,
+        channel: Channel,
+        health: &crate::tenant::ChannelHealth,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -574,6 +590,38 @@ impl MailError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, MailError::Rejected(_))
     }
+}
+
+/// Meta's send APIs (the Graph API): WhatsApp Cloud API and Instagram Messaging.
+#[async_trait]
+pub trait MessagingApi: Send + Sync {
+    /// Posts one message `body` for `account` (the WhatsApp phone number id; Instagram
+    /// sends as the token's own account) and returns the channel's id for it (`wamid`,
+    /// Instagram `mid`).
+    async fn send(
+        &self,
+        channel: Channel,
+        account: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<String, SendError>;
+}
+
+/// Meta's refusal of one send, classified (`meta_send::classify_meta_error`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{channel} send failed ({failure:?}, code {code:?}): {message}")]
+pub struct SendError {
+    pub channel: Channel,
+    pub failure: crate::meta_send::MetaFailure,
+    pub code: Option<i64>,
+    pub message: String,
+}
+
+/// The access token Baton sends with on a tenant's channel.
+#[async_trait]
+pub trait ChannelTokens: Send + Sync {
+    /// `None` when the channel has no token: nothing can be sent on it.
+    async fn token(&self, tenant: &TenantId, channel: Channel) -> Result<Option<String>, StoreError>;
 }
 
 /// The language model (Bedrock in AWS): one structured turn.

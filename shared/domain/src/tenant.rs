@@ -19,6 +19,22 @@ pub struct Tenant {
     pub kb_revision: u64,
     #[serde(default)]
     pub quotas: Quotas,
+    /// The WhatsApp connection's health, as the channel sender last saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_health: Option<ChannelHealth>,
+    /// The Instagram connection's health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instagram_health: Option<ChannelHealth>,
+}
+
+impl Tenant {
+    pub fn channel_health(&self, channel: Channel) -> Option<&ChannelHealth> {
+        match channel {
+            Channel::Whatsapp => self.whatsapp_health.as_ref(),
+            Channel::Instagram => self.instagram_health.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// Per-tenant limits. Past the knowledge-base limits a write is refused with a clear
@@ -58,6 +74,42 @@ pub struct TenantChannels {
     /// the tenant's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_from: Option<EmailFrom>,
+    /// WhatsApp sending settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<WhatsAppSettings>,
+    /// Instagram sending settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instagram: Option<InstagramSettings>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WhatsAppSettings {
+    /// The approved template a reply goes as when the customer-service window is closed;
+    /// without one such a reply is marked for follow-up on another channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_window_template: Option<crate::meta_send::WhatsAppTemplate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstagramSettings {
+    /// The tenant's app has Meta's Human Agent permission: a person may answer for 7 days
+    /// after the customer's last message (`HUMAN_AGENT` tag).
+    #[serde(default)]
+    pub human_agent_allowed: bool,
+}
+
+/// How a channel connection is doing, as the senders last saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelHealth {
+    /// Meta refused the token or a permission: nothing is sent until it is reconnected;
+    /// replies wait (parked) meanwhile.
+    pub disconnected: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

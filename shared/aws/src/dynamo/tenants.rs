@@ -50,6 +50,43 @@ impl TenantStore for DynamoStore {
             .await
     }
 
+    async fn set_sending_settings(
+        &self,
+        id: &TenantId,
+        whatsapp: &baton_domain::tenant::WhatsAppSettings,
+        instagram: &baton_domain::tenant::InstagramSettings,
+    ) -> Result<(), StoreError> {
+        self.set_within(
+            TENANT,
+            keys::tenant(id),
+            &[super::PathPart::Attr("channels")],
+            vec![("whatsapp", attr(whatsapp)?), ("instagram", attr(instagram)?)],
+        )
+        .await
+    }
+
+    async fn set_channel_health(
+        &self,
+        id: &TenantId,
+        channel: Channel,
+        health: &baton_domain::tenant::ChannelHealth,
+    ) -> Result<(), StoreError> {
+        // One attribute per channel, so two senders recording two channels never undo
+        // each other.
+        let name = match channel {
+            Channel::Whatsapp => "whatsapp_health",
+            Channel::Instagram => "instagram_health",
+            other => {
+                return Err(StoreError::Invalid {
+                    field: "channel",
+                    reason: format!("{other} has no connection health"),
+                })
+            }
+        };
+        self.set_on_existing(TENANT, keys::tenant(id), vec![(name, attr(health)?)])
+            .await
+    }
+
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
         match self.get(BINDING, keys::channel(channel, external_id)).await? {
             Some(item) => Ok(Some(from_item(BINDING, item)?)),

@@ -51,6 +51,8 @@ pub struct StatusUpdate {
     pub account_id: String,
     pub channel_message_id: String,
     pub status: DeliveryStatus,
+    /// A failure's code (WhatsApp `errors[0].code`) and title, as Meta gave them.
+    pub error_code: Option<i64>,
     pub error: Option<String>,
 }
 

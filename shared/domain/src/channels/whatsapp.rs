@@ -134,6 +134,12 @@ struct Status {
 struct StatusError {
     code: Option<i64>,
     title: Option<String>,
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    details: Option<String>,
 }
 
 fn media(kind: &str, m: Media) -> Attachment {
@@ -175,15 +181,20 @@ pub fn parse(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
                 }
             };
             let Some(id) = s.id else { continue };
-            let error = s
-                .errors
-                .first()
-                .map(|e| format!("{} {}", e.code.unwrap_or_default(), e.title.clone().unwrap_or_default()));
+            let error_code = s.errors.first().and_then(|e| e.code);
+            let error = s.errors.first().map(|e| {
+                let title = e.title.clone().unwrap_or_default();
+                match e.error_data.as_ref().and_then(|d| d.details.clone()) {
+                    Some(details) if !details.is_empty() => format!("{title}: {details}"),
+                    _ => title,
+                }
+            });
             batch.statuses.push(StatusUpdate {
                 channel: Channel::Whatsapp,
                 account_id: account_id.clone(),
                 channel_message_id: id,
                 status,
+                error_code,
                 error,
             });
         }
@@ -390,7 +401,8 @@ mod tests {
         assert_eq!(b.statuses.len(), 2);
         assert_eq!(b.statuses[0].status, DeliveryStatus::Delivered);
         assert_eq!(b.statuses[1].status, DeliveryStatus::Failed);
-        assert_eq!(b.statuses[1].error.as_deref(), Some("131047 Re-engagement message"));
+        assert_eq!(b.statuses[1].error_code, Some(131047));
+        assert_eq!(b.statuses[1].error.as_deref(), Some("Re-engagement message"));
     }
 
     #[test]

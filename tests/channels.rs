@@ -1,0 +1,472 @@
+//! Outbound delivery on WhatsApp and Instagram: customer messages through intake and
+//! triage, agents' replies through the agent API, and the channel sender's handler
+//! sending to the local Graph API stand-in (`baton_local::graph_standin`), which answers
+//! with Meta's success and error bodies. Delivery reports come back through the signed
+//! WhatsApp webhook.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use baton_aws::graph::{EnvTokens, GraphSender};
+use baton_domain::conversation::{DeliveryStatus, Message};
+use baton_domain::meta_send::WhatsAppTemplate;
+use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore, TenantStore, TicketStore};
+use baton_domain::tenant::{InstagramSettings, WhatsAppSettings};
+use baton_domain::{Channel, TenantId, TicketNumber, Timestamp};
+use baton_local::graph_standin::{meta_error, GraphStandin};
+use baton_tests::{
+    agent_api_deps, agent_call, agent_token, intake_onto, local_secret, post, seeded_env, signed, take_batch, timeline,
+    timeline_events, triage_deps, triage_records, whatsapp_text, whatsapp_webhook, TestEnv,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, OnceLock};
+
+const WA_TOKEN: &str = "EAAG-whatsapp-system-user-token-0123456789";
+const IG_TOKEN: &str = "IGQW-instagram-user-token-0123456789";
+const PHONE_NUMBER_ID: &str = "100000000000001";
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+/// Every log line of this test binary, as the functions write them (JSON, debug and
+/// up), so a test can search them.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,baton_app=debug,baton_aws=debug,channel_sender=debug",
+            ))
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct World {
+    env: TestEnv,
+    graph: GraphStandin,
+    triage: triage::Deps,
+    api: agent_api::Deps,
+    sender: channel_sender::Deps,
+    token: String,
+}
+
+async fn world() -> World {
+    logs();
+    let env = seeded_env().await;
+    let graph = GraphStandin::start(0).await.unwrap();
+    let store: Arc<dyn baton_domain::ports::Store> = Arc::new(env.store.clone());
+    let sender = channel_sender::Deps {
+        store: store.clone(),
+        api: Arc::new(GraphSender::new(format!("{}/v21.0", graph.url))),
+        tokens: Arc::new(EnvTokens {
+            whatsapp: Some(WA_TOKEN.into()),
+            instagram: Some(IG_TOKEN.into()),
+        }),
+        clock: Arc::new(baton_domain::SystemClock),
+    };
+    let token = agent_token(&env, "demo", "alex@demo.example", "agent").await;
+    World {
+        triage: triage_deps(&env, store.clone()),
+        api: agent_api_deps(&env, store),
+        env,
+        graph,
+        sender,
+        token,
+    }
+}
+
+fn hours_ago(h: i64) -> Timestamp {
+    Timestamp::from_unix_millis(time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - h * 3_600_000).unwrap()
+}
+
+impl World {
+    /// A customer message (sent `hours` ago by the channel's clock) through intake and
+    /// triage.
+    async fn customer_says(&self, mut message: baton_domain::channels::ChannelMessage, hours: i64) {
+        message.sent_at = Some(hours_ago(hours));
+        let inbound = intake_onto(&self.env, "InboundQueue", message).await;
+        triage_records(&self.triage, &[inbound]).await;
+    }
+
+    async fn send(&self, batch: &SqsEvent) -> SqsBatchResponse {
+        channel_sender::handler(&self.sender, LambdaEvent::new(batch.clone(), Context::default()))
+            .await
+            .unwrap()
+    }
+
+    /// Sends everything queued now; the batch, to redeliver.
+    async fn send_queued(&self) -> (SqsEvent, SqsBatchResponse) {
+        let batch = take_batch(&self.env, "OutboundQueue").await;
+        let out = self.send(&batch).await;
+        (batch, out)
+    }
+
+    async fn reply(&self, n: u64, text: &str) -> String {
+        let version = self
+            .env
+            .store
+            .get_ticket(&demo(), TicketNumber(n))
+            .await
+            .unwrap()
+            .version;
+        let (status, _, body) = agent_call(
+            &self.api,
+            &self.token,
+            "POST",
+            &format!("/v1/tickets/{n}/replies"),
+            Some(json!({ "version": version, "text": text })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body["entry_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn message(&self, n: u64, id: &str) -> Message {
+        let ticket = self.env.store.get_ticket(&demo(), TicketNumber(n)).await.unwrap();
+        self.env
+            .store
+            .list_messages(&demo(), ticket.source.conversation_id, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|m| m.id.to_string() == id)
+            .unwrap()
+    }
+
+    async fn events(&self, n: u64, name: &str) -> Vec<Value> {
+        timeline_events(&timeline(&self.env, TicketNumber(n)).await)
+            .into_iter()
+            .filter(|(e, _)| e == name)
+            .map(|(_, d)| d)
+            .collect()
+    }
+
+    /// Meta's WhatsApp delivery report for `statuses`, signed, through the webhook.
+    async fn status_report(&self, statuses: Value) {
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+                "statuses": statuses,
+            }}]}]
+        })
+        .to_string();
+        let wh = whatsapp_webhook(&self.env);
+        let (status, text) = post(
+            &wh,
+            &signed("/webhooks/whatsapp", &body, &local_secret("WHATSAPP_APP_SECRET")),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+}
+
+fn instagram_text(sender: &str, id: &str, text: &str) -> baton_domain::channels::ChannelMessage {
+    baton_domain::channels::ChannelMessage {
+        channel: Channel::Instagram,
+        account_id: "17841400000000001".into(),
+        kind: baton_domain::channels::ContentKind::Text,
+        ..whatsapp_text(sender, id, text)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_reply_is_sent_once_in_order_and_delivery_reports_update_it() {
+    let w = world().await;
+    w.customer_says(
+        whatsapp_text("16505550101", "wamid.in1", "I want to talk to a human"),
+        1,
+    )
+    .await;
+    let long = format!(
+        "{}\n\n{}",
+        "Your parcel is at the depot. ".repeat(100).trim(),
+        "x ".repeat(1500).trim()
+    );
+    let reply = w.reply(1, &long).await;
+    let (batch, out) = w.send_queued().await;
+    assert_eq!(batch.records.len(), 2, "the handoff notice and the reply");
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), 3, "the notice, then the reply in two parts");
+    for r in &sent {
+        assert_eq!(r.path, format!("/v21.0/{PHONE_NUMBER_ID}/messages"));
+        assert_eq!(r.token, WA_TOKEN);
+        assert_eq!(r.body["messaging_product"], "whatsapp");
+        assert_eq!(r.body["to"], "16505550101");
+        assert_eq!(r.body["type"], "text");
+        assert!(r.body["text"]["body"].as_str().unwrap().chars().count() <= 4096);
+    }
+    let parts: Vec<&str> = sent[1..]
+        .iter()
+        .map(|r| r.body["text"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts.join("\n\n"), long, "in order, nothing lost");
+
+    // A redelivered batch sends nothing.
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.graph.requests().len(), 3);
+
+    // The reply carries its wamid; Meta's reports move it on.
+    let stored = w.message(1, &reply).await;
+    assert_eq!(stored.delivery, Some(DeliveryStatus::Sent));
+    // The message names its first part; every part's wamid leads back to it.
+    let first_wamid = sent[1].answer["messages"][0]["id"].as_str().unwrap();
+    let last_wamid = sent[2].answer["messages"][0]["id"].as_str().unwrap();
+    assert_eq!(stored.channel_message_id.as_deref(), Some(first_wamid));
+    w.status_report(json!([
+        { "id": first_wamid, "status": "delivered", "timestamp": "1796117400", "recipient_id": "16505550101" },
+        { "id": last_wamid, "status": "read", "timestamp": "1796117460", "recipient_id": "16505550101" },
+    ]))
+    .await;
+    assert_eq!(w.message(1, &reply).await.delivery, Some(DeliveryStatus::Read));
+
+    // A failure reported later is shown on the ticket in words.
+    let notice_wamid = sent[0].answer["messages"][0]["id"].as_str().unwrap();
+    w.status_report(json!([{ "id": notice_wamid, "status": "failed", "timestamp": "1796117500",
+        "recipient_id": "16505550101",
+        "errors": [{ "code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement." }] }]))
+    .await;
+    let failed = w.events(1, "delivery_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("WhatsApp did not deliver it"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_window_a_whatsapp_reply_goes_as_the_template_or_needs_follow_up() {
+    let w = world().await;
+    w.customer_says(
+        whatsapp_text("16505550102", "wamid.in2", "I want to talk to a human"),
+        26,
+    )
+    .await;
+    let first = w.reply(1, "Sorry for the wait, your refund is approved.").await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert!(w.graph.requests().is_empty(), "no plain message outside the window");
+    let follow_ups = w.events(1, "needs_follow_up").await;
+    assert_eq!(follow_ups.len(), 2, "the notice and the reply: {follow_ups:?}");
+    assert!(follow_ups.iter().any(|f| f["message_id"] == first.as_str()));
+    let stored = w.message(1, &first).await;
+    assert_eq!(stored.delivery, Some(DeliveryStatus::Failed));
+    assert!(stored.delivery_error.unwrap().contains("24 hours"));
+
+    // With an approved template configured, the next reply goes as the template.
+    let template = WhatsAppTemplate {
+        name: "case_update".into(),
+        language: "en_US".into(),
+        body_parameters: vec!["{ticket}".into(), "{text}".into()],
+    };
+    w.env
+        .store
+        .set_sending_settings(
+            &demo(),
+            &WhatsAppSettings {
+                outside_window_template: Some(template),
+            },
+            &InstagramSettings::default(),
+        )
+        .await
+        .unwrap();
+    let second = w.reply(1, "Your refund\nis approved.").await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["type"], "template");
+    assert_eq!(sent[0].body["template"]["name"], "case_update");
+    assert_eq!(sent[0].body["template"]["language"]["code"], "en_US");
+    let params = &sent[0].body["template"]["components"][0]["parameters"];
+    assert_eq!(params[0]["text"], "1");
+    assert_eq!(params[1]["text"], "Your refund is approved.");
+    assert_eq!(w.message(1, &second).await.delivery, Some(DeliveryStatus::Sent));
+
+    // Meta says the window is closed though our clock thought it open: the template.
+    w.customer_says(whatsapp_text("16505550102", "wamid.in3", "Thanks, and the invoice?"), 0)
+        .await;
+    w.graph
+        .fail_next("/messages", 1, 400, meta_error(131047, None, "Re-engagement message"));
+    let third = w.reply(1, "The invoice is attached to your account.").await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!((sent[1].status, sent[1].body["type"].as_str()), (400, Some("text")));
+    assert_eq!((sent[2].status, sent[2].body["type"].as_str()), (200, Some("template")));
+    assert_eq!(w.message(1, &third).await.delivery, Some(DeliveryStatus::Sent));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_retried_and_a_refused_token_disconnects_the_channel_without_leaking_it() {
+    let w = world().await;
+    w.customer_says(
+        whatsapp_text("16505550103", "wamid.in4", "I want to talk to a human"),
+        1,
+    )
+    .await;
+    // The pair rate limit for this recipient: the record fails alone, then goes.
+    w.graph.fail_next(
+        "/messages",
+        1,
+        400,
+        meta_error(
+            131056,
+            None,
+            "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+        ),
+    );
+    let (batch, out) = w.send_queued().await;
+    assert_eq!(out.batch_item_failures.len(), 1, "retried later");
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    let accepted = |w: &World| w.graph.requests().iter().filter(|r| r.status == 200).count();
+    assert_eq!(accepted(&w), 1);
+
+    // The account's throughput limit, likewise.
+    w.reply(1, "Checking now.").await;
+    w.graph.fail_next(
+        "/messages",
+        1,
+        400,
+        meta_error(130429, None, "(#130429) Rate limit hit"),
+    );
+    let (batch, out) = w.send_queued().await;
+    assert_eq!(out.batch_item_failures.len(), 1);
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(accepted(&w), 2);
+
+    // An expired token: the channel is disconnected, the reply waits (parked, not failed).
+    let waiting = w.reply(1, "Here is what I found.").await;
+    w.graph.fail_next(
+        "/messages",
+        1,
+        401,
+        meta_error(190, Some(463), "Error validating access token: Session has expired."),
+    );
+    let (_, out) = w.send_queued().await;
+    assert!(
+        out.batch_item_failures.is_empty(),
+        "parked, so the conversation's group is not held up"
+    );
+    let tenant = w.env.store.get_tenant(&demo()).await.unwrap();
+    let health = tenant.whatsapp_health.expect("health recorded");
+    assert!(health.disconnected);
+    assert!(health.last_error.unwrap().contains("access token"));
+    assert_eq!(w.message(1, &waiting).await.delivery, Some(DeliveryStatus::Queued));
+    let parked = w
+        .env
+        .store
+        .list_parked(channel_sender::CONSUMER, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].reason.contains("disconnected"));
+
+    // The token appears in no API answer and no log line.
+    let (status, _, detail) = agent_call(&w.api, &w.token, "GET", "/v1/tickets/1", None).await;
+    assert_eq!(status, 200);
+    let listing = reqwest::get(format!("{}/_baton/requests", w.graph.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logs = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("channel disconnected"), "the logs were captured");
+    for (what, text) in [
+        ("ticket detail", detail.to_string()),
+        ("stand-in listing", listing),
+        ("logs", logs),
+    ] {
+        assert!(!text.contains(WA_TOKEN), "the token leaked into the {what}");
+        assert!(!text.contains(IG_TOKEN), "the token leaked into the {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instagram_reply_is_tagged_human_agent_only_for_a_person_within_seven_days() {
+    let w = world().await;
+    // Inside the window: a plain message, no tag.
+    w.customer_says(
+        instagram_text("1780000000000001", "mid.in1", "I want to talk to a human"),
+        1,
+    )
+    .await;
+    w.send_queued().await;
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/v21.0/me/messages");
+    assert_eq!(sent[0].token, IG_TOKEN);
+    assert_eq!(sent[0].body["recipient"]["id"], "1780000000000001");
+    assert!(sent[0].body.get("tag").is_none());
+
+    // Two days later: without Meta's permission, a follow-up; with it, the tag.
+    w.customer_says(
+        instagram_text("1780000000000002", "mid.in2", "I want to talk to a human"),
+        48,
+    )
+    .await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert_eq!(w.graph.requests().len(), 1, "the AI's notice is never tagged");
+    let refused = w.reply(2, "Hello again, a person here.").await;
+    w.send_queued().await;
+    assert_eq!(w.graph.requests().len(), 1);
+    assert_eq!(w.message(2, &refused).await.delivery, Some(DeliveryStatus::Failed));
+    w.env
+        .store
+        .set_sending_settings(
+            &demo(),
+            &WhatsAppSettings::default(),
+            &InstagramSettings {
+                human_agent_allowed: true,
+            },
+        )
+        .await
+        .unwrap();
+    let tagged = w.reply(2, "A person here: your exchange is booked.").await;
+    w.send_queued().await;
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].body["tag"], "HUMAN_AGENT");
+    assert_eq!(sent[1].body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(
+        sent[1].body["message"]["text"],
+        "A person here: your exchange is booked."
+    );
+    let stored = w.message(2, &tagged).await;
+    assert_eq!(stored.delivery, Some(DeliveryStatus::Sent));
+    assert!(stored.channel_message_id.unwrap().starts_with("mid."));
+    assert_eq!(
+        w.events(2, "needs_follow_up").await.len(),
+        2,
+        "the notice and the refused reply are marked for follow-up"
+    );
+}
