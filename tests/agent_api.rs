@@ -82,6 +82,7 @@ async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) 
                 }],
                 attributes: BTreeMap::new(),
                 created_at: now,
+                undeliverable: vec![],
             },
             &Identity {
                 tenant_id: t.clone(),

@@ -470,3 +470,63 @@ async fn an_instagram_reply_is_tagged_human_agent_only_for_a_person_within_seven
         "the notice and the refused reply are marked for follow-up"
     );
 }
+
+/// The agent's reply goes once whatever call of the sender fails or crashes: with an
+/// error at any call, the redelivery sends exactly one message; with a crash, never two,
+/// and a crash in the middle of the Graph call is marked "not confirmed" on the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_survives_a_fault_at_every_call_of_the_channel_sender_and_is_never_sent_twice() {
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, redeliver, Faults, Faulty, SharedClock};
+    let w = world().await;
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let faulty = channel_sender::Deps {
+        store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
+        api: Arc::new(Faulty::new(GraphSender::new(format!("{}/v21.0", w.graph.url)), &faults)),
+        tokens: w.sender.tokens.clone(),
+        clock: Arc::new(clock.clone()),
+    };
+    let mut number = 0;
+    every_call("the channel sender", 8, |k, fault| {
+        number += 1;
+        let (w, faults, faulty, clock) = (&w, &faults, &faulty, &clock);
+        let n = number;
+        async move {
+            let customer = format!("1650555{k:02}{}", fault as u8);
+            w.customer_says(
+                whatsapp_text(
+                    &customer,
+                    &format!("wamid.k{k}-{}", fault as u8),
+                    "I want to talk to a human",
+                ),
+                1,
+            )
+            .await;
+            w.send_queued().await;
+            let text = format!("Reply for case {k} {fault:?}.");
+            let id = w.reply(n, &text).await;
+            let batch = take_batch(&w.env, "OutboundQueue").await;
+            faults.arm(k, fault);
+            let run = || channel_sender::handler(faulty, LambdaEvent::new(batch.clone(), Context::default()));
+            faults.run(run()).await;
+            let fired = faults.fired();
+            faults.disarm();
+            redeliver(faults, clock, run).await;
+            let sends = w
+                .graph
+                .requests()
+                .iter()
+                .filter(|r| r.status == 200 && r.body["text"]["body"] == text.as_str())
+                .count();
+            let reply = w.message(n, &id).await;
+            let unconfirmed = w
+                .events(n, "delivery_failed")
+                .await
+                .iter()
+                .any(|d| d["kind"] == "unconfirmed");
+            assert_sent_at_most_once(fault, k, reply.delivery, sends, unconfirmed);
+            fired
+        }
+    })
+    .await;
+}

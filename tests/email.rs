@@ -122,6 +122,7 @@ async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
         }],
         attributes: Default::default(),
         created_at: SystemClock.now(),
+        undeliverable: vec![],
     };
     let identity = baton_domain::customer::Identity {
         tenant_id: demo.clone(),

@@ -61,4 +61,9 @@ async fn every_sample_event_runs_through_its_function_binary() {
     // for an operator, not failed over and over.
     let sender = invoke(&env.endpoint.url, "email-sender", "events/email-sender-reply.json");
     assert_eq!(sender["batchItemFailures"], serde_json::json!([]), "{sender}");
+    // SES's report of a bounce, through SNS, for a message this endpoint never sent.
+    let report = invoke(&env.endpoint.url, "email-sender", "events/ses-bounce.json");
+    assert_eq!(report["applied"], serde_json::json!(["unknown"]), "{report}");
+    let channel = invoke(&env.endpoint.url, "channel-sender", "events/channel-sender-reply.json");
+    assert_eq!(channel["batchItemFailures"], serde_json::json!([]), "{channel}");
 }

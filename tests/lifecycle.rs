@@ -115,7 +115,13 @@ async fn closed_then_follow_up(channel: Channel) {
         (Owner::Ai, Some(one)),
         "closing gives the conversation back to the AI"
     );
-    drain_queue::<OutboundMessage>(&w.env, "OutboundQueue").await;
+    // E-mail replies have a sender, and a queue, of their own.
+    let replies = if channel == Channel::Email {
+        "EmailQueue"
+    } else {
+        "OutboundQueue"
+    };
+    drain_queue::<OutboundMessage>(&w.env, replies).await;
     drain_queue::<RoutingRequest>(&w.env, "RoutingQueue").await;
 
     // The customer's next question is answered, not swallowed by the closed ticket.
@@ -126,7 +132,7 @@ async fn closed_then_follow_up(channel: Channel) {
         messaging,
         "{channel}: a new conversation after close on messaging channels only"
     );
-    let out: Vec<OutboundMessage> = drain_queue(&w.env, "OutboundQueue").await;
+    let out: Vec<OutboundMessage> = drain_queue(&w.env, replies).await;
     assert_eq!(out.len(), 1);
     assert!(out[0].text.contains("3 to 5 business days"), "{}", out[0].text);
     assert!(!w

@@ -109,9 +109,7 @@ impl World {
     }
 
     async fn send(&self, batch: &SqsEvent) -> SqsBatchResponse {
-        email_sender::handler(&self.sender, LambdaEvent::new(batch.clone(), Context::default()))
-            .await
-            .unwrap()
+        send_with(&self.sender, batch).await.unwrap()
     }
 
     /// Every raw message SES has sent so far, parsed.
@@ -163,6 +161,12 @@ impl World {
             .unwrap()
             .items
     }
+}
+
+/// The e-mail sender's handler on a queue batch, as Lambda hands it over.
+async fn send_with(deps: &email_sender::Deps, batch: &SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let out = email_sender::handler(deps, LambdaEvent::new(serde_json::to_value(batch)?, Context::default())).await?;
+    Ok(serde_json::from_value(out)?)
 }
 
 fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
@@ -396,7 +400,7 @@ async fn a_rejected_address_shows_on_the_timeline_and_is_not_retried() {
 /// of mailing the customer again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_twice() {
-    use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, redeliver, Faults, Faulty, SharedClock};
     let w = world().await;
     let faults = Faults::new();
     let clock = SharedClock::now_system();
@@ -431,21 +435,12 @@ async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_
             w.reply(n, &text).await;
             let batch = w.take_email_batch().await;
             faults.arm(k, fault);
-            let run = || email_sender::handler(faulty, LambdaEvent::new(batch.clone(), Context::default()));
+            let run = || send_with(faulty, &batch);
             faults.run(run()).await;
             let fired = faults.fired();
             faults.disarm();
             // Redelivered after the visibility timeout, past the dead claim's expiry.
-            for _ in 0..3 {
-                clock.advance(time::Duration::minutes(2));
-                if faults
-                    .run(run())
-                    .await
-                    .is_some_and(|r| r.unwrap().batch_item_failures.is_empty())
-                {
-                    break;
-                }
-            }
+            redeliver(faults, clock, run).await;
             let mails = w
                 .sent()
                 .await
@@ -456,19 +451,95 @@ async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_
             let unconfirmed = timeline_events(&timeline(&w.env, TicketNumber(n)).await)
                 .iter()
                 .any(|(name, d)| name == "delivery_failed" && d["kind"] == "unconfirmed");
-            match (fault, reply.delivery) {
-                (_, Some(DeliveryStatus::Sent)) => {
-                    assert_eq!(mails, 1, "sent once (fault {fault:?} at call {k})");
-                    assert!(!unconfirmed);
-                }
-                (Fault::Crash, Some(DeliveryStatus::Failed)) => {
-                    assert!(mails <= 1, "never twice (crash at call {k})");
-                    assert!(unconfirmed, "the agent is told (crash at call {k})");
-                }
-                (f, d) => panic!("fault {f:?} at call {k} left the reply {d:?} with {mails} mails"),
-            }
+            assert_sent_at_most_once(fault, k, reply.delivery, mails, unconfirmed);
             fired
         }
     })
     .await;
+}
+
+/// SES's report through SNS (`events/ses-bounce.json`'s shape) for SES message `ses_id`.
+fn ses_report(ses_id: &str, notification: Value) -> Value {
+    let mut ev: Value =
+        serde_json::from_str(&std::fs::read_to_string(baton_tests::root().join("events/ses-bounce.json")).unwrap())
+            .unwrap();
+    let mut message = notification;
+    message["mail"]["messageId"] = ses_id.into();
+    ev["Records"][0]["Sns"]["Message"] = message.to_string().into();
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_bounce_marks_the_address_undeliverable_and_later_replies_are_not_sent() {
+    let w = world().await;
+    ticket_from_email(&w, "gone@customer.example").await;
+    w.send(&w.take_email_batch().await).await;
+    let entry = w.reply(1, "Your parcel is on its way.").await;
+    w.send(&w.take_email_batch().await).await;
+    assert_eq!(w.sent().await.len(), 2);
+    let id = entry["entry_id"].as_str().unwrap().to_owned();
+    let find = |messages: Vec<Message>| messages.into_iter().find(|m| m.id.to_string() == id).unwrap();
+    let sent = find(w.messages(1).await);
+    let ses_id = sent.channel_message_id.unwrap().split('@').next().unwrap().to_owned();
+
+    // SES reports the bounce through SNS.
+    let bounce = json!({ "notificationType": "Bounce", "bounce": { "bounceType": "Permanent", "bounceSubType": "General",
+        "bouncedRecipients": [{ "emailAddress": "gone@customer.example", "status": "5.1.1",
+            "diagnosticCode": "smtp; 550 5.1.1 user unknown" }] }, "mail": {} });
+    let out = email_sender::handler(
+        &w.sender,
+        LambdaEvent::new(ses_report(&ses_id, bounce), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["applied"], json!(["failed"]));
+    let bounced = find(w.messages(1).await);
+    assert_eq!(bounced.delivery, Some(DeliveryStatus::Failed));
+    assert!(bounced.delivery_error.unwrap().contains("550 5.1.1 user unknown"));
+    let failed: Vec<Value> = timeline_events(&timeline(&w.env, TicketNumber(1)).await)
+        .into_iter()
+        .filter(|(n, _)| n == "delivery_failed")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["kind"], "bounced");
+    let ticket = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
+    let customer = baton_domain::ports::CustomerStore::get_customer(&w.env.store, &demo(), ticket.customer_id)
+        .await
+        .unwrap();
+    let mark = customer
+        .undeliverable("gone@customer.example")
+        .expect("marked undeliverable");
+    assert_eq!(mark.kind, "bounced");
+    // The agent sees it on the ticket's customer.
+    let (status, _, detail) = agent_call(&w.api, &w.token, "GET", "/v1/tickets/1", None).await;
+    assert_eq!(status, 200);
+    assert!(detail.to_string().contains("undeliverable"), "{detail}");
+
+    // The next reply is not sent, and the ticket says why.
+    let next = w.reply(1, "Did it arrive?").await;
+    assert!(w.send(&w.take_email_batch().await).await.batch_item_failures.is_empty());
+    assert_eq!(w.sent().await.len(), 2, "nothing more to a bounced address");
+    let next_id = next["entry_id"].as_str().unwrap().to_owned();
+    let refused = w
+        .messages(1)
+        .await
+        .into_iter()
+        .find(|m| m.id.to_string() == next_id)
+        .unwrap();
+    assert_eq!(refused.delivery, Some(DeliveryStatus::Failed));
+    assert!(refused
+        .delivery_error
+        .unwrap()
+        .starts_with("Not sent: mail to gone@customer.example bounced"));
+
+    // A report for a message Baton never sent changes nothing.
+    let delivery = json!({ "eventType": "Delivery", "delivery": {}, "mail": {} });
+    let out = email_sender::handler(
+        &w.sender,
+        LambdaEvent::new(ses_report("0100-unknown", delivery), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["applied"], json!(["unknown"]));
 }

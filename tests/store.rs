@@ -140,6 +140,7 @@ async fn concurrent_first_messages_from_one_identity_create_one_customer() {
                 }],
                 attributes: Default::default(),
                 created_at: t0(),
+                undeliverable: vec![],
             };
             let ident = Identity {
                 tenant_id: t,
@@ -845,7 +846,8 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         .collect();
     assert_eq!(bodies, vec!["first".to_string()]);
 
-    let (email_url, _) = env.resources.queue("EmailQueue").unwrap();
+    // A standard queue takes messages without FIFO ids.
+    let (email_url, _) = env.resources.queue("InboundEmailDeadLetterQueue").unwrap();
     let standard = SqsQueue::new(sqs.clone(), email_url);
     standard
         .send(QueueMessage {

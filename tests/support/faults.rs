@@ -206,6 +206,7 @@ faulty!(CustomerStore {
     fn get_customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Customer, StoreError>;
     fn find_identity(&self, tenant: &TenantId, channel: Channel, external_id: &str) -> Result<Option<Identity>, StoreError>;
     fn set_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, conversation: Option<ConversationId>) -> Result<(), StoreError>;
+    fn mark_undeliverable(&self, tenant: &TenantId, customer: CustomerId, mark: &baton_domain::customer::Undeliverable) -> Result<(), StoreError>;
     fn claim_active_conversation(&self, tenant: &TenantId, channel: Channel, external_id: &str, replacing: Option<ConversationId>, proposed: ConversationId) -> Result<ConversationId, StoreError>;
 });
 
@@ -267,6 +268,8 @@ faulty!(IdempotencyStore {
 faulty!(EmailRefStore {
     fn record_email_ref(&self, tenant: &TenantId, message_id: &str, conversation: ConversationId) -> Result<(), StoreError>;
     fn find_email_ref(&self, tenant: &TenantId, message_ids: &[String]) -> Result<Option<ConversationId>, StoreError>;
+    fn record_ses_message(&self, ses_message_id: &str, sent: &SentEmail) -> Result<(), StoreError>;
+    fn find_ses_message(&self, ses_message_id: &str) -> Result<Option<SentEmail>, StoreError>;
 });
 
 faulty!(RateLimiter {
@@ -355,5 +358,50 @@ impl SharedClock {
 impl baton_domain::Clock for SharedClock {
     fn now(&self) -> Timestamp {
         self.0.now()
+    }
+}
+
+/// Redelivers a batch the way SQS does after its visibility timeout, each time past a
+/// dead invocation's claim: until a run reports no failed record, at most three times.
+pub async fn redeliver<F, Fut>(faults: &Faults, clock: &SharedClock, run: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<aws_lambda_events::event::sqs::SqsBatchResponse, lambda_runtime::Error>>,
+{
+    for _ in 0..3 {
+        clock.advance(time::Duration::minutes(2));
+        if faults
+            .run(run())
+            .await
+            .is_some_and(|r| r.unwrap().batch_item_failures.is_empty())
+        {
+            return;
+        }
+    }
+}
+
+/// A sender's end state after `fault` at call `k` and the redeliveries: sent exactly once;
+/// or, after a crash only, never twice and marked "not confirmed" for the agent.
+pub fn assert_sent_at_most_once(
+    fault: Fault,
+    k: u64,
+    delivery: Option<baton_domain::conversation::DeliveryStatus>,
+    sends: usize,
+    unconfirmed: bool,
+) {
+    use baton_domain::conversation::DeliveryStatus;
+    match (fault, delivery) {
+        (_, Some(DeliveryStatus::Sent)) => {
+            assert_eq!(sends, 1, "sent once (fault {fault:?} at call {k})");
+            assert!(
+                !unconfirmed,
+                "sent, yet marked unconfirmed (fault {fault:?} at call {k})"
+            );
+        }
+        (Fault::Crash, Some(DeliveryStatus::Failed)) => {
+            assert!(sends <= 1, "never twice (crash at call {k})");
+            assert!(unconfirmed, "the agent is told (crash at call {k})");
+        }
+        (f, d) => panic!("fault {f:?} at call {k} left the reply {d:?} after {sends} sends"),
     }
 }

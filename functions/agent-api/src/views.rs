@@ -184,6 +184,18 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub identities: Vec<IdentityView>,
     pub attributes: BTreeMap<String, String>,
+    /// Addresses no mail goes to any more (hard bounce, spam complaint), with why.
+    pub undeliverable: Vec<UndeliverableView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UndeliverableView {
+    pub address: String,
+    /// `bounced` or `complaint`.
+    pub kind: String,
+    pub reason: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
 }
 
 impl From<&Customer> for CustomerView {
@@ -201,6 +213,16 @@ impl From<&Customer> for CustomerView {
                 })
                 .collect(),
             attributes: c.attributes.clone(),
+            undeliverable: c
+                .undeliverable
+                .iter()
+                .map(|u| UndeliverableView {
+                    address: u.address.clone(),
+                    kind: u.kind.clone(),
+                    reason: u.reason.clone(),
+                    at: u.at,
+                })
+                .collect(),
         }
     }
 }

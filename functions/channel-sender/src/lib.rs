@@ -6,7 +6,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use baton_app::channel_out::{self, ChannelPorts};
-use baton_aws::batch::{process_batch, BatchOptions, RecordError};
+use baton_aws::batch::{self, process_batch, BatchOptions};
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ChannelTokens, MessagingApi, Store};
 use baton_domain::{Clock, SystemClock};
@@ -56,12 +56,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     };
     let ports = &ports;
     let (response, _) = process_batch(event.payload, opts, |record| async move {
-        let body = record
-            .body
-            .as_deref()
-            .ok_or_else(|| RecordError::Bad("empty body".into()))?;
-        let out: OutboundMessage =
-            serde_json::from_str(body).map_err(|e| RecordError::Bad(format!("not an outbound message: {e}")))?;
+        let out: OutboundMessage = batch::body(&record, "an outbound message")?;
         let span = tracing::info_span!(
             "channel_sender",
             request_id = %request_id,
@@ -74,9 +69,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
         if let Some(n) = out.ticket {
             span.record("ticket", tracing::field::display(n));
         }
-        let remaining = opts
-            .deadline
-            .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        let remaining = opts.remaining();
         tracing::Instrument::instrument(channel_out::deliver(ports, &out, remaining), span)
             .await
             .map(|_| ())

@@ -7,12 +7,15 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use baton_app::email_out::{self, EmailPorts, SenderConfig};
-use baton_aws::batch::{process_batch, BatchOptions, RecordError};
+use baton_app::mail_events;
+use baton_aws::batch::{self, process_batch, BatchOptions};
 use baton_domain::mail_out;
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{Mailer, Store};
+use baton_domain::ses_events;
 use baton_domain::{Clock, SystemClock};
 use lambda_runtime::LambdaEvent;
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +64,8 @@ impl Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
             mailer: Arc::new(baton_aws::ses::SesMailer::new(
                 aws_sdk_ses::Client::new(sdk),
-                baton_aws::config::optional_env_var("SES_CONFIGURATION_SET"),
+                baton_aws::config::optional_env_var("SES_CONFIGURATION_SET")
+                    .or_else(|| baton_aws::config::optional_env_var("SES_DEFAULT_CONFIGURATION_SET")),
             )),
             clock: Arc::new(SystemClock),
             config,
@@ -69,7 +73,45 @@ impl Deps {
     }
 }
 
-pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+/// Two triggers: the e-mail queue (SQS: replies to send; answers `SqsBatchResponse`) and
+/// SES's reports through SNS (bounces, complaints, deliveries; answers what each changed).
+pub async fn handler(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    let (payload, context) = event.into_parts();
+    if payload["Records"][0]["EventSource"] == "aws:sns" {
+        return reports(deps, &payload).await;
+    }
+    let sqs: SqsEvent = serde_json::from_value(payload)?;
+    let response = send(deps, LambdaEvent::new(sqs, context)).await?;
+    Ok(serde_json::to_value(response)?)
+}
+
+/// SES's reports, one per SNS record. A report that is not SES's is logged and skipped; a
+/// store failure fails the invocation, which Lambda retries.
+async fn reports(deps: &Deps, payload: &Value) -> Result<Value, lambda_runtime::Error> {
+    let mut applied = Vec::new();
+    for record in payload["Records"].as_array().into_iter().flatten() {
+        let message = record["Sns"]["Message"].as_str().unwrap_or_default();
+        match ses_events::parse(message) {
+            Ok(event) => {
+                let span = tracing::info_span!("ses_report", ses_message_id = %event.ses_message_id);
+                let done = tracing::Instrument::instrument(
+                    mail_events::apply(deps.store.as_ref(), deps.clock.as_ref(), &event),
+                    span,
+                )
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+                applied.push(serde_json::to_value(done)?);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an SNS message that is not an SES report; skipped");
+                applied.push(Value::from("skipped"));
+            }
+        }
+    }
+    Ok(serde_json::json!({ "applied": applied }))
+}
+
+async fn send(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let request_id = event.context.request_id.as_str();
     let opts = BatchOptions {
         concurrency: CONCURRENCY,
@@ -85,12 +127,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     };
     let ports = &ports;
     let (response, _) = process_batch(event.payload, opts, |record| async move {
-        let body = record
-            .body
-            .as_deref()
-            .ok_or_else(|| RecordError::Bad("empty body".into()))?;
-        let out: OutboundMessage =
-            serde_json::from_str(body).map_err(|e| RecordError::Bad(format!("not an outbound message: {e}")))?;
+        let out: OutboundMessage = batch::body(&record, "an outbound message")?;
         let span = tracing::info_span!(
             "email_sender",
             request_id = %request_id,
@@ -102,9 +139,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
         if let Some(n) = out.ticket {
             span.record("ticket", tracing::field::display(n));
         }
-        let remaining = opts
-            .deadline
-            .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        let remaining = opts.remaining();
         tracing::Instrument::instrument(email_out::deliver(ports, &deps.config, &out, remaining), span)
             .await
             .map(|_| ())

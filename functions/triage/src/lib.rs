@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use baton_app::Queues;
-use baton_aws::batch::{process_batch, BatchOptions, RecordError};
+use baton_aws::batch::{self, process_batch, BatchOptions};
 use baton_domain::intake::InboundMessage;
 use baton_domain::kb_cache::KbCache;
 use baton_domain::ports::{Queue, Store};
@@ -76,12 +76,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     .deadline_ms(event.context.deadline);
     let opts = &opts;
     let (response, _) = process_batch(event.payload, opts, |record| async move {
-        let body = record
-            .body
-            .as_deref()
-            .ok_or_else(|| RecordError::Bad("empty body".into()))?;
-        let inbound: InboundMessage =
-            serde_json::from_str(body).map_err(|e| RecordError::Bad(format!("not an inbound message: {e}")))?;
+        let inbound: InboundMessage = batch::body(&record, "an inbound message")?;
         let span = tracing::info_span!(
             "triage",
             request_id = %request_id,
@@ -89,9 +84,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
             conversation = %inbound.conversation_id,
             ticket = tracing::field::Empty
         );
-        let remaining = opts
-            .deadline
-            .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        let remaining = opts.remaining();
         tracing::Instrument::instrument(baton_app::triage::handle(deps, &inbound, remaining), span)
             .await
             .map(|_| ())

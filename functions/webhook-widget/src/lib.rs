@@ -249,6 +249,7 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         }],
         attributes: Default::default(),
         created_at: now,
+        undeliverable: vec![],
     };
     let conversation = Conversation {
         tenant_id: tenant.id.clone(),

@@ -24,7 +24,7 @@ use baton_domain::meta_send::{self, MetaFailure, Reach};
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ChannelTokens, MessagingApi, SendError, Store};
 use baton_domain::tenant::{ChannelHealth, Tenant};
-use baton_domain::{Channel, Clock, StoreError};
+use baton_domain::{Channel, Clock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -96,18 +96,7 @@ async fn send(
     hash: &str,
 ) -> Result<Delivered, RecordError> {
     let (store, clock) = (ports.store, ports.clock);
-    let tenant = match store.get_tenant(&out.tenant_id).await {
-        Ok(t) => t,
-        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {}", out.tenant_id))),
-        Err(e) => return Err(e.into()),
-    };
-    let conversation = match store.get_conversation(&out.tenant_id, out.conversation_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(RecordError::Bad("the reply's conversation does not exist".into()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (tenant, conversation) = delivery::load(store, out).await?;
     let thread = store
         .latest_messages(&out.tenant_id, out.conversation_id, None, THREAD_WINDOW)
         .await?;
@@ -320,7 +309,7 @@ async fn window_closed(
         Attempt::Fresh(t) => match ports.api.send(out.channel, account, token, &body).await {
             Ok(id) => {
                 delivery::finish_attempt(store, clock, ATTEMPT_SCOPE, &part_key, &t, json!({ "id": id })).await;
-                delivery::record_sent(store, out, &[id.clone()]).await?;
+                delivery::record_sent(store, out, std::slice::from_ref(&id)).await?;
                 Ok(Delivered::Sent {
                     ids: vec![id],
                     how: "template".into(),

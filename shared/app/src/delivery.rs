@@ -9,11 +9,12 @@
 //! effect. Calling again could reach the customer twice, so the senders do not: the
 //! message is marked "not confirmed" on the ticket instead (at most once, never silently).
 
-use baton_domain::conversation::{Author, DeliveryOutcome, DeliveryStatus};
+use baton_domain::conversation::{Author, Conversation, DeliveryOutcome, DeliveryStatus};
 use baton_domain::error::RecordError;
 use baton_domain::idempotency::{payload_hash, ClaimOutcome, ClaimToken, IdempotencyPolicy};
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{Store, Write};
+use baton_domain::tenant::Tenant;
 use baton_domain::ticket::{TimelineEntry, TimelineKind};
 use baton_domain::{Channel, Clock, ConversationId, StoreError, TenantId, TicketNumber};
 use serde_json::{json, Value};
@@ -61,6 +62,23 @@ pub async fn claim(
         )),
         ClaimOutcome::InProgress => Err(RecordError::Transient("being sent by another invocation".into())),
     }
+}
+
+/// The reply's tenant and conversation; either missing means it can never be sent.
+pub async fn load(store: &dyn Store, out: &OutboundMessage) -> Result<(Tenant, Conversation), RecordError> {
+    let tenant = match store.get_tenant(&out.tenant_id).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {}", out.tenant_id))),
+        Err(e) => return Err(e.into()),
+    };
+    let conversation = match store.get_conversation(&out.tenant_id, out.conversation_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RecordError::Bad("the reply's conversation does not exist".into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((tenant, conversation))
 }
 
 /// Completes the claim after `result` succeeded, or gives it up after a failure so a

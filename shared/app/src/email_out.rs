@@ -17,7 +17,7 @@ use baton_domain::email::ticket_alias_token;
 use baton_domain::error::RecordError;
 use baton_domain::mail_out::{self, OutgoingEmail};
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{MailError, Mailer, Store};
+use baton_domain::ports::{MailError, Mailer, SentEmail, Store};
 use baton_domain::tenant::Tenant;
 use baton_domain::ticket::Ticket;
 use baton_domain::{Channel, Clock, StoreError, Timestamp};
@@ -62,6 +62,8 @@ pub enum Sent {
     Rejected { reason: String },
     /// An earlier invocation stopped during the send; marked on the ticket, not resent.
     Unconfirmed,
+    /// The address bounced or complained before: not sent; the ticket says why.
+    Undeliverable { reason: String },
     /// Done before.
     Duplicate,
 }
@@ -95,18 +97,7 @@ async fn send(
     hash: &str,
 ) -> Result<Sent, RecordError> {
     let (store, clock) = (ports.store, ports.clock);
-    let tenant = match store.get_tenant(&out.tenant_id).await {
-        Ok(t) => t,
-        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {}", out.tenant_id))),
-        Err(e) => return Err(e.into()),
-    };
-    let conversation = match store.get_conversation(&out.tenant_id, out.conversation_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(RecordError::Bad("the reply's conversation does not exist".into()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (tenant, conversation) = delivery::load(store, out).await?;
     let ticket = match out.ticket {
         Some(n) => match store.get_ticket(&out.tenant_id, n).await {
             Ok(t) => Some(t),
@@ -116,6 +107,28 @@ async fn send(
         None => None,
     };
     let number = ticket.as_ref().map(|t| t.number);
+    // An address that bounced or complained gets nothing more: sending on would hurt the
+    // reputation every tenant's mail depends on.
+    let customer = match store.get_customer(&out.tenant_id, conversation.customer_id).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(mark) = customer.as_ref().and_then(|c| c.undeliverable(&out.to)) {
+        let reason = format!(
+            "Not sent: mail to {} {} on {} ({}). Reach the customer another way.",
+            mark.address,
+            if mark.kind == "complaint" {
+                "was reported as spam"
+            } else {
+                "bounced"
+            },
+            mark.at,
+            mark.reason
+        );
+        delivery::record_failed(store, clock, out, number, "undeliverable", &reason).await?;
+        return Ok(Sent::Undeliverable { reason });
+    }
     let thread = store
         .latest_messages(&out.tenant_id, out.conversation_id, None, THREAD_WINDOW)
         .await?;
@@ -264,6 +277,18 @@ async fn record_sent(
         .await?;
     store
         .record_email_ref(&out.tenant_id, &mail.message_id, out.conversation_id)
+        .await?;
+    // SES's bounce and complaint reports name the SES id, the Message-ID's local part.
+    let ses_id = message_id.split('@').next().unwrap_or(message_id);
+    store
+        .record_ses_message(
+            ses_id,
+            &SentEmail {
+                tenant: out.tenant_id.clone(),
+                conversation: out.conversation_id,
+                message: out.message_id,
+            },
+        )
         .await?;
     delivery::record_sent(store, out, &[message_id.to_owned()]).await
 }

@@ -282,6 +282,7 @@ async fn find_or_create_customer(
         }],
         attributes: Default::default(),
         created_at: now,
+        undeliverable: vec![],
     };
     let identity = Identity {
         tenant_id: tenant.clone(),

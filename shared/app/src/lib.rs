@@ -11,6 +11,7 @@ pub mod channel_out;
 pub mod delivery;
 pub mod email_out;
 pub mod intake;
+pub mod mail_events;
 pub mod meta_webhook;
 pub mod parking;
 pub mod relay;

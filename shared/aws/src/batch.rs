@@ -28,6 +28,16 @@ use std::time::{Duration, SystemTime};
 
 pub use baton_domain::error::RecordError;
 
+/// A record's body as `what`: a record without one, or with one that is not a `T`, can
+/// never succeed (parked).
+pub fn body<T: serde::de::DeserializeOwned>(record: &SqsMessage, what: &str) -> Result<T, RecordError> {
+    let body = record
+        .body
+        .as_deref()
+        .ok_or_else(|| RecordError::Bad("empty body".into()))?;
+    serde_json::from_str(body).map_err(|e| RecordError::Bad(format!("not {what}: {e}")))
+}
+
 /// How one consumer runs its batches.
 pub struct BatchOptions<'a> {
     /// The consumer's name: parked records are kept under it.
@@ -63,7 +73,9 @@ impl<'a> BatchOptions<'a> {
         self
     }
 
-    fn remaining(&self) -> Option<Duration> {
+    /// The invocation's time left, when it has a deadline: a use case's claims last no
+    /// longer, so a retry after a crash takes over promptly.
+    pub fn remaining(&self) -> Option<Duration> {
         self.deadline
             .map(|d| d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
     }

@@ -16,6 +16,20 @@ pub struct Customer {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     pub created_at: Timestamp,
+    /// Addresses mail can no longer go to (a hard bounce, a spam complaint): shown to
+    /// agents, and no reply is sent to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeliverable: Vec<Undeliverable>,
+}
+
+/// Why mail to one of a customer's addresses is not sent any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undeliverable {
+    pub address: String,
+    /// `bounced` or `complaint`.
+    pub kind: String,
+    pub reason: String,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,6 +57,13 @@ pub struct Identity {
 impl Customer {
     pub fn is_vip(&self) -> bool {
         self.attributes.get("vip").is_some_and(|v| v == "true")
+    }
+
+    /// Why mail to `address` is not sent, if it is not.
+    pub fn undeliverable(&self, address: &str) -> Option<&Undeliverable> {
+        self.undeliverable
+            .iter()
+            .find(|u| u.address.eq_ignore_ascii_case(address))
     }
 }
 

@@ -110,6 +110,7 @@ mod tests {
             identities: vec![],
             attributes: Default::default(),
             created_at: Timestamp::from_unix_millis(0).unwrap(),
+            undeliverable: vec![],
         };
         c.attributes.insert("vip".into(), "true".into());
         assert_eq!(priority("where is my order", Some(&c)), Priority::High);

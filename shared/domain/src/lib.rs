@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod ports;
 pub mod quoted;
 pub mod retrieval;
+pub mod ses_events;
 pub mod tenant;
 pub mod ticket;
 pub mod ticket_query;

@@ -92,6 +92,14 @@ pub trait CustomerStore: Send + Sync {
         external_id: &str,
         conversation: Option<ConversationId>,
     ) -> Result<(), StoreError>;
+    /// Marks one of the customer's addresses undeliverable (replacing an earlier mark of
+    /// the same address).
+    async fn mark_undeliverable(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        mark: &crate::customer::Undeliverable,
+    ) -> Result<(), StoreError>;
     /// Makes `proposed` the identity's active conversation if its active conversation is
     /// still `replacing` (`None`: it has none yet); returns the active conversation either
     /// way (first writer wins).
@@ -464,6 +472,18 @@ pub trait EmailRefStore: Send + Sync {
         tenant: &TenantId,
         message_ids: &[String],
     ) -> Result<Option<ConversationId>, StoreError>;
+    /// Remembers which message an SES message id is, across tenants: SES's bounce and
+    /// complaint reports name only that id.
+    async fn record_ses_message(&self, ses_message_id: &str, sent: &SentEmail) -> Result<(), StoreError>;
+    async fn find_ses_message(&self, ses_message_id: &str) -> Result<Option<SentEmail>, StoreError>;
+}
+
+/// The outbound message an SES message id belongs to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SentEmail {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub message: ulid::Ulid,
 }
 
 /// Object storage for raw mail and attachments (S3).

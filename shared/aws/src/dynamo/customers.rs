@@ -39,6 +39,25 @@ impl CustomerStore for DynamoStore {
         self.get_as(CUSTOMER, keys::customer(tenant, id)).await
     }
 
+    async fn mark_undeliverable(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        mark: &baton_domain::customer::Undeliverable,
+    ) -> Result<(), StoreError> {
+        // Rare, and the list is short: read, replace this address's mark, write the list.
+        let mut c = self.get_customer(tenant, customer).await?;
+        c.undeliverable
+            .retain(|u| !u.address.eq_ignore_ascii_case(&mark.address));
+        c.undeliverable.push(mark.clone());
+        self.set_on_existing(
+            CUSTOMER,
+            keys::customer(tenant, customer),
+            vec![("undeliverable", super::attr(&c.undeliverable)?)],
+        )
+        .await
+    }
+
     async fn find_identity(
         &self,
         tenant: &TenantId,

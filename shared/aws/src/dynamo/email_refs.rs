@@ -5,6 +5,7 @@ use baton_domain::{ConversationId, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 
 const EMAIL_REF: &str = "email_ref";
+const SES_MESSAGE: &str = "ses_message";
 
 #[derive(Serialize, Deserialize)]
 struct EmailRef {
@@ -32,6 +33,32 @@ impl EmailRefStore for DynamoStore {
         match self.put_new(EMAIL_REF, item).await {
             Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    async fn record_ses_message(
+        &self,
+        ses_message_id: &str,
+        sent: &baton_domain::ports::SentEmail,
+    ) -> Result<(), StoreError> {
+        let item = to_item(SES_MESSAGE, keys::ses_message(ses_message_id), sent)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| super::backend("record SES message", e))?;
+        Ok(())
+    }
+
+    async fn find_ses_message(
+        &self,
+        ses_message_id: &str,
+    ) -> Result<Option<baton_domain::ports::SentEmail>, StoreError> {
+        match self.get(SES_MESSAGE, keys::ses_message(ses_message_id)).await? {
+            Some(item) => Ok(Some(from_item(SES_MESSAGE, item)?)),
+            None => Ok(None),
         }
     }
 

@@ -76,6 +76,11 @@ pub fn channel_message(t: &TenantId, channel_message_id: &str) -> Key {
     key(format!("TENANT#{t}#CHMSG#{}", bounded(channel_message_id)), "CHMSG")
 }
 
+/// Which outbound message an SES message id is (SES's reports name no tenant).
+pub fn ses_message(ses_message_id: &str) -> Key {
+    key(format!("SESMSG#{}", bounded(ses_message_id)), "SESMSG")
+}
+
 /// Which conversation an e-mail Message-ID belongs to (threading by In-Reply-To/References).
 pub fn email_ref(t: &TenantId, message_id: &str) -> Key {
     key(format!("TENANT#{t}#EMAILREF#{}", bounded(message_id)), "EMAILREF")
