@@ -23,6 +23,21 @@ pub fn optional_env_var(name: &str) -> Option<String> {
 
 /// The one SDK configuration a process builds. Region, credentials and the endpoint come
 /// from the standard chain, so `AWS_ENDPOINT_URL` points every client at a local endpoint.
+/// In a Lambda sandbox the credentials and the region are in the environment, always:
+/// the function reads them from there and skips building the rest of the chain (profile
+/// files, SSO, web identity, container and instance metadata), which it never uses and
+/// which costs init time.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        && std::env::var_os("AWS_REGION").is_some();
+    let loader = if in_lambda {
+        loader
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+            .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
 }
