@@ -671,6 +671,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 quotas: Default::default(),
                 whatsapp_health: None,
                 instagram_health: None,
+                channels_revision: 0,
             },
             &[],
         )

@@ -290,6 +290,7 @@ async fn outside_the_window_a_whatsapp_reply_goes_as_the_template_or_needs_follo
             &demo(),
             &WhatsAppSettings {
                 outside_window_template: Some(template),
+                ..Default::default()
             },
             &InstagramSettings::default(),
         )
@@ -447,6 +448,7 @@ async fn an_instagram_reply_is_tagged_human_agent_only_for_a_person_within_seven
             &WhatsAppSettings::default(),
             &InstagramSettings {
                 human_agent_allowed: true,
+                ..Default::default()
             },
         )
         .await
@@ -529,4 +531,293 @@ async fn a_reply_survives_a_fault_at_every_call_of_the_channel_sender_and_is_nev
         }
     })
     .await;
+}
+
+const CONNECTED_TOKEN: &str = "EAAG-tenant-connected-token-first-0001";
+const RECONNECTED_TOKEN: &str = "EAAG-tenant-connected-token-second-0002";
+
+/// The sender as deployed: the tenant's sealed token (local KMS), else the deployment's.
+fn stored_tokens(env: &TestEnv) -> Arc<dyn baton_domain::ports::ChannelTokens> {
+    Arc::new(baton_app::tokens::StoredTokens::new(
+        Arc::new(env.store.clone()),
+        Arc::new(baton_tests::secret_box(env)),
+        Arc::new(EnvTokens {
+            whatsapp: Some(WA_TOKEN.into()),
+            instagram: None,
+        }),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_what_waited() {
+    let mut w = world().await;
+    w.sender.tokens = stored_tokens(&w.env);
+    let admin = agent_token(&w.env, "demo", "ana@demo.example", "admin").await;
+    w.customer_says(
+        whatsapp_text("16505550109", "wamid.in9", "I want to talk to a human"),
+        1,
+    )
+    .await;
+    w.send_queued().await;
+    assert_eq!(
+        w.graph.requests()[0].token,
+        WA_TOKEN,
+        "no token of its own yet: the deployment's"
+    );
+
+    // Agents may not see or change connections.
+    let (status, _, _) = agent_call(&w.api, &w.token, "GET", "/v1/channels", None).await;
+    assert_eq!(status, 403);
+
+    // Connect: the number stays claimed, a second is added, the token is sealed.
+    let (status, _, before) = agent_call(&w.api, &admin, "GET", "/v1/channels", None).await;
+    assert_eq!(status, 200, "{before}");
+    let revision = before["revision"].as_u64().unwrap();
+    let connect = |token: &str, revision: u64| {
+        json!({
+            "phone_number_ids": [PHONE_NUMBER_ID, "100000000000002"],
+            "business_account_id": "102290129340398",
+            "access_token": token,
+            "outside_window_template": { "name": "case_update", "language": "en_US", "body_parameters": ["{ticket}", "{text}"] },
+            "expected_revision": revision,
+        })
+    };
+    let (status, _, connected) = agent_call(
+        &w.api,
+        &admin,
+        "PUT",
+        "/v1/channels/whatsapp",
+        Some(connect(CONNECTED_TOKEN, revision)),
+    )
+    .await;
+    assert_eq!(status, 200, "{connected}");
+    assert_eq!(connected["whatsapp"]["token_stored"], true);
+    assert_eq!(connected["whatsapp"]["outside_window_template"]["name"], "case_update");
+    assert_eq!(connected["revision"].as_u64(), Some(revision + 1));
+    for id in [PHONE_NUMBER_ID, "100000000000002"] {
+        let b = w.env.store.resolve_channel(Channel::Whatsapp, id).await.unwrap();
+        assert_eq!(b.map(|b| b.tenant_id), Some(demo()), "{id} leads to the tenant");
+    }
+    // The same revision again: someone changed it meanwhile.
+    let (status, _, stale) = agent_call(
+        &w.api,
+        &admin,
+        "PUT",
+        "/v1/channels/whatsapp",
+        Some(connect(CONNECTED_TOKEN, revision)),
+    )
+    .await;
+    assert_eq!(status, 409, "{stale}");
+
+    // Another tenant cannot take the number: nothing of theirs changes.
+    let other = agent_token(&w.env, "other", "root@other.example", "admin").await;
+    let (status, _, taken) = agent_call(
+        &w.api,
+        &other,
+        "PUT",
+        "/v1/channels/whatsapp",
+        Some(json!({ "phone_number_ids": [PHONE_NUMBER_ID], "business_account_id": "55555", "access_token": "EAAG-someone-elses-token-0000" })),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(taken["error"]["code"], "endpoint_taken");
+    let other_tenant = w.env.store.get_tenant(&TenantId::new("other").unwrap()).await.unwrap();
+    assert!(other_tenant.channels.whatsapp_phone_number_ids.is_empty());
+    assert!(w
+        .env
+        .store
+        .get_channel_secret(&other_tenant.id, Channel::Whatsapp)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A sealed token does not open for another tenant (the scope is authenticated).
+    let sealed = w
+        .env
+        .store
+        .get_channel_secret(&demo(), Channel::Whatsapp)
+        .await
+        .unwrap()
+        .unwrap();
+    let secrets = baton_tests::secret_box(&w.env);
+    use baton_domain::ports::SecretBox;
+    use baton_domain::secrets::{SecretError, SecretScope};
+    let opened = secrets
+        .open(
+            SecretScope {
+                tenant: &demo(),
+                channel: Channel::Whatsapp,
+            },
+            &sealed,
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened.expose(), CONNECTED_TOKEN);
+    let elsewhere = secrets
+        .open(
+            SecretScope {
+                tenant: &other_tenant.id,
+                channel: Channel::Whatsapp,
+            },
+            &sealed,
+        )
+        .await;
+    assert!(matches!(elsewhere, Err(SecretError::Corrupt(_))), "{elsewhere:?}");
+
+    // The next reply goes with the tenant's own token.
+    w.reply(1, "Looking into it.").await;
+    w.send_queued().await;
+    assert_eq!(w.graph.requests().last().unwrap().token, CONNECTED_TOKEN);
+
+    // Meta refuses it: the channel is disconnected and the reply waits.
+    let waiting = w.reply(1, "Found it: the parcel is at the depot.").await;
+    w.graph.fail_next(
+        "/messages",
+        1,
+        401,
+        meta_error(
+            190,
+            Some(460),
+            "Error validating access token: The session has been invalidated.",
+        ),
+    );
+    w.send_queued().await;
+    let (_, _, shown) = agent_call(&w.api, &admin, "GET", "/v1/channels", None).await;
+    assert_eq!(shown["whatsapp"]["health"]["disconnected"], true, "{shown}");
+    assert_eq!(w.message(1, &waiting).await.delivery, Some(DeliveryStatus::Queued));
+
+    // Reconnecting with a new token sends what waited, once, with the new token.
+    let revision = shown["revision"].as_u64().unwrap();
+    let (status, _, reconnected) = agent_call(
+        &w.api,
+        &admin,
+        "PUT",
+        "/v1/channels/whatsapp",
+        Some(connect(RECONNECTED_TOKEN, revision)),
+    )
+    .await;
+    assert_eq!(status, 200, "{reconnected}");
+    assert_eq!(reconnected["replayed"], 1);
+    assert_eq!(reconnected["whatsapp"]["health"]["disconnected"], false);
+    let (batch, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert!(
+        w.send(&batch).await.batch_item_failures.is_empty(),
+        "a redelivery sends nothing"
+    );
+    let last = w.graph.requests().last().unwrap().clone();
+    assert_eq!(last.token, RECONNECTED_TOKEN);
+    assert_eq!(last.status, 200);
+    assert_eq!(w.message(1, &waiting).await.delivery, Some(DeliveryStatus::Sent));
+    let sent_with_new = w
+        .graph
+        .requests()
+        .iter()
+        .filter(|r| r.token == RECONNECTED_TOKEN)
+        .count();
+    assert_eq!(sent_with_new, 1, "sent once");
+
+    // No token in any answer, log line or stored item.
+    let raw_items = w
+        .env
+        .store
+        .client()
+        .scan()
+        .table_name(w.env.store.table())
+        .send()
+        .await
+        .unwrap();
+    let logs = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("channel connections changed"), "the logs were captured");
+    for (what, text) in [
+        ("connect answer", connected.to_string()),
+        ("reconnect answer", reconnected.to_string()),
+        ("channels view", shown.to_string()),
+        ("table", format!("{:?}", raw_items.items())),
+        ("logs", logs),
+    ] {
+        for t in [CONNECTED_TOKEN, RECONNECTED_TOKEN, "EAAG-someone-elses-token-0000"] {
+            assert!(!text.contains(t), "a token leaked into the {what}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_and_widget_connections_move_their_lookup_items_with_them() {
+    let w = world().await;
+    let admin = agent_token(&w.env, "demo", "ana@demo.example", "admin").await;
+    let put = |path: &'static str, body: Value| {
+        let api = &w.api;
+        let admin = admin.clone();
+        async move { agent_call(api, &admin, "PUT", path, Some(body)).await }
+    };
+    let (status, _, email) = put(
+        "/v1/channels/email",
+        json!({ "slug": "demo-help", "from_address": "help@demo.example", "display_name": "Demo Help" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{email}");
+    assert_eq!(
+        email["email"]["inbound_address"],
+        "support+demo-help@inbound.baton.local"
+    );
+    assert_eq!(email["email"]["display_name"], "Demo Help");
+    let slug = |s: &'static str| {
+        let store = w.env.store.clone();
+        async move {
+            store
+                .resolve_channel(Channel::Email, s)
+                .await
+                .unwrap()
+                .map(|b| b.tenant_id)
+        }
+    };
+    assert_eq!(slug("demo-help").await, Some(demo()));
+    assert_eq!(slug("demo").await, None, "the old slug is released");
+
+    // Bad input names every field.
+    let (status, _, bad) = put(
+        "/v1/channels/widget",
+        json!({ "allowed_origins": ["http://shop.example", "https://ok.example"] }),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    assert!(bad["error"]["fields"]["allowed_origins[0]"].is_string(), "{bad}");
+
+    let (status, _, widget) = put(
+        "/v1/channels/widget",
+        json!({ "allowed_origins": ["https://Shop.Example/", "http://localhost:5173"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{widget}");
+    let old_key = widget["widget"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        widget["widget"]["allowed_origins"],
+        json!(["https://shop.example", "http://localhost:5173"])
+    );
+    let (status, _, rotated) = agent_call(&w.api, &admin, "POST", "/v1/channels/widget/rotate-key", None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_key = rotated["widget"]["key"].as_str().unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(new_key.starts_with("wk_"));
+    let key = |k: String| {
+        let store = w.env.store.clone();
+        async move {
+            store
+                .resolve_channel(Channel::Widget, &k)
+                .await
+                .unwrap()
+                .map(|b| b.tenant_id)
+        }
+    };
+    assert_eq!(key(new_key.to_owned()).await, Some(demo()));
+    assert_eq!(key(old_key).await, None, "the old key stops working");
+
+    // Disconnecting releases the endpoint.
+    let (status, _, gone) = agent_call(&w.api, &admin, "DELETE", "/v1/channels/email", None).await;
+    assert_eq!(status, 200, "{gone}");
+    assert!(gone["email"].is_null());
+    assert_eq!(slug("demo-help").await, None);
+    let (status, _, _) = agent_call(&w.api, &admin, "DELETE", "/v1/channels/fax", None).await;
+    assert_eq!(status, 404);
 }

@@ -110,7 +110,13 @@ async fn channel_media_is_listed_fetched_once_into_s3_and_then_served_from_there
     };
     let api = agent_api::Deps {
         files: Some(Arc::new(bucket)),
-        media: Some(Arc::new(GraphMedia::new(format!("{base}/v21.0"), Some(TOKEN.into())))),
+        media: Some(Arc::new(GraphMedia::new(
+            format!("{base}/v21.0"),
+            Arc::new(baton_aws::graph::EnvTokens {
+                whatsapp: Some(TOKEN.into()),
+                instagram: None,
+            }),
+        ))),
         ..baton_tests::agent_api_deps(&env, Arc::new(env.store.clone()))
     };
     let triage = baton_tests::triage_deps(&env, Arc::new(env.store.clone()));

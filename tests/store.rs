@@ -32,6 +32,7 @@ fn tenant(id: &str) -> Tenant {
         quotas: Default::default(),
         whatsapp_health: None,
         instagram_health: None,
+        channels_revision: 0,
     }
 }
 

@@ -199,6 +199,8 @@ faulty!(TenantStore {
     fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
     fn set_sending_settings(&self, id: &TenantId, whatsapp: &baton_domain::tenant::WhatsAppSettings, instagram: &baton_domain::tenant::InstagramSettings) -> Result<(), StoreError>;
     fn set_channel_health(&self, id: &TenantId, channel: Channel, health: &baton_domain::tenant::ChannelHealth) -> Result<(), StoreError>;
+    fn change_channels(&self, change: &baton_domain::connections::ChannelChange) -> Result<(), StoreError>;
+    fn get_channel_secret(&self, id: &TenantId, channel: Channel) -> Result<Option<baton_domain::secrets::SealedSecret>, StoreError>;
 });
 
 faulty!(CustomerStore {

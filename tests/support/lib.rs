@@ -394,7 +394,18 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         clock: Box::new(baton_domain::SystemClock),
         files: None,
         media: None,
+        secrets: std::sync::Arc::new(secret_box(env)),
+        inbound_email_domain: Some("inbound.baton.local".into()),
     }
+}
+
+/// The test stack's channel-secrets key in the local KMS (none in templates without one).
+pub fn secret_box(env: &TestEnv) -> baton_aws::kms::KmsSecretBox {
+    let key = match env.resources.physical.get("ChannelSecretsKey") {
+        Some(baton_local::provision::Physical::Key { arn, .. }) => Some(arn.clone()),
+        _ => None,
+    };
+    baton_aws::kms::KmsSecretBox::new(aws_sdk_kms::Client::new(&env.sdk), key)
 }
 
 /// The inbound-email function over the test stack's inbound queue and raw-mail bucket,

@@ -39,7 +39,7 @@ fn slug(text: &str) -> String {
     s[..s.len().min(48)].trim_end_matches('-').to_owned()
 }
 
-fn valid_email(e: &str) -> bool {
+pub(crate) fn valid_email(e: &str) -> bool {
     let mut parts = e.split('@');
     matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
         if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !e.contains(char::is_whitespace))

@@ -196,7 +196,10 @@ async fn fetch_once(
             "this deployment does not fetch channel media",
         ));
     };
-    let fetched = match media.fetch(channel, &a.reference, caps::MAX_ATTACHMENT_BYTES).await {
+    let fetched = match media
+        .fetch(&ctx.caller.tenant, channel, &a.reference, caps::MAX_ATTACHMENT_BYTES)
+        .await
+    {
         Ok(m) => m,
         Err(MediaError::Gone) => {
             return Err(ApiError::new(

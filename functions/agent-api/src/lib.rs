@@ -15,6 +15,7 @@
 mod admin;
 mod ai;
 pub mod auth;
+mod channels;
 pub mod error;
 mod files;
 mod kb;
@@ -25,7 +26,7 @@ mod views;
 use auth::{Authenticator, Caller};
 use baton_app::Queues;
 use baton_domain::kb_cache::KbCache;
-use baton_domain::ports::{BlobStore, MediaSource, Store};
+use baton_domain::ports::{BlobStore, ChannelTokens, MediaSource, SecretBox, Store};
 use baton_domain::triage::Answerer;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use error::ApiError;
@@ -56,6 +57,11 @@ pub struct Deps {
     /// Where WhatsApp and Instagram media are fetched from on their first download (the
     /// Graph API); `None` serves only what is stored already.
     pub media: Option<Arc<dyn MediaSource>>,
+    /// Seals the channel tokens admins connect (KMS).
+    pub secrets: Arc<dyn SecretBox>,
+    /// The domain of the inbound e-mail addresses (`support+{slug}@…`), shown with the
+    /// e-mail connection.
+    pub inbound_email_domain: Option<String>,
 }
 
 impl Deps {
@@ -80,8 +86,15 @@ impl Deps {
             reason: e.to_string(),
         })?;
         let sqs = aws_sdk_sqs::Client::new(sdk);
+        let store: Arc<dyn Store> = Arc::new(baton_aws::DynamoStore::from_env(sdk)?);
+        let secrets: Arc<dyn SecretBox> = Arc::new(baton_aws::kms::KmsSecretBox::from_env(sdk));
+        let tokens: Arc<dyn ChannelTokens> = Arc::new(baton_app::tokens::StoredTokens::new(
+            store.clone(),
+            secrets.clone(),
+            Arc::new(baton_aws::graph::EnvTokens::from_env()),
+        ));
         Ok(Deps {
-            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            store,
             queues: Queues {
                 outbound: Some(Arc::new(baton_aws::SqsQueue::from_env(
                     sqs.clone(),
@@ -97,7 +110,9 @@ impl Deps {
             files: baton_aws::config::optional_env_var("RAW_MAIL_BUCKET").map(|bucket| {
                 Arc::new(baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(sdk), bucket)) as Arc<dyn BlobStore>
             }),
-            media: Some(Arc::new(baton_aws::graph::GraphMedia::from_env())),
+            media: Some(Arc::new(baton_aws::graph::GraphMedia::from_env(tokens))),
+            secrets,
+            inbound_email_domain: baton_aws::config::optional_env_var("INBOUND_EMAIL_DOMAIN"),
         })
     }
 }
@@ -162,6 +177,13 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/ai/settings", Access::Agent),
     route("PUT", "/v1/ai/settings", Access::Admin),
     route("POST", "/v1/ai/preview", Access::Admin),
+    route("GET", "/v1/channels", Access::Admin),
+    route("PUT", "/v1/channels/whatsapp", Access::Admin),
+    route("PUT", "/v1/channels/instagram", Access::Admin),
+    route("PUT", "/v1/channels/email", Access::Admin),
+    route("PUT", "/v1/channels/widget", Access::Admin),
+    route("POST", "/v1/channels/widget/rotate-key", Access::Admin),
+    route("DELETE", "/v1/channels/{id}", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -365,6 +387,13 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("GET", "/v1/ai/settings") => ai::get_settings(ctx).await,
         ("PUT", "/v1/ai/settings") => ai::put_settings(ctx).await,
         ("POST", "/v1/ai/preview") => ai::preview(ctx).await,
+        ("GET", "/v1/channels") => channels::get(ctx).await,
+        ("PUT", "/v1/channels/whatsapp") => channels::put_whatsapp(ctx).await,
+        ("PUT", "/v1/channels/instagram") => channels::put_instagram(ctx).await,
+        ("PUT", "/v1/channels/email") => channels::put_email(ctx).await,
+        ("PUT", "/v1/channels/widget") => channels::put_widget(ctx).await,
+        ("POST", "/v1/channels/widget/rotate-key") => channels::rotate_widget_key(ctx).await,
+        ("DELETE", "/v1/channels/{id}") => channels::disconnect(ctx).await,
         (m, p) => {
             tracing::error!(method = m, path = p, "route in the table without a handler");
             Err(ApiError::internal())

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::views::*;
-use crate::{admin, ai, files, kb, tickets};
+use crate::{admin, ai, channels, files, kb, tickets};
 use lambda_http::{Body, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         admin::list_teams, admin::create_team, admin::get_team, admin::update_team,
         kb::list, kb::create, kb::import, kb::get, kb::update, kb::delete,
         ai::get_settings, ai::put_settings, ai::preview,
+        channels::get, channels::put_whatsapp, channels::put_instagram, channels::put_email, channels::put_widget,
+        channels::rotate_widget_key, channels::disconnect,
     ),
     components(schemas(ErrorBody, ErrorDetail, TicketPage, TicketDetail, ActionResult, baton_domain::ticket_query::TicketSort)),
     modifiers(&BearerAuth)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The consumer's name for parked records.
-pub const CONSUMER: &str = "channel-sender";
+pub const CONSUMER: &str = channel_out::CONSUMER;
 const CONCURRENCY: usize = 10;
 /// A record is only started with this much of the invocation left: a few store calls and
 /// a few Graph calls (10 s timeout each) for a long reply.
@@ -30,10 +30,17 @@ pub struct Deps {
 
 impl Deps {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
+        let store: Arc<dyn Store> = Arc::new(baton_aws::DynamoStore::from_env(sdk)?);
+        // The tenant's own token (sealed with KMS), else the deployment's.
+        let tokens = baton_app::tokens::StoredTokens::new(
+            store.clone(),
+            Arc::new(baton_aws::kms::KmsSecretBox::from_env(sdk)),
+            Arc::new(baton_aws::graph::EnvTokens::from_env()),
+        );
         Ok(Deps {
-            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            store,
             api: Arc::new(baton_aws::graph::GraphSender::from_env()),
-            tokens: Arc::new(baton_aws::graph::EnvTokens::from_env()),
+            tokens: Arc::new(tokens),
             clock: Arc::new(SystemClock),
         })
     }

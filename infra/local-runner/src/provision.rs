@@ -36,6 +36,7 @@ pub enum Physical {
     Table { name: String },
     Queue { name: String, url: String, arn: String },
     Bucket { name: String },
+    Key { id: String, arn: String },
 }
 
 /// What was created, by logical id, and the parameter values in force.
@@ -85,6 +86,7 @@ impl Resources {
         match self.physical.get(r) {
             Some(Physical::Table { name }) | Some(Physical::Bucket { name }) => Ok(name.clone()),
             Some(Physical::Queue { url, .. }) => Ok(url.clone()),
+            Some(Physical::Key { id, .. }) => Ok(id.clone()),
             None => Err(ProvisionError::Unresolved(format!("!Ref {r}"))),
         }
     }
@@ -97,6 +99,7 @@ impl Resources {
             (Physical::Queue { name, .. }, "QueueName") => Ok(name.clone()),
             (Physical::Queue { url, .. }, "QueueUrl") => Ok(url.clone()),
             (Physical::Bucket { name }, "Arn") => Ok(format!("arn:aws:s3:::{name}")),
+            (Physical::Key { arn, .. }, "Arn") => Ok(arn.clone()),
             _ => Err(missing()),
         }
     }
@@ -317,6 +320,40 @@ async fn create_queue(
 /// SES sends only from verified identities: the local endpoint verifies the domains of
 /// the local settings' sender addresses (`mail_out::FROM_ENV_VARS`), as an operator
 /// verifies theirs in AWS.
+/// A KMS key per template key, found again by its alias `alias/{stack}-{LogicalId}` so a
+/// second `make dev` keeps the key (and the channel tokens sealed under it).
+async fn create_key(kms: &aws_sdk_kms::Client, stack: &str, logical_id: &str) -> Result<Physical, ProvisionError> {
+    let alias = format!("alias/{stack}-{logical_id}");
+    if let Ok(found) = kms.describe_key().key_id(&alias).send().await {
+        if let Some(m) = found.key_metadata() {
+            return Ok(Physical::Key {
+                id: m.key_id().to_owned(),
+                arn: m.arn().unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    let created = kms
+        .create_key()
+        .description(format!("{stack} {logical_id}"))
+        .send()
+        .await
+        .map_err(aws_err(logical_id))?;
+    let m = created.key_metadata().ok_or_else(|| ProvisionError::Template {
+        resource: logical_id.to_owned(),
+        reason: "KMS returned no key".into(),
+    })?;
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(m.key_id())
+        .send()
+        .await
+        .map_err(aws_err(logical_id))?;
+    Ok(Physical::Key {
+        id: m.key_id().to_owned(),
+        arn: m.arn().unwrap_or_default().to_owned(),
+    })
+}
+
 pub async fn verify_sender_domains(
     sdk: &aws_config::SdkConfig,
     env_file: &crate::envfile::EnvFile,
@@ -383,6 +420,13 @@ pub async fn provision(
             Err(e) => return Err(aws_err(&b.logical_id)(e)),
         }
         res.physical.insert(b.logical_id.clone(), Physical::Bucket { name });
+    }
+    if !template.keys.is_empty() {
+        let kms = aws_sdk_kms::Client::new(sdk);
+        for k in &template.keys {
+            let key = create_key(&kms, stack, &k.logical_id).await?;
+            res.physical.insert(k.logical_id.clone(), key);
+        }
     }
     Ok(res)
 }

@@ -45,6 +45,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         quotas: Default::default(),
         whatsapp_health: None,
         instagram_health: None,
+        channels_revision: 0,
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -122,6 +123,7 @@ pub async fn ensure_tenant_and_agent(
                         quotas: Default::default(),
                         whatsapp_health: None,
                         instagram_health: None,
+                        channels_revision: 0,
                     },
                     &[],
                 )

@@ -81,6 +81,8 @@ pub struct Template {
     pub tables: Vec<Resource>,
     pub queues: Vec<QueueDef>,
     pub buckets: Vec<Resource>,
+    /// KMS keys (channel secrets, alarm encryption).
+    pub keys: Vec<Resource>,
     pub functions: Vec<FunctionDef>,
 }
 
@@ -173,6 +175,7 @@ impl Template {
             tables: vec![],
             queues: vec![],
             buckets: vec![],
+            keys: vec![],
             functions: vec![],
         };
         if let Some(Value::Mapping(params)) = get(&doc, "Parameters") {
@@ -202,6 +205,10 @@ impl Template {
                     properties: props,
                 }),
                 Some("AWS::S3::Bucket") => t.buckets.push(Resource {
+                    logical_id: id.to_owned(),
+                    properties: props,
+                }),
+                Some("AWS::KMS::Key") => t.keys.push(Resource {
                     logical_id: id.to_owned(),
                     properties: props,
                 }),

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The consumer's name for the records it parks (a disconnected channel's replies).
+pub const CONSUMER: &str = "channel-sender";
 pub const SCOPE: &str = "channel-send";
 const ATTEMPT_SCOPE: &str = "channel-attempt";
 /// Messages read back to find the customer's last one (the window's start).

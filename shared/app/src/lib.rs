@@ -8,6 +8,7 @@
 //! a decorator between a use case and the real adapters and fail any call it makes.
 
 pub mod channel_out;
+pub mod connections;
 pub mod delivery;
 pub mod email_out;
 pub mod intake;
@@ -17,6 +18,7 @@ pub mod parking;
 pub mod relay;
 pub mod reply;
 pub mod tickets;
+pub mod tokens;
 pub mod triage;
 
 pub use relay::Queues;

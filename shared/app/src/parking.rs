@@ -36,9 +36,22 @@ pub async fn replay(
     consumer: &str,
     message_id: Option<&str>,
 ) -> Result<usize, ReplayError> {
+    replay_where(store, queue, consumer, &|r| {
+        message_id.is_none_or(|id| id == r.message_id)
+    })
+    .await
+}
+
+/// Puts the parked records of `consumer` that `wanted` picks back on `queue`.
+pub async fn replay_where(
+    store: &dyn ParkingStore,
+    queue: &dyn Queue,
+    consumer: &str,
+    wanted: &(dyn Fn(&ParkedRecord) -> bool + Sync),
+) -> Result<usize, ReplayError> {
     let mut replayed = 0;
     for record in list(store, consumer).await? {
-        if message_id.is_some_and(|id| id != record.message_id) {
+        if !wanted(&record) {
             continue;
         }
         // A fresh deduplication id: the original one may still be remembered by the queue.

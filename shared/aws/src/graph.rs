@@ -43,11 +43,12 @@ const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "cdninstagram.com"
 pub struct GraphMedia {
     http: reqwest::Client,
     base_url: String,
-    whatsapp_token: Option<String>,
+    /// The tenant's WhatsApp token reads its media (Instagram links need none).
+    tokens: std::sync::Arc<dyn ChannelTokens>,
 }
 
 impl GraphMedia {
-    pub fn new(base_url: impl Into<String>, whatsapp_token: Option<String>) -> Self {
+    pub fn new(base_url: impl Into<String>, tokens: std::sync::Arc<dyn ChannelTokens>) -> Self {
         GraphMedia {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -55,17 +56,13 @@ impl GraphMedia {
                 .build()
                 .expect("a client with a timeout builds"),
             base_url: base_url.into().trim_end_matches('/').to_owned(),
-            whatsapp_token,
+            tokens,
         }
     }
 
-    /// [`versioned_base_from_env`] and `WHATSAPP_ACCESS_TOKEN` (the system user's token
-    /// that may read the business's media).
-    pub fn from_env() -> Self {
-        GraphMedia::new(
-            versioned_base_from_env(),
-            crate::config::optional_env_var("WHATSAPP_ACCESS_TOKEN"),
-        )
+    /// [`versioned_base_from_env`], with the tenants' tokens.
+    pub fn from_env(tokens: std::sync::Arc<dyn ChannelTokens>) -> Self {
+        GraphMedia::new(versioned_base_from_env(), tokens)
     }
 
     fn allowed_link(&self, link: &str) -> bool {
@@ -156,13 +153,29 @@ fn graph_error(status: u16, body: &str) -> MediaError {
 
 #[async_trait]
 impl MediaSource for GraphMedia {
-    async fn fetch(&self, channel: Channel, reference: &str, max_bytes: usize) -> Result<Media, MediaError> {
+    async fn fetch(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        reference: &str,
+        max_bytes: usize,
+    ) -> Result<Media, MediaError> {
         match channel {
             Channel::Whatsapp => {
                 let token = self
-                    .whatsapp_token
-                    .as_deref()
-                    .ok_or_else(|| MediaError::Refused("no WHATSAPP_ACCESS_TOKEN configured".into()))?;
+                    .tokens
+                    .token(tenant, channel)
+                    .await
+                    .map_err(|e| MediaError::Backend {
+                        kind: if e.is_retryable() {
+                            BackendErrorKind::Unavailable
+                        } else {
+                            BackendErrorKind::Rejected
+                        },
+                        message: format!("the channel's token could not be read: {e}"),
+                    })?
+                    .ok_or_else(|| MediaError::Refused("the tenant's WhatsApp has no access token".into()))?;
+                let token = token.as_str();
                 if reference.is_empty() || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     return Err(MediaError::Refused("not a WhatsApp media id".into()));
                 }
@@ -331,7 +344,13 @@ mod tests {
 
     #[test]
     fn links_are_fetched_only_from_meta_hosts_or_the_configured_origin() {
-        let g = GraphMedia::new("http://127.0.0.1:9999/v21.0", None);
+        let g = GraphMedia::new(
+            "http://127.0.0.1:9999/v21.0",
+            std::sync::Arc::new(EnvTokens {
+                whatsapp: None,
+                instagram: None,
+            }),
+        );
         assert!(g.allowed_link("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1"));
         assert!(g.allowed_link("https://scontent.xx.fbcdn.net/v/t1/abc.jpg"));
         assert!(g.allowed_link("http://127.0.0.1:9999/cdn/1.jpg"));

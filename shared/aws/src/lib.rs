@@ -9,6 +9,8 @@ pub mod config;
 pub mod dynamo;
 #[cfg(feature = "graph")]
 pub mod graph;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod meta_webhook;
 pub mod metrics;
 pub mod s3;

@@ -8,6 +8,7 @@
 pub mod caps;
 pub mod channels;
 pub mod clock;
+pub mod connections;
 pub mod conversation;
 pub mod customer;
 pub mod directory;
@@ -27,6 +28,7 @@ pub mod outbox;
 pub mod ports;
 pub mod quoted;
 pub mod retrieval;
+pub mod secrets;
 pub mod ses_events;
 pub mod tenant;
 pub mod ticket;

@@ -71,6 +71,17 @@ pub trait TenantStore: Send + Sync {
         channel: Channel,
         health: &crate::tenant::ChannelHealth,
     ) -> Result<(), StoreError>;
+    /// Applies a change of the tenant's channel connections in one transaction: the
+    /// `channels` (guarded by `channels_revision`: a concurrent change is `Conflict`), the
+    /// endpoints claimed (one held by another tenant is `AlreadyExists`) and released, and
+    /// the channel's sealed token.
+    async fn change_channels(&self, change: &crate::connections::ChannelChange) -> Result<(), StoreError>;
+    /// The channel's sealed access token, if the tenant stored one.
+    async fn get_channel_secret(
+        &self,
+        id: &TenantId,
+        channel: Channel,
+    ) -> Result<Option<crate::secrets::SealedSecret>, StoreError>;
 }
 
 #[async_trait]
@@ -517,7 +528,13 @@ pub enum BlobError {
 #[async_trait]
 pub trait MediaSource: Send + Sync {
     /// The bytes and their content type; at most `max_bytes`.
-    async fn fetch(&self, channel: Channel, reference: &str, max_bytes: usize) -> Result<Media, MediaError>;
+    async fn fetch(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        reference: &str,
+        max_bytes: usize,
+    ) -> Result<Media, MediaError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -637,7 +654,25 @@ pub struct SendError {
     pub message: String,
 }
 
-/// The access token Baton sends with on a tenant's channel.
+/// Seals and opens channel secrets (envelope encryption under KMS in AWS), bound to the
+/// tenant and channel they belong to.
+#[async_trait]
+pub trait SecretBox: Send + Sync {
+    async fn seal(
+        &self,
+        scope: crate::secrets::SecretScope<'_>,
+        secret: &crate::secrets::Secret,
+        now: Timestamp,
+    ) -> Result<crate::secrets::SealedSecret, crate::secrets::SecretError>;
+    async fn open(
+        &self,
+        scope: crate::secrets::SecretScope<'_>,
+        sealed: &crate::secrets::SealedSecret,
+    ) -> Result<crate::secrets::Secret, crate::secrets::SecretError>;
+}
+
+/// A channel's access token for a tenant: the one the tenant connected (sealed in the
+/// table), else the deployment's own.
 #[async_trait]
 pub trait ChannelTokens: Send + Sync {
     /// `None` when the channel has no token: nothing can be sent on it.

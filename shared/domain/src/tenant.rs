@@ -25,6 +25,9 @@ pub struct Tenant {
     /// The Instagram connection's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instagram_health: Option<ChannelHealth>,
+    /// Bumped by every change of the channel connections, which are guarded by it.
+    #[serde(default)]
+    pub channels_revision: u64,
 }
 
 impl Tenant {
@@ -88,6 +91,12 @@ pub struct WhatsAppSettings {
     /// without one such a reply is marked for follow-up on another channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside_window_template: Option<crate::meta_send::WhatsAppTemplate>,
+    /// The WhatsApp Business Account the numbers belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_account_id: Option<String>,
+    /// When the connection's access token was last stored (sealed, apart from this item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_updated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -96,6 +105,9 @@ pub struct InstagramSettings {
     /// after the customer's last message (`HUMAN_AGENT` tag).
     #[serde(default)]
     pub human_agent_allowed: bool,
+    /// When the connection's access token was last stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_updated_at: Option<Timestamp>,
 }
 
 /// How a channel connection is doing, as the senders last saw it.

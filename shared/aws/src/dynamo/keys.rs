@@ -42,6 +42,12 @@ pub fn tenant(t: &TenantId) -> Key {
     key(tenant_partition(t), "CONFIG")
 }
 
+/// A channel's sealed access token, beside the tenant's configuration (not in it: the
+/// configuration is read on most requests, the token only by senders).
+pub fn channel_secret(t: &TenantId, channel: Channel) -> Key {
+    key(tenant_partition(t), format!("SECRET#{channel}"))
+}
+
 pub fn channel(channel: Channel, external_id: &str) -> Key {
     key(format!("CHANNEL#{channel}#{external_id}"), "CHANNEL")
 }

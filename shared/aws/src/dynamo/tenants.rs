@@ -1,11 +1,37 @@
-use super::{attr, from_item, keys, put_new_in_transaction, to_item, DynamoStore, TransactFailure};
+use super::{
+    attr, backend_build, from_item, keys, n, put_new_in_transaction, s, to_item, DynamoStore, TransactFailure,
+};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use baton_domain::connections::{ChannelChange, SecretChange};
 use baton_domain::ports::TenantStore;
-use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant};
+use baton_domain::secrets::SealedSecret;
+use baton_domain::tenant::{AiSettings, ChannelBinding, ChannelHealth, Tenant};
 use baton_domain::{Channel, StoreError, TenantId};
+use serde::{Deserialize, Serialize};
 
 const TENANT: &str = "tenant";
 const BINDING: &str = "channel_binding";
+const SECRET: &str = "channel_secret";
+
+/// The channel secret item: whose it is, and the sealed token.
+#[derive(Serialize, Deserialize)]
+struct SecretItem {
+    tenant_id: TenantId,
+    channel: Channel,
+    sealed: SealedSecret,
+}
+
+fn health_attribute(channel: Channel) -> Result<&'static str, StoreError> {
+    match channel {
+        Channel::Whatsapp => Ok("whatsapp_health"),
+        Channel::Instagram => Ok("instagram_health"),
+        other => Err(StoreError::Invalid {
+            field: "channel",
+            reason: format!("{other} has no connection health"),
+        }),
+    }
+}
 
 #[async_trait]
 impl TenantStore for DynamoStore {
@@ -73,18 +99,114 @@ impl TenantStore for DynamoStore {
     ) -> Result<(), StoreError> {
         // One attribute per channel, so two senders recording two channels never undo
         // each other.
-        let name = match channel {
-            Channel::Whatsapp => "whatsapp_health",
-            Channel::Instagram => "instagram_health",
-            other => {
-                return Err(StoreError::Invalid {
-                    field: "channel",
-                    reason: format!("{other} has no connection health"),
-                })
-            }
-        };
+        let name = health_attribute(channel)?;
         self.set_on_existing(TENANT, keys::tenant(id), vec![(name, attr(health)?)])
             .await
+    }
+
+    async fn change_channels(&self, change: &ChannelChange) -> Result<(), StoreError> {
+        let key = keys::tenant(&change.tenant);
+        // Items written before the revision existed are revision 0.
+        let condition = if change.expected_revision == 0 {
+            "attribute_exists(PK) AND (attribute_not_exists(channels_revision) OR channels_revision = :expected)"
+        } else {
+            "channels_revision = :expected"
+        };
+        let mut set = "channels = :channels, channels_revision = :next".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .condition_expression(condition)
+            .expression_attribute_values(":channels", attr(&change.channels)?)
+            .expression_attribute_values(":expected", n(change.expected_revision))
+            .expression_attribute_values(":next", n(change.expected_revision + 1));
+        if let Some(channel) = change.reset_health {
+            set.push_str(&format!(", {} = :health", health_attribute(channel)?));
+            update = update.expression_attribute_values(":health", attr(&ChannelHealth::default())?);
+        }
+        let update = update
+            .update_expression(format!("SET {set}"))
+            .build()
+            .map_err(backend_build)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for b in &change.bind {
+            if b.tenant_id != change.tenant {
+                return Err(StoreError::Invalid {
+                    field: "bind",
+                    reason: "binding for another tenant".into(),
+                });
+            }
+            items.push(put_new_in_transaction(
+                &self.table,
+                to_item(BINDING, keys::channel(b.channel, &b.external_id), b)?,
+            )?);
+        }
+        let bound = items.len();
+        for (channel, external_id) in &change.unbind {
+            let key = keys::channel(*channel, external_id);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(keys::PK, s(key.pk))
+                .key(keys::SK, s(key.sk))
+                .condition_expression("attribute_not_exists(PK) OR tenant_id = :tenant")
+                .expression_attribute_values(":tenant", s(change.tenant.as_str()))
+                .build()
+                .map_err(backend_build)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some((channel, secret)) = &change.secret {
+            let key = keys::channel_secret(&change.tenant, *channel);
+            items.push(match secret {
+                SecretChange::Set(sealed) => {
+                    let item = SecretItem {
+                        tenant_id: change.tenant.clone(),
+                        channel: *channel,
+                        sealed: sealed.clone(),
+                    };
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(SECRET, key, &item)?))
+                        .build()
+                        .map_err(backend_build)?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+                SecretChange::Remove => {
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .key(keys::PK, s(key.pk))
+                        .key(keys::SK, s(key.sk))
+                        .build()
+                        .map_err(backend_build)?;
+                    TransactWriteItem::builder().delete(delete).build()
+                }
+            });
+        }
+        match self.transact("change channels", items).await {
+            Ok(()) => Ok(()),
+            Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Err(StoreError::Conflict {
+                entity: TENANT,
+                current_version: None,
+            }),
+            Err(f @ TransactFailure::Conditions(_)) if (1..bound).any(|i| f.failed_at(i)) => {
+                Err(StoreError::AlreadyExists { entity: BINDING })
+            }
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
+                entity: BINDING,
+                current_version: None,
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_channel_secret(&self, id: &TenantId, channel: Channel) -> Result<Option<SealedSecret>, StoreError> {
+        match self.get(SECRET, keys::channel_secret(id, channel)).await? {
+            Some(item) => {
+                let item: SecretItem = from_item(SECRET, item)?;
+                Ok(Some(item.sealed))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
