@@ -192,6 +192,7 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
             outbound: Some(w.outbound.clone()),
             routing: None,
             email: None,
+            notify: None,
         },
         clock: Box::new(SharedClock(w.clock.clone())),
         ..baton_tests::agent_api_deps(&w.env, store)

@@ -50,6 +50,8 @@ fn sender_deps(env: &TestEnv, ses: aws_sdk_ses::Client) -> email_sender::Deps {
             alias_secret: local_secret("EMAIL_ALIAS_SECRET"),
             region: "us-east-1".into(),
         },
+        notify_queue: Arc::new(baton_tests::queue(env, "NotifyQueue")),
+        inbox_url: Some("http://127.0.0.1:3000/inbox".into()),
     }
 }
 
@@ -412,6 +414,8 @@ async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_
         )),
         clock: Arc::new(clock.clone()),
         config: w.sender.config.clone(),
+        notify_queue: w.sender.notify_queue.clone(),
+        inbox_url: None,
     };
     let mut number = 0;
     every_call("the e-mail sender", 12, |k, fault| {
@@ -542,4 +546,270 @@ async fn a_hard_bounce_marks_the_address_undeliverable_and_later_replies_are_not
     .await
     .unwrap();
     assert_eq!(out["applied"], json!(["unknown"]));
+}
+
+/// The notification queue's records, as one batch (taken off the queue).
+async fn notify_records(w: &World) -> Vec<baton_domain::notify::NotifyRecord> {
+    baton_tests::take_batch(&w.env, "NotifyQueue")
+        .await
+        .records
+        .iter()
+        .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+fn mail_to<'a>(sent: &'a [Vec<u8>], address: &str) -> Vec<&'a Vec<u8>> {
+    sent.iter()
+        .filter(|raw| parse(raw).to().and_then(|t| t.first()).and_then(|a| a.address()) == Some(address))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_emailed_about_their_tickets_once_and_a_burst_becomes_one_digest() {
+    use baton_app::notify::{handle, NotifyPorts, Outcome};
+    use baton_domain::notify::{NotifyRecord, DIGEST_WINDOW_SECS};
+    use baton_tests::faults::SharedClock;
+    let w = world().await;
+    let sam_token = agent_token(&w.env, "demo", "sam@demo.example", "agent").await;
+    let sam = agent_api::auth::agent_id_for_email("sam@demo.example");
+    let alex = agent_api::auth::agent_id_for_email("alex@demo.example");
+    ticket_from_email(&w, "ana@customer.example").await;
+    notify_records(&w).await;
+
+    // Alex assigns the ticket to Sam: Sam hears of it, once.
+    let version = w.ticket_version(1).await;
+    let (status, _, body) = agent_call(
+        &w.api,
+        &w.token,
+        "POST",
+        "/v1/tickets/1/assign",
+        Some(json!({ "version": version, "agent_id": sam.as_str() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let batch = baton_tests::take_batch(&w.env, "NotifyQueue").await;
+    assert_eq!(batch.records.len(), 1);
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert!(w.send(&batch).await.batch_item_failures.is_empty(), "a redelivery");
+    let sent = w.sent().await;
+    let to_sam = mail_to(&sent, "sam@demo.example");
+    assert_eq!(
+        to_sam.len(),
+        1,
+        "one e-mail for the assignment, however often delivered"
+    );
+    let m = parse(to_sam[0]);
+    assert_eq!(m.subject(), Some("[#1] Assigned to you: Where is my parcel?"));
+    assert_eq!(header(to_sam[0], "Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(header(to_sam[0], "X-Baton-Ticket"), Some("1"));
+    assert!(m
+        .body_text(0)
+        .unwrap()
+        .contains("http://127.0.0.1:3000/inbox/tickets/1"));
+
+    // The customer writes twice more within Sam's window: nothing yet, a flush is
+    // scheduled for the window's end, then both go in one digest.
+    let clock = SharedClock::now_system();
+    let ports = NotifyPorts {
+        store: &w.env.store,
+        mailer: w.sender.mailer.as_ref(),
+        queue: w.sender.notify_queue.as_ref(),
+        clock: &clock,
+        from_address: &w.sender.config.from_address,
+        message_domain: DOMAIN,
+        inbox_url: None,
+    };
+    for (i, text) in ["Any news about my parcel?", "Hello? It has been a week."]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("c{}@customer.example", i + 2);
+        let raw = mail(
+            "ana@customer.example",
+            SUPPORT,
+            &id,
+            "Re: Where is my parcel? [#1]",
+            "",
+            text,
+        );
+        w.customer_writes(&format!("ses-c{}", i + 2), &raw, SUPPORT).await;
+    }
+    let records = notify_records(&w).await;
+    assert_eq!(records.len(), 2, "one notification per customer message");
+    for r in &records {
+        assert!(matches!(handle(&ports, r).await.unwrap(), Outcome::Scheduled(_)));
+    }
+    assert_eq!(
+        mail_to(&w.sent().await, "sam@demo.example").len(),
+        1,
+        "folded, not sent"
+    );
+    // The scheduled flushes are on the queue, delayed to the window's end (SQS holds them
+    // back); the flush record they carry:
+    let flushes = vec![
+        NotifyRecord::Flush {
+            tenant_id: demo(),
+            agent_id: sam.clone(),
+        };
+        2
+    ];
+    clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+    assert_eq!(handle(&ports, &flushes[0]).await.unwrap(), Outcome::Sent(2));
+    for f in &flushes {
+        assert_eq!(
+            handle(&ports, f).await.unwrap(),
+            Outcome::Nothing,
+            "later flushes find nothing"
+        );
+    }
+    let to_sam = mail_to(&w.sent().await, "sam@demo.example")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(to_sam.len(), 2);
+    let digest = parse(&to_sam[1]);
+    assert_eq!(digest.subject(), Some("2 updates on 1 of your tickets"));
+    let text = digest.body_text(0).unwrap();
+    assert!(text.contains("2 updates on your tickets:"), "{text}");
+    assert_eq!(text.matches("- #1 Where is my parcel? — ").count(), 2, "{text}");
+    assert_eq!(text.matches("Ana Lima replied").count(), 2, "{text}");
+    assert_eq!(header(&to_sam[1], "X-Baton-Ticket"), None, "a digest is about several");
+
+    // Sam turns customer replies off: the next one is not stored, not sent.
+    let (status, _, me) = agent_call(
+        &w.api,
+        &sam_token,
+        "PUT",
+        &format!("/v1/agents/{sam}/notifications"),
+        Some(json!({ "customer_replied": false })),
+    )
+    .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["notifications"],
+        json!({ "email": true, "assigned": true, "customer_replied": false, "sla": true })
+    );
+    let (status, _, _) = agent_call(
+        &w.api,
+        &sam_token,
+        "PUT",
+        &format!("/v1/agents/{alex}/notifications"),
+        Some(json!({ "email": false })),
+    )
+    .await;
+    assert_eq!(status, 403, "agents set their own only");
+    let raw = mail(
+        "ana@customer.example",
+        SUPPORT,
+        "c4@customer.example",
+        "Re: Where is my parcel? [#1]",
+        "",
+        "Still nothing.",
+    );
+    w.customer_writes("ses-c4", &raw, SUPPORT).await;
+    clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+    for r in notify_records(&w).await {
+        assert_eq!(handle(&ports, &r).await.unwrap(), Outcome::Nothing);
+    }
+    assert_eq!(mail_to(&w.sent().await, "sam@demo.example").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_survives_a_fault_at_every_call_and_each_notification_is_sent_at_most_once() {
+    use baton_app::notify::{handle, NotifyPorts};
+    use baton_domain::notify::{AgentNotification, NotificationKind, NotifyRecord, DIGEST_WINDOW_SECS};
+    use baton_domain::ports::NotifyStore;
+    use baton_domain::Clock;
+    use baton_tests::faults::{every_call, Fault, Faults, Faulty, SharedClock};
+    let w = world().await;
+    agent_token(&w.env, "demo", "sam@demo.example", "agent").await;
+    let sam = agent_api::auth::agent_id_for_email("sam@demo.example");
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let store = Faulty::new(w.env.store.clone(), &faults);
+    let mailer = Faulty::new(SesMailer::new(aws_sdk_ses::Client::new(&w.env.sdk), None), &faults);
+    let ports = NotifyPorts {
+        store: &store,
+        mailer: &mailer,
+        queue: w.sender.notify_queue.as_ref(),
+        clock: &clock,
+        from_address: &w.sender.config.from_address,
+        message_domain: DOMAIN,
+        inbox_url: None,
+    };
+    let mut round = 0u64;
+    every_call("the notifier", 10, |k, fault| {
+        round += 1;
+        let (w, faults, ports, clock, sam) = (&w, &faults, &ports, &clock, &sam);
+        let r = round;
+        async move {
+            let note = |i: u64| {
+                NotifyRecord::Notification(AgentNotification {
+                    id: format!("notify-{r}-{i}"),
+                    tenant_id: demo(),
+                    agent_id: sam.clone(),
+                    kind: NotificationKind::SlaAtRisk,
+                    ticket: TicketNumber(100 * r + i),
+                    subject: format!("Case {r}-{i} subject"),
+                    customer: "Ana".into(),
+                    excerpt: None,
+                    sla_target: Some("first response".into()),
+                    due_at: None,
+                    happened_at: clock.now(),
+                })
+            };
+            let flush = NotifyRecord::Flush {
+                tenant_id: demo(),
+                agent_id: sam.clone(),
+            };
+            // A clean run: the first goes at once, the second waits for the window, then
+            // the flush sends it.
+            let steps = || async {
+                handle(ports, &note(1)).await?;
+                handle(ports, &note(2)).await?;
+                clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+                handle(ports, &flush).await
+            };
+            clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+            faults.arm(k, fault);
+            let _ = faults.run(steps()).await;
+            let fired = faults.fired();
+            let calls = faults.log();
+            faults.disarm();
+            // SQS redelivers what did not finish; scheduled flushes arrive later.
+            for _ in 0..3 {
+                clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+                if steps().await.is_ok() {
+                    break;
+                }
+            }
+            clock.advance(time::Duration::seconds(DIGEST_WINDOW_SECS + 1));
+            handle(ports, &flush).await.unwrap();
+            let sent = w.sent().await;
+            for i in [1, 2] {
+                let tag = format!("Case {r}-{i} subject");
+                let mails = mail_to(&sent, "sam@demo.example")
+                    .iter()
+                    .filter(|m| String::from_utf8_lossy(m).contains(&tag))
+                    .count();
+                match fault {
+                    Fault::Error => assert_eq!(
+                        mails, 1,
+                        "fault at {k} ({fault:?}): notification {i} in {mails} e-mails; {calls:?}"
+                    ),
+                    Fault::Crash => assert!(
+                        mails <= 1,
+                        "fault at {k} ({fault:?}): notification {i} in {mails} e-mails"
+                    ),
+                }
+            }
+            // Nothing is left behind: no digest open, nothing pending.
+            let state = w.env.store.get_notify_state(&demo(), sam).await.unwrap();
+            assert_eq!(state.open_digest, None, "fault at {k} ({fault:?})");
+            let pending = w.env.store.list_pending_notifications(&demo(), sam, 50).await.unwrap();
+            assert!(pending.is_empty(), "fault at {k} ({fault:?}): {pending:?}");
+            fired
+        }
+    })
+    .await;
 }

@@ -732,6 +732,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         presence: Presence::Online,
         created_at: t0(),
         active: true,
+        notifications: Default::default(),
     };
     s.create_agent(&ann).await.unwrap();
     assert!(matches!(
@@ -823,6 +824,7 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         body: body.into(),
         group_id: Some("conv-1".into()),
         dedup_id: Some("wamid.X".into()),
+        delay_seconds: None,
     };
     q.send(msg("first")).await.unwrap();
     q.send(msg("retry of first")).await.unwrap();
@@ -830,6 +832,7 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
         body: "x".into(),
         group_id: None,
         dedup_id: Some("d".into()),
+        delay_seconds: None,
     };
     assert!(matches!(q.send(missing_group).await, Err(QueueError::Invalid(_))));
     let got = sqs
@@ -855,6 +858,7 @@ async fn fifo_queue_deduplicates_on_the_channel_message_id() {
             body: "{\"ticket\":1}".into(),
             group_id: None,
             dedup_id: None,
+            delay_seconds: None,
         })
         .await
         .unwrap();

@@ -294,6 +294,14 @@ faulty!(ParkingStore {
     fn remove_parked(&self, consumer: &str, message_id: &str, parked_at: Timestamp) -> Result<(), StoreError>;
 });
 
+faulty!(NotifyStore {
+    fn put_pending_notification(&self, notification: &baton_domain::notify::AgentNotification, stored_at: Timestamp) -> Result<(), StoreError>;
+    fn list_pending_notifications(&self, tenant: &TenantId, agent: &AgentId, limit: u32) -> Result<Vec<baton_domain::notify::PendingNotification>, StoreError>;
+    fn delete_pending_notifications(&self, tenant: &TenantId, agent: &AgentId, items: &[baton_domain::notify::PendingNotification]) -> Result<(), StoreError>;
+    fn get_notify_state(&self, tenant: &TenantId, agent: &AgentId) -> Result<baton_domain::notify::NotifyState, StoreError>;
+    fn set_notify_state(&self, tenant: &TenantId, agent: &AgentId, state: &baton_domain::notify::NotifyState, expected_version: u64) -> Result<(), StoreError>;
+});
+
 faulty!(Queue {
     fn send(&self, message: QueueMessage) -> Result<(), QueueError>;
 });

@@ -374,6 +374,7 @@ pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports:
         Box::new(baton_domain::triage::DeterministicAnswerer),
     );
     deps.queues.email = Some(std::sync::Arc::new(queue(env, "EmailQueue")));
+    deps.queues.notify = Some(std::sync::Arc::new(queue(env, "NotifyQueue")));
     deps
 }
 
@@ -387,6 +388,7 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
             outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
             routing: None,
             email: Some(std::sync::Arc::new(queue(env, "EmailQueue"))),
+            notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
         },
         auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
         answerer: Box::new(baton_domain::triage::DeterministicAnswerer),

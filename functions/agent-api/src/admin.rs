@@ -112,6 +112,7 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
         presence: presence.expect("checked"),
         created_at: existing.map_or(ctx.now, |a| a.created_at),
         active: body.active.unwrap_or(existing.is_none_or(|a| a.active)),
+        notifications: existing.map(|a| a.notifications).unwrap_or_default(),
     })
 }
 
@@ -217,6 +218,32 @@ pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
         .set_presence(&ctx.caller.tenant, &agent.id, presence)
         .await?;
     agent.presence = presence;
+    ok(&AgentView::from(&agent))
+}
+
+#[utoipa::path(
+    put, operation_id = "admin_set_notifications", path = "/v1/agents/{id}/notifications", tag = "directory",
+    summary = "What an agent is e-mailed about (the agent their own; admins anyone's)",
+    description = "Assignments, customer replies on their tickets, SLA at risk or breached;                    `email: false` turns all of it off. At most one e-mail per agent every 5                    minutes: more is folded into one digest.",
+    params(("id" = String, Path)), request_body = NotificationsBody,
+    responses(
+        (status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_notifications(ctx: &Ctx<'_>) -> Res {
+    let mut agent = load_agent(ctx).await?;
+    if agent.id != ctx.caller.agent && !ctx.caller.is_admin() {
+        return Err(ApiError::forbidden("agents set their own notifications only"));
+    }
+    let body: NotificationsBody = ctx.json()?;
+    let p = &mut agent.notifications;
+    p.email = body.email.unwrap_or(p.email);
+    p.assigned = body.assigned.unwrap_or(p.assigned);
+    p.customer_replied = body.customer_replied.unwrap_or(p.customer_replied);
+    p.sla = body.sla.unwrap_or(p.sla);
+    ctx.deps.store.update_agent(&agent).await?;
     ok(&AgentView::from(&agent))
 }
 

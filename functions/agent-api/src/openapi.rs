@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         tickets::list, tickets::detail, tickets::patch, tickets::reply, tickets::note, tickets::assign,
         tickets::takeover, tickets::reopen, tickets::close, tickets::force_close, tickets::return_to_ai,
         files::original, files::attachment,
-        admin::list_agents, admin::create_agent, admin::get_agent, admin::update_agent, admin::set_presence,
+        admin::list_agents, admin::create_agent, admin::get_agent, admin::update_agent, admin::set_presence, admin::set_notifications,
         admin::list_teams, admin::create_team, admin::get_team, admin::update_team,
         kb::list, kb::create, kb::import, kb::get, kb::update, kb::delete,
         ai::get_settings, ai::put_settings, ai::preview,

@@ -8,6 +8,8 @@ use crate::{json_response, ok, page_limit, Ctx};
 use baton_app::reply::Recipient;
 use baton_app::tickets::Capacity;
 use baton_domain::conversation::Author;
+use baton_domain::notify::{AgentNotification, NotificationKind};
+use baton_domain::outbox::Effect;
 use baton_domain::ports::{PageRequest, Write};
 use baton_domain::ticket::{Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn};
 use baton_domain::ticket_query::{self, AssigneeFilter, ListError, TicketFilter, TicketSort};
@@ -444,7 +446,18 @@ pub async fn assign(ctx: &Ctx<'_>) -> Res {
         Capacity::Limit
     };
     let e = event(ctx, &before, "assigned", detail);
-    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), vec![], capacity).await?;
+    // Someone else's new ticket: they are told (by e-mail, as their settings say).
+    let key = format!("assigned:{}:{}:{}", after.tenant_id, after.number, e.id);
+    let notify = agent
+        .as_ref()
+        .filter(|a| **a != ctx.caller.agent && before.assignee.as_ref() != Some(*a))
+        .and_then(|_| AgentNotification::for_ticket(&after, NotificationKind::Assigned, &key, None, ctx.now))
+        .map(|n| Effect::notify(&n, &key, ctx.now));
+    let more = notify.iter().cloned().map(Write::RecordEffect).collect();
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), more, capacity).await?;
+    if let Some(effect) = notify {
+        baton_app::relay::relay(ctx.deps.store.as_ref(), &ctx.deps.queues, &[effect], ctx.now).await;
+    }
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 

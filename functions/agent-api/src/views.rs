@@ -5,6 +5,7 @@ use baton_domain::conversation::{Author, Owner};
 use baton_domain::customer::Customer;
 use baton_domain::directory::{Agent, Presence, Role, RoutingStrategy, Team};
 use baton_domain::kb::Article;
+use baton_domain::notify::NotificationPrefs;
 use baton_domain::ticket::{Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{Decision, TriageOutcome};
 use baton_domain::{Channel, Timestamp};
@@ -464,6 +465,8 @@ pub struct AgentView {
     pub open_count: u32,
     pub presence: Presence,
     pub active: bool,
+    /// What the agent is e-mailed about (a burst folds into one digest every 5 minutes).
+    pub notifications: NotificationPrefs,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
@@ -481,6 +484,7 @@ impl From<&Agent> for AgentView {
             open_count: a.open_count,
             presence: a.presence,
             active: a.active,
+            notifications: a.notifications,
             created_at: a.created_at,
         }
     }
@@ -510,6 +514,17 @@ pub struct AgentBody {
     pub presence: Option<String>,
     /// `false` deactivates the agent: their next request is refused (`403`).
     pub active: Option<bool>,
+}
+
+/// Only the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NotificationsBody {
+    /// `false`: no e-mail at all.
+    pub email: Option<bool>,
+    pub assigned: Option<bool>,
+    pub customer_replied: Option<bool>,
+    /// SLA at risk and breached.
+    pub sla: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,17 +1,21 @@
 //! E-mail sender: consumes the e-mail FIFO queue (group = conversation). Each record is a
 //! reply to an e-mail customer, handed to the use case (`baton_app::email_out`): built as
 //! real MIME, sent once through SES `SendRawEmail`, threaded so the customer's answer comes
-//! back to the same ticket, and a refusal shown on the ticket. This crate is the entry
-//! point only: it parses records, maps failures (throttling retried, bad records parked)
-//! and reads its configuration once.
+//! back to the same ticket, and a refusal shown on the ticket. It also consumes the
+//! notification queue (agents' notifications and their digests' flushes,
+//! `baton_app::notify`) and SES's reports. This crate is the entry point only: it parses
+//! records, maps failures (throttling retried, bad records parked) and reads its
+//! configuration once.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use baton_app::email_out::{self, EmailPorts, SenderConfig};
 use baton_app::mail_events;
+use baton_app::notify::{self, NotifyPorts};
 use baton_aws::batch::{self, process_batch, BatchOptions};
 use baton_domain::mail_out;
+use baton_domain::notify::NotifyRecord;
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{Mailer, Store};
+use baton_domain::ports::{Mailer, Queue, Store};
 use baton_domain::ses_events;
 use baton_domain::{Clock, SystemClock};
 use lambda_runtime::LambdaEvent;
@@ -32,6 +36,29 @@ pub struct Deps {
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub config: SenderConfig,
+    /// The notification queue, where digests' flushes are scheduled.
+    pub notify_queue: Arc<dyn Queue>,
+    /// The agents' inbox, linked from their notifications.
+    pub inbox_url: Option<String>,
+}
+
+/// A record of either queue: an agent's notification (tagged with `type`), or a reply to
+/// a customer.
+enum EmailRecord {
+    Notify(NotifyRecord),
+    Reply(OutboundMessage),
+}
+
+fn email_record(
+    record: &aws_lambda_events::event::sqs::SqsMessage,
+) -> Result<EmailRecord, baton_domain::error::RecordError> {
+    let value: Value = batch::body(record, "JSON")?;
+    let parsed = if value.get("type").is_some() {
+        serde_json::from_value(value).map(EmailRecord::Notify)
+    } else {
+        serde_json::from_value(value).map(EmailRecord::Reply)
+    };
+    parsed.map_err(|e| baton_domain::error::RecordError::Bad(format!("not a reply or a notification: {e}")))
 }
 
 /// The sender's settings from the environment (`lookup` reads one variable, empty counts
@@ -69,6 +96,11 @@ impl Deps {
             )),
             clock: Arc::new(SystemClock),
             config,
+            notify_queue: Arc::new(baton_aws::SqsQueue::from_env(
+                aws_sdk_sqs::Client::new(sdk),
+                "NOTIFY_QUEUE_URL",
+            )?),
+            inbox_url: baton_aws::config::optional_env_var("AGENT_INBOX_URL"),
         })
     }
 }
@@ -126,8 +158,30 @@ async fn send(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchRespo
         clock: deps.clock.as_ref(),
     };
     let ports = &ports;
+    let notify_ports = NotifyPorts {
+        store: deps.store.as_ref(),
+        mailer: deps.mailer.as_ref(),
+        queue: deps.notify_queue.as_ref(),
+        clock: deps.clock.as_ref(),
+        from_address: &deps.config.from_address,
+        message_domain: &deps.config.inbound_domain,
+        inbox_url: deps.inbox_url.as_deref(),
+    };
+    let notify_ports = &notify_ports;
     let (response, _) = process_batch(event.payload, opts, |record| async move {
-        let out: OutboundMessage = batch::body(&record, "an outbound message")?;
+        let out = match email_record(&record)? {
+            EmailRecord::Reply(out) => out,
+            EmailRecord::Notify(n) => {
+                let (tenant, agent) = match &n {
+                    NotifyRecord::Notification(n) => (&n.tenant_id, &n.agent_id),
+                    NotifyRecord::Flush { tenant_id, agent_id } => (tenant_id, agent_id),
+                };
+                let span = tracing::info_span!("notify", request_id = %request_id, tenant = %tenant, agent = %agent);
+                return tracing::Instrument::instrument(notify::handle(notify_ports, &n), span)
+                    .await
+                    .map(|_| ());
+            }
+        };
         let span = tracing::info_span!(
             "email_sender",
             request_id = %request_id,

@@ -29,6 +29,7 @@ impl Deps {
                 outbound: Some(outbound),
                 routing: Some(routing),
                 email: None,
+                notify: None,
             },
             clock: Arc::new(SystemClock),
         }
@@ -41,7 +42,8 @@ impl Deps {
             Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?),
             Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
         );
-        deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "EMAIL_QUEUE_URL")?));
+        deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
+        deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?));
         Ok(deps)
     }
 }

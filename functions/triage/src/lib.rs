@@ -39,6 +39,7 @@ pub fn deps(
             outbound: Some(outbound),
             routing: Some(routing),
             email: None,
+            notify: None,
         },
         answerer,
         clock: Arc::new(SystemClock),
@@ -51,13 +52,11 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
     let mut deps = deps(
         Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
         Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?),
-        Arc::new(baton_aws::SqsQueue::from_env(sqs, "ROUTING_QUEUE_URL")?),
+        Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
         baton_aws::bedrock::answerer_from_env(sdk),
     );
-    deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(
-        aws_sdk_sqs::Client::new(sdk),
-        "EMAIL_QUEUE_URL",
-    )?));
+    deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
+    deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?));
     let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
         name: "EMBEDDING_MODEL_DIR",
         reason: e.to_string(),

@@ -243,7 +243,7 @@ fn compose(
         in_reply_to,
         references,
         ticket: number,
-        automatic: !matches!(author, Some(Author::Agent { .. })),
+        auto_submitted: (!matches!(author, Some(Author::Agent { .. }))).then_some(mail_out::AutoSubmitted::Replied),
         text: out.text.clone(),
         date: now.unix_seconds(),
     }

@@ -184,6 +184,7 @@ async fn resolve_and_queue(
             body,
             group_id: Some(conversation_id.to_string()),
             dedup_id: Some(inbound.dedup_key()),
+            delay_seconds: None,
         })
         .await?;
     Ok(IntakeOutcome::Queued {

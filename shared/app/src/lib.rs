@@ -14,6 +14,7 @@ pub mod email_out;
 pub mod intake;
 pub mod mail_events;
 pub mod meta_webhook;
+pub mod notify;
 pub mod parking;
 pub mod relay;
 pub mod reply;

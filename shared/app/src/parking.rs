@@ -61,6 +61,7 @@ pub async fn replay_where(
                 body: record.body.clone(),
                 group_id: record.group_id.clone().or_else(|| Some(record.message_id.clone())),
                 dedup_id: Some(dedup),
+                delay_seconds: None,
             })
             .await?;
         store

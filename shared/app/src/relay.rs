@@ -18,6 +18,8 @@ pub struct Queues {
     pub outbound: Option<Arc<dyn Queue>>,
     pub routing: Option<Arc<dyn Queue>>,
     pub email: Option<Arc<dyn Queue>>,
+    /// Agents' notifications; `None` where the function relays none.
+    pub notify: Option<Arc<dyn Queue>>,
 }
 
 impl Queues {
@@ -26,6 +28,7 @@ impl Queues {
             EffectTarget::Outbound => self.outbound.as_deref(),
             EffectTarget::Routing => self.routing.as_deref(),
             EffectTarget::Email => self.email.as_deref(),
+            EffectTarget::Notify => self.notify.as_deref(),
         }
     }
 }

@@ -21,6 +21,7 @@ use baton_domain::handoff;
 use baton_domain::idempotency::{payload_hash, ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::InboundMessage;
 use baton_domain::kb_cache::{CachedKb, KbCache};
+use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{Store, Write};
@@ -61,7 +62,7 @@ pub enum Handled {
 
 /// The effects a message can cause, by kind: their ids are fixed by the message's key.
 fn effect_ids(key: &str) -> Vec<String> {
-    ["answer", "notice", "route"]
+    ["answer", "notice", "route", "notify"]
         .iter()
         .map(|kind| Effect::id_for(kind, key))
         .collect()
@@ -379,8 +380,21 @@ async fn add_to_ticket(
         },
     ];
     writes.extend(reopened);
+    // The agent holding the ticket hears of it (a closed ticket's former agent does not).
+    let notify = (ticket.status != Status::Closed)
+        .then(|| {
+            AgentNotification::for_ticket(&ticket, NotificationKind::CustomerReplied, key, Some(&stored.text), now)
+        })
+        .flatten()
+        .map(|n| Effect::notify(&n, key, now));
+    writes.extend(notify.iter().cloned().map(Write::RecordEffect));
     match deps.store.commit(writes).await {
-        Ok(()) => tracing::info!("customer message added to the ticket; the AI stays silent"),
+        Ok(()) => {
+            tracing::info!("customer message added to the ticket; the AI stays silent");
+            if let Some(effect) = notify {
+                relay(deps.store.as_ref(), &deps.queues, &[effect], now).await;
+            }
+        }
         Err(StoreError::AlreadyExists {
             entity: "timeline_entry",
         }) => {

@@ -67,6 +67,8 @@ impl Queue for SqsQueue {
             req = req
                 .message_group_id(dedup_id(&group))
                 .message_deduplication_id(dedup_id(&dedup));
+        } else if let Some(delay) = message.delay_seconds {
+            req = req.delay_seconds(delay.min(900) as i32);
         }
         req.send().await.map_err(|e| QueueError::Backend {
             kind: classify(&e),

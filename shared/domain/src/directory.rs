@@ -37,6 +37,9 @@ pub struct Agent {
     /// A deactivated agent keeps their history but is refused on their next request.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// What the agent is e-mailed about.
+    #[serde(default)]
+    pub notifications: crate::notify::NotificationPrefs,
 }
 
 fn active_by_default() -> bool {
@@ -61,6 +64,7 @@ impl Agent {
             presence: Presence::Online,
             created_at: now,
             active: true,
+            notifications: Default::default(),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod kb_cache;
 pub mod mail_out;
 pub mod meta;
 pub mod meta_send;
+pub mod notify;
 pub mod outbound;
 pub mod outbox;
 pub mod ports;

@@ -41,11 +41,20 @@ pub struct OutgoingEmail {
     /// The thread so far, oldest first (without Baton's own id).
     pub references: Vec<String>,
     pub ticket: Option<TicketNumber>,
-    /// Written by the AI or the system rather than a person (`Auto-Submitted`).
-    pub automatic: bool,
+    /// Written by a program rather than a person (`Auto-Submitted`).
+    pub auto_submitted: Option<AutoSubmitted>,
     pub text: String,
     /// Seconds since the Unix epoch.
     pub date: i64,
+}
+
+/// RFC 3834's kinds of mail a program wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoSubmitted {
+    /// In answer to a message (the AI's answers, Baton's notices to customers).
+    Replied,
+    /// On its own (notifications to agents).
+    Generated,
 }
 
 /// The subject of a reply: `Re: {thread subject} [#{ticket}]`, with earlier `Re:`/`Fwd:`
@@ -201,10 +210,14 @@ pub fn build(mail: &OutgoingEmail) -> Vec<u8> {
     if let Some(n) = mail.ticket {
         builder = builder.header("X-Baton-Ticket", Raw::new(n.to_string()));
     }
-    if mail.automatic {
-        // RFC 3834: a reply generated on the customer's behalf by a program; mail
-        // systems that honour it never auto-answer it, so no loop starts.
-        builder = builder.header("Auto-Submitted", Raw::new("auto-replied"));
+    if let Some(kind) = mail.auto_submitted {
+        // RFC 3834: mail a program wrote; mail systems that honour it never auto-answer
+        // it, so no loop starts.
+        let value = match kind {
+            AutoSubmitted::Replied => "auto-replied",
+            AutoSubmitted::Generated => "auto-generated",
+        };
+        builder = builder.header("Auto-Submitted", Raw::new(value));
     }
     builder
         .text_body(mail.text.clone())
@@ -228,7 +241,7 @@ mod tests {
             in_reply_to: Some("cust-2@example.com".into()),
             references: vec!["cust-1@example.com".into(), "cust-2@example.com".into()],
             ticket: Some(TicketNumber(7)),
-            automatic: false,
+            auto_submitted: None,
             text: "Hello <b>Ana</b> & co,\n\nyour order shipped.\nTracking: 123".into(),
             date: 1_700_000_000,
         }
@@ -281,9 +294,14 @@ mod tests {
     #[test]
     fn automatic_mail_says_so() {
         let mut mail = sample();
-        mail.automatic = true;
+        mail.auto_submitted = Some(AutoSubmitted::Replied);
         let text = String::from_utf8(build(&mail)).unwrap();
         assert!(text.contains("Auto-Submitted: auto-replied\r\n"));
+        mail.auto_submitted = Some(AutoSubmitted::Generated);
+        let text = String::from_utf8(build(&mail)).unwrap();
+        assert!(text.contains("Auto-Submitted: auto-generated\r\n"));
+        mail.auto_submitted = None;
+        assert!(!String::from_utf8(build(&mail)).unwrap().contains("Auto-Submitted"));
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub enum EffectTarget {
     Outbound,
     /// The routing queue: a ticket that needs an assignment.
     Routing,
-    /// The e-mail FIFO queue: a reply (later a notification) to send by e-mail.
+    /// The e-mail FIFO queue: a reply to send by e-mail.
     Email,
+    /// The notification queue (standard): an agent's notification, folded into digests.
+    Notify,
 }
 
 /// How many partitions the pending-effects index is spread over, so a busy tenant's
@@ -93,11 +95,28 @@ impl Effect {
         }
     }
 
+    /// An agent's notification (`notification.id` is this effect's id).
+    pub fn notify(notification: &crate::notify::AgentNotification, business_key: &str, now: Timestamp) -> Self {
+        Effect {
+            id: notification.id.clone(),
+            tenant_id: notification.tenant_id.clone(),
+            target: EffectTarget::Notify,
+            business_key: business_key.to_owned(),
+            body: serde_json::to_string(&crate::notify::NotifyRecord::Notification(notification.clone()))
+                .expect("a notification serialises"),
+            group_id: None,
+            dedup_id: None,
+            created_at: now,
+            relayed_at: None,
+        }
+    }
+
     pub fn queue_message(&self) -> QueueMessage {
         QueueMessage {
             body: self.body.clone(),
             group_id: self.group_id.clone(),
             dedup_id: self.dedup_id.clone(),
+            delay_seconds: None,
         }
     }
 

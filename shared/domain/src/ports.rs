@@ -423,6 +423,45 @@ pub struct ParkedRecord {
     pub parked_at: Timestamp,
 }
 
+/// Agents' pending notifications and the state of their digests.
+#[async_trait]
+pub trait NotifyStore: Send + Sync {
+    /// Keeps a notification for its agent; the same notification again is `AlreadyExists`.
+    async fn put_pending_notification(
+        &self,
+        notification: &crate::notify::AgentNotification,
+        stored_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` of the agent's pending notifications, oldest stored first.
+    async fn list_pending_notifications(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        limit: u32,
+    ) -> Result<Vec<crate::notify::PendingNotification>, StoreError>;
+    async fn delete_pending_notifications(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        items: &[crate::notify::PendingNotification],
+    ) -> Result<(), StoreError>;
+    /// The agent's digest state (the default when there is none yet).
+    async fn get_notify_state(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+    ) -> Result<crate::notify::NotifyState, StoreError>;
+    /// Writes the state over the version read (`0`: none yet); another writer first is
+    /// `Conflict`.
+    async fn set_notify_state(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        state: &crate::notify::NotifyState,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait ParkingStore: Send + Sync {
     /// Keeps the record (a second park of the same message keeps the first).
@@ -449,6 +488,7 @@ pub trait Store:
     + UnitOfWork
     + OutboxStore
     + ParkingStore
+    + NotifyStore
 {
 }
 
@@ -465,6 +505,7 @@ impl<T> Store for T where
         + UnitOfWork
         + OutboxStore
         + ParkingStore
+        + NotifyStore
 {
 }
 
@@ -576,6 +617,8 @@ pub struct QueueMessage {
     pub group_id: Option<String>,
     /// FIFO queues: the deduplication id (a channel message id).
     pub dedup_id: Option<String>,
+    /// Standard queues: delivered only after this many seconds (at most 900).
+    pub delay_seconds: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]

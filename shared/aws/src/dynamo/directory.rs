@@ -93,6 +93,7 @@ impl DirectoryStore for DynamoStore {
             ("max_open", attr(&agent.max_open)?),
             ("presence", attr(&agent.presence)?),
             ("active", attr(&agent.active)?),
+            ("notifications", attr(&agent.notifications)?),
         ];
         self.set_on_existing(AGENT, keys::agent(&agent.tenant_id, &agent.id), values)
             .await

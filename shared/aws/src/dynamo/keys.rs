@@ -48,6 +48,29 @@ pub fn channel_secret(t: &TenantId, channel: Channel) -> Key {
     key(tenant_partition(t), format!("SECRET#{channel}"))
 }
 
+/// An agent's notifications and digest state: one partition per agent.
+pub fn notify_partition(t: &TenantId, agent: &AgentId) -> String {
+    format!("TENANT#{t}#AGENT#{agent}#NOTIFY")
+}
+
+pub const PENDING_NOTIFICATION_PREFIX: &str = "PENDING#";
+
+pub fn pending_notification(t: &TenantId, agent: &AgentId, id: &str) -> Key {
+    key(
+        notify_partition(t, agent),
+        format!("{PENDING_NOTIFICATION_PREFIX}{}", bounded(id)),
+    )
+}
+
+/// Remembers a notification once stored, so a redelivery after its digest is known.
+pub fn seen_notification(t: &TenantId, agent: &AgentId, id: &str) -> Key {
+    key(notify_partition(t, agent), format!("SEEN#{}", bounded(id)))
+}
+
+pub fn notify_state(t: &TenantId, agent: &AgentId) -> Key {
+    key(notify_partition(t, agent), "STATE")
+}
+
 pub fn channel(channel: Channel, external_id: &str) -> Key {
     key(format!("CHANNEL#{channel}#{external_id}"), "CHANNEL")
 }

@@ -14,6 +14,7 @@ mod directory;
 mod email_refs;
 mod idempotency;
 mod kb;
+mod notify;
 mod outbox;
 mod rate;
 mod tenants;
