@@ -573,7 +573,7 @@ async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_w
     let (status, _, before) = agent_call(&w.api, &admin, "GET", "/v1/channels", None).await;
     assert_eq!(status, 200, "{before}");
     let revision = before["revision"].as_u64().unwrap();
-    let connect = |token: &str, revision: u64| {
+    let body = |token: &str, revision: u64| {
         json!({
             "phone_number_ids": [PHONE_NUMBER_ID, "100000000000002"],
             "business_account_id": "102290129340398",
@@ -582,14 +582,11 @@ async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_w
             "expected_revision": revision,
         })
     };
-    let (status, _, connected) = agent_call(
-        &w.api,
-        &admin,
-        "PUT",
-        "/v1/channels/whatsapp",
-        Some(connect(CONNECTED_TOKEN, revision)),
-    )
-    .await;
+    let connect = |token: &'static str, revision: u64| {
+        let (api, admin) = (&w.api, admin.clone());
+        async move { agent_call(api, &admin, "PUT", "/v1/channels/whatsapp", Some(body(token, revision))).await }
+    };
+    let (status, _, connected) = connect(CONNECTED_TOKEN, revision).await;
     assert_eq!(status, 200, "{connected}");
     assert_eq!(connected["whatsapp"]["token_stored"], true);
     assert_eq!(connected["whatsapp"]["outside_window_template"]["name"], "case_update");
@@ -599,14 +596,7 @@ async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_w
         assert_eq!(b.map(|b| b.tenant_id), Some(demo()), "{id} leads to the tenant");
     }
     // The same revision again: someone changed it meanwhile.
-    let (status, _, stale) = agent_call(
-        &w.api,
-        &admin,
-        "PUT",
-        "/v1/channels/whatsapp",
-        Some(connect(CONNECTED_TOKEN, revision)),
-    )
-    .await;
+    let (status, _, stale) = connect(CONNECTED_TOKEN, revision).await;
     assert_eq!(status, 409, "{stale}");
 
     // Another tenant cannot take the number: nothing of theirs changes.
@@ -688,14 +678,7 @@ async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_w
 
     // Reconnecting with a new token sends what waited, once, with the new token.
     let revision = shown["revision"].as_u64().unwrap();
-    let (status, _, reconnected) = agent_call(
-        &w.api,
-        &admin,
-        "PUT",
-        "/v1/channels/whatsapp",
-        Some(connect(RECONNECTED_TOKEN, revision)),
-    )
-    .await;
+    let (status, _, reconnected) = connect(RECONNECTED_TOKEN, revision).await;
     assert_eq!(status, 200, "{reconnected}");
     assert_eq!(reconnected["replayed"], 1);
     assert_eq!(reconnected["whatsapp"]["health"]["disconnected"], false);

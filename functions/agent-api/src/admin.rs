@@ -195,6 +195,16 @@ pub async fn update_agent(ctx: &Ctx<'_>) -> Res {
     ok(&AgentView::from(&agent))
 }
 
+/// The agent of the path, when the caller may change their own settings: themselves, or
+/// any agent for admins.
+async fn load_self_or_admin(ctx: &Ctx<'_>, what: &str) -> Result<Agent, ApiError> {
+    let agent = load_agent(ctx).await?;
+    if agent.id != ctx.caller.agent && !ctx.caller.is_admin() {
+        return Err(ApiError::forbidden(format!("agents set their own {what} only")));
+    }
+    Ok(agent)
+}
+
 #[utoipa::path(
     put, operation_id = "admin_set_presence", path = "/v1/agents/{id}/presence", tag = "directory",
     summary = "Set presence (an agent their own; admins anyone's)",
@@ -206,10 +216,7 @@ pub async fn update_agent(ctx: &Ctx<'_>) -> Res {
     security(("bearer" = []))
 )]
 pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
-    let mut agent = load_agent(ctx).await?;
-    if agent.id != ctx.caller.agent && !ctx.caller.is_admin() {
-        return Err(ApiError::forbidden("agents set their own presence only"));
-    }
+    let mut agent = load_self_or_admin(ctx, "presence").await?;
     let body: PresenceBody = ctx.json()?;
     let presence = parse_presence(body.presence.as_deref())
         .ok_or_else(|| ApiError::field("presence", "one of online, away, offline"))?;
@@ -224,7 +231,7 @@ pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
 #[utoipa::path(
     put, operation_id = "admin_set_notifications", path = "/v1/agents/{id}/notifications", tag = "directory",
     summary = "What an agent is e-mailed about (the agent their own; admins anyone's)",
-    description = "Assignments, customer replies on their tickets, SLA at risk or breached;                    `email: false` turns all of it off. At most one e-mail per agent every 5                    minutes: more is folded into one digest.",
+    description = "Assignments, customer replies on their tickets, SLA at risk or breached; `email: false` turns all of it off. At most one e-mail per agent every 5 minutes: more is folded into one digest.",
     params(("id" = String, Path)), request_body = NotificationsBody,
     responses(
         (status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -233,10 +240,7 @@ pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
     security(("bearer" = []))
 )]
 pub async fn set_notifications(ctx: &Ctx<'_>) -> Res {
-    let mut agent = load_agent(ctx).await?;
-    if agent.id != ctx.caller.agent && !ctx.caller.is_admin() {
-        return Err(ApiError::forbidden("agents set their own notifications only"));
-    }
+    let mut agent = load_self_or_admin(ctx, "notifications").await?;
     let body: NotificationsBody = ctx.json()?;
     let p = &mut agent.notifications;
     p.email = body.email.unwrap_or(p.email);

@@ -87,6 +87,19 @@ impl DynamoStore {
         }
     }
 
+    /// Deletes an item, there or not.
+    async fn delete(&self, operation: &'static str, key: Key) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(key.pk))
+            .key(SK, s(key.sk))
+            .send()
+            .await
+            .map_err(|e| backend(operation, e))?;
+        Ok(())
+    }
+
     /// Puts an item only if its key is free.
     async fn put_new(&self, entity: &'static str, item: Item) -> Result<(), StoreError> {
         let res = self

@@ -1,5 +1,5 @@
 use super::{
-    backend, from_item, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item, DynamoStore, QuerySpec,
+    backend, from_item, is_conditional_failure, keys, n, put_new_in_transaction, to_item, DynamoStore, QuerySpec,
     SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
@@ -69,14 +69,7 @@ impl NotifyStore for DynamoStore {
     ) -> Result<(), StoreError> {
         for p in items {
             let key = keys::pending_notification(tenant, agent, &p.notification.id);
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(key.pk))
-                .key(keys::SK, s(key.sk))
-                .send()
-                .await
-                .map_err(|e| backend("delete pending notification", e))?;
+            self.delete("delete pending notification", key).await?;
         }
         Ok(())
     }

@@ -277,15 +277,7 @@ impl ParkingStore for DynamoStore {
     }
 
     async fn remove_parked(&self, consumer: &str, message_id: &str, parked_at: Timestamp) -> Result<(), StoreError> {
-        let key = keys::parked(consumer, parked_at, message_id);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(key.pk))
-            .key(keys::SK, s(key.sk))
-            .send()
+        self.delete("remove parked record", keys::parked(consumer, parked_at, message_id))
             .await
-            .map_err(|e| backend("remove parked record", e))?;
-        Ok(())
     }
 }
