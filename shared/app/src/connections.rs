@@ -63,16 +63,7 @@ pub async fn disconnect(ports: &ConnectionPorts<'_>, tenant: &Tenant, channel: C
 
 async fn apply(ports: &ConnectionPorts<'_>, tenant: &Tenant, change: ChannelChange) -> Result<Changed, StoreError> {
     ports.store.change_channels(&change).await?;
-    let mut after = tenant.clone();
-    after.channels = change.channels.clone();
-    after.channels_revision = change.expected_revision + 1;
-    if let Some(channel) = change.reset_health {
-        match channel {
-            Channel::Whatsapp => after.whatsapp_health = Some(Default::default()),
-            Channel::Instagram => after.instagram_health = Some(Default::default()),
-            _ => {}
-        }
-    }
+    let after = change.applied_to(tenant);
     tracing::info!(
         tenant = %tenant.id,
         bound = change.bind.len(),

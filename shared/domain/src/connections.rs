@@ -69,6 +69,19 @@ pub struct ChannelChange {
     pub reset_health: Option<Channel>,
 }
 
+impl ChannelChange {
+    /// The tenant as it is once this change is stored.
+    pub fn applied_to(&self, tenant: &Tenant) -> Tenant {
+        let mut after = tenant.clone();
+        after.channels = self.channels.clone();
+        after.channels_revision = self.expected_revision + 1;
+        if let Some(slot) = self.reset_health.and_then(|c| after.channel_health_slot(c)) {
+            *slot = Some(Default::default());
+        }
+        after
+    }
+}
+
 /// The endpoints of `channel` in `channels`.
 pub fn endpoints(channels: &TenantChannels, channel: Channel) -> Vec<String> {
     match channel {
@@ -255,6 +268,16 @@ mod tests {
         assert_eq!(w.token_updated_at, Some(sealed().sealed_at));
         assert!(matches!(c.secret, Some((Channel::Whatsapp, SecretChange::Set(_)))));
         assert_eq!(c.reset_health, Some(Channel::Whatsapp));
+        let after = c.applied_to(&Tenant {
+            whatsapp_health: Some(crate::tenant::ChannelHealth {
+                disconnected: true,
+                ..Default::default()
+            }),
+            ..t.clone()
+        });
+        assert_eq!(after.channels_revision, 5);
+        assert_eq!(after.whatsapp_health, Some(Default::default()), "connected afresh");
+        assert_eq!(after.channels, c.channels);
         // Nothing else of the tenant's channels moved.
         assert_eq!(c.channels.email_slug.as_deref(), Some("acme"));
     }

@@ -38,6 +38,15 @@ impl Tenant {
             _ => None,
         }
     }
+
+    /// Where the channel's connection health is kept (WhatsApp and Instagram only).
+    pub fn channel_health_slot(&mut self, channel: Channel) -> Option<&mut Option<ChannelHealth>> {
+        match channel {
+            Channel::Whatsapp => Some(&mut self.whatsapp_health),
+            Channel::Instagram => Some(&mut self.instagram_health),
+            _ => None,
+        }
+    }
 }
 
 /// Per-tenant limits. Past the knowledge-base limits a write is refused with a clear
