@@ -15,7 +15,7 @@ use baton_app::Queues;
 use baton_domain::conversation::{Author, Owner};
 use baton_domain::idempotency::{ClaimOutcome, IdempotencyPolicy};
 use baton_domain::intake::InboundMessage;
-use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::outbound::{OutboundMessage, RouterMessage, RoutingRequest};
 use baton_domain::ports::{
     ConversationStore, DirectoryStore, IdempotencyStore, PageRequest, Queue, Store, TicketStore,
 };
@@ -141,8 +141,16 @@ impl World {
         drain_queue(&self.env, "OutboundQueue").await
     }
 
+    /// The tickets sent to the router (backfills, which freed places send, are dropped).
     async fn routed(&self) -> Vec<RoutingRequest> {
-        drain_queue(&self.env, "RoutingQueue").await
+        drain_queue::<RouterMessage>(&self.env, "RoutingQueue")
+            .await
+            .into_iter()
+            .filter_map(|m| match m {
+                RouterMessage::Ticket(r) => Some(r),
+                RouterMessage::Backfill(_) => None,
+            })
+            .collect()
     }
 
     async fn thread(&self, conversation: ConversationId) -> Vec<(Author, String)> {

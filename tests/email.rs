@@ -159,6 +159,7 @@ async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
         updated_at: now,
         last_activity_at: now,
         follows: None,
+        team_pinned: false,
         version: 1,
     };
     env.store.create_ticket(&ticket, &[]).await.unwrap();

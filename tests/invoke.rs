@@ -66,4 +66,10 @@ async fn every_sample_event_runs_through_its_function_binary() {
     assert_eq!(report["applied"], serde_json::json!(["unknown"]), "{report}");
     let channel = invoke(&env.endpoint.url, "channel-sender", "events/channel-sender-reply.json");
     assert_eq!(channel["batchItemFailures"], serde_json::json!([]), "{channel}");
+    // A ticket this endpoint does not have, an agent it does not know: nothing to route,
+    // nothing failed.
+    for event in ["events/router-ticket.json", "events/router-backfill.json"] {
+        let routed = invoke(&env.endpoint.url, "router", event);
+        assert_eq!(routed["batchItemFailures"], serde_json::json!([]), "{event}: {routed}");
+    }
 }

@@ -9,7 +9,7 @@ use agent_api::auth::agent_id_for_email;
 use baton_domain::conversation::Owner;
 use baton_domain::conversation::DEFAULT_INACTIVITY;
 use baton_domain::intake::InboundMessage;
-use baton_domain::outbound::{OutboundMessage, RoutingRequest};
+use baton_domain::outbound::{OutboundMessage, RouterMessage, RoutingRequest};
 use baton_domain::ports::{ConversationStore, DirectoryStore, TicketStore};
 use baton_domain::ticket::Status;
 use baton_domain::Channel;
@@ -122,7 +122,8 @@ async fn closed_then_follow_up(channel: Channel) {
         "OutboundQueue"
     };
     drain_queue::<OutboundMessage>(&w.env, replies).await;
-    drain_queue::<RoutingRequest>(&w.env, "RoutingQueue").await;
+    // The routing requests so far, and the backfill the closed ticket's freed place sent.
+    drain_queue::<RouterMessage>(&w.env, "RoutingQueue").await;
 
     // The customer's next question is answered, not swallowed by the closed ticket.
     let next = says("How long does delivery take?").await;

@@ -33,6 +33,7 @@ fn tenant(id: &str) -> Tenant {
         whatsapp_health: None,
         instagram_health: None,
         channels_revision: 0,
+        routing: Default::default(),
     }
 }
 
@@ -60,6 +61,7 @@ fn ticket(tenant: &str, n: u64, priority: Priority) -> Ticket {
         updated_at: t0(),
         last_activity_at: t0(),
         follows: None,
+        team_pinned: false,
         version: 1,
     }
 }
@@ -733,6 +735,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         created_at: t0(),
         active: true,
         notifications: Default::default(),
+        last_assigned_at: None,
     };
     s.create_agent(&ann).await.unwrap();
     assert!(matches!(
@@ -764,7 +767,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         id: TeamId::new("billing").unwrap(),
         name: "Billing".into(),
         members: vec![ann.id.clone()],
-        strategy: baton_domain::directory::RoutingStrategy::LeastBusy,
+        strategy: baton_domain::directory::RoutingStrategy::Balanced,
         created_at: t0(),
     };
     s.create_team(&team).await.unwrap();

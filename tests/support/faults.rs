@@ -195,6 +195,7 @@ faulty!(TenantStore {
     fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
     fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
+    fn set_routing(&self, id: &TenantId, routing: &baton_domain::routing::RoutingSettings) -> Result<(), StoreError>;
     fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError>;
     fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
     fn set_sending_settings(&self, id: &TenantId, whatsapp: &baton_domain::tenant::WhatsAppSettings, instagram: &baton_domain::tenant::InstagramSettings) -> Result<(), StoreError>;
@@ -250,6 +251,8 @@ faulty!(DirectoryStore {
     fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;
     fn update_team(&self, team: &Team) -> Result<(), StoreError>;
+    fn get_agents(&self, tenant: &TenantId, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError>;
+    fn get_rotation(&self, tenant: &TenantId, team: &TeamId) -> Result<baton_domain::routing::Rotation, StoreError>;
     fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
     fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
 });

@@ -386,7 +386,7 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         store,
         queues: baton_app::Queues {
             outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),
-            routing: None,
+            routing: Some(std::sync::Arc::new(queue(env, "RoutingQueue"))),
             email: Some(std::sync::Arc::new(queue(env, "EmailQueue"))),
             notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
         },

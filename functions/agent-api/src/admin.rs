@@ -113,6 +113,7 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
         created_at: existing.map_or(ctx.now, |a| a.created_at),
         active: body.active.unwrap_or(existing.is_none_or(|a| a.active)),
         notifications: existing.map(|a| a.notifications).unwrap_or_default(),
+        last_assigned_at: existing.and_then(|a| a.last_assigned_at),
     })
 }
 
@@ -192,7 +193,20 @@ pub async fn update_agent(ctx: &Ctx<'_>) -> Res {
     let existing = load_agent(ctx).await?;
     let agent = agent_from_body(ctx, ctx.json()?, Some(&existing)).await?;
     ctx.deps.store.update_agent(&agent).await?;
+    if baton_app::routing::may_take_more(&existing, &agent) {
+        backfill(ctx, &agent.id, "agent-updated").await;
+    }
     ok(&AgentView::from(&agent))
+}
+
+/// Routes the backlog of `agent`'s teams now that they may have room. A failure is
+/// logged, not the caller's: the change itself is stored, and the next freed place or
+/// arriving ticket routes the backlog too.
+async fn backfill(ctx: &Ctx<'_>, agent: &AgentId, why: &str) {
+    let (store, queues) = (ctx.deps.store.as_ref(), &ctx.deps.queues);
+    if let Err(e) = baton_app::routing::request_backfill(store, queues, &ctx.caller.tenant, agent, why, ctx.now).await {
+        tracing::warn!(agent = %agent, error = %e, "backfill not recorded");
+    }
 }
 
 /// The agent of the path, when the caller may change their own settings: themselves, or
@@ -224,7 +238,11 @@ pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
         .store
         .set_presence(&ctx.caller.tenant, &agent.id, presence)
         .await?;
+    let before = agent.clone();
     agent.presence = presence;
+    if baton_app::routing::may_take_more(&before, &agent) {
+        backfill(ctx, &agent.id, "presence").await;
+    }
     ok(&AgentView::from(&agent))
 }
 
@@ -258,12 +276,16 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
     let name = body.name.unwrap_or_default();
     f.text("name", &name, 1, 100);
     let strategy = match body.strategy.as_deref() {
-        None => Some(existing.map_or(RoutingStrategy::LeastBusy, |t| t.strategy)),
-        Some("round_robin") => Some(RoutingStrategy::RoundRobin),
-        Some("least_busy") => Some(RoutingStrategy::LeastBusy),
-        Some(_) => None,
+        None => Some(existing.map_or(RoutingStrategy::Balanced, |t| t.strategy)),
+        // The earlier name of balanced.
+        Some("least_busy") => Some(RoutingStrategy::Balanced),
+        Some(s) => RoutingStrategy::ALL.into_iter().find(|x| x.as_str() == s),
     };
-    f.check(strategy.is_some(), "strategy", "`round_robin` or `least_busy`");
+    f.check(
+        strategy.is_some(),
+        "strategy",
+        "`round_robin`, `balanced` or `first_available`",
+    );
     f.check(body.members.len() <= 200, "members", "at most 200 members");
     let mut members = Vec::new();
     for (i, m) in body.members.iter().enumerate() {
@@ -375,5 +397,8 @@ pub async fn update_team(ctx: &Ctx<'_>) -> Res {
     let existing = load_team(ctx).await?;
     let team = team_from_body(ctx, ctx.json()?, Some(&existing)).await?;
     ctx.deps.store.update_team(&team).await?;
+    for joined in team.members.iter().filter(|m| !existing.members.contains(m)) {
+        backfill(ctx, joined, "joined-team").await;
+    }
     ok(&TeamView::from(&team))
 }

@@ -20,6 +20,7 @@ pub mod error;
 mod files;
 mod kb;
 pub mod openapi;
+mod routing;
 mod tickets;
 mod views;
 
@@ -100,7 +101,10 @@ impl Deps {
                     sqs.clone(),
                     "OUTBOUND_QUEUE_URL",
                 )?)),
-                routing: None,
+                routing: Some(Arc::new(baton_aws::SqsQueue::from_env(
+                    sqs.clone(),
+                    "ROUTING_QUEUE_URL",
+                )?)),
                 email: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?)),
                 notify: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?)),
             },
@@ -144,6 +148,7 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 pub const ROUTES: &[Route] = &[
     route("GET", "/v1/openapi.json", Access::Public),
     route("GET", "/v1/tickets", Access::Agent),
+    route("POST", "/v1/tickets/next", Access::Agent),
     route("GET", "/v1/tickets/{number}", Access::Agent),
     route("PATCH", "/v1/tickets/{number}", Access::Agent),
     route("POST", "/v1/tickets/{number}/replies", Access::Agent),
@@ -186,6 +191,9 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/v1/channels/widget", Access::Admin),
     route("POST", "/v1/channels/widget/rotate-key", Access::Admin),
     route("DELETE", "/v1/channels/{id}", Access::Admin),
+    route("GET", "/v1/routing/rules", Access::Admin),
+    route("PUT", "/v1/routing/rules", Access::Admin),
+    route("POST", "/v1/routing/preview", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -359,6 +367,7 @@ async fn handle(deps: &Deps, req: &Request, method: &Method, path: &str) -> Resu
 async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     match (route.method, route.path) {
         ("GET", "/v1/tickets") => tickets::list(ctx).await,
+        ("POST", "/v1/tickets/next") => routing::next(ctx).await,
         ("GET", "/v1/tickets/{number}") => tickets::detail(ctx).await,
         ("PATCH", "/v1/tickets/{number}") => tickets::patch(ctx).await,
         ("POST", "/v1/tickets/{number}/replies") => tickets::reply(ctx).await,
@@ -397,6 +406,9 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("PUT", "/v1/channels/widget") => channels::put_widget(ctx).await,
         ("POST", "/v1/channels/widget/rotate-key") => channels::rotate_widget_key(ctx).await,
         ("DELETE", "/v1/channels/{id}") => channels::disconnect(ctx).await,
+        ("GET", "/v1/routing/rules") => routing::get_rules(ctx).await,
+        ("PUT", "/v1/routing/rules") => routing::put_rules(ctx).await,
+        ("POST", "/v1/routing/preview") => routing::preview(ctx).await,
         (m, p) => {
             tracing::error!(method = m, path = p, "route in the table without a handler");
             Err(ApiError::internal())

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::views::*;
-use crate::{admin, ai, channels, files, kb, tickets};
+use crate::{admin, ai, channels, files, kb, routing, tickets};
 use lambda_http::{Body, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         ai::get_settings, ai::put_settings, ai::preview,
         channels::get, channels::put_whatsapp, channels::put_instagram, channels::put_email, channels::put_widget,
         channels::rotate_widget_key, channels::disconnect,
+        routing::get_rules, routing::put_rules, routing::preview, routing::next,
     ),
     components(schemas(ErrorBody, ErrorDetail, TicketPage, TicketDetail, ActionResult, baton_domain::ticket_query::TicketSort)),
     modifiers(&BearerAuth)

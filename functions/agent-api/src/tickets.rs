@@ -6,10 +6,10 @@ use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_limit, Ctx};
 use baton_app::reply::Recipient;
-use baton_app::tickets::Capacity;
 use baton_domain::conversation::Author;
 use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbox::Effect;
+use baton_domain::ports::CapacityCheck as Capacity;
 use baton_domain::ports::{PageRequest, Write};
 use baton_domain::ticket::{Action, Priority, SlaStatus, Status, Ticket, TimelineEntry, TimelineKind, WaitingOn};
 use baton_domain::ticket_query::{self, AssigneeFilter, ListError, TicketFilter, TicketSort};
@@ -259,14 +259,25 @@ async fn commit_with(
     more: Vec<Write>,
     capacity: Capacity,
 ) -> Result<Ticket, ApiError> {
-    match baton_app::tickets::act(ctx.deps.store.as_ref(), before, after, entries, more, capacity, ctx.now).await {
+    match baton_app::tickets::act(
+        ctx.deps.store.as_ref(),
+        &ctx.deps.queues,
+        before,
+        after,
+        entries,
+        more,
+        capacity,
+        ctx.now,
+    )
+    .await
+    {
         Ok(t) => Ok(t),
         Err(e) => Err(commit_error(ctx, e).await),
     }
 }
 
 async fn commit(ctx: &Ctx<'_>, before: &Ticket, after: Ticket, entries: &[TimelineEntry]) -> Result<Ticket, ApiError> {
-    commit_with(ctx, before, after, entries, vec![], Capacity::Unchecked).await
+    commit_with(ctx, before, after, entries, vec![], Capacity::None).await
 }
 
 /// What a failed ticket write means to the agent: a lost version race is `409` with the
@@ -441,7 +452,7 @@ pub async fn assign(ctx: &Ctx<'_>) -> Res {
     let mut detail = json!({ "from": before.assignee, "to": agent });
     let capacity = if over_capacity {
         detail["over_capacity"] = true.into();
-        Capacity::Unchecked
+        Capacity::None
     } else {
         Capacity::Limit
     };
@@ -511,7 +522,7 @@ async fn transition(ctx: &Ctx<'_>, action: Action, name: &str) -> Res {
     after.apply(action, ctx.now)?;
     let e = event(ctx, &before, name, json!({ "from": before.status, "to": after.status }));
     let more = closing(ctx, &before, &after).await?;
-    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), more, Capacity::Unchecked).await?;
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), more, Capacity::None).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 
@@ -615,15 +626,7 @@ pub async fn return_to_ai(ctx: &Ctx<'_>) -> Res {
         json!({ "from": before.status, "to": after.status }),
     );
     let to_ai = back_to_ai(ctx, &before).await?.into_iter().collect();
-    let after = commit_with(
-        ctx,
-        &before,
-        after,
-        std::slice::from_ref(&e),
-        to_ai,
-        Capacity::Unchecked,
-    )
-    .await?;
+    let after = commit_with(ctx, &before, after, std::slice::from_ref(&e), to_ai, Capacity::None).await?;
     action_result(ctx, StatusCode::OK, &after, &e)
 }
 
@@ -743,6 +746,8 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
                 "team_changed",
                 json!({ "from": before.team, "to": t }),
             ));
+            // A team chosen by hand stays: routing rules no longer move the ticket.
+            after.team_pinned = t.is_some();
             after.team = t;
         }
     }
@@ -754,8 +759,23 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
         });
     };
     after.last_activity_at = ctx.now;
-    let more = closing(ctx, &before, &after).await?;
-    let after = commit_with(ctx, &before, after, &entries, more, Capacity::Unchecked).await?;
+    let mut more = closing(ctx, &before, &after).await?;
+    // An unassigned ticket moved to another team is routed there.
+    let route =
+        (after.team != before.team && after.team.is_some() && after.assignee.is_none() && after.status.is_active())
+            .then(|| {
+                let key = format!("team:{}:{}:{}", before.tenant_id, before.number, before.version);
+                let request = baton_domain::outbound::RoutingRequest {
+                    tenant_id: before.tenant_id.clone(),
+                    ticket: before.number,
+                };
+                Effect::route(&key, &request, ctx.now)
+            });
+    more.extend(route.iter().cloned().map(Write::RecordEffect));
+    let after = commit_with(ctx, &before, after, &entries, more, Capacity::None).await?;
+    if let Some(effect) = route {
+        baton_app::relay::relay(ctx.deps.store.as_ref(), &ctx.deps.queues, &[effect], ctx.now).await;
+    }
     action_result(ctx, StatusCode::OK, &after, &first)
 }
 

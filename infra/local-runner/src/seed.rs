@@ -46,6 +46,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         whatsapp_health: None,
         instagram_health: None,
         channels_revision: 0,
+        routing: baton_domain::routing::demo_settings(),
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -63,18 +64,28 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         Err(StoreError::AlreadyExists { .. }) => return Ok(()),
         other => other?,
     }
-    ignore_existing(
-        store
-            .create_team(&Team {
-                tenant_id: id.clone(),
-                id: TeamId::new("support").expect("valid id"),
-                name: "Support".into(),
-                members: vec![],
-                strategy: RoutingStrategy::LeastBusy,
-                created_at: now,
-            })
-            .await,
-    )?;
+    // Support takes what no rule claims; the rules send technical questions, billing
+    // and product questions to their specialists.
+    let teams = [
+        ("support", "Support"),
+        ("engineering-support", "Engineering support"),
+        ("finance", "Finance"),
+        ("product-specialists", "Product specialists"),
+    ];
+    for (team, name) in teams {
+        ignore_existing(
+            store
+                .create_team(&Team {
+                    tenant_id: id.clone(),
+                    id: TeamId::new(team).expect("valid id"),
+                    name: name.into(),
+                    members: vec![],
+                    strategy: RoutingStrategy::Balanced,
+                    created_at: now,
+                })
+                .await,
+        )?;
+    }
     let articles = [
         ("order-status", "Where is my order?", "You can follow your order from the link in your confirmation e-mail. Orders ship within 2 business days; tracking appears once the parcel leaves our warehouse.", vec!["where is my order", "track my package", "order status"]),
         ("returns", "Returning an item", "You can return unused items within 30 days of delivery. Start a return from your account page; we e-mail a prepaid label. Refunds reach your card 5 to 7 days after we receive the item.", vec!["how do I return something", "can I send this back", "return policy"]),
@@ -124,6 +135,7 @@ pub async fn ensure_tenant_and_agent(
                         whatsapp_health: None,
                         instagram_health: None,
                         channels_revision: 0,
+                        routing: Default::default(),
                     },
                     &[],
                 )

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod parking;
 pub mod relay;
 pub mod reply;
+pub mod routing;
 pub mod tickets;
 pub mod tokens;
 pub mod triage;

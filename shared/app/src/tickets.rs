@@ -8,54 +8,140 @@
 use crate::relay::{relay, Queues};
 use crate::reply::{Recipient, Reply};
 use baton_domain::conversation::Author;
-use baton_domain::ports::{Store, Write};
+use baton_domain::outbound::{BackfillRequest, RoutingRequest};
+use baton_domain::outbox::Effect;
+use baton_domain::ports::{CapacityCheck, Store, Write};
+use baton_domain::routing::can_take_back;
 use baton_domain::ticket::{capacity_deltas, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{StoreError, Timestamp};
 
-/// Whether an action may take an agent past `max_open`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
-    /// Assignment and takeover: a new assignee must be below their limit
-    /// (`Conflict { "agent_capacity" }` otherwise).
-    Limit,
-    /// Everything else (a reopen gives the assignee their ticket back), and an admin's
-    /// explicit override.
-    Unchecked,
+/// What a ticket change does to agents' places, beside the ticket's own write.
+#[derive(Debug, Default)]
+pub struct Placement {
+    /// The capacity moves and the effects to record, for the same transaction.
+    pub writes: Vec<Write>,
+    /// The effects among `writes`, to relay after the commit.
+    pub effects: Vec<Effect>,
+    /// Why a reopened ticket left its former agent, for the timeline.
+    pub entry: Option<TimelineEntry>,
+}
+
+/// The places a change from `before` to `after` takes and frees:
+/// - every move of an assignment count (`check` on a place taken; an assignment also
+///   stamps when the agent got it);
+/// - a reopened ticket goes back to its former agent only if they are active, online
+///   and below their limit (checked again in the transaction); otherwise it leaves them
+///   and is routed again (`after.assignee` is cleared);
+/// - every agent whose place frees gets a backfill: their teams' backlog is routed.
+///
+/// `key` names the change (effects are derived from it, so a retry records them once).
+pub async fn placement(
+    store: &dyn Store,
+    before: &Ticket,
+    after: &mut Ticket,
+    mut check: CapacityCheck,
+    key: &str,
+    now: Timestamp,
+) -> Result<Placement, StoreError> {
+    let mut p = Placement::default();
+    let tenant = &before.tenant_id;
+    let reopened = !before.status.is_active() && after.status.is_active();
+    if let (true, Some(former)) = (reopened, after.assignee.clone()) {
+        let refusal = match store.get_agent(tenant, &former).await {
+            Ok(a) if can_take_back(&a) => None,
+            Ok(a) if !a.active => Some("deactivated".to_owned()),
+            Ok(a) if a.presence != baton_domain::directory::Presence::Online => {
+                Some(format!("{:?}", a.presence).to_lowercase())
+            }
+            Ok(_) => Some("at their limit of open tickets".to_owned()),
+            Err(StoreError::NotFound { .. }) => Some("no longer exists".to_owned()),
+            Err(e) => return Err(e),
+        };
+        match refusal {
+            // Taken back only if they are still available when it is written.
+            None => check = CapacityCheck::Available,
+            Some(why) => {
+                after.assignee = None;
+                let effect = Effect::route(
+                    key,
+                    &RoutingRequest {
+                        tenant_id: tenant.clone(),
+                        ticket: before.number,
+                    },
+                    now,
+                );
+                tracing::info!(agent = %former, reason = %why, "reopened without its former agent; routed again");
+                p.writes.push(Write::RecordEffect(effect.clone()));
+                p.effects.push(effect);
+                p.entry = Some(TimelineEntry {
+                    tenant_id: tenant.clone(),
+                    ticket: before.number,
+                    id: ulid::Ulid::new(),
+                    at: now,
+                    actor: Author::System,
+                    entry: TimelineKind::Event {
+                        name: "returned_to_queue".into(),
+                        detail: serde_json::json!({ "from": former, "reason": why }),
+                    },
+                });
+            }
+        }
+    }
+    for (agent, delta) in capacity_deltas(before, after) {
+        if delta < 0 {
+            let effect = Effect::backfill(
+                &format!("{key}:{agent}"),
+                &BackfillRequest {
+                    tenant_id: tenant.clone(),
+                    backfill_for: agent.clone(),
+                },
+                now,
+            );
+            p.writes.push(Write::RecordEffect(effect.clone()));
+            p.effects.push(effect);
+        }
+        let assigned = delta > 0 && before.assignee.as_ref() != Some(&agent);
+        p.writes.push(Write::MoveCapacity {
+            tenant: tenant.clone(),
+            agent,
+            delta,
+            check,
+            assigned_at: assigned.then_some(now),
+        });
+    }
+    Ok(p)
 }
 
 /// Writes `after` over `before` (at the version the agent read) with its timeline
-/// entries, any change of assignment counts, and `more` writes that belong with it (the
-/// conversation changing hands, a reply to relay), in one transaction. Returns the ticket
-/// as written.
+/// entries, the places it takes and frees (see [`placement`]), and `more` writes that
+/// belong with it (the conversation changing hands, a reply to relay), in one
+/// transaction; then relays the placement's effects. Returns the ticket as written.
+#[allow(clippy::too_many_arguments)]
 pub async fn act(
     store: &dyn Store,
+    queues: &Queues,
     before: &Ticket,
     mut after: Ticket,
     entries: &[TimelineEntry],
     more: Vec<Write>,
-    capacity: Capacity,
+    check: CapacityCheck,
     now: Timestamp,
 ) -> Result<Ticket, StoreError> {
     after.updated_at = now;
+    let key = format!("{}:{}:{}", before.tenant_id, before.number, before.version);
+    let placement = placement(store, before, &mut after, check, &key, now).await?;
     let mut writes = vec![Write::UpdateTicket {
         ticket: after.clone(),
         expected_version: before.version,
     }];
     writes.extend(entries.iter().cloned().map(Write::AddTimeline));
-    writes.extend(
-        capacity_deltas(before, &after)
-            .into_iter()
-            .map(|(agent, delta)| Write::MoveCapacity {
-                tenant: before.tenant_id.clone(),
-                agent,
-                delta,
-                within_limit: capacity == Capacity::Limit,
-            }),
-    );
+    writes.extend(placement.entry.into_iter().map(Write::AddTimeline));
+    writes.extend(placement.writes);
     writes.extend(more);
     store.commit(writes).await?;
     after.version = before.version + 1;
     tracing::info!(version = after.version, "ticket updated");
+    relay(store, queues, &placement.effects, now).await;
     Ok(after)
 }
 
@@ -95,11 +181,12 @@ pub async fn reply(
     more.extend(reply.writes());
     let after = act(
         store,
+        queues,
         before,
         after,
         std::slice::from_ref(entry),
         more,
-        Capacity::Unchecked,
+        CapacityCheck::None,
         now,
     )
     .await?;

@@ -24,10 +24,8 @@ use baton_domain::kb_cache::{CachedKb, KbCache};
 use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
-use baton_domain::ports::{Store, Write};
-use baton_domain::ticket::{
-    capacity_deltas, Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind,
-};
+use baton_domain::ports::{CapacityCheck, Store, Write};
+use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
 use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
 use std::sync::Arc;
@@ -363,15 +361,10 @@ async fn add_to_ticket(
         ticket.last_activity_at = now;
     }
     let entry = message_entry(&ticket.tenant_id, number, stored, inbound.message.channel);
-    // A resolved ticket the customer reopens gives its assignee the ticket back.
-    let reopened = capacity_deltas(&before, &ticket)
-        .into_iter()
-        .map(|(agent, delta)| Write::MoveCapacity {
-            tenant: ticket.tenant_id.clone(),
-            agent,
-            delta,
-            within_limit: false,
-        });
+    // A resolved ticket the customer reopens goes back to its assignee if they are
+    // available, else it is routed again.
+    let placement =
+        crate::tickets::placement(deps.store.as_ref(), &before, &mut ticket, CapacityCheck::None, key, now).await?;
     let mut writes = vec![
         Write::AddTimeline(entry),
         Write::UpdateTicket {
@@ -379,7 +372,8 @@ async fn add_to_ticket(
             expected_version: expected,
         },
     ];
-    writes.extend(reopened);
+    writes.extend(placement.entry.into_iter().map(Write::AddTimeline));
+    writes.extend(placement.writes);
     // The agent holding the ticket hears of it (a closed ticket's former agent does not).
     let notify = (ticket.status != Status::Closed)
         .then(|| {
@@ -391,9 +385,9 @@ async fn add_to_ticket(
     match deps.store.commit(writes).await {
         Ok(()) => {
             tracing::info!("customer message added to the ticket; the AI stays silent");
-            if let Some(effect) = notify {
-                relay(deps.store.as_ref(), &deps.queues, &[effect], now).await;
-            }
+            let mut effects = placement.effects;
+            effects.extend(notify);
+            relay(deps.store.as_ref(), &deps.queues, &effects, now).await;
         }
         Err(StoreError::AlreadyExists {
             entity: "timeline_entry",
@@ -702,6 +696,7 @@ fn new_ticket(
         updated_at: now,
         last_activity_at: now,
         follows: None,
+        team_pinned: false,
         version: 1,
     }
 }

@@ -233,6 +233,7 @@ mod tests {
             whatsapp_health: None,
             instagram_health: None,
             channels_revision: 4,
+            routing: Default::default(),
         }
     }
 

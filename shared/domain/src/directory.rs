@@ -40,6 +40,10 @@ pub struct Agent {
     /// What the agent is e-mailed about.
     #[serde(default)]
     pub notifications: crate::notify::NotificationPrefs,
+    /// When the agent was last given a ticket (balanced routing favours the longest
+    /// waiting); set by the assignment's own write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_assigned_at: Option<Timestamp>,
 }
 
 fn active_by_default() -> bool {
@@ -65,9 +69,11 @@ impl Agent {
             created_at: now,
             active: true,
             notifications: Default::default(),
+            last_assigned_at: None,
         }
     }
 
+    /// Below `max_open` active tickets (those waiting on the customer do not count).
     pub fn has_capacity(&self) -> bool {
         self.open_count < self.max_open
     }
@@ -77,8 +83,31 @@ impl Agent {
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RoutingStrategy {
+    /// In the team's order, after whoever got the last ticket (a durable rotation).
     RoundRobin,
-    LeastBusy,
+    /// Fewest open tickets (not counting those waiting on the customer), ties to whoever
+    /// has waited longest since their last assignment.
+    #[serde(alias = "least_busy")]
+    Balanced,
+    /// Nobody is chosen: tickets wait in the team's queue for the first agent who asks
+    /// (`POST /v1/tickets/next`).
+    FirstAvailable,
+}
+
+impl RoutingStrategy {
+    pub const ALL: [RoutingStrategy; 3] = [
+        RoutingStrategy::RoundRobin,
+        RoutingStrategy::Balanced,
+        RoutingStrategy::FirstAvailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingStrategy::RoundRobin => "round_robin",
+            RoutingStrategy::Balanced => "balanced",
+            RoutingStrategy::FirstAvailable => "first_available",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod ports;
 pub mod quoted;
 pub mod retrieval;
+pub mod routing;
 pub mod secrets;
 pub mod ses_events;
 pub mod tenant;

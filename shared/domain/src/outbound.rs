@@ -1,6 +1,6 @@
 //! Messages between the triage, routing and sending functions.
 
-use crate::{Channel, ConversationId, TenantId, TicketNumber};
+use crate::{AgentId, Channel, ConversationId, TenantId, TicketNumber};
 use serde::{Deserialize, Serialize};
 
 /// A reply to deliver on the customer's channel (the outbound FIFO queue, group =
@@ -23,4 +23,21 @@ pub struct OutboundMessage {
 pub struct RoutingRequest {
     pub tenant_id: TenantId,
     pub ticket: TicketNumber,
+}
+
+/// An agent has room again (a ticket of theirs resolved, closed or waiting on the
+/// customer; they came online; their limit was raised): the backlog of their teams is
+/// routed at once (the routing queue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillRequest {
+    pub tenant_id: TenantId,
+    pub backfill_for: AgentId,
+}
+
+/// What the router consumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RouterMessage {
+    Ticket(RoutingRequest),
+    Backfill(BackfillRequest),
 }

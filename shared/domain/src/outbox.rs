@@ -10,7 +10,7 @@
 //! (FIFO dedup ids) and consumers are idempotent, so a double relay changes nothing.
 
 use crate::idempotency::payload_hash;
-use crate::outbound::{OutboundMessage, RoutingRequest};
+use crate::outbound::{BackfillRequest, OutboundMessage, RoutingRequest};
 use crate::ports::QueueMessage;
 use crate::{TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,23 @@ impl Effect {
             business_key: business_key.to_owned(),
             body: serde_json::to_string(request).expect("a routing request serialises"),
             group_id: Some(format!("{}#{}", request.tenant_id, request.ticket)),
+            dedup_id: Some(id.clone()),
+            id,
+            created_at: now,
+            relayed_at: None,
+        }
+    }
+
+    /// An agent with room again: FIFO group = the agent (one backfill at a time each),
+    /// dedup id = the effect's own id.
+    pub fn backfill(business_key: &str, request: &BackfillRequest, now: Timestamp) -> Self {
+        let id = Effect::id_for("backfill", business_key);
+        Effect {
+            tenant_id: request.tenant_id.clone(),
+            target: EffectTarget::Routing,
+            business_key: business_key.to_owned(),
+            body: serde_json::to_string(request).expect("a backfill request serialises"),
+            group_id: Some(format!("{}#agent#{}", request.tenant_id, request.backfill_for)),
             dedup_id: Some(id.clone()),
             id,
             created_at: now,

@@ -52,6 +52,8 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, bindings: &[ChannelBinding]) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StoreError>;
     async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
+    /// Replaces the tenant's routing rules and default team.
+    async fn set_routing(&self, id: &TenantId, routing: &crate::routing::RoutingSettings) -> Result<(), StoreError>;
     /// The operator's per-tenant limits.
     async fn set_quotas(&self, id: &TenantId, quotas: &crate::tenant::Quotas) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
@@ -298,6 +300,10 @@ pub trait DirectoryStore: Send + Sync {
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;
     async fn update_team(&self, team: &Team) -> Result<(), StoreError>;
+    /// The agents of `ids` that exist, in no particular order.
+    async fn get_agents(&self, tenant: &TenantId, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError>;
+    /// Where the team's round robin stands (the default when it never moved).
+    async fn get_rotation(&self, tenant: &TenantId, team: &TeamId) -> Result<crate::routing::Rotation, StoreError>;
     /// Takes one unit of the agent's capacity if `open_count < max_open` (conditional ADD).
     async fn reserve_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
     async fn release_capacity(&self, tenant: &TenantId, id: &AgentId) -> Result<(), StoreError>;
@@ -376,17 +382,38 @@ pub enum Write {
         ticket: TicketNumber,
         context_start: ulid::Ulid,
     },
-    /// Moves an agent's open-assignment count (`NotFound { "agent" }`). With
-    /// `within_limit`, a positive move only if the agent is below `max_open`
-    /// (`Conflict { "agent_capacity" }` otherwise).
+    /// Moves an agent's open-assignment count (`NotFound { "agent" }`), checked as
+    /// `check` says for a positive move (`Conflict { "agent_capacity" }` when it fails);
+    /// `assigned_at` also records when the agent was given the ticket.
     MoveCapacity {
         tenant: TenantId,
         agent: AgentId,
         delta: i64,
-        within_limit: bool,
+        check: CapacityCheck,
+        assigned_at: Option<Timestamp>,
+    },
+    /// Moves a team's round robin on to `last`, if nobody moved it since it was read at
+    /// `expected_seq` (`Conflict { "team_rotation" }` otherwise).
+    AdvanceRotation {
+        tenant: TenantId,
+        team: TeamId,
+        expected_seq: u64,
+        last: AgentId,
     },
     /// Records an effect to relay (`AlreadyExists { "effect" }`: it was recorded before).
     RecordEffect(Effect),
+}
+
+/// What a positive capacity move must find on the agent, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapacityCheck {
+    /// Nothing (an admin's override; a customer's reply giving the assignee their ticket
+    /// back).
+    None,
+    /// Below `max_open`.
+    Limit,
+    /// Below `max_open`, online and active: the router's and a take-back's assignment.
+    Available,
 }
 
 #[async_trait]

@@ -28,6 +28,9 @@ pub struct Tenant {
     /// Bumped by every change of the channel connections, which are guarded by it.
     #[serde(default)]
     pub channels_revision: u64,
+    /// Routing rules and the default team.
+    #[serde(default)]
+    pub routing: crate::routing::RoutingSettings,
 }
 
 impl Tenant {

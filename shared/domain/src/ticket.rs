@@ -40,6 +40,12 @@ impl Status {
     pub fn is_active(self) -> bool {
         matches!(self, Status::Open | Status::WaitingOnCustomer | Status::WaitingOnTeam)
     }
+
+    /// The ticket takes one of its assignee's `max_open` places: open work the team owes
+    /// (a ticket waiting on the customer frees its place until the customer writes).
+    pub fn holds_capacity(self) -> bool {
+        matches!(self, Status::Open | Status::WaitingOnTeam)
+    }
 }
 
 impl fmt::Display for Status {
@@ -307,6 +313,9 @@ pub struct Ticket {
     /// returned to the AI before the customer needed a human again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows: Option<TicketNumber>,
+    /// An agent chose the team by hand: routing rules no longer move the ticket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub team_pinned: bool,
     /// Optimistic-locking version: every write names the version it read.
     pub version: u64,
 }
@@ -329,9 +338,10 @@ impl Ticket {
 }
 
 /// How a change of a ticket moves agents' open-assignment counts: the old assignee of
-/// active work gives one back, the new assignee of active work takes one.
+/// work that holds a place gives it back, the new assignee of such work takes one
+/// (see `Status::holds_capacity`).
 pub fn capacity_deltas(before: &Ticket, after: &Ticket) -> Vec<(AgentId, i64)> {
-    let held = |t: &Ticket| t.assignee.clone().filter(|_| t.status.is_active());
+    let held = |t: &Ticket| t.assignee.clone().filter(|_| t.status.holds_capacity());
     match (held(before), held(after)) {
         (Some(a), Some(b)) if a == b => vec![],
         (a, b) => a.map(|a| (a, -1)).into_iter().chain(b.map(|b| (b, 1))).collect(),
@@ -562,6 +572,10 @@ pub(crate) mod tests {
         before = after.clone();
         after.status = Open;
         assert_eq!(capacity_deltas(&before, &after), vec![(b.clone(), 1)]);
+        // Waiting on the customer frees the place until the customer writes.
+        before = after.clone();
+        after.status = WaitingOnCustomer;
+        assert_eq!(capacity_deltas(&before, &after), vec![(b.clone(), -1)]);
         assert_eq!(capacity_deltas(&after, &after), vec![]);
     }
 
@@ -599,6 +613,7 @@ pub(crate) mod tests {
             updated_at: at,
             last_activity_at: at,
             follows: None,
+            team_pinned: false,
             version: 1,
         }
     }

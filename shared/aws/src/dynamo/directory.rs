@@ -1,7 +1,11 @@
-use super::{attr, backend, is_conditional_failure, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition};
+use super::{
+    attr, backend, from_item, is_conditional_failure, keys, n, s, to_item, DynamoStore, Item, QuerySpec, SortCondition,
+};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use baton_domain::directory::{Agent, Presence, Team};
 use baton_domain::ports::{DirectoryStore, Page, PageRequest};
+use baton_domain::routing::Rotation;
 use baton_domain::{AgentId, StoreError, TeamId, TenantId};
 
 const AGENT: &str = "agent";
@@ -118,6 +122,78 @@ impl DirectoryStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TEAM }),
             Err(e) => Err(backend("update team", e)),
+        }
+    }
+
+    async fn get_agents(&self, tenant: &TenantId, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError> {
+        let mut agents = Vec::with_capacity(ids.len());
+        let mut unique: Vec<&AgentId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        // BatchGetItem takes at most 100 keys; what it leaves unprocessed (throttling)
+        // is asked again, a few times, before the read counts as throttled.
+        for chunk in unique.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| {
+                    let k = keys::agent(tenant, id);
+                    Item::from([(keys::PK.to_owned(), s(k.pk)), (keys::SK.to_owned(), s(k.sk))])
+                })
+                .collect();
+            for attempt in 0..5u32 {
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(super::backend_build)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| backend("get agents", e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    agents.push(from_item(AGENT, item)?);
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::Backend {
+                    operation: "get agents",
+                    kind: baton_domain::error::BackendErrorKind::Throttled,
+                    source: "BatchGetItem left keys unprocessed after 5 attempts".into(),
+                });
+            }
+        }
+        Ok(agents)
+    }
+
+    async fn get_rotation(&self, tenant: &TenantId, team: &TeamId) -> Result<Rotation, StoreError> {
+        match self.get("rotation", keys::rotation(tenant, team)).await? {
+            Some(item) => {
+                let last = item
+                    .get("last")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|v| AgentId::new(v).ok());
+                let seq = super::number_attr(&item, "seq").unwrap_or(0);
+                Ok(Rotation { last, seq })
+            }
+            None => Ok(Rotation::default()),
         }
     }
 

@@ -141,6 +141,11 @@ pub fn team(t: &TenantId, x: &TeamId) -> Key {
     key(tenant_partition(t), format!("{TEAM_PREFIX}{x}"))
 }
 
+/// A team's round-robin rotation (its own item, so a team edit never resets it).
+pub fn rotation(t: &TenantId, x: &TeamId) -> Key {
+    key(tenant_partition(t), format!("ROTATION#{x}"))
+}
+
 pub fn article(t: &TenantId, id: &ArticleId) -> Key {
     key(tenant_partition(t), format!("{ARTICLE_PREFIX}{id}"))
 }
@@ -284,7 +289,7 @@ pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
     }
     if let (Some(team), None, true) = (&t.team, &t.assignee, t.status.is_active()) {
         keys.push((BACKLOG.pk, backlog_partition(&t.tenant_id, team)));
-        keys.push((BACKLOG.sk, format!("{rank}#{}#{num}", t.created_at)));
+        keys.push((BACKLOG.sk, format!("{rank}#{due_part}#{}#{num}", t.created_at)));
     }
     if let Some(due) = due {
         keys.push((SLA_DUE.pk, sla_partition(sla_shard(&t.tenant_id, t.number))));

@@ -471,7 +471,12 @@ impl DynamoStore {
 }
 
 pub(crate) fn version_of(item: &Item) -> Option<u64> {
-    match item.get("version") {
+    number_attr(item, "version")
+}
+
+/// A whole-number attribute of an item.
+pub(crate) fn number_attr(item: &Item, name: &str) -> Option<u64> {
+    match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
     }

@@ -2,7 +2,7 @@
 //! records.
 
 use super::conversations::{conversation_item, message_item};
-use super::tickets::{capacity_update, ticket_item, timeline_item, versioned_ticket_put};
+use super::tickets::{capacity_update, rotation_update, ticket_item, timeline_item, versioned_ticket_put};
 use super::{
     backend, backend_build, from_item, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item,
     DynamoStore, Item, QuerySpec, SortCondition, TransactFailure,
@@ -137,8 +137,15 @@ impl DynamoStore {
                 tenant,
                 agent,
                 delta,
-                within_limit,
-            } => capacity_update(table, tenant, agent, *delta, *within_limit),
+                check,
+                assigned_at,
+            } => capacity_update(table, tenant, agent, *delta, *check, *assigned_at),
+            Write::AdvanceRotation {
+                tenant,
+                team,
+                expected_seq,
+                last,
+            } => rotation_update(table, tenant, team, *expected_seq, last),
             Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
         }
     }
@@ -176,6 +183,10 @@ impl DynamoStore {
                 },
                 Ok(None) => StoreError::NotFound { entity: "agent" },
                 Err(e) => e,
+            },
+            Write::AdvanceRotation { .. } => StoreError::Conflict {
+                entity: "team_rotation",
+                current_version: None,
             },
             Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
         }

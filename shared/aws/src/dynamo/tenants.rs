@@ -71,6 +71,15 @@ impl TenantStore for DynamoStore {
             .await
     }
 
+    async fn set_routing(
+        &self,
+        id: &TenantId,
+        routing: &baton_domain::routing::RoutingSettings,
+    ) -> Result<(), StoreError> {
+        self.set_on_existing(TENANT, keys::tenant(id), vec![("routing", attr(routing)?)])
+            .await
+    }
+
     async fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError> {
         self.set_on_existing(TENANT, keys::tenant(id), vec![("quotas", attr(quotas)?)])
             .await

@@ -5,7 +5,7 @@ use super::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use baton_domain::error::BackendErrorKind;
-use baton_domain::ports::{DueTicket, Page, PageRequest, TicketStore};
+use baton_domain::ports::{CapacityCheck, DueTicket, Page, PageRequest, TicketStore};
 use baton_domain::ticket::{Status, Ticket, TimelineEntry};
 use baton_domain::ticket_query::{StreamBatch, TicketStream};
 use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestamp};
@@ -51,32 +51,78 @@ pub(super) fn versioned_ticket_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// A transaction item that moves an existing agent's open-assignment count.
+/// A transaction item that moves an existing agent's open-assignment count, checked as
+/// `check` says when it takes a place, and stamps when the agent was given a ticket.
 pub(super) fn capacity_update(
     table: &str,
     tenant: &TenantId,
     agent: &AgentId,
     delta: i64,
-    within_limit: bool,
+    check: CapacityCheck,
+    assigned_at: Option<Timestamp>,
 ) -> Result<TransactWriteItem, StoreError> {
     let key = keys::agent(tenant, agent);
     // The limit sits in the same transaction as the assignment: concurrent assigners
     // cannot both take the agent's last free place.
-    let condition = if within_limit && delta > 0 {
-        "attribute_exists(PK) AND (attribute_not_exists(open_count) OR open_count < max_open)"
-    } else {
-        "attribute_exists(PK)"
+    const BELOW_LIMIT: &str = "(attribute_not_exists(open_count) OR open_count < max_open)";
+    let condition = match (check, delta > 0) {
+        (CapacityCheck::Limit, true) => format!("attribute_exists(PK) AND {BELOW_LIMIT}"),
+        (CapacityCheck::Available, true) => format!(
+            "attribute_exists(PK) AND {BELOW_LIMIT} AND presence = :online \
+             AND (attribute_not_exists(active) OR active = :active)"
+        ),
+        _ => "attribute_exists(PK)".to_owned(),
     };
-    let update = Update::builder()
+    let mut update = Update::builder()
         .table_name(table)
         .key(keys::PK, s(key.pk))
         .key(keys::SK, s(key.sk))
-        .update_expression("ADD open_count :d")
-        .condition_expression(condition)
-        .expression_attribute_values(":d", n(delta))
-        .build()
-        .map_err(backend_build)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+        .condition_expression(&condition)
+        .expression_attribute_values(":d", n(delta));
+    if condition.contains(":online") {
+        update = update
+            .expression_attribute_values(":online", s("online"))
+            .expression_attribute_values(":active", AttributeValue::Bool(true));
+    }
+    update = match assigned_at {
+        Some(at) => update
+            .update_expression("ADD open_count :d SET last_assigned_at = :at")
+            .expression_attribute_values(":at", s(at.to_string())),
+        None => update.update_expression("ADD open_count :d"),
+    };
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(backend_build)?)
+        .build())
+}
+
+/// A transaction item that moves a team's rotation on, if it is still at `expected_seq`.
+pub(super) fn rotation_update(
+    table: &str,
+    tenant: &TenantId,
+    team: &TeamId,
+    expected_seq: u64,
+    last: &AgentId,
+) -> Result<TransactWriteItem, StoreError> {
+    let key = keys::rotation(tenant, team);
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(key.pk))
+        .key(keys::SK, s(key.sk))
+        .update_expression("SET #last = :last, seq = :next, entity_type = :e")
+        .expression_attribute_names("#last", "last")
+        .expression_attribute_values(":last", s(last.as_str()))
+        .expression_attribute_values(":next", n(expected_seq + 1))
+        .expression_attribute_values(":e", s("rotation"));
+    update = if expected_seq == 0 {
+        update.condition_expression("attribute_not_exists(seq)")
+    } else {
+        update
+            .condition_expression("seq = :expected")
+            .expression_attribute_values(":expected", n(expected_seq))
+    };
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(backend_build)?)
+        .build())
 }
 
 #[async_trait]
@@ -139,7 +185,14 @@ impl TicketStore for DynamoStore {
         items.extend(timeline_items(&self.table, timeline)?);
         let counts_from = items.len();
         for (agent, delta) in capacity {
-            items.push(capacity_update(&self.table, &ticket.tenant_id, agent, *delta, false)?);
+            items.push(capacity_update(
+                &self.table,
+                &ticket.tenant_id,
+                agent,
+                *delta,
+                CapacityCheck::None,
+                None,
+            )?);
         }
         let total = items.len();
         match self.transact("update ticket", items).await {
