@@ -26,16 +26,8 @@ async fn tenant(ctx: &Ctx<'_>) -> Result<Tenant, ApiError> {
 
 /// The tenant's team ids (for validation).
 async fn team_ids(ctx: &Ctx<'_>) -> Result<BTreeSet<TeamId>, ApiError> {
-    let mut ids = BTreeSet::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let p = ctx.deps.store.list_teams(&ctx.caller.tenant, &page).await?;
-        ids.extend(p.items.into_iter().map(|t| t.id));
-        match p.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => return Ok(ids),
-        }
-    }
+    let teams = baton_app::routing::all_teams(ctx.deps.store.as_ref(), &ctx.caller.tenant).await?;
+    Ok(teams.into_iter().map(|t| t.id).collect())
 }
 
 #[utoipa::path(

@@ -258,10 +258,7 @@ async fn assign(
         Write::AddTimeline(event),
     ];
     writes.extend(placement.writes);
-    if let (Some(team), RoutingStrategy::RoundRobin) = (
-        &plan.team,
-        plan.explanation.strategy.unwrap_or(RoutingStrategy::Balanced),
-    ) {
+    if let Some(team) = plan.team.as_ref().filter(|t| t.strategy == RoutingStrategy::RoundRobin) {
         writes.push(Write::AdvanceRotation {
             tenant: before.tenant_id.clone(),
             team: team.id.clone(),
@@ -314,11 +311,18 @@ async fn queue(
 
 /// The teams `agent` is a member of.
 pub async fn teams_of(store: &dyn Store, tenant: &TenantId, agent: &AgentId) -> Result<Vec<Team>, StoreError> {
+    let mut teams = all_teams(store, tenant).await?;
+    teams.retain(|t| t.members.contains(agent));
+    Ok(teams)
+}
+
+/// Every team of the tenant, all pages.
+pub async fn all_teams(store: &dyn Store, tenant: &TenantId) -> Result<Vec<Team>, StoreError> {
     let mut teams = Vec::new();
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let p = store.list_teams(tenant, &page).await?;
-        teams.extend(p.items.into_iter().filter(|t| t.members.contains(agent)));
+        teams.extend(p.items);
         match p.next_cursor {
             Some(c) => page.cursor = Some(c),
             None => return Ok(teams),
