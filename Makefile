@@ -18,12 +18,12 @@ venv:
 	@infra/local/venv
 
 build:
-	$(CARGO) build --workspace --bins
+	@CARGO=$(CARGO) infra/local/build
 
 dev: venv build
 	$(TARGET_DIR)/debug/baton-local dev
 
-test: venv fmt-check
+test: venv fmt-check build
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-template
 

@@ -9,7 +9,6 @@
 //! The adapters are the real ones against the local endpoint, wrapped in
 //! `baton_tests::faults::Faulty`; nothing here is a mock of DynamoDB or SQS.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::Queues;
 use baton_domain::conversation::{Author, Owner};
@@ -126,15 +125,12 @@ impl World {
         self.clock.advance(time::Duration::minutes(1));
         let mut relay = outbox_relay::Deps::new(self.store.clone(), self.outbound.clone(), self.routing.clone());
         relay.clock = self.clock.clone();
-        let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
-            "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
-            "resources": [], "detail": {}
-        }))
+        outbox_relay::handler(
+            &relay,
+            LambdaEvent::new(baton_tests::scheduled_event(), Context::default()),
+        )
+        .await
         .unwrap();
-        outbox_relay::handler(&relay, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
     }
 
     async fn outbound(&self) -> Vec<OutboundMessage> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_their_group() {
     // Built the way `infra/local/invoke` builds functions, so the artifacts are shared.
-    build_binaries(&["baton-local", "triage"]);
+    build_binaries();
     let template = "tests/fixtures/triage-template.yaml";
     let env = env_with(template).await;
     baton_local::seed::seed_demo(&env.store).await.unwrap();

@@ -5,6 +5,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::routing::{route_ticket, Routed};
 use baton_domain::conversation::Author;
 use baton_domain::directory::{Agent, Presence, RoutingStrategy, Team};
+use baton_domain::notify::{NotificationKind, NotifyRecord};
+use baton_domain::outbound::RouterMessage;
 use baton_domain::ports::{DirectoryStore, PageRequest, TenantStore, TicketStore, UnitOfWork, Write};
 use baton_domain::routing::{Condition, RoutingSettings, Rule, RuleActions};
 use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
@@ -535,4 +537,203 @@ async fn get_next_ticket_hands_two_concurrent_callers_two_different_tickets() {
     assert_eq!(w.open_count(&a).await + w.open_count(&b).await, 2);
     let (status, _, _) = agent_call(&w.api, &a_token, "POST", "/v1/tickets/next", None).await;
     assert_eq!(status, 204, "nothing waits");
+}
+
+/// The router's Lambda handler over the real adapters wrapped in the fault injector:
+/// every store and queue call of a routing, failed and then "crashed" in turn.
+struct Faulted {
+    faults: Arc<baton_tests::faults::Faults>,
+    router: router::Deps,
+    clock: baton_tests::faults::SharedClock,
+}
+
+impl Faulted {
+    fn over(w: &World) -> Self {
+        use baton_tests::faults::{Faults, Faulty, SharedClock};
+        let faults = Faults::new();
+        let clock = SharedClock::now_system();
+        let router = router::Deps {
+            store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
+            queues: baton_app::Queues {
+                routing: Some(Arc::new(Faulty::new(
+                    baton_tests::queue(&w.env, "RoutingQueue"),
+                    &faults,
+                ))),
+                notify: Some(Arc::new(Faulty::new(
+                    baton_tests::queue(&w.env, "NotifyQueue"),
+                    &faults,
+                ))),
+                ..Default::default()
+            },
+            clock: Arc::new(clock.clone()),
+        };
+        Faulted { faults, router, clock }
+    }
+
+    /// One routing request with `fault` at call `k`, then redeliveries until it is done,
+    /// then the outbox sweep (what a crash left unrelayed). Returns whether it fired.
+    async fn run(&self, w: &World, message: &RouterMessage, k: u64, fault: baton_tests::faults::Fault) -> bool {
+        let event = || router_event(message);
+        self.faults.arm(k, fault);
+        let first = self
+            .faults
+            .run(router::handler(
+                &self.router,
+                LambdaEvent::new(event(), Context::default()),
+            ))
+            .await;
+        let fired = self.faults.fired();
+        self.faults.disarm();
+        if let (false, Some(out)) = (fired, first) {
+            assert!(out.unwrap().batch_item_failures.is_empty(), "a clean run routes");
+        }
+        baton_tests::faults::redeliver(&self.faults, &self.clock, || {
+            router::handler(&self.router, LambdaEvent::new(event(), Context::default()))
+        })
+        .await;
+        self.clock.advance(time::Duration::minutes(2));
+        let mut relay = outbox_relay::Deps::new(
+            w.router.store.clone(),
+            Arc::new(baton_tests::queue(&w.env, "OutboundQueue")),
+            Arc::new(baton_tests::queue(&w.env, "RoutingQueue")),
+        );
+        relay.queues.notify = w.router.queues.notify.clone();
+        relay.clock = Arc::new(self.clock.clone());
+        outbox_relay::handler(
+            &relay,
+            LambdaEvent::new(baton_tests::scheduled_event(), Context::default()),
+        )
+        .await
+        .unwrap();
+        fired
+    }
+}
+
+fn router_event(message: &RouterMessage) -> SqsEvent {
+    let group = match message {
+        RouterMessage::Ticket(r) => format!("{}#{}", r.tenant_id, r.ticket),
+        RouterMessage::Backfill(b) => format!("{}#agent#{}", b.tenant_id, b.backfill_for),
+    };
+    serde_json::from_value(json!({ "Records": [{
+        "messageId": format!("sqs-{group}"), "receiptHandle": "rh", "body": serde_json::to_string(message).unwrap(),
+        "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": group },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:routing.fifo", "awsRegion": "us-east-1" }] }))
+    .unwrap()
+}
+
+impl World {
+    /// How many routing events of `name` the ticket has.
+    async fn count_events(&self, n: TicketNumber, name: &str) -> usize {
+        let entries = self
+            .env
+            .store
+            .list_timeline(&self.tenant, n, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items;
+        timeline_events(&entries).iter().filter(|(e, _)| e == name).count()
+    }
+
+    /// The tickets the assignment notifications on the notification queue name.
+    async fn notified(&self) -> Vec<TicketNumber> {
+        baton_tests::drain_queue::<NotifyRecord>(&self.env, "NotifyQueue")
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                NotifyRecord::Notification(n) if n.kind == NotificationKind::Assigned => Some(n.ticket),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn routing_survives_a_fault_at_every_call_with_one_assignment_one_place_one_turn() {
+    use baton_domain::outbound::RoutingRequest;
+    let w = world("crash-route").await;
+    let (a, _) = w.agent("ana", 100).await;
+    let (b, _) = w.agent("ben", 100).await;
+    let team = w.team("support", RoutingStrategy::RoundRobin, &[&a, &b]).await;
+    w.default_team(&team, vec![]).await;
+    let faulted = Faulted::over(&w);
+    let routed = std::sync::Mutex::new(0u32);
+    baton_tests::faults::every_call("routing a ticket", 6, |k, fault| {
+        let (w, faulted, routed, a, b, team) = (&w, &faulted, &routed, &a, &b, &team);
+        async move {
+            let n = w.ticket(&format!("question at call {k} ({fault:?})"), &[]).await;
+            let message = RouterMessage::Ticket(RoutingRequest {
+                tenant_id: w.tenant.clone(),
+                ticket: n,
+            });
+            let fired = faulted.run(w, &message, k, fault).await;
+            let total = {
+                let mut r = routed.lock().unwrap();
+                *r += 1;
+                *r
+            };
+            let t = w.get(n).await;
+            assert!(t.assignee.is_some(), "assigned after {fault:?} at call {k}");
+            assert_eq!(
+                w.count_events(n, "routed").await,
+                1,
+                "one explanation ({fault:?} at {k})"
+            );
+            assert_eq!(w.count_events(n, "queued").await, 0, "never queued ({fault:?} at {k})");
+            assert_eq!(
+                w.open_count(a).await + w.open_count(b).await,
+                total,
+                "one place per ticket ({fault:?} at {k})"
+            );
+            let rotation = w.env.store.get_rotation(&w.tenant, team).await.unwrap();
+            assert_eq!(rotation.seq, u64::from(total), "one turn per ticket ({fault:?} at {k})");
+            assert_eq!(rotation.last.as_ref(), t.assignee.as_ref(), "the turn is the winner's");
+            let notified = w.notified().await;
+            assert!(
+                !notified.is_empty() && notified.iter().all(|x| *x == n),
+                "the assignee is told ({fault:?} at {k}): {notified:?}"
+            );
+            fired
+        }
+    })
+    .await;
+    // Round robin stayed fair through every fault: turns alternate.
+    let (ca, cb) = (w.open_count(&a).await, w.open_count(&b).await);
+    assert!(ca.abs_diff(cb) <= 1, "{ca} and {cb}");
+}
+
+#[tokio::test]
+async fn a_backfill_survives_a_fault_at_every_call_and_gives_the_place_once() {
+    use baton_domain::outbound::BackfillRequest;
+    let w = world("crash-fill").await;
+    let (a, _) = w.agent("ana", 0).await;
+    let team = w.team("support", RoutingStrategy::Balanced, &[&a]).await;
+    w.default_team(&team, vec![]).await;
+    let faulted = Faulted::over(&w);
+    let mut limit = 0;
+    baton_tests::faults::every_call("a backfill", 6, |k, fault| {
+        limit += 1;
+        let (w, faulted, a, limit) = (&w, &faulted, &a, limit);
+        async move {
+            // Ana is full; a ticket waits; her limit is raised by one.
+            let n = w.ticket(&format!("waiting at call {k} ({fault:?})"), &[]).await;
+            assert!(matches!(w.route(n).await, Routed::Queued { .. }));
+            w.update_agent(a, |x| x.max_open = limit).await;
+            let message = RouterMessage::Backfill(BackfillRequest {
+                tenant_id: w.tenant.clone(),
+                backfill_for: a.clone(),
+            });
+            let fired = faulted.run(w, &message, k, fault).await;
+            assert_eq!(w.get(n).await.assignee.as_ref(), Some(a), "{fault:?} at call {k}");
+            assert_eq!(
+                w.count_events(n, "routed").await,
+                1,
+                "one explanation ({fault:?} at {k})"
+            );
+            assert_eq!(w.open_count(a).await, limit, "exactly her limit ({fault:?} at {k})");
+            w.notified().await;
+            fired
+        }
+    })
+    .await;
 }

@@ -41,7 +41,7 @@ async fn visible(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_delivers_redelivers_dead_letters_routes_http_and_fires_schedules() {
-    build_binaries(&["baton-probe"]);
+    build_binaries();
     let template = "tests/fixtures/runner-template.yaml";
     let env = env_with(template).await;
     let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);

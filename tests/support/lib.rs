@@ -56,17 +56,26 @@ pub async fn env() -> TestEnv {
 
 static BUILD: Mutex<()> = Mutex::new(());
 
-/// Builds the named packages' binaries (a no-op when they are fresh) so tests run the
-/// real function binaries, as Lambda would.
-pub fn build_binaries(packages: &[&str]) {
+/// Builds every function binary with `infra/local/build` (a no-op when they are fresh,
+/// as after `make test`'s own build), so tests run the real function binaries, as Lambda
+/// would, from the one shared build.
+pub fn build_binaries() {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root()).arg("build").arg("--quiet");
-    for p in packages {
-        cmd.arg("-p").arg(p);
-    }
-    let status = cmd.status().expect("cargo runs");
-    assert!(status.success(), "building {packages:?} failed");
+    let status = std::process::Command::new(root().join("infra/local/build"))
+        .arg("--quiet")
+        .status()
+        .expect("infra/local/build runs");
+    assert!(status.success(), "building the workspace binaries failed");
+}
+
+/// The event an EventBridge schedule delivers (the outbox sweep's, the SLA sweep's).
+pub fn scheduled_event() -> aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> {
+    serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    }))
+    .expect("a scheduled event")
 }
 
 /// Polls `check` until it returns `Some`, for at most `secs` seconds.

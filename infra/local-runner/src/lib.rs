@@ -33,7 +33,9 @@ pub enum RunnerError {
     Provision(#[from] provision::ProvisionError),
     #[error("{0}")]
     EnvFile(String),
-    #[error("binary for {function} not found at {path}; build it with `cargo build -p {package}`")]
+    #[error(
+        "binary for {function} not found at {path}; build it with `cargo build --workspace --bins` (package {package})"
+    )]
     MissingBinary {
         function: String,
         path: String,

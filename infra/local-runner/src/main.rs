@@ -235,7 +235,11 @@ async fn invoke(function: &str, event_file: &str) -> Res<()> {
     let package = baton_local::package_name(&root, &f.code_uri)?;
     let binary = baton_local::binary_dir(&root).join(&package);
     if !binary.exists() {
-        return Err(format!("{} is not built; run `cargo build -p {package}`", binary.display()).into());
+        return Err(format!(
+            "{} is not built; run `cargo build --workspace --bins` (package {package})",
+            binary.display()
+        )
+        .into());
     }
     let out = rie::invoke_once(&rie, &binary, &env, &f.logical_id, f.timeout_secs, event).await?;
     println!("{}", String::from_utf8_lossy(&out));
