@@ -440,6 +440,9 @@ async fn agents_work_the_queue_and_every_action_lands_on_the_timeline() {
         .iter()
         .map(|e| e["event"].as_str().unwrap_or(e["kind"].as_str().unwrap()).to_owned())
         .collect();
+    // The SLA clock's own events (tests/sla.rs) are between them.
+    assert!(events.iter().any(|e| e == "sla"), "{events:?}");
+    let events: Vec<String> = events.into_iter().filter(|e| e != "sla").collect();
     let expected = [
         "message",
         "handed_off",
@@ -674,6 +677,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 instagram_health: None,
                 channels_revision: 0,
                 routing: Default::default(),
+                sla: Default::default(),
             },
             &[],
         )

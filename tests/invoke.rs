@@ -72,4 +72,12 @@ async fn every_sample_event_runs_through_its_function_binary() {
         let routed = invoke(&env.endpoint.url, "router", event);
         assert_eq!(routed["batchItemFailures"], serde_json::json!([]), "{event}: {routed}");
     }
+    // The SLA sweep on its schedule's event: an endpoint with nothing due reads the index
+    // and marks nothing.
+    let swept = invoke(&env.endpoint.url, "sla-sweep", "events/sla-sweep.json");
+    assert_eq!(
+        (swept["failed"].as_u64(), swept["breached"].as_u64()),
+        (Some(0), Some(0)),
+        "{swept}"
+    );
 }

@@ -592,19 +592,7 @@ impl Faulted {
         })
         .await;
         self.clock.advance(time::Duration::minutes(2));
-        let mut relay = outbox_relay::Deps::new(
-            w.router.store.clone(),
-            Arc::new(baton_tests::queue(&w.env, "OutboundQueue")),
-            Arc::new(baton_tests::queue(&w.env, "RoutingQueue")),
-        );
-        relay.queues.notify = w.router.queues.notify.clone();
-        relay.clock = Arc::new(self.clock.clone());
-        outbox_relay::handler(
-            &relay,
-            LambdaEvent::new(baton_tests::scheduled_event(), Context::default()),
-        )
-        .await
-        .unwrap();
+        baton_tests::relay_pending(&w.env, w.router.store.clone(), Arc::new(self.clock.clone())).await;
         fired
     }
 }

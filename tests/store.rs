@@ -34,6 +34,7 @@ fn tenant(id: &str) -> Tenant {
         instagram_health: None,
         channels_revision: 0,
         routing: Default::default(),
+        sla: Default::default(),
     }
 }
 
@@ -438,7 +439,23 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
     let mk = |n, p, team: Option<&TeamId>, due_in: Option<time::Duration>| {
         let mut k = ticket("acme", n, p);
         k.team = team.cloned();
-        k.sla.first_response_due = due_in.map(|d| t0().plus(d));
+        if let Some(d) = due_in {
+            // A first-response target of `d` in calendar hours, started at t0.
+            let settings = baton_domain::sla::SlaSettings {
+                policies: vec![baton_domain::sla::SlaPolicy {
+                    id: "p".into(),
+                    name: "p".into(),
+                    conditions: vec![],
+                    targets: baton_domain::sla::Targets {
+                        first_response_minutes: Some(d.whole_minutes() as u32),
+                        ..Default::default()
+                    },
+                    calendar: None,
+                }],
+                ..Default::default()
+            };
+            baton_domain::sla::advance(&settings, &mut k, Default::default(), t0());
+        }
         k
     };
     let tickets = [
@@ -487,7 +504,8 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
         .items;
     assert_eq!(mine.iter().map(|k| k.number.0).collect::<Vec<_>>(), vec![3]);
 
-    // SLA-due index: across shards, exactly the tickets due by the given time.
+    // SLA-due index: across shards, exactly the tickets the sweep must look at by the
+    // given time (a target's warning, at 75% of its time, comes first).
     let due_by = t0().plus(hour * 2);
     let mut due = Vec::new();
     for shard in 0..baton_aws::dynamo::keys::SLA_SHARDS {
@@ -496,7 +514,10 @@ async fn queue_indexes_serve_status_assignee_backlog_and_sla_due() {
     let mut due_numbers: Vec<u64> = due.iter().filter(|d| d.tenant_id == t).map(|d| d.number.0).collect();
     due_numbers.sort();
     assert_eq!(due_numbers, vec![2, 3]);
-    assert_eq!(due.iter().find(|d| d.number.0 == 2).unwrap().due_at, t0().plus(hour));
+    assert_eq!(
+        due.iter().find(|d| d.number.0 == 2).unwrap().due_at,
+        t0().plus(time::Duration::minutes(45))
+    );
 
     // A human reply stops the first-response clock and parks the ticket on the customer:
     // it leaves the due index and the open listing.

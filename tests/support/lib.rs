@@ -70,12 +70,40 @@ pub fn build_binaries() {
 
 /// The event an EventBridge schedule delivers (the outbox sweep's, the SLA sweep's).
 pub fn scheduled_event() -> aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> {
+    scheduled_event_at("2026-11-22T10:00:00Z")
+}
+
+/// A scheduled event for the minute `time` (RFC 3339).
+pub fn scheduled_event_at(time: &str) -> aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> {
     serde_json::from_value(serde_json::json!({
         "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
+        "account": "123456789012", "time": time, "region": "us-east-1",
         "resources": [], "detail": {}
     }))
     .expect("a scheduled event")
+}
+
+/// Runs the outbox relay's sweep (what a crashed step left unrelayed) over the real
+/// queues, with `clock` (moved past the relay's grace period by the caller).
+pub async fn relay_pending(
+    env: &TestEnv,
+    store: std::sync::Arc<dyn baton_domain::ports::Store>,
+    clock: std::sync::Arc<dyn baton_domain::Clock>,
+) {
+    let mut relay = outbox_relay::Deps::new(
+        store,
+        std::sync::Arc::new(queue(env, "OutboundQueue")),
+        std::sync::Arc::new(queue(env, "RoutingQueue")),
+    );
+    relay.queues.notify = Some(std::sync::Arc::new(queue(env, "NotifyQueue")));
+    relay.queues.email = Some(std::sync::Arc::new(queue(env, "EmailQueue")));
+    relay.clock = clock;
+    outbox_relay::handler(
+        &relay,
+        lambda_runtime::LambdaEvent::new(scheduled_event(), Default::default()),
+    )
+    .await
+    .expect("the relay runs");
 }
 
 /// Polls `check` until it returns `Some`, for at most `secs` seconds.

@@ -21,6 +21,7 @@ mod files;
 mod kb;
 pub mod openapi;
 mod routing;
+mod sla;
 mod tickets;
 mod views;
 
@@ -194,6 +195,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/routing/rules", Access::Admin),
     route("PUT", "/v1/routing/rules", Access::Admin),
     route("POST", "/v1/routing/preview", Access::Admin),
+    route("GET", "/v1/sla", Access::Admin),
+    route("PUT", "/v1/sla", Access::Admin),
+    route("POST", "/v1/sla/calendars/{id}/holidays", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -409,6 +413,9 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("GET", "/v1/routing/rules") => routing::get_rules(ctx).await,
         ("PUT", "/v1/routing/rules") => routing::put_rules(ctx).await,
         ("POST", "/v1/routing/preview") => routing::preview(ctx).await,
+        ("GET", "/v1/sla") => sla::get(ctx).await,
+        ("PUT", "/v1/sla") => sla::put(ctx).await,
+        ("POST", "/v1/sla/calendars/{id}/holidays") => sla::import_holidays(ctx).await,
         (m, p) => {
             tracing::error!(method = m, path = p, "route in the table without a handler");
             Err(ApiError::internal())

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::views::*;
-use crate::{admin, ai, channels, files, kb, routing, tickets};
+use crate::{admin, ai, channels, files, kb, routing, sla, tickets};
 use lambda_http::{Body, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         channels::get, channels::put_whatsapp, channels::put_instagram, channels::put_email, channels::put_widget,
         channels::rotate_widget_key, channels::disconnect,
         routing::get_rules, routing::put_rules, routing::preview, routing::next,
+        sla::get, sla::put, sla::import_holidays,
     ),
     components(schemas(ErrorBody, ErrorDetail, TicketPage, TicketDetail, ActionResult, baton_domain::ticket_query::TicketSort)),
     modifiers(&BearerAuth)

@@ -115,7 +115,7 @@ fn parse_filter(ctx: &Ctx<'_>) -> Result<(TicketFilter, TicketSort), ApiError> {
     }
     if let Some(s) = ctx.query("sla") {
         filter.sla = SlaStatus::ALL.into_iter().find(|x| x.as_str() == s);
-        fields.check(filter.sla.is_some(), "sla", "one of breached, due_soon, on_track, none");
+        fields.check(filter.sla.is_some(), "sla", "one of breached, at_risk, on_track, none");
     }
     if let Some(c) = ctx.query("channel") {
         filter.channel = c.parse::<Channel>().ok();

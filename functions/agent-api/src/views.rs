@@ -79,8 +79,65 @@ pub struct SlaView {
     pub resolution_due: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub first_responded_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_response_due: Option<Timestamp>,
     pub breached: bool,
     pub state: SlaStatus,
+    /// The policy the targets come from.
+    pub policy: Option<String>,
+    /// Each target's clock, for timers.
+    pub targets: Vec<SlaTargetView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaTargetView {
+    /// `first_response`, `next_response` or `resolution`.
+    pub target: &'static str,
+    /// `running`, `paused` or `met`.
+    pub clock: &'static str,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at_risk_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub met_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub breached_at: Option<Timestamp>,
+    /// Business seconds used so far (up to the last pause).
+    pub used_secs: i64,
+    pub allowed_secs: i64,
+}
+
+impl SlaView {
+    pub fn new(sla: &baton_domain::ticket::SlaState, status: baton_domain::ticket::Status, now: Timestamp) -> Self {
+        SlaView {
+            first_response_due: sla.first_response_due,
+            resolution_due: sla.resolution_due,
+            first_responded_at: sla.first_responded_at,
+            next_response_due: sla.next_response_due,
+            breached: sla.breached,
+            state: sla.status(status, now),
+            policy: sla.policy.as_ref().map(|p| p.name.clone()),
+            targets: sla
+                .clocks
+                .iter()
+                .map(|c| SlaTargetView {
+                    target: c.target.as_str(),
+                    clock: match (c.met_at, c.is_running()) {
+                        (Some(_), _) => "met",
+                        (None, true) => "running",
+                        (None, false) => "paused",
+                    },
+                    due_at: c.due_at,
+                    at_risk_at: c.at_risk_at,
+                    met_at: c.met_at,
+                    breached_at: c.breached_at,
+                    used_secs: c.elapsed_secs,
+                    allowed_secs: c.budget_secs,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -135,13 +192,7 @@ impl TicketView {
             subject: t.subject.clone(),
             status: t.status,
             priority: t.priority,
-            sla: SlaView {
-                first_response_due: t.sla.first_response_due,
-                resolution_due: t.sla.resolution_due,
-                first_responded_at: t.sla.first_responded_at,
-                breached: t.sla.breached,
-                state: t.sla.status(t.status, now),
-            },
+            sla: SlaView::new(&t.sla, t.status, now),
             tags: t.tags.clone(),
             team: t.team.as_ref().map(ToString::to_string),
             assignee: t.assignee.as_ref().map(ToString::to_string),

@@ -47,6 +47,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         instagram_health: None,
         channels_revision: 0,
         routing: baton_domain::routing::demo_settings(),
+        sla: baton_domain::sla::SlaSettings::demo(),
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -136,6 +137,7 @@ pub async fn ensure_tenant_and_agent(
                         instagram_health: None,
                         channels_revision: 0,
                         routing: Default::default(),
+                        sla: Default::default(),
                     },
                     &[],
                 )

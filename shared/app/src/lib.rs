@@ -19,6 +19,7 @@ pub mod parking;
 pub mod relay;
 pub mod reply;
 pub mod routing;
+pub mod sla;
 pub mod tickets;
 pub mod tokens;
 pub mod triage;

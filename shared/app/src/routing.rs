@@ -257,6 +257,7 @@ async fn assign(
         },
         Write::AddTimeline(event),
     ];
+    writes.extend(placement.entries.into_iter().map(Write::AddTimeline));
     writes.extend(placement.writes);
     if let Some(team) = plan.team.as_ref().filter(|t| t.strategy == RoutingStrategy::RoundRobin) {
         writes.push(Write::AdvanceRotation {
@@ -292,15 +293,16 @@ async fn queue(
     if changed || occasion == Occasion::Arrived {
         after.updated_at = now;
         let event = routing_event(before, "queued", &plan.explanation, now);
-        store
-            .commit(vec![
-                Write::UpdateTicket {
-                    ticket: after.clone(),
-                    expected_version: before.version,
-                },
-                Write::AddTimeline(event),
-            ])
-            .await?;
+        let sla = crate::tickets::sla_step(store, before, &mut after, now).await?;
+        let mut writes = vec![
+            Write::UpdateTicket {
+                ticket: after.clone(),
+                expected_version: before.version,
+            },
+            Write::AddTimeline(event),
+        ];
+        writes.extend(sla.into_iter().map(Write::AddTimeline));
+        store.commit(writes).await?;
         tracing::info!(ticket = %before.number, team = ?after.team, why = %plan.explanation.choice.why, "ticket waits in the backlog");
     }
     Ok(Routed::Queued {

@@ -22,8 +22,9 @@ pub struct Placement {
     pub writes: Vec<Write>,
     /// The effects among `writes`, to relay after the commit.
     pub effects: Vec<Effect>,
-    /// Why a reopened ticket left its former agent, for the timeline.
-    pub entry: Option<TimelineEntry>,
+    /// For the timeline: why a reopened ticket left its former agent, what the change
+    /// did to the SLA clocks.
+    pub entries: Vec<TimelineEntry>,
 }
 
 /// The places a change from `before` to `after` takes and frees:
@@ -32,7 +33,8 @@ pub struct Placement {
 /// - a reopened ticket goes back to its former agent only if they are active, online
 ///   and below their limit (checked again in the transaction); otherwise it leaves them
 ///   and is routed again (`after.assignee` is cleared);
-/// - every agent whose place frees gets a backfill: their teams' backlog is routed.
+/// - every agent whose place frees gets a backfill: their teams' backlog is routed;
+/// - the SLA clocks move with the change (see [`sla_step`]).
 ///
 /// `key` names the change (effects are derived from it, so a retry records them once).
 pub async fn placement(
@@ -73,7 +75,7 @@ pub async fn placement(
                 tracing::info!(agent = %former, reason = %why, "reopened without its former agent; routed again");
                 p.writes.push(Write::RecordEffect(effect.clone()));
                 p.effects.push(effect);
-                p.entry = Some(TimelineEntry {
+                p.entries.push(TimelineEntry {
                     tenant_id: tenant.clone(),
                     ticket: before.number,
                     id: ulid::Ulid::new(),
@@ -109,7 +111,39 @@ pub async fn placement(
             assigned_at: assigned.then_some(now),
         });
     }
+    p.entries.extend(sla_step(store, before, after, now).await?);
     Ok(p)
+}
+
+/// Moves `after`'s SLA clocks for the change from `before` by the tenant's policies
+/// (`baton_domain::sla::step`); returns the `sla` events for the ticket's timeline.
+pub async fn sla_step(
+    store: &dyn Store,
+    before: &Ticket,
+    after: &mut Ticket,
+    now: Timestamp,
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    let tenant = store.get_tenant(&before.tenant_id).await?;
+    let changes = baton_domain::sla::step(&tenant.sla, before, after, now);
+    Ok(sla_events(after, &changes, now))
+}
+
+/// The timeline's record of SLA changes (one `sla` event each).
+pub fn sla_events(ticket: &Ticket, changes: &[baton_domain::sla::SlaChange], now: Timestamp) -> Vec<TimelineEntry> {
+    changes
+        .iter()
+        .map(|c| TimelineEntry {
+            tenant_id: ticket.tenant_id.clone(),
+            ticket: ticket.number,
+            id: ulid::Ulid::new(),
+            at: now,
+            actor: Author::System,
+            entry: TimelineKind::Event {
+                name: "sla".into(),
+                detail: serde_json::to_value(c).unwrap_or_default(),
+            },
+        })
+        .collect()
 }
 
 /// Writes `after` over `before` (at the version the agent read) with its timeline
@@ -135,7 +169,7 @@ pub async fn act(
         expected_version: before.version,
     }];
     writes.extend(entries.iter().cloned().map(Write::AddTimeline));
-    writes.extend(placement.entry.into_iter().map(Write::AddTimeline));
+    writes.extend(placement.entries.into_iter().map(Write::AddTimeline));
     writes.extend(placement.writes);
     writes.extend(more);
     store.commit(writes).await?;

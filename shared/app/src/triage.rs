@@ -372,7 +372,7 @@ async fn add_to_ticket(
             expected_version: expected,
         },
     ];
-    writes.extend(placement.entry.into_iter().map(Write::AddTimeline));
+    writes.extend(placement.entries.into_iter().map(Write::AddTimeline));
     writes.extend(placement.writes);
     // The agent holding the ticket hears of it (a closed ticket's former agent does not).
     let notify = (ticket.status != Status::Closed)
@@ -489,6 +489,9 @@ async fn hand_off(
         .or(conversation.follows)
         .filter(|earlier| *earlier != number);
     ticket.follows = follows;
+    // The SLA clocks start with the ticket, by the tenant's policies.
+    let sla_settings = deps.store.get_tenant(tenant).await?.sla;
+    let sla_changes = baton_domain::sla::advance(&sla_settings, &mut ticket, Default::default(), now);
 
     // The whole story on the timeline: every message since the context start, however
     // long (the model saw only its window of it), then the handoff itself.
@@ -508,6 +511,7 @@ async fn hand_off(
             detail: serde_json::json!({ "reason": reason, "articles": consulted, "follows": follows }),
         },
     });
+    timeline.extend(crate::tickets::sla_events(&ticket, &sla_changes, now));
     let in_transaction = split_history(&timeline);
     // What does not fit in the transaction goes first, entry by entry, keyed by message
     // id: harmless if this attempt fails (no ticket shows them), repeated by a retry.

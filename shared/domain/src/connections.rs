@@ -234,6 +234,7 @@ mod tests {
             instagram_health: None,
             channels_revision: 4,
             routing: Default::default(),
+            sla: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod retrieval;
 pub mod routing;
 pub mod secrets;
 pub mod ses_events;
+pub mod sla;
 pub mod tenant;
 pub mod ticket;
 pub mod ticket_query;

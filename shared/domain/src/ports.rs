@@ -54,6 +54,8 @@ pub trait TenantStore: Send + Sync {
     async fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
     /// Replaces the tenant's routing rules and default team.
     async fn set_routing(&self, id: &TenantId, routing: &crate::routing::RoutingSettings) -> Result<(), StoreError>;
+    /// Replaces the tenant's SLA policies and calendars.
+    async fn set_sla(&self, id: &TenantId, sla: &crate::sla::SlaSettings) -> Result<(), StoreError>;
     /// The operator's per-tenant limits.
     async fn set_quotas(&self, id: &TenantId, quotas: &crate::tenant::Quotas) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;

@@ -31,6 +31,9 @@ pub struct Tenant {
     /// Routing rules and the default team.
     #[serde(default)]
     pub routing: crate::routing::RoutingSettings,
+    /// SLA policies and business-hours calendars.
+    #[serde(default)]
+    pub sla: crate::sla::SlaSettings,
 }
 
 impl Tenant {

@@ -212,26 +212,47 @@ pub struct KbLink {
     pub score: f64,
 }
 
-/// The SLA targets and the next moment the sweep must look at this ticket.
+/// The ticket's SLA: the policy it follows, a clock per target (see [`crate::sla`]), and
+/// the deadlines they give, kept beside them for the views and the indexes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SlaState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::sla::PolicyRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<crate::sla::TargetClock>,
     pub first_response_due: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_response_due: Option<Timestamp>,
     pub resolution_due: Option<Timestamp>,
     pub first_responded_at: Option<Timestamp>,
     pub breached: bool,
+    /// The last public reply by a human (it meets a response target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_human_reply_at: Option<Timestamp>,
+    /// The customer's last message on the ticket (it starts a next-response wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_customer_message_at: Option<Timestamp>,
 }
 
 impl SlaState {
-    /// The earliest deadline still pending, if the clock runs for `status`.
+    /// The earliest deadline of a running target, if the clock runs for `status`.
     pub fn next_due(&self, status: Status) -> Option<Timestamp> {
-        if !status.is_active() || status == Status::WaitingOnCustomer {
+        if !status.holds_capacity() {
             return None;
         }
-        let first = self.first_response_due.filter(|_| self.first_responded_at.is_none());
-        match (first, self.resolution_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.clocks
+            .iter()
+            .filter(|c| c.met_at.is_none())
+            .filter_map(|c| c.due_at)
+            .min()
+    }
+
+    /// Whether a running target is past its warning share.
+    fn at_risk(&self, now: Timestamp) -> bool {
+        self.clocks
+            .iter()
+            .filter(|c| c.is_running() && c.met_at.is_none())
+            .any(|c| c.warned_at.is_some() || c.at_risk_at.is_some_and(|r| r <= now))
     }
 }
 
@@ -242,8 +263,9 @@ impl SlaState {
 pub enum SlaStatus {
     /// A deadline has passed (or the sweep recorded a breach).
     Breached,
-    /// The next deadline is less than [`SlaState::DUE_SOON`] away.
-    DueSoon,
+    /// A running target is past the tenant's warning share of its time (75% unless
+    /// configured).
+    AtRisk,
     /// A deadline is running and not close.
     OnTrack,
     /// No clock runs: no targets, waiting on the customer, or done.
@@ -253,7 +275,7 @@ pub enum SlaStatus {
 impl SlaStatus {
     pub const ALL: [SlaStatus; 4] = [
         SlaStatus::Breached,
-        SlaStatus::DueSoon,
+        SlaStatus::AtRisk,
         SlaStatus::OnTrack,
         SlaStatus::None,
     ];
@@ -261,7 +283,7 @@ impl SlaStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             SlaStatus::Breached => "breached",
-            SlaStatus::DueSoon => "due_soon",
+            SlaStatus::AtRisk => "at_risk",
             SlaStatus::OnTrack => "on_track",
             SlaStatus::None => "none",
         }
@@ -269,16 +291,14 @@ impl SlaStatus {
 }
 
 impl SlaState {
-    pub const DUE_SOON: time::Duration = time::Duration::hours(1);
-
     pub fn status(&self, status: Status, now: Timestamp) -> SlaStatus {
-        if self.breached {
+        if self.breached && status.is_active() {
             return SlaStatus::Breached;
         }
         match self.next_due(status) {
             None => SlaStatus::None,
             Some(due) if due <= now => SlaStatus::Breached,
-            Some(due) if due <= now.plus(Self::DUE_SOON) => SlaStatus::DueSoon,
+            Some(_) if self.at_risk(now) => SlaStatus::AtRisk,
             Some(_) => SlaStatus::OnTrack,
         }
     }
@@ -321,14 +341,54 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// A new open ticket with nothing but its identity, subject and source: no assignee,
+    /// team, tags, summary or SLA yet (routing and the SLA clock give it those), version 1.
+    pub fn open(
+        tenant_id: TenantId,
+        number: TicketNumber,
+        subject: impl Into<String>,
+        priority: Priority,
+        customer_id: CustomerId,
+        source: Source,
+        now: Timestamp,
+    ) -> Self {
+        Ticket {
+            tenant_id,
+            number,
+            subject: subject.into(),
+            status: Status::Open,
+            priority,
+            customer_id,
+            customer_name: None,
+            source,
+            assignee: None,
+            team: None,
+            tags: Vec::new(),
+            handoff_reason: None,
+            ai_summary: None,
+            kb_links: Vec::new(),
+            sla: SlaState::default(),
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            follows: None,
+            team_pinned: false,
+            version: 1,
+        }
+    }
+
     /// Applies `action`, recording the time; the caller persists with the old version.
     pub fn apply(&mut self, action: Action, at: Timestamp) -> Result<Status, TransitionError> {
         let ctx = TransitionContext {
             has_human_response: self.sla.first_responded_at.is_some(),
         };
         let next = transition(self.status, action, ctx)?;
-        if action == Action::AgentReplied && self.sla.first_responded_at.is_none() {
-            self.sla.first_responded_at = Some(at);
+        if action == Action::AgentReplied {
+            self.sla.first_responded_at.get_or_insert(at);
+            self.sla.last_human_reply_at = Some(at);
+        }
+        if action == Action::CustomerReplied {
+            self.sla.last_customer_message_at = Some(at);
         }
         self.status = next;
         self.updated_at = at;
@@ -514,36 +574,46 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn first_agent_reply_stops_the_first_response_clock() {
+    fn replies_record_what_the_sla_clock_reads() {
         let t0 = Timestamp::from_unix_millis(0).unwrap();
         let t1 = Timestamp::from_unix_millis(60_000).unwrap();
+        let t2 = Timestamp::from_unix_millis(120_000).unwrap();
         let mut ticket = sample_ticket(t0);
-        ticket.sla.first_response_due = Some(Timestamp::from_unix_millis(3_600_000).unwrap());
-        ticket.sla.resolution_due = Some(Timestamp::from_unix_millis(7_200_000).unwrap());
-        assert_eq!(ticket.sla.next_due(ticket.status), ticket.sla.first_response_due);
         ticket.apply(Action::AgentReplied, t1).unwrap();
         assert_eq!(ticket.sla.first_responded_at, Some(t1));
+        assert_eq!(ticket.sla.last_human_reply_at, Some(t1));
         assert_eq!(ticket.status, WaitingOnCustomer);
-        // Waiting on the customer pauses the clock.
-        assert_eq!(ticket.sla.next_due(ticket.status), None);
-        ticket.apply(Action::CustomerReplied, t1).unwrap();
-        assert_eq!(ticket.sla.next_due(ticket.status), ticket.sla.resolution_due);
+        ticket.apply(Action::CustomerReplied, t2).unwrap();
+        assert_eq!(ticket.sla.last_customer_message_at, Some(t2));
         // A later reply does not move the first response.
-        ticket
-            .apply(Action::AgentReplied, Timestamp::from_unix_millis(120_000).unwrap())
-            .unwrap();
+        ticket.apply(Action::AgentReplied, t2).unwrap();
         assert_eq!(ticket.sla.first_responded_at, Some(t1));
+        assert_eq!(ticket.sla.last_human_reply_at, Some(t2));
     }
 
     #[test]
-    fn sla_status_follows_the_next_deadline() {
+    fn sla_status_follows_the_running_targets() {
+        use crate::sla::{advance, Happened, SlaPolicy, SlaSettings, Targets};
         let t0 = Timestamp::from_unix_millis(0).unwrap();
         let mut ticket = sample_ticket(t0);
         assert_eq!(ticket.sla.status(ticket.status, t0), SlaStatus::None);
-        ticket.sla.first_response_due = Some(t0.plus(time::Duration::hours(4)));
+        let settings = SlaSettings {
+            policies: vec![SlaPolicy {
+                id: "p".into(),
+                name: "p".into(),
+                conditions: vec![],
+                targets: Targets {
+                    first_response_minutes: Some(4 * 60),
+                    ..Targets::default()
+                },
+                calendar: None,
+            }],
+            ..SlaSettings::default()
+        };
+        advance(&settings, &mut ticket, Happened::default(), t0);
         assert_eq!(ticket.sla.status(ticket.status, t0), SlaStatus::OnTrack);
         let later = t0.plus(time::Duration::hours(3) + time::Duration::minutes(30));
-        assert_eq!(ticket.sla.status(ticket.status, later), SlaStatus::DueSoon);
+        assert_eq!(ticket.sla.status(ticket.status, later), SlaStatus::AtRisk);
         assert_eq!(
             ticket.sla.status(ticket.status, t0.plus(time::Duration::hours(4))),
             SlaStatus::Breached
@@ -590,31 +660,17 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn sample_ticket(at: Timestamp) -> Ticket {
-        Ticket {
-            tenant_id: TenantId::new("demo").unwrap(),
-            number: TicketNumber(1),
-            subject: "Where is my order?".into(),
-            status: Open,
-            priority: Priority::Normal,
-            customer_id: CustomerId::generate(),
-            customer_name: None,
-            source: Source {
+        Ticket::open(
+            TenantId::new("demo").unwrap(),
+            TicketNumber(1),
+            "Where is my order?",
+            Priority::Normal,
+            CustomerId::generate(),
+            Source {
                 channel: Channel::Whatsapp,
                 conversation_id: ConversationId::generate(),
             },
-            assignee: None,
-            team: None,
-            tags: vec![],
-            handoff_reason: None,
-            ai_summary: None,
-            kb_links: vec![],
-            sla: SlaState::default(),
-            created_at: at,
-            updated_at: at,
-            last_activity_at: at,
-            follows: None,
-            team_pinned: false,
-            version: 1,
-        }
+            at,
+        )
     }
 }

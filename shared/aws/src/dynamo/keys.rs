@@ -223,7 +223,7 @@ pub const BY_ACTIVITY: Index = Index {
 };
 
 /// Shards of the SLA-due index: spreads the write load of one hot "due soon" partition.
-pub const SLA_SHARDS: u8 = 8;
+pub const SLA_SHARDS: u8 = baton_domain::sla::SLA_SHARDS;
 
 /// Sorts after every timestamp: tickets with no deadline come last.
 const NO_DUE: &str = "~";
@@ -291,7 +291,8 @@ pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
         keys.push((BACKLOG.pk, backlog_partition(&t.tenant_id, team)));
         keys.push((BACKLOG.sk, format!("{rank}#{due_part}#{}#{num}", t.created_at)));
     }
-    if let Some(due) = due {
+    // The sweep's index: the next warning or deadline it has not marked yet.
+    if let Some(due) = t.sla.next_check(t.status) {
         keys.push((SLA_DUE.pk, sla_partition(sla_shard(&t.tenant_id, t.number))));
         keys.push((SLA_DUE.sk, sla_sort_key(due, &t.tenant_id, t.number)));
     }

@@ -80,6 +80,11 @@ impl TenantStore for DynamoStore {
             .await
     }
 
+    async fn set_sla(&self, id: &TenantId, sla: &baton_domain::sla::SlaSettings) -> Result<(), StoreError> {
+        self.set_on_existing(TENANT, keys::tenant(id), vec![("sla", attr(sla)?)])
+            .await
+    }
+
     async fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError> {
         self.set_on_existing(TENANT, keys::tenant(id), vec![("quotas", attr(quotas)?)])
             .await

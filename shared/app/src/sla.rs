@@ -1,0 +1,222 @@
+//! The SLA sweep: reads only the tickets the SLA-due index says need a look now (one
+//! query per shard), and marks each target at risk or breached once. A mark is written
+//! with the ticket at the version read (two overlapping sweeps: one wins, the other
+//! re-reads and finds nothing left to mark), with its timeline event and its
+//! notification in the same transaction.
+//!
+//! A breach escalates: the ticket's priority goes up a step, the assignee is told, and
+//! a ticket whose assignee is not online goes back to routing.
+
+use crate::relay::{relay, Queues};
+use baton_domain::conversation::Author;
+use baton_domain::directory::Presence;
+use baton_domain::notify::{AgentNotification, NotificationKind};
+use baton_domain::outbound::RoutingRequest;
+use baton_domain::outbox::Effect;
+use baton_domain::ports::{CapacityCheck, PageRequest, Store, Write};
+use baton_domain::sla::{SweepMark, SLA_SHARDS};
+use baton_domain::ticket::{Priority, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::{StoreError, TenantId, TicketNumber, Timestamp};
+
+/// What one sweep did, for its log line and the benchmark.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// Index items read (tickets due), over every shard.
+    pub due: u64,
+    pub at_risk: u64,
+    pub breached: u64,
+    /// Tickets given back to routing because their assignee was away at a breach.
+    pub rerouted: u64,
+    /// Tickets that failed (retried by the next sweep).
+    pub failed: u64,
+}
+
+const ATTEMPTS: usize = 5;
+
+/// Sweeps every shard as of `now`.
+pub async fn sweep(store: &dyn Store, queues: &Queues, now: Timestamp) -> SweepReport {
+    let mut report = SweepReport::default();
+    for shard in 0..SLA_SHARDS {
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let due = match store.list_due(shard, now, &page).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "reading the SLA index failed; the next sweep reads it");
+                    report.failed += 1;
+                    break;
+                }
+            };
+            for t in &due.items {
+                report.due += 1;
+                match mark(store, queues, &t.tenant_id, t.number, now).await {
+                    Ok(done) => {
+                        report.at_risk += done.at_risk;
+                        report.breached += done.breached;
+                        report.rerouted += done.rerouted;
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %t.tenant_id, ticket = %t.number, error = %e, "marking the SLA failed; the next sweep retries");
+                        report.failed += 1;
+                    }
+                }
+            }
+            match due.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    report
+}
+
+#[derive(Debug, Default)]
+struct Marked {
+    at_risk: u64,
+    breached: u64,
+    rerouted: u64,
+}
+
+fn raised(p: Priority) -> Priority {
+    match p {
+        Priority::Low => Priority::Normal,
+        Priority::Normal => Priority::High,
+        Priority::High | Priority::Urgent => Priority::Urgent,
+    }
+}
+
+/// Marks one ticket's targets as of `now`; retried from a fresh read when the ticket
+/// changed meanwhile (an agent, or an overlapping sweep).
+async fn mark(
+    store: &dyn Store,
+    queues: &Queues,
+    tenant: &TenantId,
+    number: TicketNumber,
+    now: Timestamp,
+) -> Result<Marked, StoreError> {
+    for _ in 0..ATTEMPTS {
+        let before = match store.get_ticket(tenant, number).await {
+            Ok(t) => t,
+            // An index item outliving its ticket: nothing to mark.
+            Err(StoreError::NotFound { .. }) => return Ok(Marked::default()),
+            Err(e) => return Err(e),
+        };
+        let mut after = before.clone();
+        let marks = after.sla.sweep(after.status, now);
+        if marks.is_empty() {
+            return Ok(Marked::default());
+        }
+        match write_marks(store, queues, &before, after, &marks, now).await {
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(ticket = %number, "the ticket changed while marking its SLA; reading it again");
+                continue;
+            }
+            other => return other,
+        }
+    }
+    Err(StoreError::Backend {
+        kind: baton_domain::error::BackendErrorKind::Contended,
+        operation: "mark sla",
+        source: "the ticket kept changing".into(),
+    })
+}
+
+async fn write_marks(
+    store: &dyn Store,
+    queues: &Queues,
+    before: &Ticket,
+    mut after: Ticket,
+    marks: &[SweepMark],
+    now: Timestamp,
+) -> Result<Marked, StoreError> {
+    let mut done = Marked::default();
+    let breach = marks.iter().any(|m| m.breached);
+    let mut entries = Vec::new();
+    let mut effects = Vec::new();
+    let base = format!("sla:{}:{}:{}", before.tenant_id, before.number, before.version);
+    for m in marks {
+        let (name, kind) = if m.breached {
+            done.breached += 1;
+            ("sla_breached", NotificationKind::SlaBreached)
+        } else {
+            done.at_risk += 1;
+            ("sla_at_risk", NotificationKind::SlaAtRisk)
+        };
+        entries.push(TimelineEntry {
+            tenant_id: before.tenant_id.clone(),
+            ticket: before.number,
+            id: ulid::Ulid::new(),
+            at: now,
+            actor: Author::System,
+            entry: TimelineKind::Event {
+                name: name.into(),
+                detail: serde_json::json!({
+                    "target": m.target,
+                    "due_at": m.due_at,
+                    "policy": before.sla.policy.as_ref().map(|p| p.name.clone()),
+                }),
+            },
+        });
+        let key = format!("{base}:{}:{name}", m.target.as_str());
+        if let Some(mut n) = AgentNotification::for_ticket(&after, kind, &key, None, now) {
+            n.sla_target = Some(m.target.label().to_owned());
+            n.due_at = Some(m.due_at);
+            effects.push(Effect::notify(&n, &key, now));
+        }
+    }
+    if breach {
+        after.priority = raised(after.priority);
+        if let Some(agent) = after.assignee.clone() {
+            let away = match store.get_agent(&before.tenant_id, &agent).await {
+                Ok(a) => !a.active || a.presence != Presence::Online,
+                Err(StoreError::NotFound { .. }) => true,
+                Err(e) => return Err(e),
+            };
+            if away {
+                after.assignee = None;
+                done.rerouted += 1;
+                effects.push(Effect::route(
+                    &format!("{base}:reroute"),
+                    &RoutingRequest {
+                        tenant_id: before.tenant_id.clone(),
+                        ticket: before.number,
+                    },
+                    now,
+                ));
+                entries.push(TimelineEntry {
+                    tenant_id: before.tenant_id.clone(),
+                    ticket: before.number,
+                    id: ulid::Ulid::new(),
+                    at: now,
+                    actor: Author::System,
+                    entry: TimelineKind::Event {
+                        name: "returned_to_queue".into(),
+                        detail: serde_json::json!({ "from": agent, "reason": "sla breached while the assignee is away" }),
+                    },
+                });
+            }
+        }
+    }
+    after.updated_at = now;
+    // The escalation may move the capacity (an unassignment) and the policy (a raised
+    // priority): the placement takes care of both.
+    let placement = crate::tickets::placement(store, before, &mut after, CapacityCheck::None, &base, now).await?;
+    let mut writes = vec![Write::UpdateTicket {
+        ticket: after.clone(),
+        expected_version: before.version,
+    }];
+    writes.extend(entries.into_iter().chain(placement.entries).map(Write::AddTimeline));
+    writes.extend(placement.writes);
+    writes.extend(effects.iter().cloned().map(Write::RecordEffect));
+    store.commit(writes).await?;
+    tracing::info!(
+        ticket = %before.number,
+        at_risk = done.at_risk,
+        breached = done.breached,
+        rerouted = done.rerouted,
+        "sla marked"
+    );
+    effects.extend(placement.effects);
+    relay(store, queues, &effects, now).await;
+    Ok(done)
+}
