@@ -89,13 +89,17 @@ impl World {
 
     /// A handed-off ticket, routed (which starts its clocks).
     async fn ticket(&self, text: &str, priority: Priority) -> TicketNumber {
+        self.tagged(text, priority, &[]).await
+    }
+
+    async fn tagged(&self, text: &str, priority: Priority, tags: &[&str]) -> TicketNumber {
         let now = SystemClock.now();
         let number = self.env.store.next_ticket_number(&self.tenant).await.unwrap();
         let source = Source {
             channel: Channel::Whatsapp,
             conversation_id: ConversationId::generate(),
         };
-        let ticket = Ticket::open(
+        let mut ticket = Ticket::open(
             self.tenant.clone(),
             number,
             text,
@@ -104,6 +108,7 @@ impl World {
             source,
             now,
         );
+        ticket.tags = tags.iter().map(|t| t.to_string()).collect();
         let said = TimelineEntry {
             tenant_id: self.tenant.clone(),
             ticket: number,
@@ -412,4 +417,39 @@ async fn a_breach_survives_a_fault_at_every_call_and_is_marked_escalated_and_tol
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_queue_sorts_by_the_next_breach_across_priorities() {
+    let w = world("sla-sort").await;
+    let mut settings = policies();
+    settings["policies"].as_array_mut().unwrap().insert(
+        0,
+        json!({ "id": "vip", "name": "VIP", "conditions": [{ "field": "tags", "any": ["vip"] }],
+                "targets": { "first_response_minutes": 5 } }),
+    );
+    let (status, _, body) = agent_call(&w.api, &w.admin, "PUT", "/v1/sla", Some(settings)).await;
+    assert_eq!(status, 200, "{body}");
+    let (ana, _) = w.agent("ana").await;
+    w.team_of(&[&ana]).await;
+    let normal = w.ticket("a question", Priority::Normal).await;
+    let urgent = w.ticket("Charged twice!", Priority::Urgent).await;
+    let vip = w.tagged("a small thing", Priority::Low, &["vip"]).await;
+    let list = |sort: &'static str| {
+        let w = &w;
+        async move {
+            let (status, _, body) =
+                agent_call(&w.api, &w.admin, "GET", &format!("/v1/tickets?sort={sort}"), None).await;
+            assert_eq!(status, 200, "{body}");
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["number"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    // 5 minutes (low priority), 10 minutes (urgent), 8 hours.
+    assert_eq!(list("next_breach").await, [vip.0, urgent.0, normal.0]);
+    assert_eq!(list("priority").await, [urgent.0, normal.0, vip.0]);
 }

@@ -271,10 +271,12 @@ pub async fn agent_call(
     body: Option<serde_json::Value>,
 ) -> (u16, Option<String>, serde_json::Value) {
     let auth = format!("Bearer {token}");
+    // `/v1/tickets?sort=…`: the query goes where the HTTP API puts it.
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let req = http_request(
         method,
         path,
-        "",
+        query,
         &[("authorization", auth.as_str())],
         body.as_ref(),
         "198.51.100.9",

@@ -129,8 +129,9 @@ fn parse_filter(ctx: &Ctx<'_>) -> Result<(TicketFilter, TicketSort), ApiError> {
     let sort = match ctx.query("sort") {
         None | Some("priority") => TicketSort::Priority,
         Some("last_activity") => TicketSort::LastActivity,
+        Some("next_breach") => TicketSort::NextBreach,
         Some(_) => {
-            fields.check(false, "sort", "`priority` or `last_activity`");
+            fields.check(false, "sort", "`priority`, `last_activity` or `next_breach`");
             TicketSort::Priority
         }
     };

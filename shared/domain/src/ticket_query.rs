@@ -26,6 +26,8 @@ pub enum TicketStream {
     Backlog(TeamId),
     /// `ByActivity`: every ticket, most recent activity first.
     Activity,
+    /// `ByDue`: the tenant's active tickets, nearest SLA deadline first.
+    Due,
 }
 
 impl TicketStream {
@@ -60,6 +62,9 @@ pub enum TicketSort {
     Priority,
     /// Most recent activity first.
     LastActivity,
+    /// The nearest SLA deadline first (tickets without one last), then most urgent;
+    /// active tickets only.
+    NextBreach,
 }
 
 /// What an agent asked the queue for. Empty `statuses` means the active ones.
@@ -102,8 +107,10 @@ impl TicketFilter {
 
 /// The streams that serve a listing: the narrowest index the filters allow.
 pub fn plan(filter: &TicketFilter, sort: TicketSort) -> Vec<TicketStream> {
-    if sort == TicketSort::LastActivity {
-        return vec![TicketStream::Activity];
+    match sort {
+        TicketSort::LastActivity => return vec![TicketStream::Activity],
+        TicketSort::NextBreach => return vec![TicketStream::Due],
+        TicketSort::Priority => {}
     }
     let statuses = filter.effective_statuses();
     let only_active = statuses.iter().all(|s| s.is_active());

@@ -216,6 +216,14 @@ pub const SLA_DUE: Index = Index {
     sk: "SlaDueSK",
 };
 
+/// Sparse: a tenant's active tickets by their next SLA deadline (the queue's
+/// "next breach" sort).
+pub const BY_DUE: Index = Index {
+    name: "ByDue",
+    pk: "ByDuePK",
+    sk: "ByDueSK",
+};
+
 pub const BY_ACTIVITY: Index = Index {
     name: "ByActivity",
     pk: "ByActivityPK",
@@ -238,6 +246,10 @@ pub fn status_partition(t: &TenantId, s: Status) -> String {
 
 pub fn assignee_partition(t: &TenantId, a: &AgentId) -> String {
     format!("TENANT#{t}#AGENT#{a}")
+}
+
+pub fn due_partition(t: &TenantId) -> String {
+    format!("TENANT#{t}#DUE")
 }
 
 pub fn activity_partition(t: &TenantId) -> String {
@@ -286,6 +298,10 @@ pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
             format!("Z#{}#{num}", t.updated_at)
         };
         keys.push((BY_ASSIGNEE.sk, sk));
+    }
+    if t.status.is_active() {
+        keys.push((BY_DUE.pk, due_partition(&t.tenant_id)));
+        keys.push((BY_DUE.sk, format!("{due_part}#{rank}#{num}")));
     }
     if let (Some(team), None, true) = (&t.team, &t.assignee, t.status.is_active()) {
         keys.push((BACKLOG.pk, backlog_partition(&t.tenant_id, team)));
