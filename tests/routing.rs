@@ -76,6 +76,7 @@ impl World {
             members: members.iter().map(|m| (*m).clone()).collect(),
             strategy,
             created_at: SystemClock.now(),
+            lead: None,
         };
         self.env.store.create_team(&team).await.unwrap();
         team.id

@@ -71,6 +71,10 @@ impl World {
     }
 
     async fn team_of(&self, members: &[&AgentId]) {
+        self.team_led_by(members, None).await
+    }
+
+    async fn team_led_by(&self, members: &[&AgentId], lead: Option<&AgentId>) {
         let team = Team {
             tenant_id: self.tenant.clone(),
             id: TeamId::new("support").unwrap(),
@@ -78,6 +82,7 @@ impl World {
             members: members.iter().map(|m| (*m).clone()).collect(),
             strategy: RoutingStrategy::Balanced,
             created_at: SystemClock.now(),
+            lead: lead.cloned(),
         };
         self.env.store.create_team(&team).await.unwrap();
         let routing = RoutingSettings {
@@ -270,7 +275,8 @@ async fn the_sweep_reads_only_what_is_due_and_marks_at_risk_then_breached_once_e
     let w = world("sla-sweep").await;
     agent_call(&w.api, &w.admin, "PUT", "/v1/sla", Some(policies())).await;
     let (ana, _) = w.agent("ana").await;
-    w.team_of(&[&ana]).await;
+    let lead = agent_api::auth::agent_id_for_email("boss@sla-sweep.example");
+    w.team_led_by(&[&ana], Some(&lead)).await;
     let urgent = w.ticket("Charged twice!", Priority::Urgent).await;
     for i in 0..3 {
         w.ticket(&format!("a question {i}"), Priority::Normal).await;
@@ -314,15 +320,21 @@ async fn the_sweep_reads_only_what_is_due_and_marks_at_risk_then_breached_once_e
     // Escalated: the assignee is away, so the ticket goes back to routing.
     assert_eq!(t.assignee, None);
     assert_eq!(w.events(urgent, "returned_to_queue").await.len(), 1);
-    let told: Vec<NotificationKind> = drain_queue::<NotifyRecord>(&w.env, "NotifyQueue")
+    let mut told: Vec<(AgentId, NotificationKind)> = drain_queue::<NotifyRecord>(&w.env, "NotifyQueue")
         .await
         .into_iter()
         .filter_map(|r| match r {
-            NotifyRecord::Notification(n) if n.ticket == urgent => Some(n.kind),
+            NotifyRecord::Notification(n) if n.ticket == urgent => Some((n.agent_id, n.kind)),
             _ => None,
         })
         .collect();
-    assert_eq!(told, [NotificationKind::SlaBreached], "told once");
+    told.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (ana.clone(), NotificationKind::SlaBreached),
+        (lead.clone(), NotificationKind::SlaBreached),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(told, expected, "the assignee and the team's lead, once each");
     let open = w.env.store.get_agent(&w.tenant, &ana).await.unwrap().open_count;
     assert_eq!(open, 3, "the escalated ticket's place was given back");
     // The next sweep finds the breached ticket's resolution target still running.

@@ -303,6 +303,14 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
             }
         }
     }
+    let lead = match body.lead.as_deref().map(AgentId::new) {
+        None => None,
+        Some(Ok(id)) if agent_exists(ctx, &id).await? => Some(id),
+        Some(_) => {
+            f.check(false, "lead", "no such agent in this tenant");
+            None
+        }
+    };
     let id = match existing {
         Some(t) => Some(t.id.clone()),
         None => match body.id.as_deref() {
@@ -326,6 +334,7 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
         members,
         strategy: strategy.expect("checked"),
         created_at: existing.map_or(ctx.now, |t| t.created_at),
+        lead,
     })
 }
 

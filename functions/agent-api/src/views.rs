@@ -592,6 +592,7 @@ pub struct TeamView {
     pub strategy: RoutingStrategy,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    pub lead: Option<String>,
 }
 
 impl From<&Team> for TeamView {
@@ -602,6 +603,7 @@ impl From<&Team> for TeamView {
             members: t.members.iter().map(ToString::to_string).collect(),
             strategy: t.strategy,
             created_at: t.created_at,
+            lead: t.lead.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -621,6 +623,8 @@ pub struct TeamBody {
     pub members: Vec<String>,
     #[schema(value_type = Option<RoutingStrategy>)]
     pub strategy: Option<String>,
+    /// An agent told of SLA warnings and breaches on the team's tickets.
+    pub lead: Option<String>,
 }
 
 // ------------------------------------------------------------------ knowledge base

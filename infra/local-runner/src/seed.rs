@@ -83,6 +83,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
                     members: vec![],
                     strategy: RoutingStrategy::Balanced,
                     created_at: now,
+                    lead: None,
                 })
                 .await,
         )?;

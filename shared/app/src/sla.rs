@@ -4,8 +4,9 @@
 //! re-reads and finds nothing left to mark), with its timeline event and its
 //! notification in the same transaction.
 //!
-//! A breach escalates: the ticket's priority goes up a step, the assignee is told, and
-//! a ticket whose assignee is not online goes back to routing.
+//! The assignee and the team's lead are told of both. A breach escalates: the ticket's
+//! priority goes up a step, and a ticket whose assignee is not online goes back to
+//! routing.
 
 use crate::relay::{relay, Queues};
 use baton_domain::conversation::Author;
@@ -131,6 +132,15 @@ async fn write_marks(
 ) -> Result<Marked, StoreError> {
     let mut done = Marked::default();
     let breach = marks.iter().any(|m| m.breached);
+    // The team's lead hears of it too (unless they are the assignee).
+    let lead = match &before.team {
+        Some(team) => match store.get_team(&before.tenant_id, team).await {
+            Ok(t) => t.lead.filter(|l| Some(l) != before.assignee.as_ref()),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     let mut entries = Vec::new();
     let mut effects = Vec::new();
     let base = format!("sla:{}:{}:{}", before.tenant_id, before.number, before.version);
@@ -158,7 +168,13 @@ async fn write_marks(
             },
         });
         let key = format!("{base}:{}:{name}", m.target.as_str());
-        if let Some(mut n) = AgentNotification::for_ticket(&after, kind, &key, None, now) {
+        let recipients = after
+            .assignee
+            .iter()
+            .map(|a| (a.clone(), key.clone()))
+            .chain(lead.iter().map(|l| (l.clone(), format!("{key}:lead"))));
+        for (agent, key) in recipients {
+            let mut n = AgentNotification::for_agent(&after, agent, kind, &key, None, now);
             n.sla_target = Some(m.target.label().to_owned());
             n.due_at = Some(m.due_at);
             effects.push(Effect::notify(&n, &key, now));

@@ -79,6 +79,7 @@ fn main() {
                 members: agents.iter().map(|a| a.id.clone()).collect(),
                 strategy,
                 created_at: now,
+                lead: None,
             };
             let rotation = Rotation {
                 last: Some(agents[n / 2].id.clone()),

@@ -118,4 +118,7 @@ pub struct Team {
     pub members: Vec<AgentId>,
     pub strategy: RoutingStrategy,
     pub created_at: Timestamp,
+    /// Told of SLA warnings and breaches on the team's tickets, besides the assignee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<AgentId>,
 }

@@ -66,7 +66,19 @@ impl AgentNotification {
         now: Timestamp,
     ) -> Option<Self> {
         let agent = ticket.assignee.clone()?;
-        Some(AgentNotification {
+        Some(Self::for_agent(ticket, agent, kind, key, excerpt_of, now))
+    }
+
+    /// The notification for `agent` (a team lead, say) about the ticket.
+    pub fn for_agent(
+        ticket: &crate::ticket::Ticket,
+        agent: crate::AgentId,
+        kind: NotificationKind,
+        key: &str,
+        excerpt_of: Option<&str>,
+        now: Timestamp,
+    ) -> Self {
+        AgentNotification {
             id: crate::outbox::Effect::id_for("notify", key),
             tenant_id: ticket.tenant_id.clone(),
             agent_id: agent,
@@ -78,7 +90,7 @@ impl AgentNotification {
             sla_target: None,
             due_at: None,
             happened_at: now,
-        })
+        }
     }
 }
 

@@ -677,6 +677,7 @@ mod tests {
             members: members.iter().map(|m| AgentId::new(*m).unwrap()).collect(),
             strategy,
             created_at: t0(),
+            lead: None,
         }
     }
 
