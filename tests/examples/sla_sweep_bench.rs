@@ -1,5 +1,6 @@
 //! What an SLA sweep reads and costs with many running tickets of which few are due:
-//! `cargo run -p baton-tests --example sla_sweep_bench [TICKETS]` (default 10,000)
+//! `cargo run -p baton-tests --example sla_sweep_bench [TICKETS [DUE ...]]` (default
+//! 10,000 tickets, 10 then 1,000 due)
 //! against a fresh local endpoint. Prints a table; never part of the test command. The
 //! time is the local endpoint's (one call at a time), so the items read are the number
 //! that carries over to AWS.
@@ -50,10 +51,15 @@ fn ticket(tenant: &TenantId, n: u64, due: bool) -> Ticket {
 
 #[tokio::main]
 async fn main() {
-    let total: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let total = args.first().copied().unwrap_or(10_000);
+    let dues = match &args[..] {
+        [_, due @ ..] if !due.is_empty() => due.to_vec(),
+        _ => vec![10, 1_000],
+    };
     println!("| running tickets | due | index items read | tickets marked | sweep time |");
     println!("|---:|---:|---:|---:|---:|");
-    for due in [10u64, 1_000] {
+    for due in dues {
         let env = baton_tests::env().await;
         // The admin's token creates the tenant.
         baton_tests::agent_token(&env, "bench", "boss@bench.example", "admin").await;
