@@ -10,7 +10,7 @@ use baton_domain::conversation::Author;
 use baton_domain::ports::{CapacityCheck, PageRequest};
 use baton_domain::routing::{Explanation, RoutingSettings, TicketFacts};
 use baton_domain::tenant::Tenant;
-use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{Priority, Source, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{Channel, ConversationId, CustomerId, StoreError, TeamId, TicketNumber};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -122,32 +122,20 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
     }
     let channel = body.channel.unwrap_or(Channel::Email);
     let priority = body.priority.unwrap_or(Priority::Normal);
-    let ticket = Ticket {
-        tenant_id: tenant.id.clone(),
-        number: TicketNumber(0),
-        subject: subject.clone(),
-        status: Status::Open,
-        priority,
-        customer_id: CustomerId::generate(),
-        customer_name: None,
-        source: Source {
-            channel,
-            conversation_id: ConversationId::generate(),
-        },
-        assignee: None,
-        team: None,
-        tags: tags.clone(),
-        handoff_reason: None,
-        ai_summary: None,
-        kb_links: vec![],
-        sla: SlaState::default(),
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        last_activity_at: ctx.now,
-        follows: None,
-        team_pinned: false,
-        version: 1,
+    let source = Source {
+        channel,
+        conversation_id: ConversationId::generate(),
     };
+    let mut ticket = Ticket::open(
+        tenant.id.clone(),
+        TicketNumber(0),
+        subject.clone(),
+        priority,
+        CustomerId::generate(),
+        source,
+        ctx.now,
+    );
+    ticket.tags = tags.clone();
     let facts = TicketFacts::sample(
         &format!("{subject} {text}"),
         tags,

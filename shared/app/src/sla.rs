@@ -9,14 +9,13 @@
 //! routing.
 
 use crate::relay::{relay, Queues};
-use baton_domain::conversation::Author;
 use baton_domain::directory::Presence;
 use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, PageRequest, Store, Write};
 use baton_domain::sla::{SweepMark, SLA_SHARDS};
-use baton_domain::ticket::{Priority, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{Priority, Ticket, TimelineEntry};
 use baton_domain::{StoreError, TenantId, TicketNumber, Timestamp};
 
 /// What one sweep did, for its log line and the benchmark.
@@ -152,21 +151,16 @@ async fn write_marks(
             done.at_risk += 1;
             ("sla_at_risk", NotificationKind::SlaAtRisk)
         };
-        entries.push(TimelineEntry {
-            tenant_id: before.tenant_id.clone(),
-            ticket: before.number,
-            id: ulid::Ulid::new(),
-            at: now,
-            actor: Author::System,
-            entry: TimelineKind::Event {
-                name: name.into(),
-                detail: serde_json::json!({
-                    "target": m.target,
-                    "due_at": m.due_at,
-                    "policy": before.sla.policy.as_ref().map(|p| p.name.clone()),
-                }),
-            },
-        });
+        entries.push(TimelineEntry::event(
+            before,
+            name,
+            serde_json::json!({
+                "target": m.target,
+                "due_at": m.due_at,
+                "policy": before.sla.policy.as_ref().map(|p| p.name.clone()),
+            }),
+            now,
+        ));
         let key = format!("{base}:{}:{name}", m.target.as_str());
         let recipients = after
             .assignee
@@ -199,17 +193,12 @@ async fn write_marks(
                     },
                     now,
                 ));
-                entries.push(TimelineEntry {
-                    tenant_id: before.tenant_id.clone(),
-                    ticket: before.number,
-                    id: ulid::Ulid::new(),
-                    at: now,
-                    actor: Author::System,
-                    entry: TimelineKind::Event {
-                        name: "returned_to_queue".into(),
-                        detail: serde_json::json!({ "from": agent, "reason": "sla breached while the assignee is away" }),
-                    },
-                });
+                entries.push(TimelineEntry::event(
+                    before,
+                    "returned_to_queue",
+                    serde_json::json!({ "from": agent, "reason": "sla breached while the assignee is away" }),
+                    now,
+                ));
             }
         }
     }

@@ -75,17 +75,12 @@ pub async fn placement(
                 tracing::info!(agent = %former, reason = %why, "reopened without its former agent; routed again");
                 p.writes.push(Write::RecordEffect(effect.clone()));
                 p.effects.push(effect);
-                p.entries.push(TimelineEntry {
-                    tenant_id: tenant.clone(),
-                    ticket: before.number,
-                    id: ulid::Ulid::new(),
-                    at: now,
-                    actor: Author::System,
-                    entry: TimelineKind::Event {
-                        name: "returned_to_queue".into(),
-                        detail: serde_json::json!({ "from": former, "reason": why }),
-                    },
-                });
+                p.entries.push(TimelineEntry::event(
+                    before,
+                    "returned_to_queue",
+                    serde_json::json!({ "from": former, "reason": why }),
+                    now,
+                ));
             }
         }
     }
@@ -132,17 +127,7 @@ pub async fn sla_step(
 pub fn sla_events(ticket: &Ticket, changes: &[baton_domain::sla::SlaChange], now: Timestamp) -> Vec<TimelineEntry> {
     changes
         .iter()
-        .map(|c| TimelineEntry {
-            tenant_id: ticket.tenant_id.clone(),
-            ticket: ticket.number,
-            id: ulid::Ulid::new(),
-            at: now,
-            actor: Author::System,
-            entry: TimelineKind::Event {
-                name: "sla".into(),
-                detail: serde_json::to_value(c).unwrap_or_default(),
-            },
-        })
+        .map(|c| TimelineEntry::event(ticket, "sla", serde_json::to_value(c).unwrap_or_default(), now))
         .collect()
 }
 

@@ -25,7 +25,7 @@ use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, Store, Write};
-use baton_domain::ticket::{Action, KbLink, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{Action, KbLink, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
 use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
 use std::sync::Arc;
@@ -667,42 +667,34 @@ fn new_ticket(
     if let HandoffReason::AlwaysHumanTopic { topic } = reason {
         tags.push(topic.replace(' ', "-"));
     }
-    Ticket {
-        tenant_id: inbound.tenant_id.clone(),
+    let mut ticket = Ticket::open(
+        inbound.tenant_id.clone(),
         number,
-        subject: handoff::subject(inbound.email.as_ref().map(|e| e.subject.as_str()), first_customer_text),
-        status: Status::Open,
-        priority: handoff::priority(&all_customer_text, customer),
-        customer_id: inbound.customer_id,
-        customer_name: customer
-            .and_then(|c| c.name.clone())
-            .or_else(|| inbound.message.sender_name.clone()),
-        source: Source {
+        handoff::subject(inbound.email.as_ref().map(|e| e.subject.as_str()), first_customer_text),
+        handoff::priority(&all_customer_text, customer),
+        inbound.customer_id,
+        Source {
             channel: inbound.message.channel,
             conversation_id: inbound.conversation_id,
         },
-        assignee: None,
-        team: None,
-        tags,
-        handoff_reason: Some(reason.describe()),
-        ai_summary: Some(summary),
-        kb_links: consulted
-            .iter()
-            .map(|c| KbLink {
-                article_id: c.article_id.clone(),
-                title: c.title.clone(),
-                url: c.url.clone(),
-                score: c.score,
-            })
-            .collect(),
-        sla: SlaState::default(),
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        follows: None,
-        team_pinned: false,
-        version: 1,
-    }
+        now,
+    );
+    ticket.customer_name = customer
+        .and_then(|c| c.name.clone())
+        .or_else(|| inbound.message.sender_name.clone());
+    ticket.tags = tags;
+    ticket.handoff_reason = Some(reason.describe());
+    ticket.ai_summary = Some(summary);
+    ticket.kb_links = consulted
+        .iter()
+        .map(|c| KbLink {
+            article_id: c.article_id.clone(),
+            title: c.title.clone(),
+            url: c.url.clone(),
+            score: c.score,
+        })
+        .collect();
+    ticket
 }
 
 pub fn reason_code(r: &HandoffReason) -> String {

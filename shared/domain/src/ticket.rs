@@ -441,6 +441,23 @@ pub enum TimelineKind {
     Event { name: String, detail: serde_json::Value },
 }
 
+impl TimelineEntry {
+    /// Something the system recorded on the ticket at `at`.
+    pub fn event(ticket: &Ticket, name: &str, detail: serde_json::Value, at: Timestamp) -> Self {
+        TimelineEntry {
+            tenant_id: ticket.tenant_id.clone(),
+            ticket: ticket.number,
+            id: ulid::Ulid::new(),
+            at,
+            actor: Author::System,
+            entry: TimelineKind::Event {
+                name: name.into(),
+                detail,
+            },
+        }
+    }
+}
+
 impl TimelineKind {
     /// A message with nothing but its text (the AI's and agents' messages).
     pub fn message(text: impl Into<String>, channel: Channel) -> Self {
