@@ -9,9 +9,9 @@ use baton_domain::notify::{NotificationKind, NotifyRecord};
 use baton_domain::outbound::RouterMessage;
 use baton_domain::ports::{DirectoryStore, PageRequest, TenantStore, TicketStore, UnitOfWork, Write};
 use baton_domain::routing::{Condition, RoutingSettings, Rule, RuleActions};
-use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{Priority, Source, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{AgentId, Channel, Clock, ConversationId, CustomerId, SystemClock, TeamId, TenantId, TicketNumber};
-use baton_tests::{agent_call, agent_token, env, take_batch, timeline_events, TestEnv};
+use baton_tests::{agent_call, agent_token, env, take_batch, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -94,32 +94,22 @@ impl World {
     async fn ticket(&self, text: &str, tags: &[&str]) -> TicketNumber {
         let now = SystemClock.now();
         let number = self.env.store.next_ticket_number(&self.tenant).await.unwrap();
-        let ticket = Ticket {
-            tenant_id: self.tenant.clone(),
-            number,
-            subject: text.chars().take(60).collect(),
-            status: Status::Open,
-            priority: Priority::Normal,
-            customer_id: CustomerId::generate(),
-            customer_name: None,
-            source: Source {
-                channel: Channel::Whatsapp,
-                conversation_id: ConversationId::generate(),
-            },
-            assignee: None,
-            team: None,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            handoff_reason: Some("the customer asked for a human".into()),
-            ai_summary: None,
-            kb_links: vec![],
-            sla: SlaState::default(),
-            created_at: now,
-            updated_at: now,
-            last_activity_at: now,
-            follows: None,
-            team_pinned: false,
-            version: 1,
+        let source = Source {
+            channel: Channel::Whatsapp,
+            conversation_id: ConversationId::generate(),
         };
+        let subject: String = text.chars().take(60).collect();
+        let mut ticket = Ticket::open(
+            self.tenant.clone(),
+            number,
+            subject,
+            Priority::Normal,
+            CustomerId::generate(),
+            source,
+            now,
+        );
+        ticket.tags = tags.iter().map(|t| t.to_string()).collect();
+        ticket.handoff_reason = Some("the customer asked for a human".into());
         let said = TimelineEntry {
             tenant_id: self.tenant.clone(),
             ticket: number,
@@ -188,18 +178,9 @@ impl World {
 
     /// The routing event's explanation of the ticket's assignment.
     async fn routing_event(&self, n: TicketNumber, name: &str) -> Value {
-        let entries = self
-            .env
-            .store
-            .list_timeline(&self.tenant, n, &PageRequest::first(100))
+        baton_tests::ticket_events(&self.env, &self.tenant, n, name)
             .await
-            .unwrap()
-            .items;
-        timeline_events(&entries)
-            .into_iter()
-            .filter(|(e, _)| e == name)
-            .map(|(_, d)| d)
-            .next_back()
+            .pop()
             .unwrap_or_else(|| panic!("ticket {n} has no {name} event"))
     }
 }
@@ -614,14 +595,7 @@ fn router_event(message: &RouterMessage) -> SqsEvent {
 impl World {
     /// How many routing events of `name` the ticket has.
     async fn count_events(&self, n: TicketNumber, name: &str) -> usize {
-        let entries = self
-            .env
-            .store
-            .list_timeline(&self.tenant, n, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items;
-        timeline_events(&entries).iter().filter(|(e, _)| e == name).count()
+        baton_tests::ticket_events(&self.env, &self.tenant, n, name).await.len()
     }
 
     /// The tickets the assignment notifications on the notification queue name.

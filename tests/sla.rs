@@ -6,9 +6,7 @@ use baton_app::routing::route_ticket;
 use baton_domain::conversation::Author;
 use baton_domain::directory::{Presence, RoutingStrategy, Team};
 use baton_domain::notify::{NotificationKind, NotifyRecord};
-use baton_domain::ports::{
-    ConversationStore, DirectoryStore, PageRequest, TenantStore, TicketStore, UnitOfWork, Write,
-};
+use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore, UnitOfWork, Write};
 use baton_domain::routing::RoutingSettings;
 use baton_domain::ticket::{Priority, SlaStatus, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{
@@ -138,18 +136,7 @@ impl World {
     }
 
     async fn events(&self, n: TicketNumber, name: &str) -> Vec<Value> {
-        let entries = self
-            .env
-            .store
-            .list_timeline(&self.tenant, n, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items;
-        timeline_events(&entries)
-            .into_iter()
-            .filter(|(e, _)| e == name)
-            .map(|(_, d)| d)
-            .collect()
+        baton_tests::ticket_events(&self.env, &self.tenant, n, name).await
     }
 
     async fn sweep_at(&self, at: Timestamp) -> baton_app::sla::SweepReport {

@@ -106,6 +106,27 @@ pub async fn relay_pending(
     .expect("the relay runs");
 }
 
+/// The details of the ticket's timeline events named `name`, oldest first.
+pub async fn ticket_events(
+    env: &TestEnv,
+    tenant: &baton_domain::TenantId,
+    n: baton_domain::TicketNumber,
+    name: &str,
+) -> Vec<serde_json::Value> {
+    use baton_domain::ports::TicketStore;
+    let entries = env
+        .store
+        .list_timeline(tenant, n, &baton_domain::ports::PageRequest::first(100))
+        .await
+        .expect("the timeline reads")
+        .items;
+    timeline_events(&entries)
+        .into_iter()
+        .filter(|(e, _)| e == name)
+        .map(|(_, d)| d)
+        .collect()
+}
+
 /// Polls `check` until it returns `Some`, for at most `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
 where
