@@ -9,6 +9,9 @@ Starts infra/local/moto_server.py on a free port, then checks:
      IdempotentParameterMismatchException (HTTP 400).
   3. SQS FIFO: a MessageDeduplicationId seen on the queue in the last 5 minutes drops the
      message, even once the first copy was received and deleted.
+  4. DynamoDB TransactWriteItems: a cancelled transaction leaves every item it named as it
+     was (moto_server.py backs up those items instead of whole tables), on a table with a
+     sort key and on one without.
 
 Prints one line per check and exits non-zero if any fails.
 
@@ -320,6 +323,75 @@ def check_fifo_dedup(sqs) -> list[tuple[str, bool, str]]:
     return results
 
 
+# 4. DynamoDB TransactWriteItems rollback -------------------------------------------
+
+
+def check_transact_rollback(ddb) -> list[tuple[str, bool, str]]:
+    results = []
+    for shape, sort_key in (("sort key", "sk"), ("hash key only", None)):
+        table = f"rollback-{uuid.uuid4().hex[:12]}"
+        schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+        attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+        if sort_key:
+            schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+            attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
+        ddb.create_table(
+            TableName=table,
+            KeySchema=schema,
+            AttributeDefinitions=attributes,
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def key(name: str) -> dict:
+            k = {"pk": {"S": name}}
+            if sort_key:
+                k[sort_key] = {"S": "x"}
+            return k
+
+        def get(name: str) -> dict | None:
+            return ddb.get_item(TableName=table, Key=key(name), ConsistentRead=True).get("Item")
+
+        ddb.put_item(TableName=table, Item={**key("kept"), "n": {"N": "1"}})
+        ddb.put_item(TableName=table, Item={**key("deleted"), "n": {"N": "2"}})
+        ddb.put_item(TableName=table, Item={**key("replaced"), "n": {"N": "3"}})
+        items = [
+            {"Put": {"TableName": table, "Item": {**key("created"), "n": {"N": "9"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": key("kept"), "UpdateExpression": "ADD n :n",
+                        "ExpressionAttributeValues": {":n": {"N": "5"}}}},
+            {"Delete": {"TableName": table, "Key": key("deleted")}},
+            {"Put": {"TableName": table, "Item": {**key("replaced"), "n": {"N": "30"}}}},
+            {"ConditionCheck": {"TableName": table, "Key": key("missing"),
+                                "ConditionExpression": "attribute_exists(pk)"}},
+        ]
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            cancelled, reasons = False, []
+        except ClientError as err:
+            cancelled = err.response["Error"]["Code"] == "TransactionCanceledException"
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+        after = {name: get(name) for name in ("created", "kept", "deleted", "replaced")}
+        ok = (
+            cancelled
+            and reasons == ["None", "None", "None", "None", "ConditionalCheckFailed"]
+            and after["created"] is None
+            and after["kept"]["n"]["N"] == "1"
+            and after["deleted"] is not None
+            and after["replaced"]["n"]["N"] == "3"
+        )
+        name = "dynamodb transact rollback: a cancelled transaction leaves its items as they were"
+        results.append((f"{name} ({shape})", ok, f"cancelled {cancelled}, reasons {reasons}, items after {after}"))
+        # And a transaction that succeeds still applies.
+        try:
+            ddb.transact_write_items(TransactItems=items[:4])
+            applied = get("created") is not None and get("kept")["n"]["N"] == "6" and get("deleted") is None
+        except ClientError:
+            applied = False
+        name = "dynamodb transact rollback: a transaction that passes applies"
+        results.append((f"{name} ({shape})", applied, f"items after {[get(n) for n in ('created', 'kept', 'deleted')]}"))
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--launcher", default=str(ROOT / "infra" / "local" / "moto_server.py"))
@@ -361,6 +433,7 @@ def main() -> int:
                 "batch": "sqs fifo dedup: a duplicate in SendMessageBatch succeeds and is dropped",
             }
             results += [(names[k], ok, d) for k, ok, d in check_fifo_dedup(sqs)]
+            results += check_transact_rollback(ddb)
         finally:
             proc.terminate()
             try:

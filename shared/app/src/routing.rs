@@ -15,6 +15,7 @@ use baton_domain::outbound::RouterMessage;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, PageRequest, Store, Write};
 use baton_domain::routing::{apply_rules, can_take_back, choose_agent, Explanation, Rotation, TicketFacts};
+use baton_domain::sla::SlaSettings;
 use baton_domain::tenant::Tenant;
 use baton_domain::ticket::{Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestamp};
@@ -221,8 +222,8 @@ async fn route_one(
         let facts = facts_of(store, &ticket).await?;
         let plan = plan(store, &tenant, ticket.clone(), &facts).await?;
         let outcome = match plan.explanation.choice.winner.clone() {
-            Some(agent) => assign(store, queues, &ticket, plan, agent, now).await,
-            None => queue(store, &ticket, plan, occasion, now).await,
+            Some(agent) => assign(store, queues, &tenant.sla, &ticket, plan, agent, now).await,
+            None => queue(store, &tenant.sla, &ticket, plan, occasion, now).await,
         };
         match outcome {
             Err(e) if lost_race(&e) => {
@@ -238,6 +239,7 @@ async fn route_one(
 async fn assign(
     store: &dyn Store,
     queues: &Queues,
+    sla: &SlaSettings,
     before: &Ticket,
     plan: Plan,
     agent: AgentId,
@@ -248,7 +250,8 @@ async fn assign(
     after.updated_at = now;
     after.last_activity_at = now;
     let key = format!("routed:{}:{}:{}", before.tenant_id, before.number, before.version);
-    let placement = crate::tickets::placement(store, before, &mut after, CapacityCheck::Available, &key, now).await?;
+    let placement =
+        crate::tickets::placement(store, sla, before, &mut after, CapacityCheck::Available, &key, now).await?;
     let event = routing_event(before, "routed", &plan.explanation, now);
     let mut writes = vec![
         Write::UpdateTicket {
@@ -283,6 +286,7 @@ async fn assign(
 
 async fn queue(
     store: &dyn Store,
+    sla: &SlaSettings,
     before: &Ticket,
     plan: Plan,
     occasion: Occasion,
@@ -293,7 +297,7 @@ async fn queue(
     if changed || occasion == Occasion::Arrived {
         after.updated_at = now;
         let event = routing_event(before, "queued", &plan.explanation, now);
-        let sla = crate::tickets::sla_step(store, before, &mut after, now).await?;
+        let sla_entries = crate::tickets::sla_step(sla, before, &mut after, now);
         let mut writes = vec![
             Write::UpdateTicket {
                 ticket: after.clone(),
@@ -301,7 +305,7 @@ async fn queue(
             },
             Write::AddTimeline(event),
         ];
-        writes.extend(sla.into_iter().map(Write::AddTimeline));
+        writes.extend(sla_entries.into_iter().map(Write::AddTimeline));
         store.commit(writes).await?;
         tracing::info!(ticket = %before.number, team = ?after.team, why = %plan.explanation.choice.why, "ticket waits in the backlog");
     }

@@ -12,6 +12,7 @@ use baton_domain::outbound::{BackfillRequest, RoutingRequest};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, Store, Write};
 use baton_domain::routing::can_take_back;
+use baton_domain::sla::SlaSettings;
 use baton_domain::ticket::{capacity_deltas, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{StoreError, Timestamp};
 
@@ -34,11 +35,13 @@ pub struct Placement {
 ///   and below their limit (checked again in the transaction); otherwise it leaves them
 ///   and is routed again (`after.assignee` is cleared);
 /// - every agent whose place frees gets a backfill: their teams' backlog is routed;
-/// - the SLA clocks move with the change (see [`sla_step`]).
+/// - the SLA clocks move with the change, by the tenant's `sla` settings (see
+///   [`sla_step`]).
 ///
 /// `key` names the change (effects are derived from it, so a retry records them once).
 pub async fn placement(
     store: &dyn Store,
+    sla: &SlaSettings,
     before: &Ticket,
     after: &mut Ticket,
     mut check: CapacityCheck,
@@ -106,21 +109,15 @@ pub async fn placement(
             assigned_at: assigned.then_some(now),
         });
     }
-    p.entries.extend(sla_step(store, before, after, now).await?);
+    p.entries.extend(sla_step(sla, before, after, now));
     Ok(p)
 }
 
 /// Moves `after`'s SLA clocks for the change from `before` by the tenant's policies
 /// (`baton_domain::sla::step`); returns the `sla` events for the ticket's timeline.
-pub async fn sla_step(
-    store: &dyn Store,
-    before: &Ticket,
-    after: &mut Ticket,
-    now: Timestamp,
-) -> Result<Vec<TimelineEntry>, StoreError> {
-    let tenant = store.get_tenant(&before.tenant_id).await?;
-    let changes = baton_domain::sla::step(&tenant.sla, before, after, now);
-    Ok(sla_events(after, &changes, now))
+pub fn sla_step(sla: &SlaSettings, before: &Ticket, after: &mut Ticket, now: Timestamp) -> Vec<TimelineEntry> {
+    let changes = baton_domain::sla::step(sla, before, after, now);
+    sla_events(after, &changes, now)
 }
 
 /// The timeline's record of SLA changes (one `sla` event each).
@@ -148,7 +145,8 @@ pub async fn act(
 ) -> Result<Ticket, StoreError> {
     after.updated_at = now;
     let key = format!("{}:{}:{}", before.tenant_id, before.number, before.version);
-    let placement = placement(store, before, &mut after, check, &key, now).await?;
+    let sla = store.get_tenant(&before.tenant_id).await?.sla;
+    let placement = placement(store, &sla, before, &mut after, check, &key, now).await?;
     let mut writes = vec![Write::UpdateTicket {
         ticket: after.clone(),
         expected_version: before.version,

@@ -25,6 +25,7 @@ use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, Store, Write};
+use baton_domain::sla::SlaSettings;
 use baton_domain::ticket::{Action, KbLink, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
 use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
@@ -129,12 +130,13 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         if let Some(number) = conversation.ticket {
             tracing::Span::current().record("ticket", number.0);
             match deps.store.get_ticket(tenant, number).await {
-                Ok(ticket) => return add_to_ticket(deps, ticket, &stored, inbound, key, now).await,
+                Ok(ticket) => return add_to_ticket(deps, &tenant_cfg.sla, ticket, &stored, inbound, key, now).await,
                 Err(StoreError::NotFound { .. }) => {
                     tracing::warn!("the conversation waits for a ticket that was never written; opening it now");
                     let history = history(deps, &conversation, &stored).await?;
                     return hand_off(
                         deps,
+                        &tenant_cfg.sla,
                         inbound,
                         key,
                         conversation,
@@ -154,7 +156,19 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         tracing::warn!(window = %window, "the tenant's AI quota is used up; handing off");
         let history = history(deps, &conversation, &stored).await?;
         let reason = HandoffReason::AiQuota { window };
-        return hand_off(deps, inbound, key, conversation, &history, reason, &[], None, now).await;
+        return hand_off(
+            deps,
+            &tenant_cfg.sla,
+            inbound,
+            key,
+            conversation,
+            &history,
+            reason,
+            &[],
+            None,
+            now,
+        )
+        .await;
     }
     let kb = kb(deps, tenant, tenant_cfg.kb_revision).await?;
     let history = history(deps, &conversation, &stored).await?;
@@ -184,6 +198,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             let reason = outcome.handoff.clone().unwrap_or(HandoffReason::LowConfidence);
             hand_off(
                 deps,
+                &tenant_cfg.sla,
                 inbound,
                 key,
                 conversation,
@@ -346,6 +361,7 @@ async fn answer(
 /// retry finds it there. A ticket that changed meanwhile is retried in order.
 async fn add_to_ticket(
     deps: &Deps,
+    sla: &SlaSettings,
     mut ticket: Ticket,
     stored: &Message,
     inbound: &InboundMessage,
@@ -363,8 +379,16 @@ async fn add_to_ticket(
     let entry = message_entry(&ticket.tenant_id, number, stored, inbound.message.channel);
     // A resolved ticket the customer reopens goes back to its assignee if they are
     // available, else it is routed again.
-    let placement =
-        crate::tickets::placement(deps.store.as_ref(), &before, &mut ticket, CapacityCheck::None, key, now).await?;
+    let placement = crate::tickets::placement(
+        deps.store.as_ref(),
+        sla,
+        &before,
+        &mut ticket,
+        CapacityCheck::None,
+        key,
+        now,
+    )
+    .await?;
     let mut writes = vec![
         Write::AddTimeline(entry),
         Write::UpdateTicket {
@@ -430,6 +454,7 @@ fn message_entry(
 #[allow(clippy::too_many_arguments)]
 async fn hand_off(
     deps: &Deps,
+    sla: &SlaSettings,
     inbound: &InboundMessage,
     key: &str,
     mut conversation: Conversation,
@@ -490,8 +515,7 @@ async fn hand_off(
         .filter(|earlier| *earlier != number);
     ticket.follows = follows;
     // The SLA clocks start with the ticket, by the tenant's policies.
-    let sla_settings = deps.store.get_tenant(tenant).await?.sla;
-    let sla_changes = baton_domain::sla::advance(&sla_settings, &mut ticket, Default::default(), now);
+    let sla_changes = baton_domain::sla::advance(sla, &mut ticket, Default::default(), now);
 
     // The whole story on the timeline: every message since the context start, however
     // long (the model saw only its window of it), then the handoff itself.

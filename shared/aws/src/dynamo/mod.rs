@@ -20,6 +20,8 @@ mod rate;
 mod tenants;
 mod tickets;
 
+pub use tickets::ticket_item;
+
 use crate::config::{env_var, ConfigError};
 use crate::sdk_error::{classify, classify_cancellation};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
