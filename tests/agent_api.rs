@@ -4,16 +4,14 @@
 
 use agent_api::auth::{agent_id_for_email, mint_local, Authenticator, LocalClaims, LOCAL_AUDIENCE};
 use agent_api::{handler, Access, Deps, ROUTES};
-use baton_domain::conversation::{Author, Conversation, Owner};
-use baton_domain::customer::{Customer, Identity, IdentityRef};
+use baton_domain::conversation::Owner;
 use baton_domain::directory::Role;
 use baton_domain::outbound::OutboundMessage;
-use baton_domain::ports::{ConversationStore, CustomerStore, DirectoryStore, TenantStore, TicketStore};
-use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
-use baton_domain::{AgentId, Channel, Clock, ConversationId, CustomerId, FixedClock, SystemClock, TenantId};
+use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore};
+use baton_domain::ticket::{Priority, TimelineKind};
+use baton_domain::{AgentId, Channel, Clock, ConversationId, FixedClock, SystemClock, TenantId};
 use baton_tests::{drain_queue, http_request, local_secret, root, seeded_env, TestEnv};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 fn deps(env: &TestEnv, clock: Box<dyn Clock>) -> Deps {
     Deps {
@@ -62,111 +60,12 @@ async fn call(deps: &Deps, token: Option<&str>, method: &str, path: &str, body: 
     (status, body)
 }
 
-/// A handed-off ticket as triage leaves it: customer, identity, human-owned conversation,
-/// the customer's message and the handoff on the timeline.
+/// A handed-off ticket as triage leaves it (see `baton_tests::handed_off_ticket`).
 async fn ticket(env: &TestEnv, tenant: &str, priority: Priority, tags: &[&str]) -> u64 {
     let t = TenantId::new(tenant).unwrap();
-    let now = SystemClock.now();
-    let customer_id = CustomerId::generate();
-    let wa_id = format!("3161{}", ulid::Ulid::new().to_string()[20..].to_lowercase());
-    env.store
-        .create_customer(
-            &Customer {
-                tenant_id: t.clone(),
-                id: customer_id,
-                name: Some("Carla Customer".into()),
-                email: None,
-                identities: vec![IdentityRef {
-                    channel: Channel::Whatsapp,
-                    external_id: wa_id.clone(),
-                }],
-                attributes: BTreeMap::new(),
-                created_at: now,
-                undeliverable: vec![],
-            },
-            &Identity {
-                tenant_id: t.clone(),
-                channel: Channel::Whatsapp,
-                external_id: wa_id,
-                customer_id,
-                display_name: Some("Carla Customer".into()),
-                active_conversation: None,
-            },
-        )
+    baton_tests::handed_off_ticket(env, &t, "My parcel never arrived", priority, tags)
         .await
-        .unwrap();
-    let number = env.store.next_ticket_number(&t).await.unwrap();
-    let conversation = ConversationId::generate();
-    env.store
-        .create_conversation(&Conversation {
-            tenant_id: t.clone(),
-            id: conversation,
-            customer_id,
-            channel: Channel::Whatsapp,
-            owner: Owner::Human,
-            ticket: Some(number),
-            created_at: now,
-            last_message_at: now,
-            context_start: None,
-            follows: None,
-            subject: None,
-            account_id: None,
-            version: 1,
-        })
-        .await
-        .unwrap();
-    let ticket = Ticket {
-        tenant_id: t.clone(),
-        number,
-        subject: "My parcel never arrived".into(),
-        status: Status::Open,
-        priority,
-        customer_id,
-        customer_name: Some("Carla Customer".into()),
-        source: Source {
-            channel: Channel::Whatsapp,
-            conversation_id: conversation,
-        },
-        assignee: None,
-        team: None,
-        tags: tags.iter().map(|s| s.to_string()).collect(),
-        handoff_reason: Some("the customer asked for a human".into()),
-        ai_summary: Some("Carla's parcel is late; she wants a person.".into()),
-        kb_links: vec![],
-        sla: SlaState::default(),
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        follows: None,
-        team_pinned: false,
-        version: 1,
-    };
-    let first = ulid::Ulid::new();
-    let entry = |kind, actor, id| TimelineEntry {
-        tenant_id: t.clone(),
-        ticket: number,
-        id,
-        at: now,
-        actor,
-        entry: kind,
-    };
-    let timeline = [
-        entry(
-            TimelineKind::message("my parcel never arrived, I want a human", Channel::Whatsapp),
-            Author::Customer,
-            first,
-        ),
-        entry(
-            TimelineKind::Event {
-                name: "handed_off".into(),
-                detail: json!({ "reason": { "code": "asked_for_human" } }),
-            },
-            Author::System,
-            first.increment().unwrap(),
-        ),
-    ];
-    env.store.create_ticket(&ticket, &timeline).await.unwrap();
-    number.0
+        .0
 }
 
 #[tokio::test]
@@ -956,19 +855,27 @@ async fn admins_configure_agents_teams_knowledge_and_ai() {
         Some(&admin),
         "PUT",
         "/v1/teams/billing-desk",
-        Some(json!({ "name": "Billing", "members": ["ghost"] })),
+        Some(json!({ "name": "Billing", "members": ["ghost"], "return_unanswered_after_minutes": 0 })),
     )
     .await;
     assert_eq!((status, err["error"]["fields"]["members[0]"].is_string()), (422, true));
+    assert!(
+        err["error"]["fields"]["return_unanswered_after_minutes"].is_string(),
+        "{err}"
+    );
     let (status, team) = call(
         &deps,
         Some(&admin),
         "PUT",
         "/v1/teams/billing-desk",
-        Some(json!({ "name": "Billing", "members": ["cy-demo-example", "bo-demo-example"] })),
+        Some(
+            json!({ "name": "Billing", "members": ["cy-demo-example", "bo-demo-example"],
+                     "return_unanswered_after_minutes": 45 }),
+        ),
     )
     .await;
     assert_eq!((status, team["members"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(team["return_unanswered_after_minutes"], 45, "{team}");
     assert_eq!(
         call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await.0,
         200

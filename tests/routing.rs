@@ -77,6 +77,7 @@ impl World {
             strategy,
             created_at: SystemClock.now(),
             lead: None,
+            return_unanswered_after_minutes: None,
         };
         self.env.store.create_team(&team).await.unwrap();
         team.id

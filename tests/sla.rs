@@ -3,15 +3,12 @@
 //! scheduled event, reading only the SLA-due index.
 
 use baton_app::routing::route_ticket;
-use baton_domain::conversation::Author;
 use baton_domain::directory::{Presence, RoutingStrategy, Team};
 use baton_domain::notify::{NotificationKind, NotifyRecord};
-use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore, UnitOfWork, Write};
+use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore};
 use baton_domain::routing::RoutingSettings;
-use baton_domain::ticket::{Priority, SlaStatus, Source, Status, Ticket, TimelineEntry, TimelineKind};
-use baton_domain::{
-    AgentId, Channel, Clock, ConversationId, CustomerId, SystemClock, TeamId, TenantId, TicketNumber, Timestamp,
-};
+use baton_domain::ticket::{Priority, SlaStatus, Status, Ticket};
+use baton_domain::{AgentId, Channel, Clock, ConversationId, SystemClock, TeamId, TenantId, TicketNumber, Timestamp};
 use baton_tests::{agent_call, agent_token, drain_queue, env, scheduled_event_at, timeline_events, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -69,10 +66,12 @@ impl World {
     }
 
     async fn team_of(&self, members: &[&AgentId]) {
-        self.team_led_by(members, None).await
+        self.team(members, None, None).await
     }
 
-    async fn team_led_by(&self, members: &[&AgentId], lead: Option<&AgentId>) {
+    /// The tenant's one team (balanced), with its lead and its "back to the queue
+    /// unanswered after" minutes.
+    async fn team(&self, members: &[&AgentId], lead: Option<&AgentId>, return_after: Option<u32>) {
         let team = Team {
             tenant_id: self.tenant.clone(),
             id: TeamId::new("support").unwrap(),
@@ -81,6 +80,7 @@ impl World {
             strategy: RoutingStrategy::Balanced,
             created_at: SystemClock.now(),
             lead: lead.cloned(),
+            return_unanswered_after_minutes: return_after,
         };
         self.env.store.create_team(&team).await.unwrap();
         let routing = RoutingSettings {
@@ -96,38 +96,16 @@ impl World {
     }
 
     async fn tagged(&self, text: &str, priority: Priority, tags: &[&str]) -> TicketNumber {
-        let now = SystemClock.now();
-        let number = self.env.store.next_ticket_number(&self.tenant).await.unwrap();
-        let source = Source {
-            channel: Channel::Whatsapp,
-            conversation_id: ConversationId::generate(),
-        };
-        let mut ticket = Ticket::open(
-            self.tenant.clone(),
+        let number = baton_tests::handed_off_ticket(&self.env, &self.tenant, text, priority, tags).await;
+        route_ticket(
+            self.sweep.store.as_ref(),
+            &self.sweep.queues,
+            &self.tenant,
             number,
-            text,
-            priority,
-            CustomerId::generate(),
-            source,
-            now,
-        );
-        ticket.tags = tags.iter().map(|t| t.to_string()).collect();
-        let said = TimelineEntry {
-            tenant_id: self.tenant.clone(),
-            ticket: number,
-            id: ulid::Ulid::new(),
-            at: now,
-            actor: Author::Customer,
-            entry: TimelineKind::message(text, Channel::Whatsapp),
-        };
-        self.env
-            .store
-            .commit(vec![Write::CreateTicket(ticket), Write::AddTimeline(said)])
-            .await
-            .unwrap();
-        route_ticket(self.sweep.store.as_ref(), &self.sweep.queues, &self.tenant, number, now)
-            .await
-            .unwrap();
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
         number
     }
 
@@ -263,7 +241,7 @@ async fn the_sweep_reads_only_what_is_due_and_marks_at_risk_then_breached_once_e
     agent_call(&w.api, &w.admin, "PUT", "/v1/sla", Some(policies())).await;
     let (ana, _) = w.agent("ana").await;
     let lead = agent_api::auth::agent_id_for_email("boss@sla-sweep.example");
-    w.team_led_by(&[&ana], Some(&lead)).await;
+    w.team(&[&ana], Some(&lead), None).await;
     let urgent = w.ticket("Charged twice!", Priority::Urgent).await;
     for i in 0..3 {
         w.ticket(&format!("a question {i}"), Priority::Normal).await;
@@ -451,4 +429,112 @@ async fn the_queue_sorts_by_the_next_breach_across_priorities() {
     // 5 minutes (low priority), 10 minutes (urgent), 8 hours.
     assert_eq!(list("next_breach").await, [vip.0, urgent.0, normal.0]);
     assert_eq!(list("priority").await, [urgent.0, normal.0, vip.0]);
+}
+
+#[tokio::test]
+async fn an_assignment_left_unanswered_goes_back_to_the_queue_and_to_someone_else() {
+    let w = world("sla-unanswered").await;
+    let (ana, ana_token) = w.agent("ana").await;
+    let (ben, ben_token) = w.agent("ben").await;
+    w.team(&[&ana, &ben], None, Some(30)).await;
+    let presence = |agent: &AgentId, p: Presence| {
+        let (store, tenant, agent) = (&w.env.store, &w.tenant, agent.clone());
+        async move { store.set_presence(tenant, &agent, p).await.unwrap() }
+    };
+    let reply = |n: TicketNumber, token: &String| {
+        let (w, token) = (&w, token.clone());
+        async move {
+            let body = json!({ "text": "On it.", "version": w.get(n).await.version });
+            let path = format!("/v1/tickets/{}/replies", n.0);
+            let (status, _, out) = agent_call(&w.api, &token, "POST", &path, Some(body)).await;
+            assert_eq!(status, 201, "{out}");
+        }
+    };
+    // Ben is away: Ana gets two tickets, each with a reply owed in 30 minutes.
+    presence(&ben, Presence::Away).await;
+    let quiet = w.ticket("Where is my parcel?", Priority::Normal).await;
+    let answered = w.ticket("Can I change my address?", Priority::Normal).await;
+    let t = w.get(quiet).await;
+    assert_eq!(t.assignee.as_ref(), Some(&ana));
+    let owed = t
+        .sla
+        .reply_owed
+        .clone()
+        .expect("the team takes unanswered tickets back");
+    assert_eq!((owed.agent.clone(), owed.minutes), (ana.clone(), 30));
+    assert_eq!(
+        t.sla.next_check(t.status),
+        Some(owed.due_at),
+        "the sweep looks at it then"
+    );
+    // The ticket detail shows what is owed.
+    let (_, _, detail) = agent_call(&w.api, &w.admin, "GET", &format!("/v1/tickets/{}", quiet.0), None).await;
+    assert_eq!(detail["ticket"]["sla"]["reply_owed"]["minutes"], 30, "{detail}");
+    // Ana answers one in time; Ben comes back, gets a ticket of his own and answers it.
+    reply(answered, &ana_token).await;
+    assert_eq!(
+        w.get(answered).await.sla.reply_owed,
+        None,
+        "a human reply pays what is owed"
+    );
+    presence(&ben, Presence::Online).await;
+    let bens = w.ticket("Do you ship to Norway?", Priority::Normal).await;
+    assert_eq!(w.get(bens).await.assignee.as_ref(), Some(&ben));
+    reply(bens, &ben_token).await;
+
+    // 29 minutes in, nothing is due; 31 minutes in, the quiet ticket goes back.
+    drain_queue::<Value>(&w.env, "NotifyQueue").await;
+    drain_queue::<Value>(&w.env, "RoutingQueue").await;
+    let report = w.sweep_at(owed.due_at.plus(minutes(-1))).await;
+    assert_eq!(report.returned, 0, "{report:?}");
+    let at = owed.due_at.plus(minutes(1));
+    let (a, b) = tokio::join!(w.sweep_at(at), w.sweep_at(at));
+    assert_eq!(a.returned + b.returned, 1, "once, even with two sweeps: {a:?} {b:?}");
+    let t = w.get(quiet).await;
+    assert_eq!((t.assignee.clone(), t.sla.reply_owed.clone()), (None, None));
+    assert_eq!(t.sla.unanswered_by, vec![ana.clone()]);
+    let back = w.events(quiet, "returned_to_queue").await;
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(back[0]["reason"].as_str().unwrap().contains("30 minutes"), "{back:?}");
+    let told: Vec<(AgentId, NotificationKind)> = drain_queue::<NotifyRecord>(&w.env, "NotifyQueue")
+        .await
+        .into_iter()
+        .filter_map(|r| match r {
+            NotifyRecord::Notification(n) if n.ticket == quiet => Some((n.agent_id, n.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec![(ana.clone(), NotificationKind::ReturnedUnanswered)]);
+    let requests: Vec<Value> = drain_queue(&w.env, "RoutingQueue").await;
+    assert!(
+        requests.iter().any(|r| r["ticket"] == quiet.0),
+        "routed again: {requests:?}"
+    );
+    assert_eq!(
+        w.get(answered).await.assignee.as_ref(),
+        Some(&ana),
+        "the answered one stays"
+    );
+
+    // Routed again: Ana and Ben hold one ticket each and Ana waited longer, but she let
+    // this one go, so Ben gets it.
+    route_ticket(
+        w.sweep.store.as_ref(),
+        &w.sweep.queues,
+        &w.tenant,
+        quiet,
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.get(quiet).await.assignee.as_ref(), Some(&ben));
+    let routed = w.events(quiet, "routed").await;
+    let last = routed.last().expect("a routing event");
+    let verdict = last["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["agent"] == ana.as_str())
+        .map(|c| c["verdict"].clone());
+    assert_eq!(verdict, Some(json!("passed_over")), "{last}");
 }

@@ -621,3 +621,101 @@ pub async fn take_batch(env: &TestEnv, logical_id: &str) -> aws_lambda_events::e
     }
     serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
 }
+
+/// A handed-off ticket as triage leaves it: a WhatsApp customer with their identity, a
+/// human-owned conversation, the customer's message and the handoff on the timeline. Not
+/// routed.
+pub async fn handed_off_ticket(
+    env: &TestEnv,
+    tenant: &baton_domain::TenantId,
+    subject: &str,
+    priority: baton_domain::ticket::Priority,
+    tags: &[&str],
+) -> baton_domain::TicketNumber {
+    use baton_domain::conversation::{Author, Conversation, Owner};
+    use baton_domain::customer::{Customer, Identity, IdentityRef};
+    use baton_domain::ports::{ConversationStore, CustomerStore, TicketStore};
+    use baton_domain::ticket::{Source, Ticket, TimelineEntry, TimelineKind};
+    use baton_domain::{Channel, Clock, ConversationId, CustomerId, SystemClock};
+    let now = SystemClock.now();
+    let customer_id = CustomerId::generate();
+    let wa_id = format!("3161{}", ulid::Ulid::new().to_string()[20..].to_lowercase());
+    let name = Some("Carla Customer".to_owned());
+    let customer = Customer {
+        tenant_id: tenant.clone(),
+        id: customer_id,
+        name: name.clone(),
+        email: None,
+        identities: vec![IdentityRef {
+            channel: Channel::Whatsapp,
+            external_id: wa_id.clone(),
+        }],
+        attributes: BTreeMap::new(),
+        created_at: now,
+        undeliverable: vec![],
+    };
+    let identity = Identity {
+        tenant_id: tenant.clone(),
+        channel: Channel::Whatsapp,
+        external_id: wa_id,
+        customer_id,
+        display_name: name.clone(),
+        active_conversation: None,
+    };
+    env.store.create_customer(&customer, &identity).await.unwrap();
+    let number = env.store.next_ticket_number(tenant).await.unwrap();
+    let conversation = ConversationId::generate();
+    env.store
+        .create_conversation(&Conversation {
+            tenant_id: tenant.clone(),
+            id: conversation,
+            customer_id,
+            channel: Channel::Whatsapp,
+            owner: Owner::Human,
+            ticket: Some(number),
+            created_at: now,
+            last_message_at: now,
+            context_start: None,
+            follows: None,
+            subject: None,
+            account_id: None,
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let source = Source {
+        channel: Channel::Whatsapp,
+        conversation_id: conversation,
+    };
+    let mut ticket = Ticket::open(tenant.clone(), number, subject, priority, customer_id, source, now);
+    ticket.customer_name = name;
+    ticket.tags = tags.iter().map(|s| s.to_string()).collect();
+    ticket.handoff_reason = Some("the customer asked for a human".into());
+    ticket.ai_summary = Some("Carla's parcel is late; she wants a person.".into());
+    let first = ulid::Ulid::new();
+    let entry = |kind, actor, id| TimelineEntry {
+        tenant_id: tenant.clone(),
+        ticket: number,
+        id,
+        at: now,
+        actor,
+        entry: kind,
+    };
+    let timeline = [
+        entry(
+            TimelineKind::message(format!("{subject}, I want a human"), Channel::Whatsapp),
+            Author::Customer,
+            first,
+        ),
+        entry(
+            TimelineKind::Event {
+                name: "handed_off".into(),
+                detail: serde_json::json!({ "reason": { "code": "asked_for_human" } }),
+            },
+            Author::System,
+            first.increment().unwrap(),
+        ),
+    ];
+    env.store.create_ticket(&ticket, &timeline).await.unwrap();
+    number
+}

@@ -271,6 +271,8 @@ pub async fn set_notifications(ctx: &Ctx<'_>) -> Res {
 
 // ------------------------------------------------------------------ teams
 
+const MAX_RETURN_AFTER_MINUTES: i64 = 7 * 24 * 60;
+
 async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) -> Result<Team, ApiError> {
     let mut f = Fields::default();
     let name = body.name.unwrap_or_default();
@@ -311,6 +313,12 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
             None
         }
     };
+    let return_after = body.return_unanswered_after_minutes;
+    f.check(
+        return_after.is_none_or(|m| (1..=MAX_RETURN_AFTER_MINUTES).contains(&m)),
+        "return_unanswered_after_minutes",
+        "from 1 to 10080 minutes (a week), or absent",
+    );
     let id = match existing {
         Some(t) => Some(t.id.clone()),
         None => match body.id.as_deref() {
@@ -335,6 +343,7 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
         strategy: strategy.expect("checked"),
         created_at: existing.map_or(ctx.now, |t| t.created_at),
         lead,
+        return_unanswered_after_minutes: return_after.map(|m| m as u32),
     })
 }
 

@@ -87,6 +87,11 @@ pub struct SlaView {
     pub policy: Option<String>,
     /// Each target's clock, for timers.
     pub targets: Vec<SlaTargetView>,
+    /// The reply the assignee owes before the ticket goes back to the queue (their team
+    /// takes unanswered tickets back).
+    pub reply_owed: Option<baton_domain::sla::ReplyOwed>,
+    /// Agents the ticket was taken back from unanswered (the router passes them over).
+    pub unanswered_by: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,6 +141,8 @@ impl SlaView {
                     allowed_secs: c.budget_secs,
                 })
                 .collect(),
+            reply_owed: sla.reply_owed.clone(),
+            unanswered_by: sla.unanswered_by.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -593,6 +600,9 @@ pub struct TeamView {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub lead: Option<String>,
+    /// A ticket the router assigns goes back to the queue when no human has replied
+    /// this many minutes after the assignment.
+    pub return_unanswered_after_minutes: Option<u32>,
 }
 
 impl From<&Team> for TeamView {
@@ -604,6 +614,7 @@ impl From<&Team> for TeamView {
             strategy: t.strategy,
             created_at: t.created_at,
             lead: t.lead.as_ref().map(ToString::to_string),
+            return_unanswered_after_minutes: t.return_unanswered_after_minutes,
         }
     }
 }
@@ -625,6 +636,9 @@ pub struct TeamBody {
     pub strategy: Option<String>,
     /// An agent told of SLA warnings and breaches on the team's tickets.
     pub lead: Option<String>,
+    /// Minutes (1 to 10080, a week) after a routed assignment with no human reply, after
+    /// which the ticket goes back to the queue; absent: never.
+    pub return_unanswered_after_minutes: Option<i64>,
 }
 
 // ------------------------------------------------------------------ knowledge base

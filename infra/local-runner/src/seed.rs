@@ -84,6 +84,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
                     strategy: RoutingStrategy::Balanced,
                     created_at: now,
                     lead: None,
+                    return_unanswered_after_minutes: None,
                 })
                 .await,
         )?;

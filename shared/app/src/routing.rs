@@ -15,7 +15,7 @@ use baton_domain::outbound::RouterMessage;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, PageRequest, Store, Write};
 use baton_domain::routing::{apply_rules, can_take_back, choose_agent, Explanation, Rotation, TicketFacts};
-use baton_domain::sla::SlaSettings;
+use baton_domain::sla::{ReplyOwed, SlaSettings};
 use baton_domain::tenant::Tenant;
 use baton_domain::ticket::{Ticket, TimelineEntry, TimelineKind};
 use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestamp};
@@ -124,7 +124,9 @@ pub async fn plan(
         Some((t, a, r)) => (Some(t), a, r),
         None => (None, vec![], Rotation::default()),
     };
-    let choice = team.as_ref().map(|t| choose_agent(t, &agents, &ticket.tags, &rotation));
+    let choice = team
+        .as_ref()
+        .map(|t| choose_agent(t, &agents, &ticket.tags, &ticket.sla.unanswered_by, &rotation));
     let team_reason = match (&ticket.team, &team) {
         (Some(id), None) => format!("{team_reason}; but there is no team \"{id}\""),
         _ => team_reason,
@@ -249,6 +251,12 @@ async fn assign(
     after.assignee = Some(agent.clone());
     after.updated_at = now;
     after.last_activity_at = now;
+    // A team that takes unanswered tickets back: the assignee owes a reply.
+    after.sla.reply_owed = plan
+        .team
+        .as_ref()
+        .and_then(|t| t.return_unanswered_after_minutes)
+        .map(|minutes| ReplyOwed::new(agent.clone(), minutes, now));
     let key = format!("routed:{}:{}:{}", before.tenant_id, before.number, before.version);
     let placement =
         crate::tickets::placement(store, sla, before, &mut after, CapacityCheck::Available, &key, now).await?;

@@ -7,6 +7,11 @@
 //! The assignee and the team's lead are told of both. A breach escalates: the ticket's
 //! priority goes up a step, and a ticket whose assignee is not online goes back to
 //! routing.
+//!
+//! The sweep also keeps a team's "no reply, back to the queue": a ticket the router
+//! assigned with a reply owed (`ReplyOwed`) and no human reply by its time goes back to
+//! routing, the agent is told, and the router passes them over for it while anyone
+//! else can take it.
 
 use crate::relay::{relay, Queues};
 use baton_domain::directory::Presence;
@@ -14,9 +19,9 @@ use baton_domain::notify::{AgentNotification, NotificationKind};
 use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, PageRequest, Store, Write};
-use baton_domain::sla::{SlaSettings, SweepMark, SLA_SHARDS};
+use baton_domain::sla::{ReplyOwed, SlaSettings, SweepMark, SLA_SHARDS};
 use baton_domain::ticket::{Priority, Ticket, TimelineEntry};
-use baton_domain::{StoreError, TenantId, TicketNumber, Timestamp};
+use baton_domain::{AgentId, StoreError, TenantId, TicketNumber, Timestamp};
 use futures::StreamExt;
 use std::collections::HashMap;
 
@@ -29,6 +34,9 @@ pub struct SweepReport {
     pub breached: u64,
     /// Tickets given back to routing because their assignee was away at a breach.
     pub rerouted: u64,
+    /// Tickets given back to routing because nobody replied in the time their team
+    /// allows after an assignment.
+    pub returned: u64,
     /// Tickets that failed (retried by the next sweep).
     pub failed: u64,
 }
@@ -87,6 +95,7 @@ pub async fn sweep(store: &dyn Store, queues: &Queues, now: Timestamp) -> SweepR
                         report.at_risk += done.at_risk;
                         report.breached += done.breached;
                         report.rerouted += done.rerouted;
+                        report.returned += done.returned;
                     }
                     Err(e) => {
                         tracing::warn!(tenant = %t.tenant_id, ticket = %t.number, error = %e, "marking the SLA failed; the next sweep retries");
@@ -108,6 +117,7 @@ struct Marked {
     at_risk: u64,
     breached: u64,
     rerouted: u64,
+    returned: u64,
 }
 
 fn raised(p: Priority) -> Priority {
@@ -136,11 +146,18 @@ async fn mark(
             Err(e) => return Err(e),
         };
         let mut after = before.clone();
-        let marks = after.sla.sweep(after.status, now);
-        if marks.is_empty() {
+        let due = Due {
+            marks: after.sla.sweep(after.status, now),
+            unanswered: after
+                .sla
+                .reply_overdue(after.status, now)
+                .filter(|o| after.assignee.as_ref() == Some(&o.agent))
+                .cloned(),
+        };
+        if due.marks.is_empty() && due.unanswered.is_none() {
             return Ok(Marked::default());
         }
-        match write_marks(store, queues, sla, &before, after, &marks, now).await {
+        match write_marks(store, queues, sla, &before, after, &due, now).await {
             Err(StoreError::Conflict { .. }) => {
                 tracing::info!(ticket = %number, "the ticket changed while marking its SLA; reading it again");
                 continue;
@@ -155,19 +172,57 @@ async fn mark(
     })
 }
 
+/// Takes `after` from `agent` back to routing, with its timeline event and the routing
+/// request.
+#[allow(clippy::too_many_arguments)]
+fn to_queue(
+    before: &Ticket,
+    after: &mut Ticket,
+    agent: &AgentId,
+    reason: String,
+    base: &str,
+    now: Timestamp,
+    entries: &mut Vec<TimelineEntry>,
+    effects: &mut Vec<Effect>,
+) {
+    after.assignee = None;
+    effects.push(Effect::route(
+        &format!("{base}:reroute"),
+        &RoutingRequest {
+            tenant_id: before.tenant_id.clone(),
+            ticket: before.number,
+        },
+        now,
+    ));
+    entries.push(TimelineEntry::event(
+        before,
+        "returned_to_queue",
+        serde_json::json!({ "from": agent, "reason": reason }),
+        now,
+    ));
+}
+
+/// What the sweep found on one ticket.
+struct Due {
+    marks: Vec<SweepMark>,
+    /// The assignee's reply owed, overdue: the ticket goes back to the queue.
+    unanswered: Option<ReplyOwed>,
+}
+
 async fn write_marks(
     store: &dyn Store,
     queues: &Queues,
     sla: &SlaSettings,
     before: &Ticket,
     mut after: Ticket,
-    marks: &[SweepMark],
+    due: &Due,
     now: Timestamp,
 ) -> Result<Marked, StoreError> {
     let mut done = Marked::default();
+    let marks = &due.marks;
     let breach = marks.iter().any(|m| m.breached);
-    // The team's lead hears of it too (unless they are the assignee).
-    let lead = match &before.team {
+    // The team's lead hears of the marks too (unless they are the assignee).
+    let lead = match before.team.as_ref().filter(|_| !marks.is_empty()) {
         Some(team) => match store.get_team(&before.tenant_id, team).await {
             Ok(t) => t.lead.filter(|l| Some(l) != before.assignee.as_ref()),
             Err(StoreError::NotFound { .. }) => None,
@@ -218,24 +273,54 @@ async fn write_marks(
                 Err(e) => return Err(e),
             };
             if away {
-                after.assignee = None;
                 done.rerouted += 1;
-                effects.push(Effect::route(
-                    &format!("{base}:reroute"),
-                    &RoutingRequest {
-                        tenant_id: before.tenant_id.clone(),
-                        ticket: before.number,
-                    },
-                    now,
-                ));
-                entries.push(TimelineEntry::event(
+                let reason = "sla breached while the assignee is away".to_owned();
+                to_queue(
                     before,
-                    "returned_to_queue",
-                    serde_json::json!({ "from": agent, "reason": "sla breached while the assignee is away" }),
+                    &mut after,
+                    &agent,
+                    reason,
+                    &base,
                     now,
-                ));
+                    &mut entries,
+                    &mut effects,
+                );
             }
         }
+    }
+    // Unanswered since the assignment (and not already sent back by a breach): back to
+    // the queue, and the router passes this agent over while anyone else can take it.
+    if let Some(owed) = due
+        .unanswered
+        .as_ref()
+        .filter(|o| after.assignee.as_ref() == Some(&o.agent))
+    {
+        done.returned += 1;
+        let reason = format!("no human reply within {} minutes of the assignment", owed.minutes);
+        to_queue(
+            before,
+            &mut after,
+            &owed.agent,
+            reason,
+            &base,
+            now,
+            &mut entries,
+            &mut effects,
+        );
+        if !after.sla.unanswered_by.contains(&owed.agent) {
+            after.sla.unanswered_by.push(owed.agent.clone());
+        }
+        let key = format!("{base}:unanswered");
+        let mut n = AgentNotification::for_agent(
+            &after,
+            owed.agent.clone(),
+            NotificationKind::ReturnedUnanswered,
+            &key,
+            None,
+            now,
+        );
+        n.due_at = Some(owed.due_at);
+        effects.push(Effect::notify(&n, &key, now));
     }
     after.updated_at = now;
     // The escalation may move the capacity (an unassignment) and the policy (a raised
@@ -254,6 +339,7 @@ async fn write_marks(
         at_risk = done.at_risk,
         breached = done.breached,
         rerouted = done.rerouted,
+        returned = done.returned,
         "sla marked"
     );
     effects.extend(placement.effects);

@@ -80,6 +80,7 @@ fn main() {
                 strategy,
                 created_at: now,
                 lead: None,
+                return_unanswered_after_minutes: None,
             };
             let rotation = Rotation {
                 last: Some(agents[n / 2].id.clone()),
@@ -90,7 +91,7 @@ fn main() {
                 &format!("choose an agent: {n} members, {}", strategy.as_str()),
                 2_000,
                 || {
-                    black_box(choose_agent(&team, &agents, &topic, &rotation));
+                    black_box(choose_agent(&team, &agents, &topic, &[], &rotation));
                 },
             );
         }

@@ -121,4 +121,9 @@ pub struct Team {
     /// Told of SLA warnings and breaches on the team's tickets, besides the assignee.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead: Option<AgentId>,
+    /// A ticket the router assigns goes back to the queue if no human has replied this
+    /// many minutes (calendar time) after the assignment; the router then passes over
+    /// the agent who let it go while anyone else can take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_unanswered_after_minutes: Option<u32>,
 }

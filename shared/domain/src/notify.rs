@@ -30,6 +30,9 @@ pub enum NotificationKind {
     SlaAtRisk,
     /// An SLA target of the agent's ticket was missed.
     SlaBreached,
+    /// The agent's ticket went back to the queue: nobody replied in the time their team
+    /// allows after an assignment.
+    ReturnedUnanswered,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +144,7 @@ impl NotificationPrefs {
     pub fn wants(&self, kind: NotificationKind) -> bool {
         self.email
             && match kind {
-                NotificationKind::Assigned => self.assigned,
+                NotificationKind::Assigned | NotificationKind::ReturnedUnanswered => self.assigned,
                 NotificationKind::CustomerReplied => self.customer_replied,
                 NotificationKind::SlaAtRisk | NotificationKind::SlaBreached => self.sla,
             }
@@ -200,6 +203,12 @@ fn line_of(n: &AgentNotification) -> String {
             n.due_at.map(|d| d.to_string()).unwrap_or_else(|| "soon".into())
         ),
         NotificationKind::SlaBreached => format!("{} missed", n.sla_target.as_deref().unwrap_or("SLA target")),
+        NotificationKind::ReturnedUnanswered => format!(
+            "back in the queue: no reply by {}",
+            n.due_at
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "the team's limit".into())
+        ),
     };
     format!("#{} {} — {}", n.ticket, one_line(&n.subject, 120), what)
 }
@@ -231,6 +240,7 @@ pub fn render(items: &[AgentNotification], agent_name: &str, inbox: Option<&str>
                 NotificationKind::CustomerReplied => "Customer replied",
                 NotificationKind::SlaAtRisk => "SLA at risk",
                 NotificationKind::SlaBreached => "SLA breached",
+                NotificationKind::ReturnedUnanswered => "Back in the queue",
             };
             text.push_str(&line_of(n));
             text.push('\n');

@@ -278,6 +278,8 @@ pub enum Verdict {
     Full,
     /// Others online with room have a skill the ticket needs.
     NotSkilled,
+    /// Let the ticket go unanswered before (their team took it back); others can take it.
+    PassedOver,
     /// Round robin: another agent comes first after the last assignment.
     LaterInRotation,
     /// Balanced: has more open tickets than the winner.
@@ -330,7 +332,16 @@ fn skill_matches(agent: &Agent, topic: &[String]) -> Vec<String> {
 /// team's members as read (a member with no record is reported `unknown`); `rotation`
 /// is the team's round robin. Only active, online agents below `max_open` can win; if
 /// any of them has a skill matching the topic, only those can.
-pub fn choose_agent(team: &Team, agents: &[Agent], topic: &[String], rotation: &Rotation) -> AgentChoice {
+///
+/// `passed_over`: agents the ticket was taken back from unanswered; they lose to anyone
+/// else who can take it, and are chosen only when nobody else can.
+pub fn choose_agent(
+    team: &Team,
+    agents: &[Agent],
+    topic: &[String],
+    passed_over: &[AgentId],
+    rotation: &Rotation,
+) -> AgentChoice {
     let by_id: BTreeMap<&AgentId, &Agent> = agents.iter().map(|a| (&a.id, a)).collect();
     let mut candidates: Vec<Candidate> = team
         .members
@@ -368,6 +379,14 @@ pub fn choose_agent(team: &Team, agents: &[Agent], topic: &[String], rotation: &
         for c in candidates.iter_mut().filter(|c| c.verdict == Verdict::Chosen) {
             if c.matched_skills.is_empty() {
                 c.verdict = Verdict::NotSkilled;
+            }
+        }
+    }
+    let others = candidates.iter().any(|c| in_pool(c) && !passed_over.contains(&c.agent));
+    if others {
+        for c in candidates.iter_mut().filter(|c| c.verdict == Verdict::Chosen) {
+            if passed_over.contains(&c.agent) {
+                c.verdict = Verdict::PassedOver;
             }
         }
     }
@@ -678,6 +697,7 @@ mod tests {
             strategy,
             created_at: t0(),
             lead: None,
+            return_unanswered_after_minutes: None,
         }
     }
 
@@ -696,13 +716,13 @@ mod tests {
         let mut rotation = Rotation::default();
         let mut got = vec![];
         for _ in 0..4 {
-            let c = choose_agent(&t, &agents, &[], &rotation);
+            let c = choose_agent(&t, &agents, &[], &[], &rotation);
             let w = c.winner.unwrap();
             got.push(w.to_string());
             rotation.last = Some(w);
         }
         assert_eq!(got, ["a", "c", "a", "c"]);
-        let c = choose_agent(&t, &agents, &[], &rotation);
+        let c = choose_agent(&t, &agents, &[], &[], &rotation);
         assert_eq!(c.candidates[1].verdict, Verdict::NotOnline);
         assert_eq!(c.candidates[2].verdict, Verdict::LaterInRotation);
         assert!(c.why.contains("after c"), "{}", c.why);
@@ -717,7 +737,7 @@ mod tests {
         b.last_assigned_at = Some(t0().plus(time::Duration::minutes(5)));
         c.last_assigned_at = Some(t0());
         a.last_assigned_at = None;
-        let choice = choose_agent(&t, &[a, b, c], &[], &Rotation::default());
+        let choice = choose_agent(&t, &[a, b, c], &[], &[], &Rotation::default());
         assert_eq!(choice.winner, Some(id("c")));
         assert_eq!(choice.candidates[0].verdict, Verdict::MoreOpen);
         assert_eq!(choice.candidates[1].verdict, Verdict::AssignedMoreRecently);
@@ -728,7 +748,7 @@ mod tests {
     fn a_full_team_leaves_the_ticket_in_the_backlog() {
         let t = team(RoutingStrategy::Balanced, &["a", "b", "ghost"]);
         let agents = vec![agent("a", 3, 3, Presence::Online), agent("b", 0, 3, Presence::Offline)];
-        let c = choose_agent(&t, &agents, &[], &Rotation::default());
+        let c = choose_agent(&t, &agents, &[], &[], &Rotation::default());
         assert_eq!(c.winner, None);
         let verdicts: Vec<_> = c.candidates.iter().map(|c| c.verdict.clone()).collect();
         assert_eq!(verdicts, [Verdict::Full, Verdict::NotOnline, Verdict::Unknown]);
@@ -741,20 +761,45 @@ mod tests {
         let a = agent("a", 0, 5, Presence::Online);
         let mut b = agent("b", 3, 5, Presence::Online);
         b.skills = vec!["Billing".into()];
-        let c = choose_agent(&t, &[a.clone(), b.clone()], &["billing".into()], &Rotation::default());
+        let c = choose_agent(
+            &t,
+            &[a.clone(), b.clone()],
+            &["billing".into()],
+            &[],
+            &Rotation::default(),
+        );
         assert_eq!(c.winner, Some(id("b")));
         assert_eq!(c.candidates[0].verdict, Verdict::NotSkilled);
         assert!(c.why.contains("Billing"));
         // A skilled agent who cannot take it does not hold the ticket back.
         b.presence = Presence::Offline;
-        let c = choose_agent(&t, &[a, b], &["billing".into()], &Rotation::default());
+        let c = choose_agent(&t, &[a, b], &["billing".into()], &[], &Rotation::default());
+        assert_eq!(c.winner, Some(id("a")));
+    }
+
+    #[test]
+    fn an_agent_who_let_it_go_unanswered_is_passed_over_unless_nobody_else_can_take_it() {
+        let t = team(RoutingStrategy::Balanced, &["a", "b"]);
+        let a = agent("a", 0, 5, Presence::Online);
+        let mut b = agent("b", 3, 5, Presence::Online);
+        let c = choose_agent(&t, &[a.clone(), b.clone()], &[], &[id("a")], &Rotation::default());
+        assert_eq!(c.winner, Some(id("b")));
+        assert_eq!(c.candidates[0].verdict, Verdict::PassedOver);
+        b.presence = Presence::Away;
+        let c = choose_agent(&t, &[a, b], &[], &[id("a")], &Rotation::default());
         assert_eq!(c.winner, Some(id("a")));
     }
 
     #[test]
     fn first_available_chooses_nobody() {
         let t = team(RoutingStrategy::FirstAvailable, &["a"]);
-        let c = choose_agent(&t, &[agent("a", 0, 5, Presence::Online)], &[], &Rotation::default());
+        let c = choose_agent(
+            &t,
+            &[agent("a", 0, 5, Presence::Online)],
+            &[],
+            &[],
+            &Rotation::default(),
+        );
         assert_eq!((c.winner, c.candidates[0].verdict.clone()), (None, Verdict::Waits));
     }
 

@@ -588,8 +588,39 @@ pub struct PolicyRef {
     pub name: String,
 }
 
+/// A reply the assignee owes on a ticket routed to them by a team that takes unanswered
+/// tickets back (`Team::return_unanswered_after_minutes`): if no human replies by
+/// `due_at`, the sweep returns the ticket to the queue, and the router passes them over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyOwed {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub agent: crate::AgentId,
+    pub minutes: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub due_at: Timestamp,
+}
+
+impl ReplyOwed {
+    /// Owed by `agent`, assigned `now` by a team that waits `minutes` (calendar time).
+    pub fn new(agent: crate::AgentId, minutes: u32, now: Timestamp) -> Self {
+        ReplyOwed {
+            agent,
+            minutes,
+            due_at: now.plus(time::Duration::minutes(i64::from(minutes))),
+        }
+    }
+}
+
 /// The clocks move with the ticket: `after` is the ticket as it will be written.
 pub fn advance(settings: &SlaSettings, after: &mut Ticket, happened: Happened, now: Timestamp) -> Vec<SlaChange> {
+    // A reply owed ends with a human's reply, with another assignee (or none), or when
+    // the ticket no longer holds a place (waiting on the customer, resolved, closed).
+    if let Some(owed) = &after.sla.reply_owed {
+        if happened.human_reply || after.assignee.as_ref() != Some(&owed.agent) || !after.status.holds_capacity() {
+            after.sla.reply_owed = None;
+        }
+    }
     let warn = settings.warn_at_percent;
     let mut changes = Vec::new();
     let policy = settings.policy_for(after).cloned();
@@ -786,7 +817,7 @@ impl crate::ticket::SlaState {
     }
 
     /// The next moment the sweep must look at the ticket: a running target's warning or
-    /// deadline it has not marked yet.
+    /// deadline it has not marked yet, or the assignee's reply owed.
     pub fn next_check(&self, status: Status) -> Option<Timestamp> {
         if !status.holds_capacity() {
             return None;
@@ -801,7 +832,15 @@ impl crate::ticket::SlaState {
                 ]
             })
             .flatten()
+            .chain(self.reply_owed.as_ref().map(|o| o.due_at))
             .min()
+    }
+
+    /// The reply owed, if it is overdue as of `now` (the ticket still holds a place).
+    pub fn reply_overdue(&self, status: Status, now: Timestamp) -> Option<&ReplyOwed> {
+        self.reply_owed
+            .as_ref()
+            .filter(|o| status.holds_capacity() && o.due_at <= now)
     }
 }
 
@@ -1012,6 +1051,41 @@ mod tests {
             t.sla.status(t.status, ts("2026-11-30T11:05:00Z")),
             crate::ticket::SlaStatus::Breached
         );
+    }
+
+    #[test]
+    fn a_reply_owed_is_checked_by_the_sweep_and_ends_with_a_human_reply_or_another_assignee() {
+        let s = SlaSettings::default();
+        let at = ts("2026-11-30T10:00:00Z");
+        let ana = crate::AgentId::new("ana").unwrap();
+        let owed = |t: &mut Ticket| {
+            t.assignee = Some(ana.clone());
+            t.sla.reply_owed = Some(ReplyOwed::new(ana.clone(), 30, at));
+        };
+        let mut t = ticket(at);
+        owed(&mut t);
+        advance(&s, &mut t, Happened::default(), at);
+        assert_eq!(t.sla.next_check(t.status), Some(ts("2026-11-30T10:30:00Z")));
+        assert!(t.sla.reply_overdue(t.status, ts("2026-11-30T10:29:00Z")).is_none());
+        assert!(t.sla.reply_overdue(t.status, ts("2026-11-30T10:30:00Z")).is_some());
+        // A note (nothing happened for the clocks) keeps it; a human reply ends it.
+        advance(&s, &mut t, Happened::default(), ts("2026-11-30T10:10:00Z"));
+        assert!(t.sla.reply_owed.is_some());
+        let reply = Happened {
+            human_reply: true,
+            ..Happened::default()
+        };
+        advance(&s, &mut t, reply, ts("2026-11-30T10:12:00Z"));
+        assert_eq!((t.sla.reply_owed.clone(), t.sla.next_check(t.status)), (None, None));
+        // Given to someone else, or waiting on the customer: nothing is owed.
+        owed(&mut t);
+        t.assignee = Some(crate::AgentId::new("ben").unwrap());
+        advance(&s, &mut t, Happened::default(), ts("2026-11-30T10:15:00Z"));
+        assert_eq!(t.sla.reply_owed, None);
+        owed(&mut t);
+        t.status = Status::WaitingOnCustomer;
+        advance(&s, &mut t, Happened::default(), ts("2026-11-30T10:15:00Z"));
+        assert_eq!(t.sla.reply_owed, None);
     }
 
     #[test]

@@ -232,6 +232,13 @@ pub struct SlaState {
     /// The customer's last message on the ticket (it starts a next-response wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_customer_message_at: Option<Timestamp>,
+    /// The assignee's reply owed, when their team takes unanswered tickets back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_owed: Option<crate::sla::ReplyOwed>,
+    /// Agents the ticket was taken back from unanswered: the router passes them over
+    /// while anyone else can take it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unanswered_by: Vec<AgentId>,
 }
 
 impl SlaState {
