@@ -26,9 +26,11 @@ pub fn optional_env_var(name: &str) -> Option<String> {
 /// In a Lambda sandbox the credentials and the region are in the environment, always:
 /// the function reads them from there and skips building the rest of the chain (profile
 /// files, SSO, web identity, container and instance metadata), which it never uses and
-/// which costs init time.
+/// which costs init time. Every client shares one HTTPS client ([`crate::http`]), so the
+/// certificate bundle is parsed once per process, for the first call.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(crate::http::shared_https_client());
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
         && std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
         && std::env::var_os("AWS_REGION").is_some();

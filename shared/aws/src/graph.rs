@@ -40,8 +40,38 @@ pub fn versioned_base_from_env() -> String {
 /// Hosts Meta serves messaging media from.
 const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "cdninstagram.com", "facebook.com"];
 
+/// A reqwest client built the first time it is used: building one reads and parses the
+/// system's certificate bundle, which the first Graph call needs and init does not. A
+/// client that cannot be built fails each call as unavailable instead of the process.
+struct LazyHttp {
+    redirect: fn() -> reqwest::redirect::Policy,
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl LazyHttp {
+    fn new(redirect: fn() -> reqwest::redirect::Policy) -> Self {
+        LazyHttp {
+            redirect,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .redirect((self.redirect)())
+                    .build()
+                    .map_err(|e| format!("the HTTP client cannot be built: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 pub struct GraphMedia {
-    http: reqwest::Client,
+    http: LazyHttp,
     base_url: String,
     /// The tenant's WhatsApp token reads its media (Instagram links need none).
     tokens: std::sync::Arc<dyn ChannelTokens>,
@@ -50,11 +80,7 @@ pub struct GraphMedia {
 impl GraphMedia {
     pub fn new(base_url: impl Into<String>, tokens: std::sync::Arc<dyn ChannelTokens>) -> Self {
         GraphMedia {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::limited(3))
-                .build()
-                .expect("a client with a timeout builds"),
+            http: LazyHttp::new(|| reqwest::redirect::Policy::limited(3)),
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             tokens,
         }
@@ -82,7 +108,7 @@ impl GraphMedia {
     }
 
     async fn get(&self, url: &str, token: Option<&str>, max_bytes: usize) -> Result<Media, MediaError> {
-        let mut req = self.http.get(url);
+        let mut req = self.http.get().map_err(unavailable)?.get(url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -119,9 +145,13 @@ struct MediaInfo {
 }
 
 fn transport(e: reqwest::Error) -> MediaError {
+    unavailable(e.to_string())
+}
+
+fn unavailable(message: String) -> MediaError {
     MediaError::Backend {
         kind: BackendErrorKind::Unavailable,
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -181,6 +211,8 @@ impl MediaSource for GraphMedia {
                 }
                 let info = self
                     .http
+                    .get()
+                    .map_err(unavailable)?
                     .get(format!("{}/{reference}", self.base_url))
                     .bearer_auth(token)
                     .send()
@@ -215,7 +247,7 @@ impl MediaSource for GraphMedia {
 
 /// The Graph API's send endpoints (the `MessagingApi` port).
 pub struct GraphSender {
-    http: reqwest::Client,
+    http: LazyHttp,
     /// Including the version: `https://graph.facebook.com/v21.0`.
     base_url: String,
 }
@@ -223,11 +255,7 @@ pub struct GraphSender {
 impl GraphSender {
     pub fn new(versioned_base_url: impl Into<String>) -> Self {
         GraphSender {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client with a timeout builds"),
+            http: LazyHttp::new(reqwest::redirect::Policy::none),
             base_url: versioned_base_url.into().trim_end_matches('/').to_owned(),
         }
     }
@@ -267,8 +295,11 @@ impl MessagingApi for GraphSender {
                 ))
             }
         };
-        let resp = self
+        let http = self
             .http
+            .get()
+            .map_err(|e| failure(MetaFailure::Unavailable, None, e))?;
+        let resp = http
             .post(url)
             .bearer_auth(token)
             .json(body)

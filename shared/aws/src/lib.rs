@@ -9,6 +9,7 @@ pub mod config;
 pub mod dynamo;
 #[cfg(feature = "graph")]
 pub mod graph;
+pub mod http;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod meta_webhook;
