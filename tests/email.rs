@@ -4,7 +4,7 @@
 use baton_aws::S3Bucket;
 use baton_domain::email::ticket_alias_token;
 use baton_domain::ports::{BlobStore, CustomerStore, EmailRefStore, TicketStore};
-use baton_domain::ticket::{Priority, SlaState, Source, Status, Ticket};
+use baton_domain::ticket::{Priority, Source, Ticket};
 use baton_domain::{Channel, Clock, ConversationId, SystemClock, TenantId};
 use baton_tests::{
     deliver_email as deliver, drain_inbound, inbound_email_deps, root, seeded_env, ses_receipt as receipt, TestEnv,
@@ -136,32 +136,12 @@ async fn ticket_for(env: &TestEnv, email: &str) -> (Ticket, ConversationId) {
     let conversation = ConversationId::generate();
     let number = env.store.next_ticket_number(&demo).await.unwrap();
     let now = SystemClock.now();
-    let ticket = Ticket {
-        tenant_id: demo,
-        number,
-        subject: "Refund".into(),
-        status: Status::Open,
-        priority: Priority::Normal,
-        customer_id,
-        customer_name: None,
-        source: Source {
-            channel: Channel::Email,
-            conversation_id: conversation,
-        },
-        assignee: None,
-        team: None,
-        tags: vec![],
-        handoff_reason: Some("refund exception".into()),
-        ai_summary: None,
-        kb_links: vec![],
-        sla: SlaState::default(),
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        follows: None,
-        team_pinned: false,
-        version: 1,
+    let source = Source {
+        channel: Channel::Email,
+        conversation_id: conversation,
     };
+    let mut ticket = Ticket::open(demo, number, "Refund", Priority::Normal, customer_id, source, now);
+    ticket.handoff_reason = Some("refund exception".into());
     env.store.create_ticket(&ticket, &[]).await.unwrap();
     (ticket, conversation)
 }

@@ -7,7 +7,7 @@ use baton_domain::idempotency::{payload_hash, ClaimOutcome, ClaimToken, Idempote
 use baton_domain::kb::Article;
 use baton_domain::ports::*;
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels};
-use baton_domain::ticket::{Action, Priority, SlaState, Source, Status, Ticket, TimelineEntry, TimelineKind};
+use baton_domain::ticket::{Action, Priority, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::*;
 use baton_tests::env;
 use std::collections::HashSet;
@@ -39,32 +39,22 @@ fn tenant(id: &str) -> Tenant {
 }
 
 fn ticket(tenant: &str, n: u64, priority: Priority) -> Ticket {
-    Ticket {
-        tenant_id: tid(tenant),
-        number: TicketNumber(n),
-        subject: format!("ticket {n}"),
-        status: Status::Open,
+    let source = Source {
+        channel: Channel::Whatsapp,
+        conversation_id: ConversationId::generate(),
+    };
+    let mut t = Ticket::open(
+        tid(tenant),
+        TicketNumber(n),
+        format!("ticket {n}"),
         priority,
-        customer_id: CustomerId::generate(),
-        customer_name: None,
-        source: Source {
-            channel: Channel::Whatsapp,
-            conversation_id: ConversationId::generate(),
-        },
-        assignee: None,
-        team: None,
-        tags: vec!["order".into()],
-        handoff_reason: Some("customer asked for a human".into()),
-        ai_summary: None,
-        kb_links: vec![],
-        sla: SlaState::default(),
-        created_at: t0(),
-        updated_at: t0(),
-        last_activity_at: t0(),
-        follows: None,
-        team_pinned: false,
-        version: 1,
-    }
+        CustomerId::generate(),
+        source,
+        t0(),
+    );
+    t.tags = vec!["order".into()];
+    t.handoff_reason = Some("customer asked for a human".into());
+    t
 }
 
 fn event(tenant: &str, n: u64, name: &str) -> TimelineEntry {

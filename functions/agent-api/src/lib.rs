@@ -97,18 +97,7 @@ impl Deps {
         ));
         Ok(Deps {
             store,
-            queues: Queues {
-                outbound: Some(Arc::new(baton_aws::SqsQueue::from_env(
-                    sqs.clone(),
-                    "OUTBOUND_QUEUE_URL",
-                )?)),
-                routing: Some(Arc::new(baton_aws::SqsQueue::from_env(
-                    sqs.clone(),
-                    "ROUTING_QUEUE_URL",
-                )?)),
-                email: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?)),
-                notify: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?)),
-            },
+            queues: baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?,
             auth,
             answerer: baton_aws::bedrock::answerer_from_env(sdk),
             kb_cache: KbCache::new(embedder),

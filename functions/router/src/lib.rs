@@ -9,6 +9,7 @@ use baton_app::routing;
 use baton_app::Queues;
 use baton_aws::batch::{self, process_batch, BatchOptions};
 use baton_domain::outbound::RouterMessage;
+use baton_domain::outbox::EffectTarget;
 use baton_domain::ports::Store;
 use baton_domain::{Clock, SystemClock};
 use lambda_runtime::LambdaEvent;
@@ -34,14 +35,7 @@ impl Deps {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
-            queues: Queues {
-                routing: Some(Arc::new(baton_aws::SqsQueue::from_env(
-                    sqs.clone(),
-                    "ROUTING_QUEUE_URL",
-                )?)),
-                notify: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?)),
-                ..Default::default()
-            },
+            queues: baton_aws::SqsQueue::relay_queues(&sqs, &[EffectTarget::Routing, EffectTarget::Notify])?,
             clock: Arc::new(SystemClock),
         })
     }

@@ -6,6 +6,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use baton_app::sla::{sweep, SweepReport};
 use baton_app::Queues;
+use baton_domain::outbox::EffectTarget;
 use baton_domain::ports::Store;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use lambda_runtime::LambdaEvent;
@@ -24,14 +25,7 @@ impl Deps {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
-            queues: Queues {
-                routing: Some(Arc::new(baton_aws::SqsQueue::from_env(
-                    sqs.clone(),
-                    "ROUTING_QUEUE_URL",
-                )?)),
-                notify: Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?)),
-                ..Default::default()
-            },
+            queues: baton_aws::SqsQueue::relay_queues(&sqs, &[EffectTarget::Routing, EffectTarget::Notify])?,
             clock: Arc::new(SystemClock),
         })
     }

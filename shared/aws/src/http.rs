@@ -18,10 +18,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The shared client: one connector per distinct (connect, read) timeout pair.
+/// A connector's timeouts: connect, read.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
+/// The shared client: one connector per distinct pair of timeouts.
 pub fn shared_https_client() -> SharedHttpClient {
-    let connectors: Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>> =
-        Mutex::new(HashMap::new());
+    let connectors: Mutex<HashMap<Timeouts, SharedHttpConnector>> = Mutex::new(HashMap::new());
     http_client_fn(move |settings, components| {
         let key = (settings.connect_timeout(), settings.read_timeout());
         let mut connectors = connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -4,6 +4,8 @@ use crate::config::{env_var, ConfigError};
 use crate::sdk_error::classify;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use baton_app::Queues;
+use baton_domain::outbox::EffectTarget;
 use baton_domain::ports::{Queue, QueueError, QueueMessage};
 
 #[derive(Clone, Debug)]
@@ -23,6 +25,22 @@ impl SqsQueue {
     /// From the environment variable holding the queue URL.
     pub fn from_env(client: Client, var: &'static str) -> Result<Self, ConfigError> {
         Ok(SqsQueue::new(client, env_var(var, "queue URL")?))
+    }
+
+    /// The queues a function relays effects to, each from its `*_QUEUE_URL` variable
+    /// (`OUTBOUND_`, `ROUTING_`, `EMAIL_`, `NOTIFY_`); the others stay unset.
+    pub fn relay_queues(client: &Client, targets: &[EffectTarget]) -> Result<Queues, ConfigError> {
+        let mut queues = Queues::default();
+        for target in targets {
+            let (slot, var) = match target {
+                EffectTarget::Outbound => (&mut queues.outbound, "OUTBOUND_QUEUE_URL"),
+                EffectTarget::Routing => (&mut queues.routing, "ROUTING_QUEUE_URL"),
+                EffectTarget::Email => (&mut queues.email, "EMAIL_QUEUE_URL"),
+                EffectTarget::Notify => (&mut queues.notify, "NOTIFY_QUEUE_URL"),
+            };
+            *slot = Some(std::sync::Arc::new(SqsQueue::from_env(client.clone(), var)?));
+        }
+        Ok(queues)
     }
 
     pub fn url(&self) -> &str {

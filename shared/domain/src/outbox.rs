@@ -29,6 +29,15 @@ pub enum EffectTarget {
     Notify,
 }
 
+impl EffectTarget {
+    pub const ALL: [EffectTarget; 4] = [
+        EffectTarget::Outbound,
+        EffectTarget::Routing,
+        EffectTarget::Email,
+        EffectTarget::Notify,
+    ];
+}
+
 /// How many partitions the pending-effects index is spread over, so a busy tenant's
 /// effects never make one hot partition.
 pub const PENDING_SHARDS: u8 = 8;
