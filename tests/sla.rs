@@ -5,8 +5,9 @@
 use baton_app::routing::route_ticket;
 use baton_domain::directory::{Presence, RoutingStrategy, Team};
 use baton_domain::notify::{NotificationKind, NotifyRecord};
-use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore};
+use baton_domain::ports::{ConversationStore, DirectoryStore, TenantStore, TicketStore, UnitOfWork, Write};
 use baton_domain::routing::RoutingSettings;
+use baton_domain::sla::ReplyOwed;
 use baton_domain::ticket::{Priority, SlaStatus, Status, Ticket};
 use baton_domain::{AgentId, Channel, Clock, ConversationId, SystemClock, TeamId, TenantId, TicketNumber, Timestamp};
 use baton_tests::{agent_call, agent_token, drain_queue, env, scheduled_event_at, timeline_events, TestEnv};
@@ -537,4 +538,25 @@ async fn an_assignment_left_unanswered_goes_back_to_the_queue_and_to_someone_els
         .find(|c| c["agent"] == ana.as_str())
         .map(|c| c["verdict"].clone());
     assert_eq!(verdict, Some(json!("passed_over")), "{last}");
+
+    // A reply owed by someone who no longer holds the ticket (no change of assignee
+    // leaves one; written here by hand) is dropped by the sweep, which then stops
+    // reading the ticket.
+    let mut t = w.get(quiet).await;
+    let expected_version = t.version;
+    t.sla.reply_owed = Some(ReplyOwed::new(ana.clone(), 30, at));
+    w.env
+        .store
+        .commit(vec![Write::UpdateTicket {
+            ticket: t,
+            expected_version,
+        }])
+        .await
+        .unwrap();
+    let later = at.plus(minutes(40));
+    let report = w.sweep_at(later).await;
+    assert_eq!((report.due, report.returned, report.failed), (1, 0, 0), "{report:?}");
+    let t = w.get(quiet).await;
+    assert_eq!((t.assignee.as_ref(), t.sla.reply_owed.clone()), (Some(&ben), None));
+    assert_eq!(w.sweep_at(later.plus(minutes(1))).await.due, 0);
 }

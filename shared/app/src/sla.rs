@@ -154,7 +154,14 @@ async fn mark(
                 .filter(|o| after.assignee.as_ref() == Some(&o.agent))
                 .cloned(),
         };
-        if due.marks.is_empty() && due.unanswered.is_none() {
+        // A reply owed by someone who no longer holds the ticket (every change of
+        // assignee ends it, so this is only a safeguard): dropped, so the index stops
+        // pointing the sweep at it.
+        let stale = due.unanswered.is_none() && after.sla.reply_overdue(after.status, now).is_some();
+        if stale {
+            after.sla.reply_owed = None;
+        }
+        if due.marks.is_empty() && due.unanswered.is_none() && !stale {
             return Ok(Marked::default());
         }
         match write_marks(store, queues, sla, &before, after, &due, now).await {
@@ -172,9 +179,8 @@ async fn mark(
     })
 }
 
-/// Takes `after` from `agent` back to routing, with its timeline event and the routing
-/// request.
-#[allow(clippy::too_many_arguments)]
+/// Takes `after` from `agent` back to routing: its timeline event and the routing
+/// request, for the mark's transaction.
 fn to_queue(
     before: &Ticket,
     after: &mut Ticket,
@@ -182,24 +188,19 @@ fn to_queue(
     reason: String,
     base: &str,
     now: Timestamp,
-    entries: &mut Vec<TimelineEntry>,
-    effects: &mut Vec<Effect>,
-) {
+) -> (TimelineEntry, Effect) {
     after.assignee = None;
-    effects.push(Effect::route(
-        &format!("{base}:reroute"),
-        &RoutingRequest {
-            tenant_id: before.tenant_id.clone(),
-            ticket: before.number,
-        },
-        now,
-    ));
-    entries.push(TimelineEntry::event(
+    let request = RoutingRequest {
+        tenant_id: before.tenant_id.clone(),
+        ticket: before.number,
+    };
+    let entry = TimelineEntry::event(
         before,
         "returned_to_queue",
         serde_json::json!({ "from": agent, "reason": reason }),
         now,
-    ));
+    );
+    (entry, Effect::route(&format!("{base}:reroute"), &request, now))
 }
 
 /// What the sweep found on one ticket.
@@ -275,16 +276,9 @@ async fn write_marks(
             if away {
                 done.rerouted += 1;
                 let reason = "sla breached while the assignee is away".to_owned();
-                to_queue(
-                    before,
-                    &mut after,
-                    &agent,
-                    reason,
-                    &base,
-                    now,
-                    &mut entries,
-                    &mut effects,
-                );
+                let (entry, effect) = to_queue(before, &mut after, &agent, reason, &base, now);
+                entries.push(entry);
+                effects.push(effect);
             }
         }
     }
@@ -297,16 +291,9 @@ async fn write_marks(
     {
         done.returned += 1;
         let reason = format!("no human reply within {} minutes of the assignment", owed.minutes);
-        to_queue(
-            before,
-            &mut after,
-            &owed.agent,
-            reason,
-            &base,
-            now,
-            &mut entries,
-            &mut effects,
-        );
+        let (entry, effect) = to_queue(before, &mut after, &owed.agent, reason, &base, now);
+        entries.push(entry);
+        effects.push(effect);
         if !after.sla.unanswered_by.contains(&owed.agent) {
             after.sla.unanswered_by.push(owed.agent.clone());
         }
