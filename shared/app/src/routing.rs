@@ -428,8 +428,9 @@ pub async fn request_backfill(
     Ok(())
 }
 
-/// Whether a change of an agent's profile may give them room for backlog tickets.
+/// Whether a change of an agent's profile may give them room for backlog tickets: they
+/// can take one now and could not before, or their limit went up. (Joining a team is a
+/// change of the team's members, which backfills the new members itself.)
 pub fn may_take_more(before: &Agent, after: &Agent) -> bool {
-    can_take_back(after)
-        && (!can_take_back(before) || after.max_open > before.max_open || after.teams.len() > before.teams.len())
+    can_take_back(after) && (!can_take_back(before) || after.max_open > before.max_open)
 }
