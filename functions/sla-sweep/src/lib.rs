@@ -52,6 +52,7 @@ pub async fn handler(
         at_risk = report.at_risk,
         breached = report.breached,
         rerouted = report.rerouted,
+        returned = report.returned,
         failed = report.failed,
         "sla sweep done"
     );
