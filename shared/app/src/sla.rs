@@ -51,7 +51,7 @@ const MARKING: usize = 16;
 pub async fn sweep(store: &dyn Store, queues: &Queues, now: Timestamp) -> SweepReport {
     let mut report = SweepReport::default();
     // Each tenant's policies, read once per sweep.
-    let mut settings: HashMap<TenantId, SlaSettings> = HashMap::new();
+    let mut settings: HashMap<TenantId, Option<SlaSettings>> = HashMap::new();
     for shard in 0..SLA_SHARDS {
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
@@ -65,23 +65,24 @@ pub async fn sweep(store: &dyn Store, queues: &Queues, now: Timestamp) -> SweepR
             };
             for t in &due.items {
                 if !settings.contains_key(&t.tenant_id) {
-                    match store.get_tenant(&t.tenant_id).await {
-                        Ok(tenant) => {
-                            settings.insert(t.tenant_id.clone(), tenant.sla);
-                        }
+                    let sla = match store.get_tenant(&t.tenant_id).await {
+                        Ok(tenant) => Some(tenant.sla),
                         Err(e) => {
-                            tracing::warn!(tenant = %t.tenant_id, error = %e, "reading the tenant failed; the next sweep retries its tickets")
+                            tracing::warn!(tenant = %t.tenant_id, error = %e, "reading the tenant failed; the next sweep retries its tickets");
+                            None
                         }
-                    }
+                    };
+                    settings.insert(t.tenant_id.clone(), sla);
                 }
             }
-            // Up to MARKING tickets at once: each is its own read and transaction.
+            // Up to MARKING tickets at once: each is its own read and transaction. The
+            // tickets of a tenant that could not be read wait for the next sweep.
             let settings = &settings;
             let marked: Vec<_> = futures::stream::iter(due.items.iter())
                 .map(|t| async move {
                     let result = match settings.get(&t.tenant_id) {
-                        Some(sla) => mark(store, queues, sla, &t.tenant_id, t.number, now).await,
-                        None => Err(StoreError::NotFound { entity: "tenant" }),
+                        Some(Some(sla)) => Some(mark(store, queues, sla, &t.tenant_id, t.number, now).await),
+                        _ => None,
                     };
                     (t, result)
                 })
@@ -91,16 +92,17 @@ pub async fn sweep(store: &dyn Store, queues: &Queues, now: Timestamp) -> SweepR
             for (t, result) in marked {
                 report.due += 1;
                 match result {
-                    Ok(done) => {
+                    Some(Ok(done)) => {
                         report.at_risk += done.at_risk;
                         report.breached += done.breached;
                         report.rerouted += done.rerouted;
                         report.returned += done.returned;
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         tracing::warn!(tenant = %t.tenant_id, ticket = %t.number, error = %e, "marking the SLA failed; the next sweep retries");
                         report.failed += 1;
                     }
+                    None => report.failed += 1,
                 }
             }
             match due.next_cursor {
