@@ -29,11 +29,7 @@ async fn world(tenant: &str) -> World {
     let store: Arc<dyn baton_domain::ports::Store> = Arc::new(env.store.clone());
     let sweep = sla_sweep::Deps {
         store: store.clone(),
-        queues: baton_app::Queues {
-            routing: Some(Arc::new(baton_tests::queue(&env, "RoutingQueue"))),
-            notify: Some(Arc::new(baton_tests::queue(&env, "NotifyQueue"))),
-            ..Default::default()
-        },
+        queues: baton_tests::routing_and_notify_queues(&env),
         clock: Arc::new(SystemClock),
     };
     let api = baton_tests::agent_api_deps(&env, store);

@@ -210,21 +210,13 @@ async fn conversation_messages_are_ordered_deduplicated_and_paged() {
     let env = env().await;
     let s = &env.store;
     let t = tid("acme");
-    let c = Conversation {
-        tenant_id: t.clone(),
-        id: ConversationId::generate(),
-        customer_id: CustomerId::generate(),
-        channel: Channel::Whatsapp,
-        owner: Owner::Ai,
-        ticket: None,
-        created_at: t0(),
-        last_message_at: t0(),
-        context_start: None,
-        follows: None,
-        subject: None,
-        account_id: None,
-        version: 1,
-    };
+    let c = Conversation::start(
+        t.clone(),
+        ConversationId::generate(),
+        CustomerId::generate(),
+        Channel::Whatsapp,
+        t0(),
+    );
     s.create_conversation(&c).await.unwrap();
     assert!(matches!(
         s.create_conversation(&c).await,

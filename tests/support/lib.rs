@@ -172,6 +172,15 @@ pub fn queue(env: &TestEnv, logical_id: &str) -> baton_aws::SqsQueue {
     baton_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
 }
 
+/// The queues the router and the SLA sweep relay to: routing and notifications.
+pub fn routing_and_notify_queues(env: &TestEnv) -> baton_app::Queues {
+    baton_app::Queues {
+        routing: Some(std::sync::Arc::new(queue(env, "RoutingQueue"))),
+        notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
+        ..Default::default()
+    }
+}
+
 /// Takes everything on one of the template's queues right now (received and deleted),
 /// each body parsed as `T`.
 pub async fn drain_queue<T: serde::de::DeserializeOwned>(env: &TestEnv, logical_id: &str) -> Vec<T> {
@@ -665,24 +674,11 @@ pub async fn handed_off_ticket(
     env.store.create_customer(&customer, &identity).await.unwrap();
     let number = env.store.next_ticket_number(tenant).await.unwrap();
     let conversation = ConversationId::generate();
-    env.store
-        .create_conversation(&Conversation {
-            tenant_id: tenant.clone(),
-            id: conversation,
-            customer_id,
-            channel: Channel::Whatsapp,
-            owner: Owner::Human,
-            ticket: Some(number),
-            created_at: now,
-            last_message_at: now,
-            context_start: None,
-            follows: None,
-            subject: None,
-            account_id: None,
-            version: 1,
-        })
-        .await
-        .unwrap();
+    let mut started = Conversation::start(tenant.clone(), conversation, customer_id, Channel::Whatsapp, now);
+    started.owner = Owner::Human;
+    started.ticket = Some(number);
+    env.store.create_conversation(&started).await.unwrap();
+
     let source = Source {
         channel: Channel::Whatsapp,
         conversation_id: conversation,

@@ -13,7 +13,7 @@
 
 use baton_app::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::channels::{ChannelMessage, ContentKind};
-use baton_domain::conversation::{Author, Conversation, DeliveryOutcome, DeliveryStatus, Direction, Message, Owner};
+use baton_domain::conversation::{Author, Conversation, DeliveryOutcome, DeliveryStatus, Direction, Message};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::ports::{Queue, Store};
 use baton_domain::tenant::Tenant;
@@ -251,21 +251,13 @@ async fn start(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         created_at: now,
         undeliverable: vec![],
     };
-    let conversation = Conversation {
-        tenant_id: tenant.id.clone(),
-        id: ConversationId::generate(),
-        customer_id: customer.id,
-        channel: Channel::Widget,
-        owner: Owner::Ai,
-        ticket: None,
-        created_at: now,
-        last_message_at: now,
-        context_start: None,
-        follows: None,
-        subject: None,
-        account_id: None,
-        version: 1,
-    };
+    let conversation = Conversation::start(
+        tenant.id.clone(),
+        ConversationId::generate(),
+        customer.id,
+        Channel::Widget,
+        now,
+    );
     let identity = Identity {
         tenant_id: tenant.id.clone(),
         channel: Channel::Widget,

@@ -146,25 +146,20 @@ async fn resolve_and_queue(
     };
     // Whoever claimed the id creates the item; a crash between claim and create heals on
     // the next message, since creating an existing conversation is harmless.
-    let conversation = Conversation {
-        tenant_id: tenant.clone(),
-        id: conversation_id,
-        customer_id: identity.customer_id,
-        channel: message.channel,
-        owner: Owner::Ai,
-        ticket: None,
-        created_at: now,
-        last_message_at: now,
-        context_start: None,
-        follows,
-        subject: email
-            .as_ref()
-            .map(|e| e.subject.clone())
-            .filter(|s| !s.trim().is_empty()),
-        account_id: matches!(message.channel, Channel::Whatsapp | Channel::Instagram)
-            .then(|| message.account_id.clone()),
-        version: 1,
-    };
+    let mut conversation = Conversation::start(
+        tenant.clone(),
+        conversation_id,
+        identity.customer_id,
+        message.channel,
+        now,
+    );
+    conversation.follows = follows;
+    conversation.subject = email
+        .as_ref()
+        .map(|e| e.subject.clone())
+        .filter(|s| !s.trim().is_empty());
+    conversation.account_id =
+        matches!(message.channel, Channel::Whatsapp | Channel::Instagram).then(|| message.account_id.clone());
     match ports.conversations.create_conversation(&conversation).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),

@@ -41,6 +41,33 @@ pub struct Conversation {
     pub version: u64,
 }
 
+impl Conversation {
+    /// A new conversation the AI owns, with no ticket yet, started `now`.
+    pub fn start(
+        tenant_id: TenantId,
+        id: ConversationId,
+        customer_id: CustomerId,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Self {
+        Conversation {
+            tenant_id,
+            id,
+            customer_id,
+            channel,
+            owner: Owner::Ai,
+            ticket: None,
+            created_at: now,
+            last_message_at: now,
+            context_start: None,
+            follows: None,
+            subject: None,
+            account_id: None,
+            version: 1,
+        }
+    }
+}
+
 /// How long a messaging conversation stays open without a message, by default: Meta's
 /// customer-service window.
 pub const DEFAULT_INACTIVITY: time::Duration = time::Duration::hours(24);
@@ -215,21 +242,11 @@ mod tests {
 
     fn conversation(channel: Channel, owner: Owner, ticket: Option<u64>) -> Conversation {
         let t0 = Timestamp::from_unix_millis(0).unwrap();
-        Conversation {
-            tenant_id: TenantId::new("demo").unwrap(),
-            id: ConversationId::generate(),
-            customer_id: CustomerId::generate(),
-            channel,
-            owner,
-            ticket: ticket.map(TicketNumber),
-            created_at: t0,
-            last_message_at: t0,
-            context_start: None,
-            follows: None,
-            subject: None,
-            account_id: None,
-            version: 1,
-        }
+        let tenant = TenantId::new("demo").unwrap();
+        let mut c = Conversation::start(tenant, ConversationId::generate(), CustomerId::generate(), channel, t0);
+        c.owner = owner;
+        c.ticket = ticket.map(TicketNumber);
+        c
     }
 
     #[test]
