@@ -114,6 +114,21 @@ impl World {
         baton_tests::ticket_events(&self.env, &self.tenant, n, name).await
     }
 
+    /// The sweep over the real store and queues, behind the fault injector.
+    fn faulty_sweep(&self, faults: &Arc<baton_tests::faults::Faults>) -> sla_sweep::Deps {
+        use baton_tests::faults::Faulty;
+        let env = &self.env;
+        sla_sweep::Deps {
+            store: Arc::new(Faulty::new(env.store.clone(), faults)),
+            queues: baton_app::Queues {
+                routing: Some(Arc::new(Faulty::new(baton_tests::queue(env, "RoutingQueue"), faults))),
+                notify: Some(Arc::new(Faulty::new(baton_tests::queue(env, "NotifyQueue"), faults))),
+                ..Default::default()
+            },
+            clock: Arc::new(SystemClock),
+        }
+    }
+
     async fn sweep_at(&self, at: Timestamp) -> baton_app::sla::SweepReport {
         let time = at.to_string().replace(".000Z", "Z");
         let event = LambdaEvent::new(scheduled_event_at(&time), Context::default());
@@ -306,7 +321,7 @@ async fn the_sweep_reads_only_what_is_due_and_marks_at_risk_then_breached_once_e
 
 #[tokio::test]
 async fn a_breach_survives_a_fault_at_every_call_and_is_marked_escalated_and_told_once() {
-    use baton_tests::faults::{every_call, Faults, Faulty, SharedClock};
+    use baton_tests::faults::{every_call, Faults, SharedClock};
     let w = world("sla-crash").await;
     let ten_minutes = json!({
         "policies": [{ "id": "tight", "name": "Tight", "targets": { "first_response_minutes": 10 } }]
@@ -316,21 +331,7 @@ async fn a_breach_survives_a_fault_at_every_call_and_is_marked_escalated_and_tol
     let (ana, _) = w.agent("ana").await;
     w.team_of(&[&ana]).await;
     let faults = Faults::new();
-    let faulty = sla_sweep::Deps {
-        store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
-        queues: baton_app::Queues {
-            routing: Some(Arc::new(Faulty::new(
-                baton_tests::queue(&w.env, "RoutingQueue"),
-                &faults,
-            ))),
-            notify: Some(Arc::new(Faulty::new(
-                baton_tests::queue(&w.env, "NotifyQueue"),
-                &faults,
-            ))),
-            ..Default::default()
-        },
-        clock: Arc::new(SystemClock),
-    };
+    let faulty = w.faulty_sweep(&faults);
     let clock = SharedClock::now_system();
     every_call("marking a breach", 8, |k, fault| {
         let (w, faults, faulty, ana, clock) = (&w, &faults, &faulty, &ana, &clock);
@@ -555,4 +556,69 @@ async fn an_assignment_left_unanswered_goes_back_to_the_queue_and_to_someone_els
     let t = w.get(quiet).await;
     assert_eq!((t.assignee.as_ref(), t.sla.reply_owed.clone()), (Some(&ben), None));
     assert_eq!(w.sweep_at(later.plus(minutes(1))).await.due, 0);
+}
+
+#[tokio::test]
+async fn an_unanswered_return_survives_a_fault_at_every_call_and_happens_once() {
+    use baton_tests::faults::{every_call, Faults, SharedClock};
+    let w = world("sla-unanswered-crash").await;
+    let (ana, _) = w.agent("ana").await;
+    w.team(&[&ana], None, Some(30)).await;
+    let faults = Faults::new();
+    let faulty = w.faulty_sweep(&faults);
+    let clock = SharedClock::now_system();
+    every_call("returning an unanswered ticket", 6, |k, fault| {
+        let (w, faults, faulty, ana, clock) = (&w, &faults, &faulty, &ana, &clock);
+        async move {
+            let n = w
+                .ticket(&format!("unanswered at call {k} ({fault:?})"), Priority::Normal)
+                .await;
+            let owed = w.get(n).await.sla.reply_owed.expect("a reply is owed");
+            assert_eq!(owed.agent, *ana);
+            drain_queue::<Value>(&w.env, "NotifyQueue").await;
+            drain_queue::<Value>(&w.env, "RoutingQueue").await;
+            let at = owed.due_at.plus(minutes(1));
+            let time = at.to_string().replace(".000Z", "Z");
+            faults.arm(k, fault);
+            let event = LambdaEvent::new(scheduled_event_at(&time), Context::default());
+            faults.run(sla_sweep::handler(faulty, event)).await;
+            let fired = faults.fired();
+            faults.disarm();
+            // The next minute's sweep, then the outbox relay for what a crash left.
+            w.sweep_at(at.plus(minutes(1))).await;
+            clock.advance(time::Duration::minutes(5));
+            baton_tests::relay_pending(&w.env, w.sweep.store.clone(), Arc::new(clock.clone())).await;
+            let t = w.get(n).await;
+            let case = format!("{fault:?} at call {k}");
+            assert_eq!(w.events(n, "returned_to_queue").await.len(), 1, "{case}");
+            assert_eq!((t.assignee.as_ref(), t.sla.reply_owed.as_ref()), (None, None), "{case}");
+            assert_eq!(t.sla.unanswered_by, vec![ana.clone()], "{case}");
+            assert_eq!(t.sla.next_check(t.status), None, "nothing left to sweep ({case})");
+            let open = w.env.store.get_agent(&w.tenant, ana).await.unwrap().open_count;
+            assert_eq!(open, 0, "the place given back once ({case})");
+            let told: Vec<String> = drain_queue::<NotifyRecord>(&w.env, "NotifyQueue")
+                .await
+                .into_iter()
+                .filter_map(|r| match r {
+                    NotifyRecord::Notification(x)
+                        if x.ticket == n && x.kind == NotificationKind::ReturnedUnanswered =>
+                    {
+                        Some(x.id)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(
+                !told.is_empty() && told.iter().all(|id| *id == told[0]),
+                "told once ({case}): {told:?}"
+            );
+            let routed: Vec<Value> = drain_queue(&w.env, "RoutingQueue").await;
+            assert!(
+                routed.iter().any(|r| r["ticket"] == n.0),
+                "routed again ({case}): {routed:?}"
+            );
+            fired
+        }
+    })
+    .await;
 }
