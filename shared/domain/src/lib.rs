@@ -15,6 +15,7 @@ pub mod directory;
 pub mod email;
 pub mod error;
 pub mod handoff;
+pub mod human_request;
 pub mod idempotency;
 pub mod ids;
 pub mod intake;

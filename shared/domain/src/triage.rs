@@ -265,7 +265,7 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
 }
 
 /// Lower-cases and folds the accents of the languages the phrase lists cover.
-fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     text.to_lowercase()
         .chars()
         .map(|c| match c {
@@ -290,53 +290,6 @@ fn contains_phrase(haystack: &str, phrase: &str) -> bool {
     let h = format!(" {haystack} ");
     h.contains(&format!(" {phrase} "))
 }
-
-/// Asking for a person, in several phrasings and languages.
-const HUMAN_PHRASES: &[&str] = &[
-    "human",
-    "a person",
-    "real person",
-    "live person",
-    "actual person",
-    "someone real",
-    "talk to someone",
-    "speak to someone",
-    "speak with someone",
-    "talk with someone",
-    "agent",
-    "an agent",
-    "live agent",
-    "representative",
-    "customer service rep",
-    "operator",
-    "real human",
-    "not a bot",
-    "stop the bot",
-    "no bot",
-    "a human being",
-    // es / pt / fr / de / it / nl
-    "hablar con una persona",
-    "hablar con un agente",
-    "persona real",
-    "humano",
-    "un asesor",
-    "falar com um atendente",
-    "falar com uma pessoa",
-    "atendente",
-    "parler a un humain",
-    "parler a une personne",
-    "un conseiller",
-    "un humain",
-    "mit einem menschen",
-    "echten menschen",
-    "mitarbeiter sprechen",
-    "einen mitarbeiter",
-    "parlare con un operatore",
-    "un operatore",
-    "una persona",
-    "met een medewerker",
-    "een mens",
-];
 
 const TICKET_PHRASES: &[&str] = &[
     "open a ticket",
@@ -410,7 +363,7 @@ fn normalise_eq(a: bool, b: bool) -> bool {
 /// The rules that hand off before any model is asked.
 pub fn rule_handoff(text: &str, history: &[(bool, String)], ai: &AiSettings) -> Option<HandoffReason> {
     let norm = normalise(text);
-    if HUMAN_PHRASES.iter().any(|p| contains_phrase(&norm, p)) {
+    if crate::human_request::asks_for_human(&norm) {
         return Some(HandoffReason::AskedForHuman);
     }
     if TICKET_PHRASES.iter().any(|p| contains_phrase(&norm, p)) {
