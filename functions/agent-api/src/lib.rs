@@ -83,7 +83,8 @@ impl Deps {
             }
             None => Authenticator::Gateway,
         };
-        let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
+        // Loaded on the first answer preview, not at start: most requests never rank.
+        let embedder = baton_embed::lazy_embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
             name: "EMBEDDING_MODEL_DIR",
             reason: e.to_string(),
         })?;

@@ -39,13 +39,61 @@ pub fn find_model_dir(venv: &Path) -> Option<PathBuf> {
         .find(|p| p.join("model.safetensors").exists())
 }
 
-/// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), or `None` when
-/// the variable is unset or empty: retrieval then ranks by words only. A directory that
-/// does not load is an error worth failing the start for.
-pub fn embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+/// The model directory `EMBEDDING_MODEL_DIR` names, or `None` when the variable is unset
+/// or empty: retrieval then ranks by words only.
+fn model_dir_from_env() -> Option<PathBuf> {
     match std::env::var("EMBEDDING_MODEL_DIR") {
-        Ok(dir) if !dir.trim().is_empty() => Ok(Some(std::sync::Arc::new(MiniLm::load(Path::new(dir.trim()))?))),
-        _ => Ok(None),
+        Ok(dir) if !dir.trim().is_empty() => Some(PathBuf::from(dir.trim())),
+        _ => None,
+    }
+}
+
+/// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), loaded now, or
+/// `None` without it. A directory that does not load is an error worth failing the start
+/// for.
+pub fn embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+    match model_dir_from_env() {
+        Some(dir) => Ok(Some(std::sync::Arc::new(MiniLm::load(&dir)?))),
+        None => Ok(None),
+    }
+}
+
+/// The embedder named by `EMBEDDING_MODEL_DIR`, loaded on its first use: for a process
+/// most of whose requests never rank (the agent API loads it on its first answer preview).
+/// A directory without the model files is still an error at start.
+pub fn lazy_embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+    let Some(dir) = model_dir_from_env() else {
+        return Ok(None);
+    };
+    for name in MODEL_FILES {
+        if !dir.join(name).is_file() {
+            return Err(EmbedError::Files(dir.join(name).display().to_string()));
+        }
+    }
+    Ok(Some(std::sync::Arc::new(LazyMiniLm {
+        dir,
+        model: std::sync::OnceLock::new(),
+    })))
+}
+
+const MODEL_FILES: [&str; 3] = ["config.json", "vocab.txt", "model.safetensors"];
+
+/// [`MiniLm`], loaded the first time something is embedded. A load that fails is
+/// remembered: every later call reports it, and retrieval ranks by words.
+pub struct LazyMiniLm {
+    dir: PathBuf,
+    model: std::sync::OnceLock<Result<MiniLm, String>>,
+}
+
+impl Embedder for LazyMiniLm {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        match self
+            .model
+            .get_or_init(|| MiniLm::load(&self.dir).map_err(|e| e.to_string()))
+        {
+            Ok(model) => model.embed(texts),
+            Err(e) => Err(e.clone()),
+        }
     }
 }
 
@@ -235,5 +283,25 @@ mod model_tests {
         let ids = m.tokenize("Unbelievable!");
         assert_eq!(ids.first(), Some(&m.id("[CLS]")));
         assert_eq!(ids.last(), Some(&m.id("[SEP]")));
+    }
+
+    #[test]
+    fn the_lazy_model_loads_on_first_use_and_embeds_as_the_eager_one() {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+        let dir = find_model_dir(&venv).expect("the embedding model is installed");
+        let lazy = LazyMiniLm {
+            dir: dir.clone(),
+            model: std::sync::OnceLock::new(),
+        };
+        assert!(lazy.model.get().is_none(), "nothing loaded before the first use");
+        let got = lazy.embed(&["where is my order"]).unwrap();
+        assert!(lazy.model.get().is_some());
+        let want = MiniLm::load(&dir).unwrap().embed(&["where is my order"]).unwrap();
+        assert_eq!(got, want);
+        let broken = LazyMiniLm {
+            dir: venv.join("no-such-model"),
+            model: std::sync::OnceLock::new(),
+        };
+        assert!(broken.embed(&["x"]).is_err() && broken.embed(&["x"]).is_err());
     }
 }
