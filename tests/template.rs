@@ -161,3 +161,47 @@ fn every_function_is_a_crate_with_a_library_and_a_thin_main() {
         );
     }
 }
+
+/// The model ships with the deployment: `sam build` makes the layer from the pinned package,
+/// byte for byte the files the tests and the evaluation rank with, and triage and the agent
+/// API get it at the directory their EMBEDDING_MODEL_DIR names by default.
+#[test]
+fn sam_build_makes_the_embedding_model_layer_from_the_measured_model_files() {
+    let t = template();
+    assert_eq!(
+        t.parameters.get("EmbeddingModelDir").cloned().flatten().as_deref(),
+        Some("/opt/embedding-model")
+    );
+    for name in ["TriageFunction", "AgentApiFunction"] {
+        let f = t.function(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(f.layers, ["EmbeddingModelLayer"], "{name}");
+        assert!(
+            matches!(f.environment.get("EMBEDDING_MODEL_DIR"), Some(e) if e.target() == Some("EmbeddingModelDir")),
+            "{name}"
+        );
+    }
+    let out = std::env::temp_dir().join(format!("baton-layer-build-{}", std::process::id()));
+    let built = std::process::Command::new(root().join(".venv/bin/sam"))
+        .args(["build", "EmbeddingModelLayer", "--template"])
+        .arg(root().join("template.yaml"))
+        .arg("--build-dir")
+        .arg(&out)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .current_dir(root())
+        .output()
+        .expect("sam runs");
+    assert!(
+        built.status.success(),
+        "sam build EmbeddingModelLayer: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let measured = baton_local::local_model_dir().expect("the model is installed");
+    for file in ["config.json", "vocab.txt", "model.safetensors"] {
+        let layer_file = std::fs::read(out.join("EmbeddingModelLayer/embedding-model").join(file)).unwrap();
+        assert!(
+            layer_file == std::fs::read(measured.join(file)).unwrap(),
+            "{file} is the measured one"
+        );
+    }
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -117,8 +117,12 @@ pub fn function_env(
         env.insert(name.clone(), resources.resolve(expr)?);
     }
     env_file.apply(&f.logical_id, &mut env);
-    // Locally the embedding model comes from the venv, whose path only this machine knows.
-    if env.get("EMBEDDING_MODEL_DIR").is_some_and(String::is_empty) {
+    // Locally the embedding model comes from the venv (the same pinned files the template's
+    // layer holds), whose path only this machine knows: in place of the layer's /opt path.
+    if env
+        .get("EMBEDDING_MODEL_DIR")
+        .is_some_and(|d| d.is_empty() || !std::path::Path::new(d).is_dir())
+    {
         if let Some(dir) = local_model_dir() {
             env.insert("EMBEDDING_MODEL_DIR".into(), dir.display().to_string());
         }

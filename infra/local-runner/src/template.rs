@@ -115,6 +115,8 @@ pub struct FunctionDef {
     pub schedules: Vec<ScheduleDef>,
     /// The queue failed asynchronous invocations go to (`DeadLetterQueue`).
     pub dead_letter_queue: Option<String>,
+    /// The layers it references (`Layers: [!Ref …]`), by logical id.
+    pub layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -294,6 +296,13 @@ fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDe
             .and_then(|d| get(d, "TargetArn"))
             .and_then(Expr::parse)
             .and_then(|e| e.target().map(str::to_owned)),
+        layers: match get(props, "Layers") {
+            Some(Value::Sequence(layers)) => layers
+                .iter()
+                .filter_map(|l| Expr::parse(l).and_then(|e| e.target().map(str::to_owned)))
+                .collect(),
+            _ => vec![],
+        },
     };
     if let Some(Value::Mapping(events)) = get(props, "Events") {
         for (k, ev) in events {
