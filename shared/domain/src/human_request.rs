@@ -188,7 +188,7 @@ const REACH: &[&str] = &[
     "hand this",
     "hand it",
     "forward this",
-    "help",
+    "help from",
     // es
     "hablar",
     "hable",
@@ -202,8 +202,6 @@ const REACH: &[&str] = &[
     "transferir",
     "ponme",
     "pongame",
-    "ayudar",
-    "ayude",
     // pt
     "falar",
     "fale",
@@ -213,7 +211,6 @@ const REACH: &[&str] = &[
     "contatar",
     "atender",
     "passar para",
-    "ajudar",
     // fr
     "parler",
     "joindre",
@@ -224,7 +221,6 @@ const REACH: &[&str] = &[
     "rappelle",
     "transferer",
     "passer",
-    "aider",
     // de
     "sprechen",
     "reden",
@@ -233,7 +229,6 @@ const REACH: &[&str] = &[
     "verbinden",
     "kontaktieren",
     "erreichen",
-    "helfen",
     // it
     "parlare",
     "contattare",
@@ -242,14 +237,17 @@ const REACH: &[&str] = &[
     "richiamare",
     "passarmi",
     "trasferire",
-    "aiutare",
-    "aiutarmi",
     // nl
     "spreken",
     "praten",
     "bellen",
     "verbinden",
-    "helpen",
+];
+
+/// Asking for help counts only from someone named first ("can anyone help me", "could a
+/// person help"), or "from" them: "I need help since someone stole my card" is not it.
+const HELP: &[&str] = &[
+    "help", "ayudar", "ayude", "ayudarme", "ajudar", "aider", "helfen", "aiutare", "aiutarmi", "helpen",
 ];
 
 /// People to reach.
@@ -439,15 +437,15 @@ pub fn asks_for_human(normalised: &str) -> bool {
     {
         return true;
     }
-    let reach = occurrences(&words, REACH);
     let person = occurrences(&words, PERSON);
-    reach.iter().any(|&(rs, re)| {
+    let near = |(rs, re): (usize, usize), after: bool| {
         !negated(&words, rs)
-            && person.iter().any(|&(ps, pe)| {
-                let gap = if ps >= re { ps - re } else { rs.saturating_sub(pe) };
-                (ps >= re || pe <= rs) && gap <= NEAR
-            })
-    })
+            && person
+                .iter()
+                .any(|&(ps, pe)| (pe <= rs && rs - pe <= NEAR) || (after && ps >= re && ps - re <= NEAR))
+    };
+    occurrences(&words, REACH).into_iter().any(|r| near(r, true))
+        || occurrences(&words, HELP).into_iter().any(|r| near(r, false))
 }
 
 #[cfg(test)]
@@ -534,6 +532,7 @@ mod tests {
             "my card does not work in the machine",
             "I don't need a human, what is my balance",
             "someone stole my card",
+            "i need help since someone stole my card",
         ] {
             assert!(!asks(text), "{text}");
         }
