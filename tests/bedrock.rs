@@ -1,6 +1,7 @@
 //! The Bedrock path of triage against a local HTTP server that speaks the Converse wire
 //! format (the SDK pointed at it by endpoint override): an answer with citations, a model
-//! error, a timeout, an uncited answer and a model that asks for a human.
+//! error, a timeout, an uncited answer, a model that asks for a human, an answer citing an
+//! article retrieval did not agree on, and a clarifying question through the model's tool.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::extract::State;
@@ -26,6 +27,10 @@ enum Mode {
     NeedsHuman,
     Error,
     Slow,
+    /// Sure of itself, citing a retrieved article that is not the one retrieval chose.
+    OtherArticle,
+    /// Asks which of the close candidates applies.
+    Clarify,
 }
 
 #[derive(Clone)]
@@ -36,9 +41,13 @@ struct Fake {
 }
 
 fn tool_reply(input: Value) -> Value {
+    tool_use("answer_customer", input)
+}
+
+fn tool_use(name: &str, input: Value) -> Value {
     json!({
         "output": { "message": { "role": "assistant", "content": [
-            { "toolUse": { "toolUseId": "tooluse_01", "name": "answer_customer", "input": input } }
+            { "toolUse": { "toolUseId": "tooluse_01", "name": name, "input": input } }
         ] } },
         "stopReason": "tool_use",
         "usage": { "inputTokens": 812, "outputTokens": 64, "totalTokens": 876 },
@@ -82,6 +91,14 @@ async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body:
             json!({ "message": "The model failed to process the request" }).to_string(),
         )
             .into_response(),
+        Mode::OtherArticle => json(tool_reply(json!({
+            "answer": "You can return unused items within 30 days.",
+            "confidence": 0.99, "cited_article_ids": ["returns"], "needs_human": false
+        }))),
+        Mode::Clarify => json(tool_use(
+            "ask_which_article",
+            json!({ "question": "Was your card declined, or is it blocked?", "article_ids": ["card-declined", "card-blocked"] }),
+        )),
         Mode::Slow => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             json(tool_reply(
@@ -220,7 +237,7 @@ async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
     );
 
     *h.fake.mode.lock().unwrap() = Mode::NeedsHuman;
-    ask(&h, "4915550005", "Can I return shoes I wore outside?").await;
+    ask(&h, "4915550005", "How do I return something I wore outside?").await;
     let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
     let ticket = h
         .env
@@ -234,4 +251,80 @@ async fn an_uncited_answer_is_not_sent_and_a_model_can_ask_for_a_human() {
         Some("Customer wants an exception to the 30-day returns window for worn shoes."),
         "the model's summary is on the ticket"
     );
+}
+
+#[tokio::test]
+async fn an_answer_from_an_article_retrieval_did_not_choose_is_not_sent() {
+    let h = harness().await;
+    *h.fake.mode.lock().unwrap() = Mode::OtherArticle;
+    ask(&h, "4915550006", "How long does delivery take?").await;
+    assert_eq!(
+        handoff_reason(&h).await,
+        "uncited_answer",
+        "its 0.99 is not taken at its word"
+    );
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert!(out.iter().all(|m| !m.text.contains("within 30 days")));
+}
+
+#[tokio::test]
+async fn offered_close_candidates_the_model_asks_which_one_through_its_tool() {
+    use baton_domain::ports::KnowledgeStore;
+    use baton_domain::Clock;
+    let h = harness().await;
+    let demo = TenantId::new("demo").unwrap();
+    for (id, title, body, questions) in [
+        (
+            "card-declined",
+            "Card declined",
+            "A declined card is usually a limit or a wrong PIN.",
+            ["why was my card declined", "my card got declined at the shop"],
+        ),
+        (
+            "card-blocked",
+            "Card blocked",
+            "We block a card after three wrong PINs.",
+            ["why is my card blocked", "my card was blocked"],
+        ),
+    ] {
+        h.env
+            .store
+            .put_article(&baton_domain::kb::Article {
+                tenant_id: demo.clone(),
+                id: baton_domain::ArticleId::new(id).unwrap(),
+                title: title.into(),
+                body: body.into(),
+                tags: vec![],
+                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
+                url: None,
+                updated_at: baton_domain::SystemClock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    *h.fake.mode.lock().unwrap() = Mode::Clarify;
+    ask(&h, "4915550007", "what is wrong with my card").await;
+    let req = h.fake.last_request.lock().unwrap().clone().unwrap();
+    let tools: Vec<&str> = req["toolConfig"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["toolSpec"]["name"].as_str())
+        .collect();
+    assert_eq!(tools, ["answer_customer", "ask_which_article"]);
+    assert!(
+        req["toolConfig"]["toolChoice"].get("any").is_some(),
+        "{}",
+        req["toolConfig"]
+    );
+    let out: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].text.starts_with("Was your card declined, or is it blocked?")
+            && out[0].text.contains("1. Card")
+            && out[0].text.contains("2. Card"),
+        "{}",
+        out[0].text
+    );
+    assert!(drain_queue::<RoutingRequest>(&h.env, "RoutingQueue").await.is_empty());
 }

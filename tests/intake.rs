@@ -133,6 +133,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         delivery_error: None,
         sender: None,
         original: None,
+        choices: vec![],
         created_at: SystemClock.now(),
         sent_at: None,
     };

@@ -309,6 +309,10 @@ async fn an_agent_reply_is_sent_once_threaded_and_the_customer_answer_returns_to
         "Also, the door code is 4411.",
     );
     w.customer_writes("ses-c4", &tagged, SUPPORT).await;
+    assert!(
+        w.env.store.get_ticket(&demo(), TicketNumber(2)).await.is_err(),
+        "the customer's replies open no second ticket"
+    );
     let stranger = mail(
         "eve@elsewhere.example",
         SUPPORT,
@@ -329,10 +333,12 @@ async fn an_agent_reply_is_sent_once_threaded_and_the_customer_answer_returns_to
         texts.contains(&"One more thing: can you leave it with a neighbour?".to_owned()),
         "{texts:?}"
     );
-    assert!(
-        w.env.store.get_ticket(&demo(), TicketNumber(2)).await.is_err(),
-        "no second ticket"
-    );
+    // The stranger's message is a conversation of its own (here handed off: an address
+    // change), never part of ticket 1's.
+    let first = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
+    if let Ok(other) = w.env.store.get_ticket(&demo(), TicketNumber(2)).await {
+        assert_ne!(other.source.conversation_id, first.source.conversation_id);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -200,6 +200,7 @@ fn message(t: &TenantId, conv: ConversationId, text: &str, channel_id: Option<&s
         delivery_error: None,
         sender: None,
         original: None,
+        choices: vec![],
         created_at: t0(),
         sent_at: None,
     }

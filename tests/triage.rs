@@ -353,6 +353,7 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
             sent_at: None,
             sender: None,
             original: None,
+            choices: vec![],
         };
         h.env.store.append_message(&m).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -371,5 +372,91 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
         texts.len() >= 46,
         "every message since the context start: {}",
         texts.len()
+    );
+}
+
+#[tokio::test]
+async fn close_sibling_articles_get_a_clarifying_question_and_the_customers_pick_is_answered() {
+    use baton_domain::ports::KnowledgeStore;
+    use baton_domain::Clock;
+    let h = harness().await;
+    for (id, title, body, questions) in [
+        (
+            "card-declined",
+            "Card declined",
+            "A declined card is usually a limit or a wrong PIN.",
+            ["why was my card declined", "my card got declined at the shop"],
+        ),
+        (
+            "card-blocked",
+            "Card blocked",
+            "We block a card after three wrong PINs.",
+            ["why is my card blocked", "my card was blocked"],
+        ),
+    ] {
+        h.env
+            .store
+            .put_article(&baton_domain::kb::Article {
+                tenant_id: demo(),
+                id: baton_domain::ArticleId::new(id).unwrap(),
+                title: title.into(),
+                body: body.into(),
+                tags: vec![],
+                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
+                url: None,
+                updated_at: SystemClock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    let (conv, token) = start(&h).await;
+    say(&h, &conv, &token, "q1", "what is wrong with my card").await;
+    let asked: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert_eq!(asked.len(), 1);
+    assert!(
+        asked[0].text.contains("1. Card") && asked[0].text.contains("2. Card"),
+        "{}",
+        asked[0].text
+    );
+    let thread = h
+        .env
+        .store
+        .list_messages(&demo(), conv.parse().unwrap(), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    let question = thread
+        .iter()
+        .find(|m| m.author == Author::Ai)
+        .expect("the question is stored");
+    assert_eq!(
+        question.choices.len(),
+        2,
+        "the offered articles are kept with the question"
+    );
+    let second = question.choices[1].clone();
+
+    say(&h, &conv, &token, "q2", "2").await;
+    let answered: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    let want = if second.as_str() == "card-blocked" {
+        "three wrong PINs"
+    } else {
+        "a limit or a wrong PIN"
+    };
+    assert_eq!(answered.len(), 1);
+    assert!(answered[0].text.contains(want), "{}", answered[0].text);
+    assert!(open_tickets(&h).await.is_empty(), "no ticket: the pick was answered");
+
+    // The next unclear turn hands off instead of asking again.
+    say(&h, &conv, &token, "q3", "what is wrong with my card").await;
+    let asked_again: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
+    assert_eq!(asked_again.len(), 1);
+    say(&h, &conv, &token, "q4", "no idea").await;
+    let routed: Vec<RoutingRequest> = drain_queue(&h.env, "RoutingQueue").await;
+    assert_eq!(routed.len(), 1, "a reply that settles nothing hands off");
+    let ticket = h.env.store.get_ticket(&demo(), routed[0].ticket).await.unwrap();
+    assert_eq!(
+        ticket.handoff_reason,
+        Some(baton_domain::triage::HandoffReason::StillUnclear.describe())
     );
 }

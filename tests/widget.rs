@@ -137,6 +137,7 @@ async fn polling_returns_the_thread_after_the_cursor() {
             delivery_error: None,
             sender: None,
             original: None,
+            choices: vec![],
             created_at: SystemClock.now(),
             sent_at: None,
         };
@@ -264,6 +265,7 @@ async fn a_reply_is_marked_delivered_once_the_widget_poll_returns_it() {
         delivery: Some(baton_domain::conversation::DeliveryStatus::Queued),
         delivery_error: None,
         sender: None,
+        choices: vec![],
         original: None,
         created_at: SystemClock.now(),
         sent_at: None,

@@ -6,6 +6,7 @@ use crate::views::*;
 use crate::{ok, Ctx};
 use baton_domain::tenant::{AiSettings, Tenant};
 use baton_domain::triage::{decide, DecisionInput};
+use baton_domain::ArticleId;
 use lambda_http::{Body, Response};
 
 type Res = Result<Response<Body>, ApiError>;
@@ -83,6 +84,14 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
     let text = body.text.unwrap_or_default();
     let mut f = Fields::default();
     f.text("text", &text, 1, 4000);
+    let choices = body.choices.unwrap_or_default();
+    f.check(
+        choices.len() <= baton_domain::clarify::MAX_CHOICES,
+        "choices",
+        "at most 3 article ids",
+    );
+    let offered: Vec<ArticleId> = choices.iter().filter_map(|c| ArticleId::new(c.as_str()).ok()).collect();
+    f.check(offered.len() == choices.len(), "choices", "article ids");
     f.finish()?;
     ctx.rate_limit("ai-preview", PREVIEWS_PER_MINUTE).await?;
     let tenant = tenant(ctx).await?;
@@ -98,6 +107,7 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
             ai: &tenant.ai,
             kb: &kb.index,
             articles: &kb.articles,
+            offered: &offered,
         },
         ctx.deps.answerer.as_ref(),
     )

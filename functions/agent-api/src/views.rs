@@ -721,6 +721,10 @@ pub struct AiSettingsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PreviewBody {
     pub text: Option<String>,
+    /// To preview the reply to a clarifying question: the article ids it offered (the
+    /// `citations` of a `clarify` result), in their order.
+    #[serde(default)]
+    pub choices: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -733,8 +737,10 @@ pub struct CitationView {
 /// What the triage decision would do with this message, sending and storing nothing.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewResult {
+    /// `answer`, `clarify` (close candidates: `answer` is the question asked, `citations`
+    /// the candidates in their numbered order) or `handoff`.
     pub decision: Decision,
-    /// `answered`, or the handoff reason's code.
+    /// `answered`, `clarify`, or the handoff reason's code.
     pub reason: String,
     pub answer: Option<String>,
     pub confidence: f64,

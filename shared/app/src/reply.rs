@@ -54,6 +54,7 @@ impl Reply {
             sent_at: None,
             sender: None,
             original: None,
+            choices: vec![],
         };
         let out = OutboundMessage {
             tenant_id: to.tenant_id.clone(),

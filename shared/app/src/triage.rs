@@ -28,7 +28,7 @@ use baton_domain::ports::{CapacityCheck, Store, Write};
 use baton_domain::sla::SlaSettings;
 use baton_domain::ticket::{Action, KbLink, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
-use baton_domain::{Clock, StoreError, TenantId, TicketNumber, Timestamp};
+use baton_domain::{ArticleId, Clock, StoreError, TenantId, TicketNumber, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,6 +177,11 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         .map(|m| (m.author == Author::Customer, m.text.clone()))
         .collect();
     let before = baton_domain::triage::context_window(&before);
+    // The clarifying question the AI asked just before this message, if it asked one.
+    let offered: &[ArticleId] = match history.len().checked_sub(2).map(|i| &history[i]) {
+        Some(m) if m.author == Author::Ai => &m.choices,
+        _ => &[],
+    };
     let outcome = decide(
         &DecisionInput {
             text: baton_domain::triage::current_message(&inbound.message.text),
@@ -184,14 +189,25 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             ai: &tenant_cfg.ai,
             kb: &kb.index,
             articles: &kb.articles,
+            offered,
         },
         deps.answerer.as_ref(),
     )
     .await;
     match (outcome.decision, outcome.answer.clone()) {
         (Decision::Answer, Some(text)) => {
-            let done = answer(deps, inbound, key, text, now).await?;
+            let done = answer(deps, inbound, key, text, vec![], now).await?;
             tracing::info!(confidence = outcome.confidence, article = %outcome.citations[0].article_id, "answered from the knowledge base");
+            Ok(done)
+        }
+        (Decision::Clarify, Some(text)) => {
+            let choices: Vec<ArticleId> = outcome.citations.iter().map(|c| c.article_id.clone()).collect();
+            let done = answer(deps, inbound, key, text, choices, now).await?;
+            tracing::info!(
+                confidence = outcome.confidence,
+                candidates = outcome.citations.len(),
+                "asked which article applies"
+            );
             Ok(done)
         }
         _ => {
@@ -262,6 +278,7 @@ async fn store_inbound(
         sent_at: inbound.message.sent_at,
         sender: Some(inbound.sender()),
         original: inbound.email.as_ref().and_then(|e| e.original.clone()),
+        choices: vec![],
     };
     match deps.store.append_message(&message).await {
         Ok(()) => Ok(message),
@@ -318,9 +335,10 @@ async fn answer(
     inbound: &InboundMessage,
     key: &str,
     text: String,
+    choices: Vec<ArticleId>,
     now: Timestamp,
 ) -> Result<Handled, RecordError> {
-    let reply = Reply::build(
+    let mut reply = Reply::build(
         "answer",
         key,
         &recipient(inbound),
@@ -330,6 +348,7 @@ async fn answer(
         None,
         now,
     );
+    reply.message.choices = choices;
     match deps.store.commit(reply.writes().into()).await {
         Ok(()) => {
             relay(

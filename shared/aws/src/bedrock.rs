@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
+    AnyToolChoice, ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SpecificToolChoice,
     SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_sdk_bedrockruntime::Client;
@@ -16,6 +16,8 @@ use baton_domain::ArticleId;
 use std::time::Duration;
 
 const TOOL: &str = "answer_customer";
+/// Offered when retrieval found close candidates: ask the customer which one applies.
+const CLARIFY_TOOL: &str = "ask_which_article";
 const SUMMARY_TOOL: &str = "summarize_case";
 
 pub struct BedrockAnswerer {
@@ -102,14 +104,32 @@ fn schema() -> serde_json::Value {
     })
 }
 
+fn clarify_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "question": { "type": "string", "description": "One short sentence asking which of the articles the customer means (the numbered titles are added after it)." },
+            "article_ids": { "type": "array", "items": { "type": "string" }, "description": "Ids of the passages that could apply." }
+        },
+        "required": ["question", "article_ids"]
+    })
+}
+
 fn system_prompt(r: &AnswerRequest<'_>) -> String {
     let mut s = format!(
         "{}\n\nAnswer the customer's last message using only the knowledge-base passages below. \
          Reply through the {TOOL} tool. Cite the ids of the passages you used. If the passages do not \
          answer the question, or the customer needs an action only a person can take, set needs_human \
-         to true and explain why. Never invent policies, prices or order details.\n\nPassages:\n",
+         to true and explain why. Never invent policies, prices or order details.\n",
         r.persona
     );
+    if r.may_clarify {
+        s.push_str(&format!(
+            "\nThese passages are close matches for different questions. Unless the conversation makes \
+             clear which one the customer means, do not guess: ask through the {CLARIFY_TOOL} tool.\n"
+        ));
+    }
+    s.push_str("\nPassages:\n");
     for (hit, article) in &r.passages {
         s.push_str(&format!(
             "\n[id: {}] {}\n{}\n",
@@ -160,13 +180,23 @@ impl Answerer for BedrockAnswerer {
             .input_schema(ToolInputSchema::Json(to_document(&schema())))
             .build()
             .map_err(build_err)?;
-        let config = ToolConfiguration::builder()
-            .tools(Tool::ToolSpec(tool))
-            .tool_choice(ToolChoice::Tool(
+        let mut config = ToolConfiguration::builder().tools(Tool::ToolSpec(tool));
+        config = if r.may_clarify {
+            let clarify = ToolSpecification::builder()
+                .name(CLARIFY_TOOL)
+                .description("Ask the customer which of the close candidates their question is about.")
+                .input_schema(ToolInputSchema::Json(to_document(&clarify_schema())))
+                .build()
+                .map_err(build_err)?;
+            config
+                .tools(Tool::ToolSpec(clarify))
+                .tool_choice(ToolChoice::Any(AnyToolChoice::builder().build()))
+        } else {
+            config.tool_choice(ToolChoice::Tool(
                 SpecificToolChoice::builder().name(TOOL).build().map_err(build_err)?,
             ))
-            .build()
-            .map_err(build_err)?;
+        };
+        let config = config.build().map_err(build_err)?;
         let mut req = self
             .client
             .converse()
@@ -202,15 +232,21 @@ impl Answerer for BedrockAnswerer {
         let Some(ConverseOutput::Message(message)) = out.output else {
             return Err(AnswerError("no message in the model output".into()));
         };
-        let input = message
+        let (tool, input) = message
             .content
             .iter()
             .find_map(|c| match c {
-                ContentBlock::ToolUse(t) if t.name == TOOL => Some(from_document(&t.input)),
+                ContentBlock::ToolUse(t) if t.name == TOOL || (r.may_clarify && t.name == CLARIFY_TOOL) => {
+                    Some((t.name.as_str(), from_document(&t.input)))
+                }
                 _ => None,
             })
             .ok_or_else(|| AnswerError("the model did not answer through the tool".into()))?;
-        parse_tool_input(&input)
+        if tool == CLARIFY_TOOL {
+            parse_clarify_input(&input)
+        } else {
+            parse_tool_input(&input)
+        }
     }
 
     async fn summarize(&self, conversation: &[(bool, String)], handoff_reason: &str) -> Option<String> {
@@ -320,5 +356,25 @@ pub fn parse_tool_input(v: &serde_json::Value) -> Result<ProposedAnswer, AnswerE
         confidence,
         cited,
         needs_human: needs_human.then(|| reason.unwrap_or_else(|| "the assistant asked for a person".into())),
+        clarify: None,
+    })
+}
+
+/// Checks a clarifying question: a lead-in and the candidate ids it is about.
+pub fn parse_clarify_input(v: &serde_json::Value) -> Result<ProposedAnswer, AnswerError> {
+    let bad = |what: &str| AnswerError(format!("malformed clarifying question: {what}"));
+    let question = v["question"].as_str().ok_or_else(|| bad("question"))?.trim().to_owned();
+    let cited = v["article_ids"]
+        .as_array()
+        .ok_or_else(|| bad("article_ids"))?
+        .iter()
+        .filter_map(|c| c.as_str().and_then(|s| ArticleId::new(s).ok()))
+        .collect();
+    Ok(ProposedAnswer {
+        text: String::new(),
+        confidence: 0.0,
+        cited,
+        needs_human: None,
+        clarify: Some(question),
     })
 }

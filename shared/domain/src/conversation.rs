@@ -1,6 +1,6 @@
 //! Conversations and their messages.
 
-use crate::{AgentId, Channel, ConversationId, CustomerId, TenantId, TicketNumber, Timestamp};
+use crate::{AgentId, ArticleId, Channel, ConversationId, CustomerId, TenantId, TicketNumber, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Who answers the customer right now.
@@ -234,6 +234,10 @@ pub struct Message {
     /// Where the whole message is, when `text` is not all of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// An AI clarifying question: the articles it offered, in their numbered order (the
+    /// customer's next message picks one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<ArticleId>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod caps;
 pub mod channels;
+pub mod clarify;
 pub mod clock;
 pub mod connections;
 pub mod conversation;

@@ -18,12 +18,13 @@ pub trait Embedder: Send + Sync {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>;
 }
 
-/// The raw lexical score chosen as the operating point on CLINC150 (`docs/triage.md`).
-pub const LEXICAL_OPERATING_POINT: f64 = 0.17;
-/// The raw lexical + semantic score chosen as the operating point on CLINC150.
-pub const SEMANTIC_OPERATING_POINT: f64 = 0.37;
+/// The raw lexical score chosen as the operating point on CLINC150's training split
+/// (`docs/triage.md`, "Calibration").
+pub const LEXICAL_OPERATING_POINT: f64 = 0.22;
+/// The raw lexical + semantic score chosen as the operating point on the training split.
+pub const SEMANTIC_OPERATING_POINT: f64 = 0.40;
 /// The share of the lexical score in the semantic ranking.
-pub const SEMANTIC_LEXICAL_WEIGHT: f64 = 0.3;
+pub const SEMANTIC_LEXICAL_WEIGHT: f64 = 0.2;
 
 /// Maps a raw score onto 0..1 with `1 - e^(-k·raw)`, `k` putting `operating_point` at 0.6
 /// (the default confidence threshold), so one tenant threshold means the same thing
@@ -279,7 +280,9 @@ struct Semantic {
     vectors: Vec<Vec<f32>>,
 }
 
-fn passages(a: &Article) -> Vec<String> {
+/// The passages an article is indexed as: its title, each sample question, each sentence
+/// of its body, and its tags.
+pub fn passages(a: &Article) -> Vec<String> {
     let mut p = vec![a.title.clone()];
     p.extend(a.sample_questions.iter().cloned());
     p.extend(
@@ -350,8 +353,14 @@ impl KbIndex {
         self.articles.is_empty()
     }
 
-    /// The best `k` articles for `query`, best first, with scores in 0..1.
-    pub fn search(&self, query: &str, k: usize) -> Vec<Hit> {
+    /// How many articles it indexes.
+    pub fn len(&self) -> usize {
+        self.articles.len()
+    }
+
+    /// Each article's raw signals for `query`, in index order; empty when the query has
+    /// no words or the index no articles.
+    pub fn signals(&self, query: &str) -> Vec<Signals> {
         let q = tokenize(query);
         if q.is_empty() || self.articles.is_empty() {
             return vec![];
@@ -365,37 +374,40 @@ impl KbIndex {
         for (d, s) in self.words.docs.iter().zip(self.grams.similarities(query)) {
             gram_sims[d.article].push(s);
         }
-        // Meaning: the best cosine between the question and any of the article's passages.
-        // If the model fails on this query the words still rank it.
+        // Meaning: the mean cosine between the question and the article's NEAREST best
+        // passages (one lucky passage is weaker evidence than three). If the model fails
+        // on this query the words still rank it.
         let meaning: Option<Vec<f64>> = self.semantic.as_ref().and_then(|sem| {
             let q = sem.embedder.embed(&[query]).ok()?.into_iter().next()?;
-            let mut best = vec![0.0f64; self.articles.len()];
+            let mut cosines: Vec<Vec<f64>> = vec![Vec::new(); self.articles.len()];
             for (d, v) in self.words.docs.iter().zip(&sem.vectors) {
                 let cos: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
-                best[d.article] = best[d.article].max(f64::from(cos));
+                cosines[d.article].push(f64::from(cos));
             }
-            Some(best)
+            Some(cosines.iter_mut().map(|c| mean_of_best(c, NEAREST)).collect())
         });
-        let mut hits: Vec<Hit> = (0..self.articles.len())
-            .map(|i| {
-                let sims = &mut gram_sims[i];
-                sims.sort_by(|a, b| b.total_cmp(a));
-                let take = sims.len().clamp(1, NEAREST);
-                let gram = sims.iter().take(take).sum::<f64>() / take as f64;
-                let lexical = 0.5 * word_best[i] + 0.5 * gram;
-                let score = match &meaning {
-                    Some(m) => calibrate(
-                        SEMANTIC_LEXICAL_WEIGHT * lexical + (1.0 - SEMANTIC_LEXICAL_WEIGHT) * m[i].max(0.0),
-                        SEMANTIC_OPERATING_POINT,
-                    ),
-                    None => calibrate(lexical, LEXICAL_OPERATING_POINT),
-                };
+        (0..self.articles.len())
+            .map(|i| Signals {
+                words: word_best[i],
+                grams: mean_of_best(&mut gram_sims[i], NEAREST),
+                meaning: meaning.as_ref().map(|m| m[i].max(0.0)),
+            })
+            .collect()
+    }
+
+    /// The best `k` articles for `query`, best first, with scores in 0..1.
+    pub fn search(&self, query: &str, k: usize) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = self
+            .signals(query)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
                 let (id, title, url) = &self.articles[i];
                 Hit {
                     article_id: id.clone(),
                     title: title.clone(),
                     url: url.clone(),
-                    score,
+                    score: s.score(),
                 }
             })
             .filter(|h| h.score > 0.0)
@@ -407,6 +419,55 @@ impl KbIndex {
         });
         hits.truncate(k);
         hits
+    }
+
+    /// The indexed articles' ids, in index order (the order of [`KbIndex::signals`]).
+    pub fn article_ids(&self) -> impl Iterator<Item = &ArticleId> {
+        self.articles.iter().map(|(id, _, _)| id)
+    }
+}
+
+/// The mean of the `n` largest of `values` (0 when there are none); reorders them.
+fn mean_of_best(values: &mut [f64], n: usize) -> f64 {
+    values.sort_by(|a, b| b.total_cmp(a));
+    let take = values.len().clamp(1, n);
+    values.iter().take(take).sum::<f64>() / take as f64
+}
+
+/// How well one article matches a question, before calibration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signals {
+    /// BM25 of its best passage, over what a full match would score (0..1).
+    pub words: f64,
+    /// Mean cosine of its best three passages over character n-grams (0..1).
+    pub grams: f64,
+    /// Mean cosine of its best three passages' embeddings, when the index has them.
+    pub meaning: Option<f64>,
+}
+
+impl Signals {
+    /// The raw score, before calibration: `lexical_weight` of the lexical score (½ words +
+    /// ½ spelling) and the rest meaning, or the lexical score alone without meaning.
+    pub fn raw(&self, lexical_weight: f64) -> f64 {
+        let lexical = 0.5 * self.words + 0.5 * self.grams;
+        match self.meaning {
+            Some(m) => lexical_weight * lexical + (1.0 - lexical_weight) * m,
+            None => lexical,
+        }
+    }
+
+    /// The operating point that calibrates [`Signals::raw`] for these signals.
+    pub fn operating_point(&self) -> f64 {
+        if self.meaning.is_some() {
+            SEMANTIC_OPERATING_POINT
+        } else {
+            LEXICAL_OPERATING_POINT
+        }
+    }
+
+    /// The calibrated score (0..1).
+    pub fn score(&self) -> f64 {
+        calibrate(self.raw(SEMANTIC_LEXICAL_WEIGHT), self.operating_point())
     }
 }
 
