@@ -84,9 +84,11 @@ impl Deps {
             None => Authenticator::Gateway,
         };
         // Loaded on the first answer preview, not at start: most requests never rank.
-        let embedder = baton_embed::lazy_embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
-            name: "EMBEDDING_MODEL_DIR",
-            reason: e.to_string(),
+        let embedder = baton_embed::embedder_from_env(baton_embed::Load::OnFirstUse).map_err(|e| {
+            baton_aws::ConfigError::Invalid {
+                name: "EMBEDDING_MODEL_DIR",
+                reason: e.to_string(),
+            }
         })?;
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let store: Arc<dyn Store> = Arc::new(baton_aws::DynamoStore::from_env(sdk)?);

@@ -57,9 +57,11 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
     );
     deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
     deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?));
-    let embedder = baton_embed::embedder_from_env().map_err(|e| baton_aws::ConfigError::Invalid {
-        name: "EMBEDDING_MODEL_DIR",
-        reason: e.to_string(),
+    let embedder = baton_embed::embedder_from_env(baton_embed::Load::InBackground).map_err(|e| {
+        baton_aws::ConfigError::Invalid {
+            name: "EMBEDDING_MODEL_DIR",
+            reason: e.to_string(),
+        }
     })?;
     deps.kb_cache = KbCache::new(embedder);
     Ok(deps)

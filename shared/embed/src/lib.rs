@@ -48,20 +48,23 @@ fn model_dir_from_env() -> Option<PathBuf> {
     }
 }
 
-/// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), loaded now, or
-/// `None` without it. A directory that does not load is an error worth failing the start
-/// for.
-pub fn embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
-    match model_dir_from_env() {
-        Some(dir) => Ok(Some(std::sync::Arc::new(MiniLm::load(&dir)?))),
-        None => Ok(None),
-    }
+/// When a process loads the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// On a thread started now: init does not wait for it, and the first request's other
+    /// work (store reads, the knowledge base) overlaps it. For triage, whose every request
+    /// ranks.
+    InBackground,
+    /// On its first use: for a process most of whose requests never rank (the agent API
+    /// loads it on its first answer preview).
+    OnFirstUse,
 }
 
-/// The embedder named by `EMBEDDING_MODEL_DIR`, loaded on its first use: for a process
-/// most of whose requests never rank (the agent API loads it on its first answer preview).
-/// A directory without the model files is still an error at start.
-pub fn lazy_embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+/// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), or `None` when the
+/// variable is unset or empty: retrieval then ranks by words only. A directory without the
+/// model files is an error at start; a load that fails later is reported by every call and
+/// retrieval ranks by words.
+pub fn embedder_from_env(load: Load) -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
     let Some(dir) = model_dir_from_env() else {
         return Ok(None);
     };
@@ -70,27 +73,54 @@ pub fn lazy_embedder_from_env() -> Result<Option<std::sync::Arc<dyn Embedder>>, 
             return Err(EmbedError::Files(dir.join(name).display().to_string()));
         }
     }
-    Ok(Some(std::sync::Arc::new(LazyMiniLm {
-        dir,
-        model: std::sync::OnceLock::new(),
-    })))
+    Ok(Some(std::sync::Arc::new(LazyMiniLm::new(dir, load))))
 }
 
 const MODEL_FILES: [&str; 3] = ["config.json", "vocab.txt", "model.safetensors"];
 
-/// [`MiniLm`], loaded the first time something is embedded. A load that fails is
-/// remembered: every later call reports it, and retrieval ranks by words.
+enum Pending {
+    Later(PathBuf),
+    Loading(std::thread::JoinHandle<Result<MiniLm, String>>),
+}
+
+/// [`MiniLm`], loading in the background or on first use; the first embedding waits for
+/// it. A load that fails is remembered: every later call reports it.
 pub struct LazyMiniLm {
-    dir: PathBuf,
+    pending: std::sync::Mutex<Option<Pending>>,
     model: std::sync::OnceLock<Result<MiniLm, String>>,
+}
+
+impl LazyMiniLm {
+    pub fn new(dir: PathBuf, load: Load) -> Self {
+        let pending = match load {
+            Load::OnFirstUse => Pending::Later(dir),
+            Load::InBackground => Pending::Loading(std::thread::spawn(move || {
+                MiniLm::load(&dir).map_err(|e| e.to_string())
+            })),
+        };
+        LazyMiniLm {
+            pending: std::sync::Mutex::new(Some(pending)),
+            model: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn model(&self) -> &Result<MiniLm, String> {
+        self.model.get_or_init(|| {
+            let pending = self.pending.lock().ok().and_then(|mut p| p.take());
+            match pending {
+                Some(Pending::Later(dir)) => MiniLm::load(&dir).map_err(|e| e.to_string()),
+                Some(Pending::Loading(thread)) => thread
+                    .join()
+                    .unwrap_or_else(|_| Err("the model's load panicked".into())),
+                None => Err("the model's load was lost".into()),
+            }
+        })
+    }
 }
 
 impl Embedder for LazyMiniLm {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        match self
-            .model
-            .get_or_init(|| MiniLm::load(&self.dir).map_err(|e| e.to_string()))
-        {
+        match self.model() {
             Ok(model) => model.embed(texts),
             Err(e) => Err(e.clone()),
         }
@@ -286,22 +316,25 @@ mod model_tests {
     }
 
     #[test]
-    fn the_lazy_model_loads_on_first_use_and_embeds_as_the_eager_one() {
+    fn a_lazy_model_loads_in_the_background_or_on_first_use_and_embeds_as_the_eager_one() {
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
         let dir = find_model_dir(&venv).expect("the embedding model is installed");
-        let lazy = LazyMiniLm {
-            dir: dir.clone(),
-            model: std::sync::OnceLock::new(),
-        };
-        assert!(lazy.model.get().is_none(), "nothing loaded before the first use");
-        let got = lazy.embed(&["where is my order"]).unwrap();
-        assert!(lazy.model.get().is_some());
         let want = MiniLm::load(&dir).unwrap().embed(&["where is my order"]).unwrap();
-        assert_eq!(got, want);
-        let broken = LazyMiniLm {
-            dir: venv.join("no-such-model"),
-            model: std::sync::OnceLock::new(),
-        };
-        assert!(broken.embed(&["x"]).is_err() && broken.embed(&["x"]).is_err());
+        for load in [Load::OnFirstUse, Load::InBackground] {
+            let lazy = LazyMiniLm::new(dir.clone(), load);
+            assert!(
+                lazy.model.get().is_none(),
+                "{load:?}: nothing waited for before the first use"
+            );
+            assert_eq!(lazy.embed(&["where is my order"]).unwrap(), want, "{load:?}");
+            assert!(lazy.model.get().is_some());
+        }
+        for load in [Load::OnFirstUse, Load::InBackground] {
+            let broken = LazyMiniLm::new(venv.join("no-such-model"), load);
+            assert!(
+                broken.embed(&["x"]).is_err() && broken.embed(&["x"]).is_err(),
+                "{load:?}"
+            );
+        }
     }
 }
