@@ -269,39 +269,8 @@ async fn an_answer_from_an_article_retrieval_did_not_choose_is_not_sent() {
 
 #[tokio::test]
 async fn offered_close_candidates_the_model_asks_which_one_through_its_tool() {
-    use baton_domain::ports::KnowledgeStore;
-    use baton_domain::Clock;
     let h = harness().await;
-    let demo = TenantId::new("demo").unwrap();
-    for (id, title, body, questions) in [
-        (
-            "card-declined",
-            "Card declined",
-            "A declined card is usually a limit or a wrong PIN.",
-            ["why was my card declined", "my card got declined at the shop"],
-        ),
-        (
-            "card-blocked",
-            "Card blocked",
-            "We block a card after three wrong PINs.",
-            ["why is my card blocked", "my card was blocked"],
-        ),
-    ] {
-        h.env
-            .store
-            .put_article(&baton_domain::kb::Article {
-                tenant_id: demo.clone(),
-                id: baton_domain::ArticleId::new(id).unwrap(),
-                title: title.into(),
-                body: body.into(),
-                tags: vec![],
-                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
-                url: None,
-                updated_at: baton_domain::SystemClock.now(),
-            })
-            .await
-            .unwrap();
-    }
+    baton_tests::put_sibling_card_articles(&h.env.store).await;
     *h.fake.mode.lock().unwrap() = Mode::Clarify;
     ask(&h, "4915550007", "what is wrong with my card").await;
     let req = h.fake.last_request.lock().unwrap().clone().unwrap();

@@ -116,6 +116,16 @@ async fn open_tickets(h: &Harness) -> Vec<baton_domain::ticket::Ticket> {
         .items
 }
 
+/// The conversation's messages, oldest first.
+async fn thread(h: &Harness, conv: &str) -> Vec<baton_domain::conversation::Message> {
+    h.env
+        .store
+        .list_messages(&demo(), conv.parse().unwrap(), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+}
+
 fn demo() -> TenantId {
     TenantId::new("demo").unwrap()
 }
@@ -131,13 +141,7 @@ async fn a_routine_question_is_answered_from_the_kb_without_a_ticket() {
     assert_eq!(out[0].to, inbound[0].message.sender_id);
     let open = open_tickets(&h).await;
     assert!(open.is_empty(), "no ticket for a routine question");
-    let thread = h
-        .env
-        .store
-        .list_messages(&demo(), conv.parse().unwrap(), &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let thread = thread(&h, &conv).await;
     let authors: Vec<Author> = thread.iter().map(|m| m.author.clone()).collect();
     assert_eq!(
         authors,
@@ -377,38 +381,8 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
 
 #[tokio::test]
 async fn close_sibling_articles_get_a_clarifying_question_and_the_customers_pick_is_answered() {
-    use baton_domain::ports::KnowledgeStore;
-    use baton_domain::Clock;
     let h = harness().await;
-    for (id, title, body, questions) in [
-        (
-            "card-declined",
-            "Card declined",
-            "A declined card is usually a limit or a wrong PIN.",
-            ["why was my card declined", "my card got declined at the shop"],
-        ),
-        (
-            "card-blocked",
-            "Card blocked",
-            "We block a card after three wrong PINs.",
-            ["why is my card blocked", "my card was blocked"],
-        ),
-    ] {
-        h.env
-            .store
-            .put_article(&baton_domain::kb::Article {
-                tenant_id: demo(),
-                id: baton_domain::ArticleId::new(id).unwrap(),
-                title: title.into(),
-                body: body.into(),
-                tags: vec![],
-                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
-                url: None,
-                updated_at: SystemClock.now(),
-            })
-            .await
-            .unwrap();
-    }
+    baton_tests::put_sibling_card_articles(&h.env.store).await;
     let (conv, token) = start(&h).await;
     say(&h, &conv, &token, "q1", "what is wrong with my card").await;
     let asked: Vec<OutboundMessage> = drain_queue(&h.env, "OutboundQueue").await;
@@ -418,13 +392,7 @@ async fn close_sibling_articles_get_a_clarifying_question_and_the_customers_pick
         "{}",
         asked[0].text
     );
-    let thread = h
-        .env
-        .store
-        .list_messages(&demo(), conv.parse().unwrap(), &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let thread = thread(&h, &conv).await;
     let question = thread
         .iter()
         .find(|m| m.author == Author::Ai)

@@ -715,3 +715,38 @@ pub async fn handed_off_ticket(
     env.store.create_ticket(&ticket, &timeline).await.unwrap();
     number
 }
+
+/// Two sibling articles for the demo tenant that a vague question ("what is wrong with my
+/// card") matches about equally: what a clarifying question is for.
+pub async fn put_sibling_card_articles(store: &DynamoStore) {
+    use baton_domain::ports::KnowledgeStore;
+    use baton_domain::Clock;
+    for (id, title, body, questions) in [
+        (
+            "card-declined",
+            "Card declined",
+            "A declined card is usually a limit or a wrong PIN.",
+            ["why was my card declined", "my card got declined at the shop"],
+        ),
+        (
+            "card-blocked",
+            "Card blocked",
+            "We block a card after three wrong PINs.",
+            ["why is my card blocked", "my card was blocked"],
+        ),
+    ] {
+        store
+            .put_article(&baton_domain::kb::Article {
+                tenant_id: baton_domain::TenantId::new("demo").unwrap(),
+                id: baton_domain::ArticleId::new(id).unwrap(),
+                title: title.into(),
+                body: body.into(),
+                tags: vec![],
+                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
+                url: None,
+                updated_at: baton_domain::SystemClock.now(),
+            })
+            .await
+            .unwrap();
+    }
+}

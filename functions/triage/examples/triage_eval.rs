@@ -522,41 +522,35 @@ fn main() {
     );
     println!();
     let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
-    match baton_embed::find_model_dir(&venv) {
-        Some(dir) => {
+    let model = baton_embed::find_model_dir(&venv);
+    if model.is_none() {
+        println!("(the embedding model is not in .venv/: `make dev` installs it; words only below)\n");
+    }
+    let rankings = model
+        .map(|dir| {
             let embedder: std::sync::Arc<dyn Embedder> =
                 std::sync::Arc::new(baton_embed::MiniLm::load(&dir).expect("the embedding model loads"));
-            let built = Instant::now();
-            let kb = KbIndex::build_with_embedder(&articles, 1, embedder).expect("passages embed");
-            let build = built.elapsed();
-            const RANKING: &str = "words + meaning (all-MiniLM-L6-v2, the default)";
-            if a.calibrate {
-                print_calibration(RANKING, &kb, &questions, a.threshold);
-            } else {
-                let eval = Eval {
-                    kb: &kb,
-                    articles: &articles,
-                    ai: &ai,
-                    rt: &rt,
-                };
-                print_report(RANKING, build, eval.run(&questions));
-            }
+            ("words + meaning (all-MiniLM-L6-v2, the default)", Some(embedder))
+        })
+        .into_iter()
+        .chain([("words only (no model)", None)]);
+    for (ranking, embedder) in rankings {
+        let built = Instant::now();
+        let kb = match embedder {
+            Some(e) => KbIndex::build_with_embedder(&articles, 1, e).expect("passages embed"),
+            None => KbIndex::build(&articles, 1),
+        };
+        let build = built.elapsed();
+        if a.calibrate {
+            print_calibration(ranking, &kb, &questions, a.threshold);
+            continue;
         }
-        None => println!("(the embedding model is not in .venv/: `make dev` installs it; words only below)\n"),
+        let eval = Eval {
+            kb: &kb,
+            articles: &articles,
+            ai: &ai,
+            rt: &rt,
+        };
+        print_report(ranking, build, eval.run(&questions));
     }
-    let built = Instant::now();
-    let kb = KbIndex::build(&articles, 1);
-    let build = built.elapsed();
-    const RANKING: &str = "words only (no model)";
-    if a.calibrate {
-        print_calibration(RANKING, &kb, &questions, a.threshold);
-        return;
-    }
-    let eval = Eval {
-        kb: &kb,
-        articles: &articles,
-        ai: &ai,
-        rt: &rt,
-    };
-    print_report(RANKING, build, eval.run(&questions));
 }

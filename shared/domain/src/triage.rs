@@ -589,14 +589,11 @@ mod tests {
         ]
     }
 
-    /// The decision at threshold 0.5 (a tenant setting), after the AI offered `offered`.
+    /// The decision after the AI offered `offered` (in a clarifying question).
     async fn reply(text: &str, history: &[(bool, String)], offered: &[ArticleId]) -> TriageOutcome {
         let arts = articles();
         let kb = KbIndex::build(&arts, 1);
-        let ai = AiSettings {
-            confidence_threshold: 0.5,
-            ..AiSettings::default()
-        };
+        let ai = ai();
         decide(
             &DecisionInput {
                 text,
@@ -617,7 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_sibling_articles_get_a_clarifying_question_and_the_pick_is_answered() {
-        let asked = reply("something wrong with my card", &[], &[]).await;
+        let asked = reply("what is wrong with my card", &[], &[]).await;
         assert_eq!(asked.decision, Decision::Clarify, "{asked:?}");
         assert_eq!(asked.reason, "clarify");
         let mut offered = ids(&asked);
@@ -626,7 +623,7 @@ mod tests {
         let question = asked.answer.clone().unwrap();
         assert!(question.contains("1. ") && question.contains("2. ") && question.contains("Card blocked"));
         let offered: Vec<ArticleId> = asked.citations.iter().map(|c| c.article_id.clone()).collect();
-        let history = vec![(true, "something wrong with my card".to_owned()), (false, question)];
+        let history = vec![(true, "what is wrong with my card".to_owned()), (false, question)];
         for (pick, want) in [
             ("2", offered[1].as_str()),
             ("the first one", offered[0].as_str()),
@@ -643,7 +640,7 @@ mod tests {
         let o = reply("I am not sure", &history, &offered).await;
         assert_eq!(o.handoff, Some(HandoffReason::StillUnclear), "{o:?}");
         assert_eq!(o.reason, "still_unclear");
-        let o = reply("something wrong with my card", &history, &offered).await;
+        let o = reply("what is wrong with my card", &history, &offered).await;
         assert_eq!(o.handoff, Some(HandoffReason::StillUnclear), "{o:?}");
         // A new question that one article clearly answers is answered.
         let o = reply("how long does delivery take", &history, &offered).await;
@@ -661,21 +658,7 @@ mod tests {
     }
 
     async fn run(text: &str, history: &[(bool, String)]) -> TriageOutcome {
-        let arts = articles();
-        let kb = KbIndex::build(&arts, 1);
-        let ai = ai();
-        decide(
-            &DecisionInput {
-                text,
-                history,
-                ai: &ai,
-                kb: &kb,
-                articles: &arts,
-                offered: &[],
-            },
-            &DeterministicAnswerer,
-        )
-        .await
+        reply(text, history, &[]).await
     }
 
     #[tokio::test]
