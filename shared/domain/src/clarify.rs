@@ -181,7 +181,7 @@ pub fn choose(text: &str, offered: &[ArticleId], kb: &KbIndex, articles: &[Artic
             articles.iter().any(|a| {
                 &a.id == *id && {
                     let t = crate::triage::normalise(&a.title);
-                    !t.is_empty() && format!(" {norm} ").contains(&format!(" {t} "))
+                    !t.is_empty() && crate::triage::contains_phrase(&norm, &t)
                 }
             })
         })

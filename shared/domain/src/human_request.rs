@@ -419,9 +419,7 @@ fn occurrences(words: &[&str], phrases: &[&str]) -> Vec<(usize, usize)> {
 fn negated(words: &[&str], at: usize) -> bool {
     let from = at.saturating_sub(NEAR);
     let before = words[from..at].join(" ");
-    NEGATIONS
-        .iter()
-        .any(|n| format!(" {before} ").contains(&format!(" {n} ")))
+    NEGATIONS.iter().any(|n| crate::triage::contains_phrase(&before, n))
 }
 
 /// Whether the normalised text (see `triage::normalise`) asks for a person.

@@ -410,7 +410,8 @@ pub(crate) fn normalise(text: &str) -> String {
         .join(" ")
 }
 
-fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+/// Whether `phrase` occurs in `haystack` as whole words (both normalised).
+pub(crate) fn contains_phrase(haystack: &str, phrase: &str) -> bool {
     let h = format!(" {haystack} ");
     h.contains(&format!(" {phrase} "))
 }
