@@ -197,6 +197,7 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
             routing: None,
             email: None,
             notify: None,
+            index: None,
         },
         clock: Box::new(SharedClock(w.clock.clone())),
         ..baton_tests::agent_api_deps(&w.env, store)

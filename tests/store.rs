@@ -5,6 +5,7 @@ use baton_domain::customer::{Customer, Identity, IdentityRef};
 use baton_domain::directory::{Agent, Presence, Role};
 use baton_domain::idempotency::{payload_hash, ClaimOutcome, ClaimToken, IdempotencyPolicy};
 use baton_domain::kb::Article;
+use baton_domain::outbox::Effect;
 use baton_domain::ports::*;
 use baton_domain::tenant::{AiSettings, ChannelBinding, Tenant, TenantChannels};
 use baton_domain::ticket::{Action, Priority, Source, Status, Ticket, TimelineEntry, TimelineKind};
@@ -793,19 +794,56 @@ async fn agents_teams_capacity_and_knowledge_base() {
         url: None,
         updated_at: t0(),
     };
-    s.put_article(&article).await.unwrap();
+    let index = Effect::index_article(&article, t0());
+    s.put_article(&article, &index).await.unwrap();
     assert_eq!(s.get_tenant(&t).await.unwrap().kb_revision, 1);
     assert_eq!(s.get_article(&t, &article.id).await.unwrap(), article);
+    assert_eq!(
+        s.get_effect(&index.id).await.unwrap().map(|e| e.target),
+        Some(baton_domain::outbox::EffectTarget::Index),
+        "the request that embeds the article is recorded with it"
+    );
     assert_eq!(
         s.list_articles(&t, &PageRequest::first(10)).await.unwrap().items.len(),
         1
     );
+    // Vectors: stored beside the article, only for the version that was embedded, never
+    // listed as articles, and deleted with it.
+    let vectors = baton_domain::kb_vectors::ArticleVectors::encode(&article, "m/1", &[vec![0.6, 0.8]], t0());
+    s.put_vectors(&vectors).await.unwrap();
+    assert_eq!(s.get_tenant(&t).await.unwrap().kb_revision, 2);
+    assert_eq!(s.get_vectors(&t, &article.id).await.unwrap().as_ref(), Some(&vectors));
+    assert_eq!(
+        s.list_vectors(&t, &PageRequest::first(10)).await.unwrap().items,
+        vec![vectors.clone()]
+    );
+    assert_eq!(
+        s.list_articles(&t, &PageRequest::first(10)).await.unwrap().items.len(),
+        1
+    );
+    let edited = Article {
+        body: "60 days".into(),
+        updated_at: t0().plus(time::Duration::seconds(1)),
+        ..article.clone()
+    };
+    s.put_article(&edited, &Effect::index_article(&edited, edited.updated_at))
+        .await
+        .unwrap();
+    assert!(
+        matches!(s.put_vectors(&vectors).await, Err(StoreError::Conflict { .. })),
+        "vectors of an older version are refused"
+    );
     s.delete_article(&t, &article.id).await.unwrap();
     assert_eq!(
         s.get_tenant(&t).await.unwrap().kb_revision,
-        2,
+        4,
         "every KB change bumps the revision"
     );
+    assert_eq!(s.get_vectors(&t, &article.id).await.unwrap(), None);
+    assert!(matches!(
+        s.put_vectors(&vectors).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(matches!(
         s.delete_article(&t, &article.id).await,
         Err(StoreError::NotFound { .. })
@@ -816,7 +854,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         ..article
     };
     assert!(matches!(
-        s.put_article(&orphan).await,
+        s.put_article(&orphan, &Effect::index_article(&orphan, t0())).await,
         Err(StoreError::NotFound { entity: "tenant" })
     ));
 }

@@ -259,10 +259,13 @@ faulty!(DirectoryStore {
 });
 
 faulty!(KnowledgeStore {
-    fn put_article(&self, article: &Article) -> Result<(), StoreError>;
+    fn put_article(&self, article: &Article, index: &Effect) -> Result<(), StoreError>;
     fn get_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<Article, StoreError>;
     fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
     fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
+    fn put_vectors(&self, vectors: &baton_domain::kb_vectors::ArticleVectors) -> Result<(), StoreError>;
+    fn get_vectors(&self, tenant: &TenantId, id: &ArticleId) -> Result<Option<baton_domain::kb_vectors::ArticleVectors>, StoreError>;
+    fn list_vectors(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<baton_domain::kb_vectors::ArticleVectors>, StoreError>;
 });
 
 faulty!(IdempotencyStore {

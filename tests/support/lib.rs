@@ -444,6 +444,7 @@ pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports:
     );
     deps.queues.email = Some(std::sync::Arc::new(queue(env, "EmailQueue")));
     deps.queues.notify = Some(std::sync::Arc::new(queue(env, "NotifyQueue")));
+    deps.queues.index = Some(std::sync::Arc::new(queue(env, "IndexQueue")));
     deps
 }
 
@@ -458,6 +459,7 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
             routing: Some(std::sync::Arc::new(queue(env, "RoutingQueue"))),
             email: Some(std::sync::Arc::new(queue(env, "EmailQueue"))),
             notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
+            index: Some(std::sync::Arc::new(queue(env, "IndexQueue"))),
         },
         auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
         answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
@@ -735,18 +737,17 @@ pub async fn put_sibling_card_articles(store: &DynamoStore) {
             ["why is my card blocked", "my card was blocked"],
         ),
     ] {
-        store
-            .put_article(&baton_domain::kb::Article {
-                tenant_id: baton_domain::TenantId::new("demo").unwrap(),
-                id: baton_domain::ArticleId::new(id).unwrap(),
-                title: title.into(),
-                body: body.into(),
-                tags: vec![],
-                sample_questions: questions.iter().map(|q| q.to_string()).collect(),
-                url: None,
-                updated_at: baton_domain::SystemClock.now(),
-            })
-            .await
-            .unwrap();
+        let article = baton_domain::kb::Article {
+            tenant_id: baton_domain::TenantId::new("demo").unwrap(),
+            id: baton_domain::ArticleId::new(id).unwrap(),
+            title: title.into(),
+            body: body.into(),
+            tags: vec![],
+            sample_questions: questions.iter().map(|q| q.to_string()).collect(),
+            url: None,
+            updated_at: baton_domain::SystemClock.now(),
+        };
+        let index = baton_domain::outbox::Effect::index_article(&article, article.updated_at);
+        store.put_article(&article, &index).await.unwrap();
     }
 }

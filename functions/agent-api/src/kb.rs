@@ -1,10 +1,12 @@
 //! Knowledge-base articles: agents read them, admins write them (one at a time or in bulk).
-//! Every write moves the tenant's KB revision, so warm triage caches re-index.
+//! Every write moves the tenant's KB revision, so warm triage caches re-index, and records
+//! the request that embeds the article once (`baton_app::kb_index`).
 
 use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::views::*;
 use crate::{json_response, ok, page_request, Ctx};
 use baton_domain::kb::Article;
+use baton_domain::outbox::Effect;
 use baton_domain::{ArticleId, StoreError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -88,6 +90,15 @@ fn article_from_body(ctx: &Ctx<'_>, body: ArticleBody, id: Option<ArticleId>) ->
     })
 }
 
+/// Stores `article` with the effect that embeds it, then hands the effect to the indexer's
+/// queue (the outbox relay sends it later if that fails).
+async fn save(ctx: &Ctx<'_>, article: &Article) -> Result<(), ApiError> {
+    let effect = Effect::index_article(article, ctx.now);
+    ctx.deps.store.put_article(article, &effect).await?;
+    baton_app::relay::relay(ctx.deps.store.as_ref(), &ctx.deps.queues, &[effect], ctx.now).await;
+    Ok(())
+}
+
 fn article_id(ctx: &Ctx<'_>) -> Result<ArticleId, ApiError> {
     ArticleId::new(ctx.param("id")).map_err(|_| ApiError::not_found("article"))
 }
@@ -140,7 +151,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Res {
         Err(e) => return Err(e.into()),
     }
     within_quota(ctx, std::slice::from_ref(&article)).await?;
-    ctx.deps.store.put_article(&article).await?;
+    save(ctx, &article).await?;
     Ok(json_response(StatusCode::CREATED, &ArticleView::from(&article)))
 }
 
@@ -191,7 +202,7 @@ pub async fn import(ctx: &Ctx<'_>) -> Res {
             Err(StoreError::NotFound { .. }) => created += 1,
             Err(e) => return Err(e.into()),
         }
-        ctx.deps.store.put_article(a).await?;
+        save(ctx, a).await?;
     }
     tracing::info!(created, replaced, "knowledge base imported");
     ok(&ImportResult {
@@ -224,7 +235,7 @@ pub async fn update(ctx: &Ctx<'_>) -> Res {
     let existing = load(ctx).await?;
     let article = article_from_body(ctx, ctx.json()?, Some(existing.id)).map_err(|f| f.finish().unwrap_err())?;
     within_quota(ctx, std::slice::from_ref(&article)).await?;
-    ctx.deps.store.put_article(&article).await?;
+    save(ctx, &article).await?;
     ok(&ArticleView::from(&article))
 }
 

@@ -84,7 +84,7 @@ impl Deps {
             None => Authenticator::Gateway,
         };
         // Loaded on the first answer preview, not at start: most requests never rank.
-        let embedder = baton_embed::embedder_from_env(baton_embed::Load::OnFirstUse).map_err(|e| {
+        let models = baton_embed::models_from_env(baton_embed::Load::OnFirstUse).map_err(|e| {
             baton_aws::ConfigError::Invalid {
                 name: "EMBEDDING_MODEL_DIR",
                 reason: e.to_string(),
@@ -103,7 +103,7 @@ impl Deps {
             queues: baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?,
             auth,
             answerer: baton_aws::bedrock::answerer_from_env(sdk),
-            kb_cache: KbCache::new(embedder),
+            kb_cache: KbCache::with_models(models),
             clock: Box::new(SystemClock),
             files: baton_aws::config::optional_env_var("RAW_MAIL_BUCKET").map(|bucket| {
                 Arc::new(baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(sdk), bucket)) as Arc<dyn BlobStore>

@@ -30,6 +30,7 @@ impl Deps {
                 routing: Some(routing),
                 email: None,
                 notify: None,
+                index: None,
             },
             clock: Arc::new(SystemClock),
         }
@@ -43,7 +44,11 @@ impl Deps {
             Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
         );
         deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
-        deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?));
+        deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(
+            sqs.clone(),
+            "NOTIFY_QUEUE_URL",
+        )?));
+        deps.queues.index = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "INDEX_QUEUE_URL")?));
         Ok(deps)
     }
 }

@@ -40,6 +40,7 @@ pub fn deps(
             routing: Some(routing),
             email: None,
             notify: None,
+            index: None,
         },
         answerer,
         clock: Arc::new(SystemClock),
@@ -56,14 +57,18 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
         baton_aws::bedrock::answerer_from_env(sdk),
     );
     deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
-    deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "NOTIFY_QUEUE_URL")?));
-    let embedder = baton_embed::embedder_from_env(baton_embed::Load::InBackground).map_err(|e| {
-        baton_aws::ConfigError::Invalid {
+    deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(
+        sqs.clone(),
+        "NOTIFY_QUEUE_URL",
+    )?));
+    // Asked for a tenant's missing vectors when an index finds them long missing.
+    deps.queues.index = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "INDEX_QUEUE_URL")?));
+    let models =
+        baton_embed::models_from_env(baton_embed::Load::InBackground).map_err(|e| baton_aws::ConfigError::Invalid {
             name: "EMBEDDING_MODEL_DIR",
             reason: e.to_string(),
-        }
-    })?;
-    deps.kb_cache = KbCache::new(embedder);
+        })?;
+    deps.kb_cache = KbCache::with_models(models);
     Ok(deps)
 }
 

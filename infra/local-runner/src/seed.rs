@@ -95,17 +95,19 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         ("delivery-times", "Delivery times and costs", "Standard delivery takes 3 to 5 business days and is free over 50 EUR; express delivery takes 1 to 2 business days for 9.90 EUR.", vec!["how long does delivery take", "shipping cost", "express shipping"]),
     ];
     for (slug, title, body, questions) in articles {
+        let article = Article {
+            tenant_id: id.clone(),
+            id: ArticleId::new(slug).expect("valid id"),
+            title: title.into(),
+            body: body.into(),
+            tags: vec![],
+            sample_questions: questions.into_iter().map(str::to_owned).collect(),
+            url: Some(format!("https://help.demo.example/{slug}")),
+            updated_at: now,
+        };
+        // The outbox relay hands the indexer its request.
         store
-            .put_article(&Article {
-                tenant_id: id.clone(),
-                id: ArticleId::new(slug).expect("valid id"),
-                title: title.into(),
-                body: body.into(),
-                tags: vec![],
-                sample_questions: questions.into_iter().map(str::to_owned).collect(),
-                url: Some(format!("https://help.demo.example/{slug}")),
-                updated_at: now,
-            })
+            .put_article(&article, &baton_domain::outbox::Effect::index_article(&article, now))
             .await?;
     }
     Ok(())

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod delivery;
 pub mod email_out;
 pub mod intake;
+pub mod kb_index;
 pub mod mail_events;
 pub mod meta_webhook;
 pub mod notify;

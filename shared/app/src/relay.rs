@@ -20,6 +20,8 @@ pub struct Queues {
     pub email: Option<Arc<dyn Queue>>,
     /// Agents' notifications; `None` where the function relays none.
     pub notify: Option<Arc<dyn Queue>>,
+    /// The knowledge-base indexer's queue.
+    pub index: Option<Arc<dyn Queue>>,
 }
 
 impl Queues {
@@ -29,6 +31,7 @@ impl Queues {
             EffectTarget::Routing => self.routing.as_deref(),
             EffectTarget::Email => self.email.as_deref(),
             EffectTarget::Notify => self.notify.as_deref(),
+            EffectTarget::Index => self.index.as_deref(),
         }
     }
 }

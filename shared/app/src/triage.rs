@@ -302,7 +302,19 @@ async fn kb(deps: &Deps, tenant: &TenantId, revision: u64) -> Result<Arc<CachedK
         if let Some(err) = &kb.embedding_error {
             tracing::warn!(tenant = %tenant, error = %err, "embedding the knowledge base failed; ranking by words");
         }
-        tracing::info!(tenant = %tenant, revision, articles = kb.articles.len(), "knowledge base indexed");
+        let v = &kb.vectors;
+        tracing::info!(
+            tenant = %tenant,
+            revision,
+            articles = kb.articles.len(),
+            stored_vectors = v.stored,
+            previous_model = v.previous_model,
+            embedded_here = v.embedded_here,
+            words_only = v.words_only,
+            "knowledge base indexed"
+        );
+        let queue = deps.queues.index.as_deref();
+        crate::kb_index::ask_if_behind(deps.store.as_ref(), queue, tenant, &kb, deps.clock.now()).await;
     }
     Ok(kb)
 }

@@ -28,7 +28,7 @@ impl SqsQueue {
     }
 
     /// The queues a function relays effects to, each from its `*_QUEUE_URL` variable
-    /// (`OUTBOUND_`, `ROUTING_`, `EMAIL_`, `NOTIFY_`); the others stay unset.
+    /// (`OUTBOUND_`, `ROUTING_`, `EMAIL_`, `NOTIFY_`, `INDEX_`); the others stay unset.
     pub fn relay_queues(client: &Client, targets: &[EffectTarget]) -> Result<Queues, ConfigError> {
         let mut queues = Queues::default();
         for target in targets {
@@ -37,6 +37,7 @@ impl SqsQueue {
                 EffectTarget::Routing => (&mut queues.routing, "ROUTING_QUEUE_URL"),
                 EffectTarget::Email => (&mut queues.email, "EMAIL_QUEUE_URL"),
                 EffectTarget::Notify => (&mut queues.notify, "NOTIFY_QUEUE_URL"),
+                EffectTarget::Index => (&mut queues.index, "INDEX_QUEUE_URL"),
             };
             *slot = Some(std::sync::Arc::new(SqsQueue::from_env(client.clone(), var)?));
         }

@@ -2,15 +2,23 @@
 //! tenant's KB revision moves. The triage function and the agent API's answer preview
 //! share it, so a preview ranks exactly as the customer-facing answer does.
 //!
+//! The index is built from stored passage vectors (`kb_vectors`, computed when articles
+//! are written): building it costs reads, not model time. An article whose vectors are
+//! missing or stale (just written, not embedded yet) is embedded here if a few passages
+//! are missing in all, else ranked by words until the indexer stores its vectors. Vectors
+//! of a previous model still serve, embedded queries with that model, while the indexer
+//! re-embeds them after a model change.
+//!
 //! The cache is bounded by size: when the indexes it holds pass `max_bytes`, the least
 //! recently used tenants' indexes are dropped (they are rebuilt on their next message),
 //! so one tenant's large knowledge base, or many tenants, cannot exhaust a function's
 //! memory. The tenant's own quota (`Quotas::kb_bytes`) bounds a single index.
 
 use crate::kb::Article;
+use crate::kb_vectors::{ArticleVectors, QuantVec};
 use crate::ports::{KnowledgeStore, PageRequest};
-use crate::retrieval::{Embedder, KbIndex};
-use crate::{StoreError, TenantId};
+use crate::retrieval::{embed_articles, passages, ArticleSpace, Embedder, KbIndex};
+use crate::{ArticleId, StoreError, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -18,9 +26,31 @@ pub struct CachedKb {
     pub revision: u64,
     pub index: KbIndex,
     pub articles: Vec<Article>,
-    /// Why the index ranks by words only although an embedder is configured.
+    /// Why some articles rank by words only although an embedder is configured.
     pub embedding_error: Option<String>,
+    pub vectors: VectorStatus,
 }
+
+/// Where an index's passage vectors came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VectorStatus {
+    /// Articles with stored vectors of the current model and text.
+    pub stored: usize,
+    /// Articles served by a previous model's stored vectors (a model change in progress).
+    pub previous_model: usize,
+    /// Articles embedded by this process because their stored vectors were missing or stale.
+    pub embedded_here: usize,
+    /// Articles ranked by words only: too many missing to embed here, or the model failed.
+    pub words_only: usize,
+    /// The oldest write among the articles that have no stored vectors of the current model
+    /// and text: when it is not recent, the indexer missed them and is asked again.
+    pub oldest_unindexed: Option<Timestamp>,
+}
+
+/// Passages a process embeds itself when building an index (an article or two just
+/// written, before the indexer stores their vectors); with more missing, those articles
+/// rank by words until it has.
+pub const INLINE_PASSAGES: usize = 64;
 
 impl CachedKb {
     /// About what it takes in memory: the articles, the word and n-gram indexes built
@@ -45,6 +75,83 @@ pub async fn all_articles(store: &dyn KnowledgeStore, tenant: &TenantId) -> Resu
     }
 }
 
+/// Every stored vector set of a tenant's knowledge base, by article.
+pub async fn all_vectors(
+    store: &dyn KnowledgeStore,
+    tenant: &TenantId,
+) -> Result<HashMap<ArticleId, ArticleVectors>, StoreError> {
+    let mut vectors = HashMap::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let p = store.list_vectors(tenant, &page).await?;
+        vectors.extend(p.items.into_iter().map(|v| (v.article_id.clone(), v)));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(vectors),
+        }
+    }
+}
+
+/// The index of `articles` from their `stored` vectors, with `spaces[0]` the current model
+/// and any others previous ones whose vectors may still serve.
+pub fn index_from_stored(
+    articles: &[Article],
+    revision: u64,
+    spaces: &[Arc<dyn Embedder>],
+    stored: &HashMap<ArticleId, ArticleVectors>,
+) -> (KbIndex, VectorStatus, Option<String>) {
+    let mut status = VectorStatus::default();
+    let mut error = None;
+    let mut per_article: Vec<ArticleSpace> = Vec::with_capacity(articles.len());
+    let mut missing = Vec::new();
+    for (i, a) in articles.iter().enumerate() {
+        let usable = stored
+            .get(&a.id)
+            .filter(|v| v.is_for(a))
+            .and_then(|v| Some((spaces.iter().position(|s| s.model_id() == v.model)?, v)));
+        // Unreadable stored vectors are embedded again, like missing ones.
+        let decoded = usable.and_then(|(space, v)| match v.decode() {
+            Ok(q) => Some((space, q)),
+            Err(e) => {
+                error.get_or_insert(e);
+                None
+            }
+        });
+        match &decoded {
+            Some((0, _)) => status.stored += 1,
+            Some(_) => status.previous_model += 1,
+            None => missing.push(i),
+        }
+        if !matches!(decoded, Some((0, _))) {
+            status.oldest_unindexed = Some(match status.oldest_unindexed {
+                Some(t) if t <= a.updated_at => t,
+                _ => a.updated_at,
+            });
+        }
+        per_article.push(decoded);
+    }
+    let missing_passages: usize = missing.iter().map(|i| passages(&articles[*i]).len()).sum();
+    if !missing.is_empty() && missing_passages <= INLINE_PASSAGES {
+        let these: Vec<&Article> = missing.iter().map(|i| &articles[*i]).collect();
+        match embed_articles(spaces[0].as_ref(), &these) {
+            Ok(vectors) => {
+                for (i, v) in missing.iter().zip(vectors) {
+                    per_article[*i] = Some((0, v.iter().map(|x| QuantVec::quantize(x)).collect()));
+                }
+                status.embedded_here = missing.len();
+            }
+            Err(e) => {
+                status.words_only = missing.len();
+                error = Some(e);
+            }
+        }
+    } else {
+        status.words_only = missing.len();
+    }
+    let index = KbIndex::build_semantic(articles, revision, spaces.to_vec(), per_article);
+    (index, status, error)
+}
+
 /// What the cache holds at most, by default (of a 512 MB function).
 pub const DEFAULT_MAX_BYTES: usize = 96 * 1024 * 1024;
 
@@ -62,8 +169,9 @@ struct Slots {
 }
 
 pub struct KbCache {
-    /// Sentence embeddings for semantic retrieval; `None` ranks by words only.
-    embedder: Option<Arc<dyn Embedder>>,
+    /// Sentence embeddings for semantic retrieval: the current model first, then any
+    /// previous one still serving stored vectors; empty ranks by words only.
+    spaces: Vec<Arc<dyn Embedder>>,
     entries: Mutex<Slots>,
     max_bytes: usize,
 }
@@ -76,8 +184,13 @@ impl Default for KbCache {
 
 impl KbCache {
     pub fn new(embedder: Option<Arc<dyn Embedder>>) -> Self {
+        KbCache::with_models(embedder.into_iter().collect())
+    }
+
+    /// The current model first, then previous ones whose stored vectors may still serve.
+    pub fn with_models(spaces: Vec<Arc<dyn Embedder>>) -> Self {
         KbCache {
-            embedder,
+            spaces,
             entries: Mutex::new(Slots::default()),
             max_bytes: DEFAULT_MAX_BYTES,
         }
@@ -97,7 +210,7 @@ impl KbCache {
     }
 
     pub fn is_semantic(&self) -> bool {
-        self.embedder.is_some()
+        !self.spaces.is_empty()
     }
 
     /// The tenant's index at `revision` (the tenant item's `kb_revision`). The second
@@ -120,18 +233,18 @@ impl KbCache {
             }
         }
         let articles = all_articles(store, tenant).await?;
-        let (index, embedding_error) = match &self.embedder {
-            Some(e) => match KbIndex::build_with_embedder(&articles, revision, e.clone()) {
-                Ok(index) => (index, None),
-                Err(err) => (KbIndex::build(&articles, revision), Some(err)),
-            },
-            None => (KbIndex::build(&articles, revision), None),
+        let (index, vectors, embedding_error) = if self.spaces.is_empty() {
+            (KbIndex::build(&articles, revision), VectorStatus::default(), None)
+        } else {
+            let stored = all_vectors(store, tenant).await?;
+            index_from_stored(&articles, revision, &self.spaces, &stored)
         };
         let built = Arc::new(CachedKb {
             revision,
             index,
             articles,
             embedding_error,
+            vectors,
         });
         self.insert(tenant, built.clone());
         Ok((built, true))
@@ -188,6 +301,7 @@ mod tests {
             index: KbIndex::build(&articles, 1),
             articles,
             embedding_error: None,
+            vectors: VectorStatus::default(),
         })
     }
 

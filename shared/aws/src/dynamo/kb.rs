@@ -1,11 +1,14 @@
-use super::{backend_build, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
+use super::{backend_build, from_item, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use baton_domain::kb::Article;
+use baton_domain::kb_vectors::ArticleVectors;
+use baton_domain::outbox::Effect;
 use baton_domain::ports::{KnowledgeStore, Page, PageRequest};
 use baton_domain::{ArticleId, StoreError, TenantId};
 
 const ARTICLE: &str = "kb_article";
+const VECTORS: &str = "kb_vectors";
 
 impl DynamoStore {
     /// The tenant's KB revision moves with every article write, in the same transaction,
@@ -27,7 +30,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl KnowledgeStore for DynamoStore {
-    async fn put_article(&self, article: &Article) -> Result<(), StoreError> {
+    async fn put_article(&self, article: &Article, index: &Effect) -> Result<(), StoreError> {
         let item = to_item(ARTICLE, keys::article(&article.tenant_id, &article.id), article)?;
         let put = Put::builder()
             .table_name(&self.table)
@@ -35,12 +38,14 @@ impl KnowledgeStore for DynamoStore {
             .build()
             .map_err(backend_build)?;
         let items = vec![
-            TransactWriteItem::builder().put(put).build(),
             self.bump_kb_revision(&article.tenant_id)?,
+            TransactWriteItem::builder().put(put).build(),
+            super::put_new_in_transaction(&self.table, super::outbox::effect_item(index)?)?,
         ];
         match self.transact("put article", items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::Conditions(_)) => Err(StoreError::NotFound { entity: "tenant" }),
+            Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Err(StoreError::NotFound { entity: "tenant" }),
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::AlreadyExists { entity: "effect" }),
             Err(TransactFailure::Store(e)) => Err(e),
         }
     }
@@ -58,8 +63,16 @@ impl KnowledgeStore for DynamoStore {
             .condition_expression("attribute_exists(PK)")
             .build()
             .map_err(backend_build)?;
+        let vectors = keys::article_vectors(tenant, id);
+        let delete_vectors = Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(vectors.pk))
+            .key(keys::SK, s(vectors.sk))
+            .build()
+            .map_err(backend_build)?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().delete(delete_vectors).build(),
             self.bump_kb_revision(tenant)?,
         ];
         match self.transact("delete article", items).await {
@@ -77,5 +90,65 @@ impl KnowledgeStore for DynamoStore {
             sort: SortCondition::BeginsWith(keys::ARTICLE_PREFIX.into()),
         };
         self.query_as(ARTICLE, q, page).await
+    }
+
+    async fn put_vectors(&self, vectors: &ArticleVectors) -> Result<(), StoreError> {
+        let (tenant, id) = (&vectors.tenant_id, &vectors.article_id);
+        let item = to_item(VECTORS, keys::article_vectors(tenant, id), vectors)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(backend_build)?;
+        // Only for the version of the article that was embedded: an edit meanwhile has its
+        // own request, and a delete took the vectors with it.
+        let article = keys::article(tenant, id);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(article.pk))
+            .key(keys::SK, s(article.sk))
+            .condition_expression("updated_at = :embedded")
+            .expression_attribute_values(
+                ":embedded",
+                serde_dynamo::to_attribute_value(vectors.article_updated_at).map_err(|e| StoreError::Invalid {
+                    field: "article_updated_at",
+                    reason: e.to_string(),
+                })?,
+            )
+            .build()
+            .map_err(backend_build)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+            self.bump_kb_revision(tenant)?,
+        ];
+        match self.transact("put vectors", items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Conditions(_)) => match self.get(ARTICLE, keys::article(tenant, id)).await? {
+                None => Err(StoreError::NotFound { entity: ARTICLE }),
+                Some(_) => Err(StoreError::Conflict {
+                    entity: ARTICLE,
+                    current_version: None,
+                }),
+            },
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_vectors(&self, tenant: &TenantId, id: &ArticleId) -> Result<Option<ArticleVectors>, StoreError> {
+        match self.get(VECTORS, keys::article_vectors(tenant, id)).await? {
+            Some(item) => Ok(Some(from_item(VECTORS, item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_vectors(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ArticleVectors>, StoreError> {
+        let q = QuerySpec {
+            operation: "list vectors",
+            index: None,
+            partition: keys::tenant_partition(tenant),
+            sort: SortCondition::BeginsWith(keys::ARTICLE_VECTORS_PREFIX.into()),
+        };
+        self.query_as(VECTORS, q, page).await
     }
 }

@@ -150,6 +150,14 @@ pub fn article(t: &TenantId, id: &ArticleId) -> Key {
     key(tenant_partition(t), format!("{ARTICLE_PREFIX}{id}"))
 }
 
+/// An article's passage vectors, beside it (`KBVEC#` does not begin with `KB#`, so listing
+/// articles never reads them).
+pub const ARTICLE_VECTORS_PREFIX: &str = "KBVEC#";
+
+pub fn article_vectors(t: &TenantId, id: &ArticleId) -> Key {
+    key(tenant_partition(t), format!("{ARTICLE_VECTORS_PREFIX}{id}"))
+}
+
 pub fn counter(t: &TenantId, name: &str) -> Key {
     key(tenant_partition(t), format!("COUNTER#{name}"))
 }

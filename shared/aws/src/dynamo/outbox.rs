@@ -21,7 +21,7 @@ const RELAYED_KEPT: time::Duration = time::Duration::days(7);
 /// Parked records are kept this long (two weeks: the queues' own retention).
 const PARKED_KEPT: time::Duration = time::Duration::days(14);
 
-fn effect_item(e: &Effect) -> Result<Item, StoreError> {
+pub(super) fn effect_item(e: &Effect) -> Result<Item, StoreError> {
     let mut item = to_item(EFFECT, keys::effect(&e.id), e)?;
     if e.is_pending() {
         item.insert(
