@@ -571,6 +571,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 ai: Default::default(),
                 created_at: SystemClock.now(),
                 kb_revision: 0,
+                kb_vectors_revision: 0,
                 quotas: Default::default(),
                 whatsapp_health: None,
                 instagram_health: None,

@@ -72,6 +72,10 @@ async fn every_sample_event_runs_through_its_function_binary() {
         let routed = invoke(&env.endpoint.url, "router", event);
         assert_eq!(routed["batchItemFailures"], serde_json::json!([]), "{event}: {routed}");
     }
+    // An article this endpoint does not have: deleted since it was written, nothing to
+    // embed, nothing failed (the model still loads: the binary runs with it).
+    let indexed = invoke(&env.endpoint.url, "kb-indexer", "events/kb-indexer-article.json");
+    assert_eq!(indexed["batchItemFailures"], serde_json::json!([]), "{indexed}");
     // The SLA sweep on its schedule's event: an endpoint with nothing due reads the index
     // and marks nothing.
     let swept = invoke(&env.endpoint.url, "sla-sweep", "events/sla-sweep.json");

@@ -30,6 +30,7 @@ fn tenant(id: &str) -> Tenant {
         ai: AiSettings::default(),
         created_at: t0(),
         kb_revision: 0,
+        kb_vectors_revision: 0,
         quotas: Default::default(),
         whatsapp_health: None,
         instagram_health: None,
@@ -811,7 +812,9 @@ async fn agents_teams_capacity_and_knowledge_base() {
     // listed as articles, and deleted with it.
     let vectors = baton_domain::kb_vectors::ArticleVectors::encode(&article, "m/1", &[vec![0.6, 0.8]], t0());
     s.put_vectors(&vectors).await.unwrap();
-    assert_eq!(s.get_tenant(&t).await.unwrap().kb_revision, 2);
+    s.vectors_stored(&t).await.unwrap();
+    let tenant = s.get_tenant(&t).await.unwrap();
+    assert_eq!((tenant.kb_revision, tenant.kb_vectors_revision), (1, 1));
     assert_eq!(s.get_vectors(&t, &article.id).await.unwrap().as_ref(), Some(&vectors));
     assert_eq!(
         s.list_vectors(&t, &PageRequest::first(10)).await.unwrap().items,
@@ -836,7 +839,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
     s.delete_article(&t, &article.id).await.unwrap();
     assert_eq!(
         s.get_tenant(&t).await.unwrap().kb_revision,
-        4,
+        3,
         "every KB change bumps the revision"
     );
     assert_eq!(s.get_vectors(&t, &article.id).await.unwrap(), None);
@@ -855,6 +858,10 @@ async fn agents_teams_capacity_and_knowledge_base() {
     };
     assert!(matches!(
         s.put_article(&orphan, &Effect::index_article(&orphan, t0())).await,
+        Err(StoreError::NotFound { entity: "tenant" })
+    ));
+    assert!(matches!(
+        s.vectors_stored(&orphan.tenant_id).await,
         Err(StoreError::NotFound { entity: "tenant" })
     ));
 }

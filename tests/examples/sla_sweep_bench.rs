@@ -11,7 +11,6 @@
 //! local endpoint's, which runs one call at a time and copies the table on every
 //! transaction, so it grows with the table; DynamoDB's does not.
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use baton_domain::sla::{advance, Happened, SlaPolicy, SlaSettings, Targets};
 use baton_domain::ticket::{Priority, Source, Ticket};
 use baton_domain::{Channel, Clock, ConversationId, CustomerId, SystemClock, TenantId, TicketNumber};
@@ -102,28 +101,6 @@ async fn main() {
 
 /// Loads `total` running tickets, the first `due` of them past their first response.
 async fn seed(env: &baton_tests::TestEnv, tenant: &TenantId, total: u64, due: u64) {
-    let client = aws_sdk_dynamodb::Client::new(&env.sdk);
-    let table = env.resources.table_name().unwrap().to_owned();
-    for chunk in (1..=total).collect::<Vec<_>>().chunks(25) {
-        let mut requests: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|n| {
-                let item = baton_aws::dynamo::ticket_item(&ticket(tenant, *n, *n <= due)).unwrap();
-                let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
-        while !requests.is_empty() {
-            let out = client
-                .batch_write_item()
-                .request_items(&table, requests)
-                .send()
-                .await
-                .expect("the batch is written");
-            requests = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&table))
-                .unwrap_or_default();
-        }
-    }
+    let items = (1..=total).map(|n| baton_aws::dynamo::ticket_item(&ticket(tenant, n, n <= due)).unwrap());
+    baton_tests::batch_put(env, items).await;
 }

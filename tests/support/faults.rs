@@ -264,6 +264,7 @@ faulty!(KnowledgeStore {
     fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
     fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
     fn put_vectors(&self, vectors: &baton_domain::kb_vectors::ArticleVectors) -> Result<(), StoreError>;
+    fn vectors_stored(&self, tenant: &TenantId) -> Result<(), StoreError>;
     fn get_vectors(&self, tenant: &TenantId, id: &ArticleId) -> Result<Option<baton_domain::kb_vectors::ArticleVectors>, StoreError>;
     fn list_vectors(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<baton_domain::kb_vectors::ArticleVectors>, StoreError>;
 });

@@ -181,6 +181,37 @@ pub fn routing_and_notify_queues(env: &TestEnv) -> baton_app::Queues {
     }
 }
 
+/// Writes stored-shape items straight into the test's table with `BatchWriteItem`, 25 at a
+/// time (benchmarks' bulk loads: the local endpoint copies the whole table for every
+/// transaction, so loading thousands of items one transaction at a time takes hours).
+pub async fn batch_put(env: &TestEnv, items: impl IntoIterator<Item = baton_aws::dynamo::Item>) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let client = aws_sdk_dynamodb::Client::new(&env.sdk);
+    let table = env.resources.table_name().unwrap().to_owned();
+    let requests: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    for chunk in requests.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(&table, pending)
+                .send()
+                .await
+                .expect("the batch is written");
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&table))
+                .unwrap_or_default();
+        }
+    }
+}
+
 /// Takes everything on one of the template's queues right now (received and deleted),
 /// each body parsed as `T`.
 pub async fn drain_queue<T: serde::de::DeserializeOwned>(env: &TestEnv, logical_id: &str) -> Vec<T> {

@@ -98,7 +98,7 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
     let (kb, _) = ctx
         .deps
         .kb_cache
-        .get(ctx.deps.store.as_ref(), &tenant.id, tenant.kb_revision)
+        .get(ctx.deps.store.as_ref(), &tenant.id, (&tenant).into())
         .await?;
     let outcome = decide(
         &DecisionInput {

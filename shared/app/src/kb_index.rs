@@ -3,6 +3,8 @@
 //!
 //! An article write records an `IndexRequest::Article` effect with the article, so a crash
 //! after the write still gets the article embedded (the relay sends the effect later).
+//! Stored vectors move the tenant's `kb_vectors_revision` (a plain atomic counter, so
+//! concurrent indexers never contend on the tenant item), and warm caches reload.
 //! The indexer always embeds the article's *current* text and stores the vectors only if
 //! the article is still the version it read (`put_vectors` checks its `updated_at`), so a
 //! redelivered, reordered or raced request leaves exactly the vectors of the current text:
@@ -147,6 +149,11 @@ pub async fn handle(indexer: &Indexer<'_>, request: &IndexRequest, now: Timestam
                 report.continued = true;
             }
         }
+    }
+    // Always, even when nothing was embedded: a crash between storing vectors and this
+    // call is redelivered, finds the vectors current and tells the caches now.
+    if report.embedded + report.current > 0 {
+        store.vectors_stored(request.tenant()).await?;
     }
     tracing::info!(
         tenant = %request.tenant(),

@@ -170,7 +170,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         )
         .await;
     }
-    let kb = kb(deps, tenant, tenant_cfg.kb_revision).await?;
+    let kb = kb(deps, tenant, (&tenant_cfg).into()).await?;
     let history = history(deps, &conversation, &stored).await?;
     let before: Vec<(bool, String)> = history[..history.len() - 1]
         .iter()
@@ -296,7 +296,11 @@ async fn store_inbound(
 }
 
 /// The tenant's KB index, rebuilt only when the tenant's KB revision moved.
-async fn kb(deps: &Deps, tenant: &TenantId, revision: u64) -> Result<Arc<CachedKb>, StoreError> {
+async fn kb(
+    deps: &Deps,
+    tenant: &TenantId,
+    revision: baton_domain::kb_cache::KbRevision,
+) -> Result<Arc<CachedKb>, StoreError> {
     let (kb, built) = deps.kb_cache.get(deps.store.as_ref(), tenant, revision).await?;
     if built {
         if let Some(err) = &kb.embedding_error {
@@ -305,7 +309,8 @@ async fn kb(deps: &Deps, tenant: &TenantId, revision: u64) -> Result<Arc<CachedK
         let v = &kb.vectors;
         tracing::info!(
             tenant = %tenant,
-            revision,
+            revision = revision.articles,
+            vectors_revision = revision.vectors,
             articles = kb.articles.len(),
             stored_vectors = v.stored,
             previous_model = v.previous_model,

@@ -7,7 +7,7 @@
 //! validation split (`docs/triage.md`, "Calibration").
 
 use crate::kb::Article;
-use crate::retrieval::{Hit, KbIndex};
+use crate::retrieval::Hit;
 use crate::ArticleId;
 
 /// The best article is clearly the one when it leads the runner-up by at least this much
@@ -169,8 +169,9 @@ fn picked_number(normalised: &str, n: usize) -> Option<usize> {
 /// Which of `offered` (the candidates of the clarifying question just asked, in their
 /// numbered order) the customer's reply picks: by number, by the candidate's whole title,
 /// or in words that retrieval ranks first among everything and clearly above the other
-/// candidates. `None` when the reply does not settle it (then it is read as a new question).
-pub fn choose(text: &str, offered: &[ArticleId], kb: &KbIndex, articles: &[Article]) -> Option<ArticleId> {
+/// candidates (`ranked`: the reply's whole ranking, best first). `None` when the reply does
+/// not settle it (then it is read as a new question).
+pub fn choose(text: &str, offered: &[ArticleId], ranked: &[Hit], articles: &[Article]) -> Option<ArticleId> {
     let norm = crate::triage::normalise(text);
     if let Some(i) = picked_number(&norm, offered.len()) {
         return Some(offered[i - 1].clone());
@@ -189,7 +190,7 @@ pub fn choose(text: &str, offered: &[ArticleId], kb: &KbIndex, articles: &[Artic
     if let [only] = titled[..] {
         return Some(only.clone());
     }
-    let hits = kb.search(text, kb.len());
+    let hits = ranked;
     let best = hits.first()?;
     if !offered.contains(&best.article_id) {
         return None;

@@ -229,6 +229,7 @@ mod tests {
             ai: Default::default(),
             created_at: Timestamp::from_unix_millis(0).unwrap(),
             kb_revision: 0,
+            kb_vectors_revision: 0,
             quotas: Default::default(),
             whatsapp_health: None,
             instagram_health: None,

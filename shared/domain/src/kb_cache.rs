@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 
 pub struct CachedKb {
     pub revision: u64,
+    /// The tenant's `kb_vectors_revision` when it was built.
+    pub vectors_revision: u64,
+    built_at: std::time::Instant,
     pub index: KbIndex,
     pub articles: Vec<Article>,
     /// Why some articles rank by words only although an embedder is configured.
@@ -53,11 +56,10 @@ pub struct VectorStatus {
 pub const INLINE_PASSAGES: usize = 64;
 
 impl CachedKb {
-    /// About what it takes in memory: the articles, the word and n-gram indexes built
-    /// from their text (about twice the text again), and the passage vectors.
+    /// About what it takes in memory: the articles, and the index built from them.
     pub fn approx_bytes(&self) -> usize {
         let text: usize = self.articles.iter().map(Article::text_bytes).sum();
-        3 * text + self.index.vector_bytes() + 512 * self.articles.len()
+        text + 256 * self.articles.len() + self.index.approx_bytes()
     }
 }
 
@@ -152,6 +154,41 @@ pub fn index_from_stored(
     (index, status, error)
 }
 
+/// Where a tenant's knowledge base stands: its `kb_revision` (articles) and
+/// `kb_vectors_revision` (stored vectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KbRevision {
+    pub articles: u64,
+    pub vectors: u64,
+}
+
+impl From<&crate::tenant::Tenant> for KbRevision {
+    fn from(t: &crate::tenant::Tenant) -> Self {
+        KbRevision {
+            articles: t.kb_revision,
+            vectors: t.kb_vectors_revision,
+        }
+    }
+}
+
+/// How long an index that ranks some articles by words (their vectors not stored yet)
+/// is kept when new vectors arrive: during an import the indexer stores hundreds, and
+/// a process rebuilds at most this often instead of on every message.
+pub const VECTOR_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl CachedKb {
+    /// Whether it still serves `revision`: the same articles, and either the same vectors
+    /// or none it would rank better with (every article has current vectors), or new
+    /// vectors that arrived within `refresh` of its build.
+    fn serves(&self, revision: KbRevision, refresh: std::time::Duration) -> bool {
+        if self.revision != revision.articles {
+            return false;
+        }
+        let waiting = self.vectors.words_only + self.vectors.previous_model;
+        self.vectors_revision == revision.vectors || waiting == 0 || self.built_at.elapsed() < refresh
+    }
+}
+
 /// What the cache holds at most, by default (of a 512 MB function).
 pub const DEFAULT_MAX_BYTES: usize = 96 * 1024 * 1024;
 
@@ -174,6 +211,7 @@ pub struct KbCache {
     spaces: Vec<Arc<dyn Embedder>>,
     entries: Mutex<Slots>,
     max_bytes: usize,
+    refresh: std::time::Duration,
 }
 
 impl Default for KbCache {
@@ -193,7 +231,14 @@ impl KbCache {
             spaces,
             entries: Mutex::new(Slots::default()),
             max_bytes: DEFAULT_MAX_BYTES,
+            refresh: VECTOR_REFRESH,
         }
+    }
+
+    /// Reloads for new vectors after `refresh` instead of [`VECTOR_REFRESH`] (tests: zero).
+    pub fn with_vector_refresh(mut self, refresh: std::time::Duration) -> Self {
+        self.refresh = refresh;
+        self
     }
 
     pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
@@ -213,34 +258,39 @@ impl KbCache {
         !self.spaces.is_empty()
     }
 
-    /// The tenant's index at `revision` (the tenant item's `kb_revision`). The second
-    /// value is `true` when it was (re)built by this call.
+    /// The tenant's index at `revision` (the tenant item's). The second value is `true`
+    /// when it was (re)built by this call.
     pub async fn get(
         &self,
         store: &dyn KnowledgeStore,
         tenant: &TenantId,
-        revision: u64,
+        revision: KbRevision,
     ) -> Result<(Arc<CachedKb>, bool), StoreError> {
         {
             let mut slots = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             slots.clock += 1;
             let now = slots.clock;
             if let Some(slot) = slots.by_tenant.get_mut(tenant) {
-                if slot.kb.revision == revision {
+                if slot.kb.serves(revision, self.refresh) {
                     slot.last_used = now;
                     return Ok((slot.kb.clone(), false));
                 }
             }
         }
-        let articles = all_articles(store, tenant).await?;
-        let (index, vectors, embedding_error) = if self.spaces.is_empty() {
-            (KbIndex::build(&articles, revision), VectorStatus::default(), None)
+        let (articles, index, vectors, embedding_error) = if self.spaces.is_empty() {
+            let articles = all_articles(store, tenant).await?;
+            let index = KbIndex::build(&articles, revision.articles);
+            (articles, index, VectorStatus::default(), None)
         } else {
-            let stored = all_vectors(store, tenant).await?;
-            index_from_stored(&articles, revision, &self.spaces, &stored)
+            // The articles and their vectors are read together.
+            let (articles, stored) = futures::try_join!(all_articles(store, tenant), all_vectors(store, tenant))?;
+            let (index, status, error) = index_from_stored(&articles, revision.articles, &self.spaces, &stored);
+            (articles, index, status, error)
         };
         let built = Arc::new(CachedKb {
-            revision,
+            revision: revision.articles,
+            vectors_revision: revision.vectors,
+            built_at: std::time::Instant::now(),
             index,
             articles,
             embedding_error,
@@ -298,11 +348,28 @@ mod tests {
             .collect();
         Arc::new(CachedKb {
             revision: 1,
+            vectors_revision: 0,
+            built_at: std::time::Instant::now(),
             index: KbIndex::build(&articles, 1),
             articles,
             embedding_error: None,
             vectors: VectorStatus::default(),
         })
+    }
+
+    #[test]
+    fn new_vectors_reload_an_index_waiting_for_them_at_most_every_refresh() {
+        let refresh = std::time::Duration::from_secs(60);
+        let at = |articles, vectors| KbRevision { articles, vectors };
+        let complete = kb("t", 2, 100);
+        assert!(complete.serves(at(1, 0), refresh));
+        assert!(complete.serves(at(1, 7), std::time::Duration::ZERO), "nothing to gain");
+        assert!(!complete.serves(at(2, 0), refresh), "articles changed");
+        let mut waiting = Arc::try_unwrap(kb("t", 2, 100)).ok().unwrap();
+        waiting.vectors.words_only = 1;
+        assert!(waiting.serves(at(1, 1), refresh), "built just now");
+        assert!(!waiting.serves(at(1, 1), std::time::Duration::ZERO));
+        assert!(waiting.serves(at(1, 0), std::time::Duration::ZERO), "same vectors");
     }
 
     #[test]

@@ -320,10 +320,13 @@ pub trait KnowledgeStore: Send + Sync {
     /// Deletes an article and its vectors and bumps the tenant's KB revision.
     async fn delete_article(&self, tenant: &TenantId, id: &ArticleId) -> Result<(), StoreError>;
     async fn list_articles(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Article>, StoreError>;
-    /// Stores an article's passage vectors and bumps the KB revision (warm indexes reload),
-    /// if the article still exists (`NotFound { "kb_article" }` otherwise: it was deleted
-    /// while being embedded).
+    /// Stores an article's passage vectors if the article is still the version they were
+    /// computed from (`NotFound { "kb_article" }`: deleted while being embedded;
+    /// `Conflict { "kb_article" }`: changed since). Touches no tenant item, so concurrent
+    /// indexers never contend; `vectors_stored` then tells warm caches.
     async fn put_vectors(&self, vectors: &crate::kb_vectors::ArticleVectors) -> Result<(), StoreError>;
+    /// Moves the tenant's `kb_vectors_revision` (an atomic counter, no transaction).
+    async fn vectors_stored(&self, tenant: &TenantId) -> Result<(), StoreError>;
     async fn get_vectors(
         &self,
         tenant: &TenantId,

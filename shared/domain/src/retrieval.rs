@@ -112,43 +112,48 @@ pub fn tokenize(text: &str) -> Vec<String> {
 struct Doc {
     article: usize,
     len: f64,
-    tf: HashMap<String, f64>,
 }
 
-/// BM25 over one collection of documents.
+/// BM25 over one collection of documents, as an inverted index: a question's score costs
+/// the postings of its own terms, not a pass over every passage of the knowledge base.
 struct Bm25 {
     docs: Vec<Doc>,
-    df: HashMap<String, f64>,
+    /// Each term's documents and its count in each.
+    postings: HashMap<String, Vec<(u32, f64)>>,
     avg_len: f64,
 }
 
 impl Bm25 {
     fn new(docs: Vec<(usize, Vec<String>)>) -> Self {
-        let mut df: HashMap<String, f64> = HashMap::new();
+        let mut postings: HashMap<String, Vec<(u32, f64)>> = HashMap::new();
         let docs: Vec<Doc> = docs
             .into_iter()
-            .map(|(article, tokens)| {
-                let mut tf = HashMap::new();
+            .enumerate()
+            .map(|(d, (article, tokens))| {
+                let mut tf: HashMap<&str, f64> = HashMap::new();
                 for t in &tokens {
-                    *tf.entry(t.clone()).or_insert(0.0) += 1.0;
+                    *tf.entry(t.as_str()).or_insert(0.0) += 1.0;
                 }
-                for t in tf.keys() {
-                    *df.entry(t.clone()).or_insert(0.0) += 1.0;
+                for (t, n) in tf {
+                    postings.entry(t.to_owned()).or_default().push((d as u32, n));
                 }
                 Doc {
                     article,
                     len: tokens.len() as f64,
-                    tf,
                 }
             })
             .collect();
         let avg_len = (docs.iter().map(|d| d.len).sum::<f64>() / docs.len().max(1) as f64).max(1.0);
-        Bm25 { docs, df, avg_len }
+        Bm25 {
+            docs,
+            postings,
+            avg_len,
+        }
     }
 
     fn idf(&self, term: &str) -> f64 {
         let n = self.docs.len() as f64;
-        let df = self.df.get(term).copied().unwrap_or(0.0);
+        let df = self.postings.get(term).map_or(0.0, |p| p.len() as f64);
         ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
     }
 
@@ -161,23 +166,23 @@ impl Bm25 {
         // A single occurrence in a document of average length scores exactly `idf`, so the
         // sum of the query terms' idf is what "covers the whole question" scores.
         let ceiling: f64 = unique.iter().map(|t| self.idf(t)).sum();
-        let scores = self
-            .docs
-            .iter()
-            .map(|d| {
-                unique
-                    .iter()
-                    .map(|t| match d.tf.get(*t) {
-                        Some(tf) => {
-                            let norm = K1 * (1.0 - B + B * d.len / self.avg_len);
-                            self.idf(t) * tf * (K1 + 1.0) / (tf + norm)
-                        }
-                        None => 0.0,
-                    })
-                    .sum()
-            })
-            .collect();
+        let mut scores = vec![0.0; self.docs.len()];
+        for t in unique {
+            let Some(postings) = self.postings.get(t.as_str()) else {
+                continue;
+            };
+            let idf = self.idf(t);
+            for (d, tf) in postings {
+                let len = self.docs[*d as usize].len;
+                let norm = K1 * (1.0 - B + B * len / self.avg_len);
+                scores[*d as usize] += idf * tf * (K1 + 1.0) / (tf + norm);
+            }
+        }
         (scores, ceiling)
+    }
+
+    fn postings_len(&self) -> usize {
+        self.postings.values().map(Vec::len).sum()
     }
 }
 
@@ -193,8 +198,9 @@ pub struct Hit {
 }
 
 /// Character 3- to 5-grams of the lower-cased words, so "cancelled", "cancellation" and
-/// a typo like "cancelation" still overlap.
-fn char_grams(text: &str) -> HashMap<String, f64> {
+/// a typo like "cancelation" still overlap; each gram by its 64-bit FNV-1a hash (no string
+/// per gram, and collisions among a knowledge base's grams are vanishingly rare).
+fn char_grams(text: &str) -> HashMap<u64, f64> {
     let words: Vec<String> = text
         .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
@@ -205,39 +211,51 @@ fn char_grams(text: &str) -> HashMap<String, f64> {
     let mut grams = HashMap::new();
     for n in 3..=5 {
         for w in padded.windows(n) {
-            *grams.entry(w.iter().collect::<String>()).or_insert(0.0) += 1.0;
+            let hash = w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
+                (h ^ u64::from(*c as u32)).wrapping_mul(0x0100_0000_01b3)
+            });
+            *grams.entry(hash ^ n as u64).or_insert(0.0) += 1.0;
         }
     }
     grams
 }
 
-/// TF-IDF vectors of character n-grams, L2-normalised, for cosine similarity.
+/// TF-IDF vectors of character n-grams, L2-normalised, for cosine similarity; kept as an
+/// inverted index (each gram's documents and weights).
 struct GramSpace {
-    df: HashMap<String, f64>,
+    df: HashMap<u64, f64>,
     n: f64,
-    vectors: Vec<HashMap<String, f64>>,
+    postings: HashMap<u64, Vec<(u32, f32)>>,
+    docs: usize,
 }
 
 impl GramSpace {
     fn new(texts: &[String]) -> Self {
-        let counts: Vec<HashMap<String, f64>> = texts.iter().map(|t| char_grams(t)).collect();
+        let counts: Vec<HashMap<u64, f64>> = texts.iter().map(|t| char_grams(t)).collect();
         let mut df = HashMap::new();
         for c in &counts {
             for g in c.keys() {
-                *df.entry(g.clone()).or_insert(0.0) += 1.0;
+                *df.entry(*g).or_insert(0.0) += 1.0;
             }
         }
         let mut space = GramSpace {
             df,
             n: counts.len() as f64,
-            vectors: vec![],
+            postings: HashMap::new(),
+            docs: counts.len(),
         };
-        space.vectors = counts.into_iter().map(|c| space.weigh(c)).collect();
+        let mut postings: HashMap<u64, Vec<(u32, f32)>> = HashMap::new();
+        for (d, c) in counts.into_iter().enumerate() {
+            for (g, w) in space.weigh(c) {
+                postings.entry(g).or_default().push((d as u32, w as f32));
+            }
+        }
+        space.postings = postings;
         space
     }
 
-    fn weigh(&self, counts: HashMap<String, f64>) -> HashMap<String, f64> {
-        let mut v: HashMap<String, f64> = counts
+    fn weigh(&self, counts: HashMap<u64, f64>) -> HashMap<u64, f64> {
+        let mut v: HashMap<u64, f64> = counts
             .into_iter()
             .map(|(g, c)| {
                 let idf = ((self.n + 1.0) / (self.df.get(&g).copied().unwrap_or(0.0) + 1.0)).ln();
@@ -252,11 +270,19 @@ impl GramSpace {
     }
 
     fn similarities(&self, query: &str) -> Vec<f64> {
-        let q = self.weigh(char_grams(query));
-        self.vectors
-            .iter()
-            .map(|d| q.iter().map(|(g, w)| w * d.get(g).copied().unwrap_or(0.0)).sum())
-            .collect()
+        let mut sims = vec![0.0; self.docs];
+        for (g, w) in self.weigh(char_grams(query)) {
+            if let Some(postings) = self.postings.get(&g) {
+                for (d, x) in postings {
+                    sims[*d as usize] += w * f64::from(*x);
+                }
+            }
+        }
+        sims
+    }
+
+    fn postings_len(&self) -> usize {
+        self.postings.values().map(Vec::len).sum()
     }
 }
 
@@ -310,12 +336,27 @@ pub fn passages(a: &Article) -> Vec<String> {
 }
 
 impl KbIndex {
-    /// Bytes of its passage vectors (the bulk of a semantic index).
-    pub fn vector_bytes(&self) -> usize {
-        self.semantic
+    /// About what it takes in memory: its postings (12 bytes each with their share of
+    /// the maps), its passage vectors and the articles' titles and urls.
+    pub fn approx_bytes(&self) -> usize {
+        let vectors: usize = self
+            .semantic
             .as_ref()
-            .map(|s| s.vectors.iter().flatten().map(|(_, v)| v.values.len() + 4).sum())
-            .unwrap_or(0)
+            .map(|s| {
+                s.vectors
+                    .iter()
+                    .map(|v| 40 + v.as_ref().map_or(0, |(_, v)| v.values.len()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        let postings = 12 * (self.words.postings_len() + self.grams.postings_len());
+        let maps = 64 * (self.words.postings.len() + 2 * self.grams.postings.len());
+        let articles: usize = self
+            .articles
+            .iter()
+            .map(|(id, title, url)| 64 + id.as_str().len() + title.len() + url.as_ref().map_or(0, String::len))
+            .sum();
+        vectors + postings + maps + articles + 16 * self.words.docs.len()
     }
 
     pub fn build(articles: &[Article], revision: u64) -> Self {

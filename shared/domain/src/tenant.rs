@@ -14,9 +14,14 @@ pub struct Tenant {
     #[serde(default)]
     pub ai: AiSettings,
     pub created_at: Timestamp,
-    /// Bumped on every change of the knowledge base so warm caches know to reload.
+    /// Bumped on every change of the knowledge base's articles so warm caches know to
+    /// reload.
     #[serde(default)]
     pub kb_revision: u64,
+    /// Bumped when the KB indexer has stored passage vectors: warm caches holding articles
+    /// that rank by words (or by a previous model) reload, at most every few seconds.
+    #[serde(default)]
+    pub kb_vectors_revision: u64,
     #[serde(default)]
     pub quotas: Quotas,
     /// The WhatsApp connection's health, as the channel sender last saw it.

@@ -245,7 +245,10 @@ fn outcome_code(reason: &HandoffReason) -> String {
 /// [`crate::clarify`]). After a clarifying question the customer's pick is answered from
 /// the picked article; a reply that settles nothing hands off rather than asking again.
 pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> TriageOutcome {
-    let hits = input.kb.search(input.text, PASSAGES);
+    // The whole ranking once (a clarifying pick compares candidates beyond the first few);
+    // the answer sees the best PASSAGES.
+    let ranked = input.kb.search(input.text, input.kb.len());
+    let hits = &ranked[..ranked.len().min(PASSAGES)];
     let consulted: Vec<Citation> = hits.iter().map(Citation::from).collect();
     let handoff = |reason: HandoffReason, confidence: f64| TriageOutcome {
         decision: Decision::Handoff,
@@ -260,7 +263,7 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
     }
     let clarifying = !input.offered.is_empty();
     if clarifying {
-        if let Some(picked) = clarify::choose(input.text, input.offered, input.kb, input.articles) {
+        if let Some(picked) = clarify::choose(input.text, input.offered, &ranked, input.articles) {
             return answer_picked(input, answerer, &picked, handoff).await;
         }
     }
@@ -278,7 +281,7 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
     }
     let best = passages[0].0.score;
     let threshold = input.ai.confidence_threshold;
-    let close = match clarify::verdict(&hits, threshold) {
+    let close = match clarify::verdict(hits, threshold) {
         clarify::Verdict::Weak => return handoff(unsettled(HandoffReason::LowConfidence), best),
         clarify::Verdict::Close(_) if clarifying => return handoff(HandoffReason::StillUnclear, best),
         clarify::Verdict::Close(n) => Some(n.min(passages.len())),

@@ -20,6 +20,7 @@ mod rate;
 mod tenants;
 mod tickets;
 
+pub use kb::kb_items;
 pub use tickets::ticket_item;
 
 use crate::config::{env_var, ConfigError};
