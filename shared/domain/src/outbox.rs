@@ -156,13 +156,15 @@ impl Effect {
         }
     }
 
-    /// The effect that embeds `article` as written at `now`.
+    /// The effect that embeds `article`, for one write of it at `now`: each write records
+    /// its own (two writes in the same millisecond too), and the indexer embeds the text
+    /// current when it runs, so an extra request costs a read.
     pub fn index_article(article: &crate::kb::Article, now: Timestamp) -> Self {
         let request = crate::kb_vectors::IndexRequest::Article {
             tenant_id: article.tenant_id.clone(),
             article_id: article.id.clone(),
         };
-        let key = format!("{}:{}:{}", article.tenant_id, article.id, now.unix_millis());
+        let key = format!("{}:{}:{}", article.tenant_id, article.id, ulid::Ulid::new());
         Effect::index(&request, &key, now)
     }
 
