@@ -267,7 +267,7 @@ async fn a_500_article_import_is_embedded_through_the_queue_by_the_indexer_funct
     let deps = kb_indexer::Deps {
         store: Arc::new(env.store.clone()),
         queue: Arc::new(queue(&env, "IndexQueue")),
-        embedder: model.clone(),
+        embedder: Some(model.clone()),
         clock: Arc::new(SystemClock),
         slice: baton_app::kb_index::TENANT_SLICE,
     };
@@ -395,4 +395,32 @@ async fn the_indexer_survives_a_fault_at_every_call_then_a_redelivery() {
             }
         }
     }
+}
+
+/// Deployed without a model (ranking by words only), the indexer acknowledges requests:
+/// nothing to embed, nothing retried into the dead-letter queue.
+#[tokio::test]
+async fn without_a_model_the_indexer_acknowledges_requests() {
+    let env = env().await;
+    let api = agent_api_deps(&env, Arc::new(env.store.clone()));
+    let admin = agent_token(&env, "shop", "admin@example.com", "admin").await;
+    let body = json!({ "id": "gift-cards", "title": "Gift cards", "body": "Gift cards never expire." });
+    assert_eq!(
+        agent_call(&api, &admin, "POST", "/v1/kb/articles", Some(body)).await.0,
+        201
+    );
+    let deps = kb_indexer::Deps {
+        store: Arc::new(env.store.clone()),
+        queue: Arc::new(queue(&env, "IndexQueue")),
+        embedder: None,
+        clock: Arc::new(SystemClock),
+        slice: baton_app::kb_index::TENANT_SLICE,
+    };
+    let batch: SqsEvent = take_batch(&env, "IndexQueue").await;
+    assert_eq!(batch.records.len(), 1);
+    let response = kb_indexer::handler(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(env.store.get_vectors(&demo(), &id("gift-cards")).await.unwrap(), None);
 }

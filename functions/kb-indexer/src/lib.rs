@@ -2,6 +2,8 @@
 //! `IndexRequest` (one article written, or a tenant whose vectors are behind), handed to
 //! `baton_app::kb_index`, which embeds with the model and stores the vectors. Records are
 //! embedded one at a time (the model uses the function's CPU); a malformed record is parked.
+//! Deployed without a model (`EmbeddingModelDir` empty: ranking by words only), it
+//! acknowledges every request: there is nothing to embed, and nothing to retry.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use baton_aws::batch::{self, process_batch, BatchOptions, RecordError};
@@ -22,7 +24,8 @@ pub struct Deps {
     pub store: Arc<dyn Store>,
     /// The index queue itself: a tenant request queues its next slice there.
     pub queue: Arc<dyn Queue>,
-    pub embedder: Arc<dyn Embedder>,
+    /// `None` when no model is configured.
+    pub embedder: Option<Arc<dyn Embedder>>,
     pub clock: Arc<dyn Clock>,
     /// Articles per slice of a tenant request (`baton_app::kb_index::TENANT_SLICE`).
     pub slice: usize,
@@ -30,14 +33,14 @@ pub struct Deps {
 
 impl Deps {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
-        let invalid = |reason: String| baton_aws::ConfigError::Invalid {
-            name: "EMBEDDING_MODEL_DIR",
-            reason,
-        };
-        // Loaded while the first records are read; every record needs it.
-        let embedder = baton_embed::embedder_from_env(baton_embed::Load::InBackground)
-            .map_err(|e| invalid(e.to_string()))?
-            .ok_or_else(|| invalid("the indexer needs the embedding model".into()))?;
+        // Loaded by the first record, not at init: the event is already waiting, so loading
+        // in the background would only compete with init for the CPU.
+        let embedder = baton_embed::embedder_from_env(baton_embed::Load::OnFirstUse).map_err(|e| {
+            baton_aws::ConfigError::Invalid {
+                name: "EMBEDDING_MODEL_DIR",
+                reason: e.to_string(),
+            }
+        })?;
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
@@ -59,6 +62,10 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     .deadline_ms(event.context.deadline);
     let (response, _) = process_batch(event.payload, &opts, |record| async move {
         let request: IndexRequest = batch::body(&record, "an index request")?;
+        let Some(embedder) = deps.embedder.as_deref() else {
+            tracing::debug!(tenant = %request.tenant(), "no embedding model configured; nothing to embed");
+            return Ok(());
+        };
         let span = tracing::info_span!(
             "kb_index",
             request_id,
@@ -67,7 +74,7 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
         );
         let indexer = baton_app::kb_index::Indexer {
             store: deps.store.as_ref(),
-            embedder: deps.embedder.as_ref(),
+            embedder,
             queue: deps.queue.as_ref(),
             slice: deps.slice,
         };

@@ -1,6 +1,4 @@
-use super::{
-    backend, from_item, is_conditional_failure, keys, put_new_in_transaction, s, to_item, DynamoStore, TransactFailure,
-};
+use super::{backend, is_conditional_failure, keys, put_new_in_transaction, s, to_item, DynamoStore, TransactFailure};
 use async_trait::async_trait;
 use baton_domain::customer::{Customer, Identity};
 use baton_domain::ports::CustomerStore;
@@ -64,10 +62,8 @@ impl CustomerStore for DynamoStore {
         channel: Channel,
         external_id: &str,
     ) -> Result<Option<Identity>, StoreError> {
-        match self.get(IDENTITY, keys::identity(tenant, channel, external_id)).await? {
-            Some(item) => Ok(Some(from_item(IDENTITY, item)?)),
-            None => Ok(None),
-        }
+        self.get_optional_as(IDENTITY, keys::identity(tenant, channel, external_id))
+            .await
     }
 
     async fn set_active_conversation(

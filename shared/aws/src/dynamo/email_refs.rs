@@ -56,10 +56,8 @@ impl EmailRefStore for DynamoStore {
         &self,
         ses_message_id: &str,
     ) -> Result<Option<baton_domain::ports::SentEmail>, StoreError> {
-        match self.get(SES_MESSAGE, keys::ses_message(ses_message_id)).await? {
-            Some(item) => Ok(Some(from_item(SES_MESSAGE, item)?)),
-            None => Ok(None),
-        }
+        self.get_optional_as(SES_MESSAGE, keys::ses_message(ses_message_id))
+            .await
     }
 
     async fn find_email_ref(

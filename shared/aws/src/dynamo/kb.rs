@@ -1,4 +1,4 @@
-use super::{backend_build, from_item, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
+use super::{backend_build, keys, n, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use baton_domain::kb::Article;
@@ -168,10 +168,7 @@ impl KnowledgeStore for DynamoStore {
     }
 
     async fn get_vectors(&self, tenant: &TenantId, id: &ArticleId) -> Result<Option<ArticleVectors>, StoreError> {
-        match self.get(VECTORS, keys::article_vectors(tenant, id)).await? {
-            Some(item) => Ok(Some(from_item(VECTORS, item)?)),
-            None => Ok(None),
-        }
+        self.get_optional_as(VECTORS, keys::article_vectors(tenant, id)).await
     }
 
     async fn list_vectors(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ArticleVectors>, StoreError> {

@@ -83,6 +83,17 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    async fn get_optional_as<T: DeserializeOwned>(
+        &self,
+        entity: &'static str,
+        key: Key,
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(entity, key).await? {
+            Some(item) => Ok(Some(from_item(entity, item)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn get_as<T: DeserializeOwned>(&self, entity: &'static str, key: Key) -> Result<T, StoreError> {
         match self.get(entity, key).await? {
             Some(item) => from_item(entity, item),

@@ -4,8 +4,8 @@
 use super::conversations::{conversation_item, message_item};
 use super::tickets::{capacity_update, rotation_update, ticket_item, timeline_item, versioned_ticket_put};
 use super::{
-    backend, backend_build, from_item, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item,
-    DynamoStore, Item, QuerySpec, SortCondition, TransactFailure,
+    backend, backend_build, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item, DynamoStore, Item,
+    QuerySpec, SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -217,10 +217,7 @@ impl UnitOfWork for DynamoStore {
 #[async_trait]
 impl OutboxStore for DynamoStore {
     async fn get_effect(&self, id: &str) -> Result<Option<Effect>, StoreError> {
-        match self.get(EFFECT, keys::effect(id)).await? {
-            Some(item) => Ok(Some(from_item(EFFECT, item)?)),
-            None => Ok(None),
-        }
+        self.get_optional_as(EFFECT, keys::effect(id)).await
     }
 
     async fn mark_relayed(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {

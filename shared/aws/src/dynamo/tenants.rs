@@ -224,9 +224,6 @@ impl TenantStore for DynamoStore {
     }
 
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
-        match self.get(BINDING, keys::channel(channel, external_id)).await? {
-            Some(item) => Ok(Some(from_item(BINDING, item)?)),
-            None => Ok(None),
-        }
+        self.get_optional_as(BINDING, keys::channel(channel, external_id)).await
     }
 }
