@@ -81,6 +81,8 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     }
     .deadline_ms(event.context.deadline);
     let opts = &opts;
+    // The model (if any) loads while the first records' store reads run.
+    deps.kb_cache.prepare();
     let (response, _) = process_batch(event.payload, opts, |record| async move {
         let inbound: InboundMessage = batch::body(&record, "an inbound message")?;
         let span = tracing::info_span!(

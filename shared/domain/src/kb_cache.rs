@@ -254,6 +254,12 @@ impl KbCache {
         (tenants, slots.bytes)
     }
 
+    /// Lets the models get ready while the caller does other work (triage calls it as
+    /// each invocation starts: the first one starts loading the model).
+    pub fn prepare(&self) {
+        self.spaces.iter().for_each(|s| s.prepare());
+    }
+
     pub fn is_semantic(&self) -> bool {
         !self.spaces.is_empty()
     }

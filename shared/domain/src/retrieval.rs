@@ -20,6 +20,9 @@ pub trait Embedder: Send + Sync {
     /// The model's id and version: stored vectors are used only with the model that made
     /// them (`kb_vectors::ArticleVectors::model`).
     fn model_id(&self) -> &str;
+    /// Gets ready for use soon (a model loading in the background starts now); by default
+    /// nothing.
+    fn prepare(&self) {}
 }
 
 /// The raw lexical score chosen as the operating point on CLINC150's training split

@@ -51,9 +51,9 @@ fn model_dir_from_env(var: &str) -> Option<PathBuf> {
 /// When a process loads the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Load {
-    /// On a thread started now: init does not wait for it, and the first request's other
-    /// work (store reads, the knowledge base) overlaps it. For triage, whose every request
-    /// ranks.
+    /// On a thread started by the first request (`Embedder::prepare`), so init neither
+    /// waits for it nor shares the CPU with it, and the request's other work (store reads,
+    /// the knowledge base) overlaps it. For triage, whose every request ranks.
     InBackground,
     /// On its first use: for a process most of whose requests never rank (the agent API
     /// loads it on its first answer preview).
@@ -111,6 +111,7 @@ enum Pending {
 /// it. A load that fails is remembered: every later call reports it.
 pub struct LazyMiniLm {
     pending: std::sync::Mutex<Option<Pending>>,
+    background: bool,
     model: std::sync::OnceLock<Result<MiniLm, String>>,
     dir: PathBuf,
     id: std::sync::OnceLock<String>,
@@ -139,14 +140,9 @@ impl LazyMiniLm {
 
     pub fn new(dir: PathBuf, load: Load) -> Self {
         let for_id = dir.clone();
-        let pending = match load {
-            Load::OnFirstUse => Pending::Later(dir),
-            Load::InBackground => Pending::Loading(std::thread::spawn(move || {
-                MiniLm::load(&dir).map_err(|e| e.to_string())
-            })),
-        };
         LazyMiniLm {
-            pending: std::sync::Mutex::new(Some(pending)),
+            pending: std::sync::Mutex::new(Some(Pending::Later(dir))),
+            background: load == Load::InBackground,
             model: std::sync::OnceLock::new(),
             dir: for_id,
             id: std::sync::OnceLock::new(),
@@ -168,6 +164,21 @@ impl LazyMiniLm {
 }
 
 impl Embedder for LazyMiniLm {
+    /// Starts the background load, once (loading in the background only).
+    fn prepare(&self) {
+        if !self.background {
+            return;
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            if let Some(Pending::Later(dir)) = pending.as_ref() {
+                let dir = dir.clone();
+                *pending = Some(Pending::Loading(std::thread::spawn(move || {
+                    MiniLm::load(&dir).map_err(|e| e.to_string())
+                })));
+            }
+        }
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
         match self.model() {
             Ok(model) => model.embed(texts),
@@ -385,9 +396,16 @@ mod model_tests {
         let want = MiniLm::load(&dir).unwrap().embed(&["where is my order"]).unwrap();
         for load in [Load::OnFirstUse, Load::InBackground] {
             let lazy = LazyMiniLm::new(dir.clone(), load);
+            lazy.prepare();
+            lazy.prepare();
             assert!(
                 lazy.model.get().is_none(),
                 "{load:?}: nothing waited for before the first use"
+            );
+            assert_eq!(
+                matches!(lazy.pending.lock().unwrap().as_ref(), Some(Pending::Loading(_))),
+                load == Load::InBackground,
+                "{load:?}: loading once prepared"
             );
             assert_eq!(lazy.embed(&["where is my order"]).unwrap(), want, "{load:?}");
             assert!(lazy.model.get().is_some());
