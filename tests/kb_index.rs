@@ -78,6 +78,17 @@ async fn index(env: &TestEnv, embedder: &dyn Embedder, slice: usize, request: &I
     handle(&indexer, request, SystemClock.now()).await.unwrap()
 }
 
+/// The indexer function's dependencies over the test's table and index queue.
+fn indexer_deps(env: &TestEnv, embedder: Option<Arc<dyn Embedder>>) -> kb_indexer::Deps {
+    kb_indexer::Deps {
+        store: Arc::new(env.store.clone()),
+        queue: Arc::new(queue(env, "IndexQueue")),
+        embedder,
+        clock: Arc::new(SystemClock),
+        slice: baton_app::kb_index::TENANT_SLICE,
+    }
+}
+
 async fn revision(env: &TestEnv) -> KbRevision {
     (&env.store.get_tenant(&demo()).await.unwrap()).into()
 }
@@ -266,13 +277,7 @@ async fn a_500_article_import_is_embedded_through_the_queue_by_the_indexer_funct
     assert_eq!(model.texts(), 0);
 
     // The indexer function takes the 500 requests as its batches.
-    let deps = kb_indexer::Deps {
-        store: Arc::new(env.store.clone()),
-        queue: Arc::new(queue(&env, "IndexQueue")),
-        embedder: Some(model.clone()),
-        clock: Arc::new(SystemClock),
-        slice: baton_app::kb_index::TENANT_SLICE,
-    };
+    let deps = indexer_deps(&env, Some(model.clone() as Arc<dyn Embedder>));
     let batch: SqsEvent = take_batch(&env, "IndexQueue").await;
     assert_eq!(batch.records.len(), 500);
     let response = kb_indexer::handler(&deps, LambdaEvent::new(batch, Context::default()))
@@ -408,13 +413,7 @@ async fn without_a_model_the_indexer_acknowledges_requests() {
         agent_call(&api, &admin, "POST", "/v1/kb/articles", Some(body)).await.0,
         201
     );
-    let deps = kb_indexer::Deps {
-        store: Arc::new(env.store.clone()),
-        queue: Arc::new(queue(&env, "IndexQueue")),
-        embedder: None,
-        clock: Arc::new(SystemClock),
-        slice: baton_app::kb_index::TENANT_SLICE,
-    };
+    let deps = indexer_deps(&env, None);
     let batch: SqsEvent = take_batch(&env, "IndexQueue").await;
     assert_eq!(batch.records.len(), 1);
     let response = kb_indexer::handler(&deps, LambdaEvent::new(batch, Context::default()))
