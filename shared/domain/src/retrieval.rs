@@ -407,9 +407,13 @@ impl KbIndex {
         per_article: Vec<ArticleSpace>,
     ) -> Self {
         let mut index = KbIndex::build(articles, revision);
+        // Each article's passage count, from the passages just indexed (in article order).
+        let mut counts = vec![0usize; articles.len()];
+        for d in &index.words.docs {
+            counts[d.article] += 1;
+        }
         let mut vectors = Vec::with_capacity(index.words.docs.len());
-        for (a, given) in articles.iter().zip(per_article) {
-            let n = passages(a).len();
+        for (n, given) in counts.into_iter().zip(per_article) {
             match given {
                 Some((space, v)) if space < spaces.len() => {
                     let mut v = v.into_iter();
