@@ -578,6 +578,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 channels_revision: 0,
                 routing: Default::default(),
                 sla: Default::default(),
+                shop: None,
             },
             &[],
         )

@@ -633,24 +633,12 @@ async fn an_admin_connects_whatsapp_with_a_sealed_token_and_reconnecting_sends_w
     use baton_domain::ports::SecretBox;
     use baton_domain::secrets::{SecretError, SecretScope};
     let opened = secrets
-        .open(
-            SecretScope {
-                tenant: &demo(),
-                channel: Channel::Whatsapp,
-            },
-            &sealed,
-        )
+        .open(SecretScope::channel(&demo(), Channel::Whatsapp), &sealed)
         .await
         .unwrap();
     assert_eq!(opened.expose(), CONNECTED_TOKEN);
     let elsewhere = secrets
-        .open(
-            SecretScope {
-                tenant: &other_tenant.id,
-                channel: Channel::Whatsapp,
-            },
-            &sealed,
-        )
+        .open(SecretScope::channel(&other_tenant.id, Channel::Whatsapp), &sealed)
         .await;
     assert!(matches!(elsewhere, Err(SecretError::Corrupt(_))), "{elsewhere:?}");
 

@@ -37,6 +37,7 @@ fn tenant(id: &str) -> Tenant {
         channels_revision: 0,
         routing: Default::default(),
         sla: Default::default(),
+        shop: None,
     }
 }
 
@@ -946,4 +947,45 @@ async fn latest_messages_are_the_newest_after_the_context_start_in_order() {
         after.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
         vec!["m126", "m127", "m128", "m129"]
     );
+}
+
+#[tokio::test]
+async fn a_shop_connection_and_its_sealed_credential_are_stored_and_removed_together() {
+    use baton_domain::commerce::{ShopConnection, ShopSettings};
+    use baton_domain::ports::SecretBox;
+    use baton_domain::secrets::{Secret, SecretError, SecretScope};
+    let env = env().await;
+    let s = &env.store;
+    let a = tenant("shopco");
+    s.create_tenant(&a, &[]).await.unwrap();
+    let secrets = baton_tests::secret_box(&env);
+    let credential = Secret::new("shpat_0123456789abcdef0123456789");
+    let sealed = secrets.seal(SecretScope::shop(&a.id), &credential, t0()).await.unwrap();
+    let settings = ShopSettings {
+        connection: ShopConnection::Shopify {
+            domain: "shopco.myshopify.com".into(),
+            api_version: "2025-10".into(),
+        },
+        secret_updated_at: t0(),
+    };
+    s.change_shop(&a.id, Some((&settings, &sealed))).await.unwrap();
+    assert_eq!(s.get_tenant(&a.id).await.unwrap().shop, Some(settings));
+    let stored = s.get_shop_secret(&a.id).await.unwrap().expect("stored");
+    assert!(!stored.ciphertext.contains("shpat_"), "sealed, never in clear");
+    let opened = secrets.open(SecretScope::shop(&a.id), &stored).await.unwrap();
+    assert_eq!(opened, credential);
+    // Bound to its slot: it does not open as a channel token, nor as another tenant's.
+    let as_channel = secrets
+        .open(SecretScope::channel(&a.id, Channel::Whatsapp), &stored)
+        .await;
+    assert!(matches!(as_channel, Err(SecretError::Corrupt(_))), "{as_channel:?}");
+    let other = tid("other");
+    assert!(secrets.open(SecretScope::shop(&other), &stored).await.is_err());
+
+    s.change_shop(&a.id, None).await.unwrap();
+    assert_eq!(s.get_tenant(&a.id).await.unwrap().shop, None);
+    assert_eq!(s.get_shop_secret(&a.id).await.unwrap(), None);
+    // No tenant, no shop.
+    let err = s.change_shop(&tid("nobody"), None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { entity: "tenant" }), "{err:?}");
 }

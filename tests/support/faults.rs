@@ -203,6 +203,8 @@ faulty!(TenantStore {
     fn set_channel_health(&self, id: &TenantId, channel: Channel, health: &baton_domain::tenant::ChannelHealth) -> Result<(), StoreError>;
     fn change_channels(&self, change: &baton_domain::connections::ChannelChange) -> Result<(), StoreError>;
     fn get_channel_secret(&self, id: &TenantId, channel: Channel) -> Result<Option<baton_domain::secrets::SealedSecret>, StoreError>;
+    fn change_shop(&self, id: &TenantId, shop: Option<(&baton_domain::commerce::ShopSettings, &baton_domain::secrets::SealedSecret)>) -> Result<(), StoreError>;
+    fn get_shop_secret(&self, id: &TenantId) -> Result<Option<baton_domain::secrets::SealedSecret>, StoreError>;
 });
 
 faulty!(CustomerStore {

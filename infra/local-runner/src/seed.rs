@@ -49,6 +49,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         channels_revision: 0,
         routing: baton_domain::routing::demo_settings(),
         sla: baton_domain::sla::SlaSettings::demo(),
+        shop: None,
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -144,6 +145,7 @@ pub async fn ensure_tenant_and_agent(
                         channels_revision: 0,
                         routing: Default::default(),
                         sla: Default::default(),
+                        shop: None,
                     },
                     &[],
                 )

@@ -41,14 +41,7 @@ pub async fn connect(
         Some(t) => Some(
             ports
                 .secrets
-                .seal(
-                    SecretScope {
-                        tenant: &tenant.id,
-                        channel,
-                    },
-                    &t,
-                    ports.clock.now(),
-                )
+                .seal(SecretScope::channel(&tenant.id, channel), &t, ports.clock.now())
                 .await?,
         ),
         None => None,

@@ -20,6 +20,7 @@ pub mod parking;
 pub mod relay;
 pub mod reply;
 pub mod routing;
+pub mod shop;
 pub mod sla;
 pub mod tickets;
 pub mod tokens;

@@ -6,22 +6,63 @@
 
 use async_trait::async_trait;
 use baton_domain::ports::{ChannelTokens, SecretBox, Store};
-use baton_domain::secrets::{SealedSecret, SecretScope};
+use baton_domain::secrets::{SealedSecret, Secret, SecretError, SecretScope};
 use baton_domain::{Channel, StoreError, TenantId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Opened tokens kept per process; past this many tenants the cache starts over.
+/// Opened secrets kept per process; past this many the cache starts over.
 const CACHE_LIMIT: usize = 1_000;
 
-type Opened = HashMap<(TenantId, Channel), (SealedSecret, String)>;
+/// Secrets opened in this process, by what they belong to: KMS is asked only when the
+/// stored sealed secret differs from the one opened before (a reconnect replaced it).
+pub struct OpenedSecrets<K> {
+    opened: Mutex<HashMap<K, (SealedSecret, Secret)>>,
+}
+
+impl<K> Default for OpenedSecrets<K> {
+    fn default() -> Self {
+        OpenedSecrets {
+            opened: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> OpenedSecrets<K> {
+    /// `sealed`, opened (from the cache when it is the one opened last for `key`).
+    pub async fn open(
+        &self,
+        secrets: &dyn SecretBox,
+        key: &K,
+        scope: SecretScope<'_>,
+        sealed: SealedSecret,
+    ) -> Result<Secret, SecretError> {
+        let cached = {
+            let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            opened
+                .get(key)
+                .filter(|(s, _)| *s == sealed)
+                .map(|(_, secret)| secret.clone())
+        };
+        if let Some(secret) = cached {
+            return Ok(secret);
+        }
+        let secret = secrets.open(scope, &sealed).await?;
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if opened.len() >= CACHE_LIMIT {
+            opened.clear();
+        }
+        opened.insert(key.clone(), (sealed, secret.clone()));
+        Ok(secret)
+    }
+}
 
 pub struct StoredTokens {
     store: Arc<dyn Store>,
     secrets: Arc<dyn SecretBox>,
     /// The deployment's own tokens, for tenants that connected none.
     fallback: Arc<dyn ChannelTokens>,
-    opened: Mutex<Opened>,
+    opened: OpenedSecrets<(TenantId, Channel)>,
 }
 
 impl StoredTokens {
@@ -30,16 +71,8 @@ impl StoredTokens {
             store,
             secrets,
             fallback,
-            opened: Mutex::new(HashMap::new()),
+            opened: OpenedSecrets::default(),
         }
-    }
-
-    fn cached(&self, key: &(TenantId, Channel), sealed: &SealedSecret) -> Option<String> {
-        let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        opened
-            .get(key)
-            .filter(|(s, _)| s == sealed)
-            .map(|(_, token)| token.clone())
     }
 }
 
@@ -50,20 +83,15 @@ impl ChannelTokens for StoredTokens {
             return self.fallback.token(tenant, channel).await;
         };
         let key = (tenant.clone(), channel);
-        if let Some(token) = self.cached(&key, &sealed) {
-            return Ok(Some(token));
-        }
         let token = self
-            .secrets
-            .open(SecretScope { tenant, channel }, &sealed)
-            .await?
-            .expose()
-            .to_owned();
-        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        if opened.len() >= CACHE_LIMIT {
-            opened.clear();
-        }
-        opened.insert(key, (sealed, token.clone()));
-        Ok(Some(token))
+            .opened
+            .open(
+                self.secrets.as_ref(),
+                &key,
+                SecretScope::channel(tenant, channel),
+                sealed,
+            )
+            .await?;
+        Ok(Some(token.expose().to_owned()))
     }
 }

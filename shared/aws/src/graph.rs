@@ -16,6 +16,7 @@
 //! `POST {base}/{version}/me/messages`, with the errors classified by
 //! `meta_send::classify_meta_error`.
 
+use crate::lazy_http::LazyHttp;
 use async_trait::async_trait;
 use baton_domain::error::BackendErrorKind;
 use baton_domain::meta_send::{self, MetaFailure};
@@ -23,6 +24,9 @@ use baton_domain::ports::{ChannelTokens, Media, MediaError, MediaSource, Messagi
 use baton_domain::{Channel, StoreError, TenantId};
 use serde::Deserialize;
 use std::time::Duration;
+
+/// One Graph call's limit, connection to last byte.
+const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Meta's Graph API.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -40,36 +44,6 @@ pub fn versioned_base_from_env() -> String {
 /// Hosts Meta serves messaging media from.
 const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "cdninstagram.com", "facebook.com"];
 
-/// A reqwest client built the first time it is used: building one reads and parses the
-/// system's certificate bundle, which the first Graph call needs and init does not. A
-/// client that cannot be built fails each call as unavailable instead of the process.
-struct LazyHttp {
-    redirect: fn() -> reqwest::redirect::Policy,
-    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
-}
-
-impl LazyHttp {
-    fn new(redirect: fn() -> reqwest::redirect::Policy) -> Self {
-        LazyHttp {
-            redirect,
-            client: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn get(&self) -> Result<&reqwest::Client, String> {
-        self.client
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .redirect((self.redirect)())
-                    .build()
-                    .map_err(|e| format!("the HTTP client cannot be built: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-}
-
 pub struct GraphMedia {
     http: LazyHttp,
     base_url: String,
@@ -80,7 +54,7 @@ pub struct GraphMedia {
 impl GraphMedia {
     pub fn new(base_url: impl Into<String>, tokens: std::sync::Arc<dyn ChannelTokens>) -> Self {
         GraphMedia {
-            http: LazyHttp::new(|| reqwest::redirect::Policy::limited(3)),
+            http: LazyHttp::new(|| reqwest::redirect::Policy::limited(3), GRAPH_TIMEOUT),
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             tokens,
         }
@@ -255,7 +229,7 @@ pub struct GraphSender {
 impl GraphSender {
     pub fn new(versioned_base_url: impl Into<String>) -> Self {
         GraphSender {
-            http: LazyHttp::new(reqwest::redirect::Policy::none),
+            http: LazyHttp::new(reqwest::redirect::Policy::none, GRAPH_TIMEOUT),
             base_url: versioned_base_url.into().trim_end_matches('/').to_owned(),
         }
     }

@@ -39,14 +39,6 @@ impl KmsSecretBox {
     }
 }
 
-fn context(scope: &SecretScope<'_>) -> [(String, String); 3] {
-    [
-        ("purpose".into(), "baton-channel-secret".into()),
-        ("tenant".into(), scope.tenant.to_string()),
-        ("channel".into(), scope.channel.to_string()),
-    ]
-}
-
 fn classify<E: ProvideErrorMetadata + std::error::Error, R: std::fmt::Debug>(err: SdkError<E, R>) -> SecretError {
     let message = match &err {
         SdkError::ServiceError(e) => format!(
@@ -102,7 +94,7 @@ impl SecretBox for KmsSecretBox {
             .generate_data_key()
             .key_id(key_id)
             .key_spec(DataKeySpec::Aes256);
-        for (k, v) in context(&scope) {
+        for (k, v) in scope.context() {
             req = req.encryption_context(k, v);
         }
         let out = req.send().await.map_err(classify)?;
@@ -134,7 +126,7 @@ impl SecretBox for KmsSecretBox {
             .decrypt()
             .key_id(&sealed.key_id)
             .ciphertext_blob(Blob::new(decode("the wrapped key", &sealed.wrapped_key)?));
-        for (k, v) in context(&scope) {
+        for (k, v) in scope.context() {
             req = req.encryption_context(k, v);
         }
         let out = req.send().await.map_err(classify)?;

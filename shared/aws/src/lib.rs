@@ -12,12 +12,16 @@ pub mod graph;
 pub mod http;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(any(feature = "graph", feature = "shop"))]
+pub mod lazy_http;
 pub mod meta_webhook;
 pub mod metrics;
 pub mod s3;
 pub mod sdk_error;
 #[cfg(feature = "ses")]
 pub mod ses;
+#[cfg(feature = "shop")]
+pub mod shop;
 pub mod sqs;
 pub mod telemetry;
 

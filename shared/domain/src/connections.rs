@@ -236,6 +236,7 @@ mod tests {
             channels_revision: 4,
             routing: Default::default(),
             sla: Default::default(),
+            shop: None,
         }
     }
 

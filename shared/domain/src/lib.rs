@@ -9,6 +9,7 @@ pub mod caps;
 pub mod channels;
 pub mod clarify;
 pub mod clock;
+pub mod commerce;
 pub mod connections;
 pub mod conversation;
 pub mod customer;

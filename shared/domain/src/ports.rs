@@ -86,6 +86,15 @@ pub trait TenantStore: Send + Sync {
         id: &TenantId,
         channel: Channel,
     ) -> Result<Option<crate::secrets::SealedSecret>, StoreError>;
+    /// Connects the tenant's shop (`Some`, with its sealed credential) or disconnects it
+    /// (`None`: settings and credential removed), in one transaction.
+    async fn change_shop(
+        &self,
+        id: &TenantId,
+        shop: Option<(&crate::commerce::ShopSettings, &crate::secrets::SealedSecret)>,
+    ) -> Result<(), StoreError>;
+    /// The shop's sealed credential, if a shop is connected.
+    async fn get_shop_secret(&self, id: &TenantId) -> Result<Option<crate::secrets::SealedSecret>, StoreError>;
 }
 
 #[async_trait]

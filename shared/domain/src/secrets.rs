@@ -29,17 +29,57 @@ impl std::fmt::Debug for SealedSecret {
     }
 }
 
+/// Which of a tenant's secrets: a channel's access token, or the shop's credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretSlot {
+    Channel(Channel),
+    Shop,
+}
+
 /// What a secret belongs to: part of its encryption context.
 #[derive(Debug, Clone, Copy)]
 pub struct SecretScope<'a> {
     pub tenant: &'a TenantId,
-    pub channel: Channel,
+    pub slot: SecretSlot,
 }
 
-impl SecretScope<'_> {
-    /// The associated data the cipher authenticates: tenant and channel.
+impl<'a> SecretScope<'a> {
+    pub fn channel(tenant: &'a TenantId, channel: Channel) -> Self {
+        SecretScope {
+            tenant,
+            slot: SecretSlot::Channel(channel),
+        }
+    }
+
+    pub fn shop(tenant: &'a TenantId) -> Self {
+        SecretScope {
+            tenant,
+            slot: SecretSlot::Shop,
+        }
+    }
+
+    /// The associated data the cipher authenticates: tenant and slot.
     pub fn associated_data(&self) -> Vec<u8> {
-        format!("baton-channel-secret\0{}\0{}", self.tenant, self.channel).into_bytes()
+        match self.slot {
+            SecretSlot::Channel(c) => format!("baton-channel-secret\0{}\0{c}", self.tenant).into_bytes(),
+            SecretSlot::Shop => format!("baton-shop-secret\0{}", self.tenant).into_bytes(),
+        }
+    }
+
+    /// The key service's encryption context: the same facts, as name/value pairs.
+    pub fn context(&self) -> [(&'static str, String); 3] {
+        match self.slot {
+            SecretSlot::Channel(c) => [
+                ("purpose", "baton-channel-secret".into()),
+                ("tenant", self.tenant.to_string()),
+                ("channel", c.to_string()),
+            ],
+            SecretSlot::Shop => [
+                ("purpose", "baton-shop-secret".into()),
+                ("tenant", self.tenant.to_string()),
+                ("connection", "shop".into()),
+            ],
+        }
     }
 }
 
@@ -115,17 +155,11 @@ mod tests {
     #[test]
     fn the_scope_names_tenant_and_channel() {
         let t = TenantId::new("acme").unwrap();
-        let a = SecretScope {
-            tenant: &t,
-            channel: Channel::Whatsapp,
-        }
-        .associated_data();
-        let b = SecretScope {
-            tenant: &t,
-            channel: Channel::Instagram,
-        }
-        .associated_data();
+        let a = SecretScope::channel(&t, Channel::Whatsapp).associated_data();
+        let b = SecretScope::channel(&t, Channel::Instagram).associated_data();
+        let c = SecretScope::shop(&t).associated_data();
         assert_ne!(a, b);
+        assert_ne!(a, c);
         assert!(String::from_utf8(a).unwrap().contains("acme"));
     }
 }

@@ -39,6 +39,10 @@ pub struct Tenant {
     /// SLA policies and business-hours calendars.
     #[serde(default)]
     pub sla: crate::sla::SlaSettings,
+    /// The connected shop, whose orders the AI answers from and tickets show (its
+    /// credential is sealed apart, like the channel tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<crate::commerce::ShopSettings>,
 }
 
 impl Tenant {

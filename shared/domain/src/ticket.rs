@@ -343,6 +343,10 @@ pub struct Ticket {
     /// An agent chose the team by hand: routing rules no longer move the ticket.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub team_pinned: bool,
+    /// The customer's recent orders from the tenant's shop (fetched at handoff,
+    /// refreshable by an agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<crate::commerce::OrderContext>,
     /// Optimistic-locking version: every write names the version it read.
     pub version: u64,
 }
@@ -380,6 +384,7 @@ impl Ticket {
             last_activity_at: now,
             follows: None,
             team_pinned: false,
+            orders: None,
             version: 1,
         }
     }

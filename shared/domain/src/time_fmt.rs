@@ -47,6 +47,13 @@ impl Timestamp {
         Ok(Timestamp(dt.assume_utc()))
     }
 
+    /// Any RFC 3339 time (`2026-11-28T10:00:00Z`, `2026-11-28T11:00:00+01:00`), as other
+    /// systems write it; kept to the millisecond.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let dt = OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+        Timestamp::from_unix_millis((dt.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
     pub fn plus(self, d: Duration) -> Self {
         Timestamp::from_datetime(self.0 + d)
     }
@@ -68,7 +75,10 @@ impl serde::Serialize for Timestamp {
 impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        // Baton writes its own fixed format; other systems' RFC 3339 times are read too.
+        Timestamp::parse(&s)
+            .or_else(|e| Timestamp::parse_rfc3339(&s).ok_or(e))
+            .map_err(serde::de::Error::custom)
     }
 }
 

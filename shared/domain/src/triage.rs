@@ -50,6 +50,14 @@ pub enum HandoffReason {
     AiQuota {
         window: String,
     },
+    /// The customer asked about an order and the shop could not be asked (down, slow,
+    /// refusing Baton's credential): a human looks it up, nothing is made up.
+    ShopUnavailable {
+        reason: String,
+    },
+    /// The customer asked about an order they did not prove is theirs, after being
+    /// asked for that proof.
+    OrderUnverified,
 }
 
 impl HandoffReason {
@@ -70,6 +78,10 @@ impl HandoffReason {
             }
             HandoffReason::Recovered => "an earlier handoff to a human did not complete; it was completed now".into(),
             HandoffReason::AiQuota { window } => format!("the tenant's AI message quota per {window} is used up"),
+            HandoffReason::ShopUnavailable { reason } => {
+                format!("the customer asked about an order and the shop could not be asked: {reason}")
+            }
+            HandoffReason::OrderUnverified => "the customer asked about an order without proving it is theirs".into(),
         }
     }
 }

@@ -48,6 +48,11 @@ pub fn channel_secret(t: &TenantId, channel: Channel) -> Key {
     key(tenant_partition(t), format!("SECRET#{channel}"))
 }
 
+/// The shop's sealed credential, beside the tenant's configuration.
+pub fn shop_secret(t: &TenantId) -> Key {
+    key(tenant_partition(t), "SECRET#shop")
+}
+
 /// An agent's notifications and digest state: one partition per agent.
 pub fn notify_partition(t: &TenantId, agent: &AgentId) -> String {
     format!("TENANT#{t}#AGENT#{agent}#NOTIFY")

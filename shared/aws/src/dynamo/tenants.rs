@@ -22,6 +22,13 @@ struct SecretItem {
     sealed: SealedSecret,
 }
 
+/// The shop secret item: whose it is, and the sealed credential.
+#[derive(Serialize, Deserialize)]
+struct ShopSecretItem {
+    tenant_id: TenantId,
+    sealed: SealedSecret,
+}
+
 fn health_attribute(channel: Channel) -> Result<&'static str, StoreError> {
     match channel {
         Channel::Whatsapp => Ok("whatsapp_health"),
@@ -221,6 +228,63 @@ impl TenantStore for DynamoStore {
             }
             None => Ok(None),
         }
+    }
+
+    async fn change_shop(
+        &self,
+        id: &TenantId,
+        shop: Option<(&baton_domain::commerce::ShopSettings, &SealedSecret)>,
+    ) -> Result<(), StoreError> {
+        let key = keys::tenant(id);
+        let secret_key = keys::shop_secret(id);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(key.pk))
+            .key(keys::SK, s(key.sk))
+            .condition_expression("attribute_exists(PK)");
+        let (update, secret) = match shop {
+            Some((settings, sealed)) => {
+                let item = ShopSecretItem {
+                    tenant_id: id.clone(),
+                    sealed: sealed.clone(),
+                };
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(SECRET, secret_key, &item)?))
+                    .build()
+                    .map_err(backend_build)?;
+                (
+                    update
+                        .update_expression("SET shop = :shop")
+                        .expression_attribute_values(":shop", attr(settings)?),
+                    TransactWriteItem::builder().put(put).build(),
+                )
+            }
+            None => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(keys::PK, s(secret_key.pk))
+                    .key(keys::SK, s(secret_key.sk))
+                    .build()
+                    .map_err(backend_build)?;
+                (
+                    update.update_expression("REMOVE shop"),
+                    TransactWriteItem::builder().delete(delete).build(),
+                )
+            }
+        };
+        let update = update.build().map_err(backend_build)?;
+        let items = vec![TransactWriteItem::builder().update(update).build(), secret];
+        match self.transact("change shop", items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::NotFound { entity: TENANT }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn get_shop_secret(&self, id: &TenantId) -> Result<Option<SealedSecret>, StoreError> {
+        let item: Option<ShopSecretItem> = self.get_optional_as(SECRET, keys::shop_secret(id)).await?;
+        Ok(item.map(|i| i.sealed))
     }
 
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError> {
