@@ -13,6 +13,7 @@ pub mod provision;
 pub mod rie;
 pub mod scheduler;
 pub mod seed;
+pub mod shop_standin;
 pub mod template;
 
 use envfile::EnvFile;
