@@ -12,9 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use baton_domain::commerce::{
-    connector_signature, phone_digits, FulfilmentStatus, Order, OrderQuery, OrderStatus, ShipmentStatus,
-};
+use baton_domain::commerce::{phone_digits, FulfilmentStatus, Order, OrderQuery, OrderStatus, ShipmentStatus};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -143,15 +141,18 @@ impl Shared {
         Some(slot.1)
     }
 
+    /// Keeps the request and logs its format, kind and status (never the body: it names
+    /// customers).
     fn record(
         &self,
         format: &'static str,
+        kind: &'static str,
         body: &Value,
         status: u16,
         signature_ok: Option<bool>,
         token_ok: Option<bool>,
     ) {
-        tracing::info!(format, status, kind = %body["type"].as_str().unwrap_or("graphql"), "local shop stand-in asked");
+        tracing::info!(format, kind, status, "local shop stand-in asked");
         self.0.lock().unwrap().requests.push(ShopRequest {
             format,
             body: body.clone(),
@@ -188,6 +189,13 @@ fn upper<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// A time as Shopify's `DateTime` shows it: RFC 3339 in UTC, whole seconds without a fraction.
+fn shopify_time(t: baton_domain::Timestamp) -> String {
+    t.datetime()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// An order as Shopify's Admin GraphQL API shows it.
 fn shopify_node(o: &Order, index: usize) -> Value {
     let fulfilment = match o.fulfilment_status {
@@ -203,9 +211,9 @@ fn shopify_node(o: &Order, index: usize) -> Value {
         "name": o.name,
         "email": o.email,
         "phone": o.phone,
-        "createdAt": o.created_at.to_string(),
-        "cancelledAt": (o.status == OrderStatus::Cancelled).then(|| o.created_at.to_string()),
-        "closedAt": (o.status == OrderStatus::Closed).then(|| o.created_at.to_string()),
+        "createdAt": shopify_time(o.created_at),
+        "cancelledAt": (o.status == OrderStatus::Cancelled).then(|| shopify_time(o.created_at)),
+        "closedAt": (o.status == OrderStatus::Closed).then(|| shopify_time(o.created_at)),
         "displayFinancialStatus": o.financial_status.to_ascii_uppercase(),
         "displayFulfillmentStatus": fulfilment,
         "statusPageUrl": o.status_url,
@@ -216,10 +224,10 @@ fn shopify_node(o: &Order, index: usize) -> Value {
         "fulfillments": o.fulfilments.iter().map(|f| json!({
             "status": "SUCCESS",
             "displayStatus": shipment(f.status),
-            "createdAt": f.shipped_at.to_string(),
-            "updatedAt": f.updated_at.map(|t| t.to_string()),
-            "deliveredAt": f.updated_at.filter(|_| f.status == ShipmentStatus::Delivered).map(|t| t.to_string()),
-            "estimatedDeliveryAt": f.estimated_delivery_at.map(|t| t.to_string()),
+            "createdAt": shopify_time(f.shipped_at),
+            "updatedAt": f.updated_at.map(shopify_time),
+            "deliveredAt": f.updated_at.filter(|_| f.status == ShipmentStatus::Delivered).map(shopify_time),
+            "estimatedDeliveryAt": f.estimated_delivery_at.map(shopify_time),
             "trackingInfo": [{ "company": f.carrier, "number": f.tracking_number, "url": f.tracking_url }],
         })).collect::<Vec<_>>(),
     })
@@ -244,12 +252,39 @@ fn matches(o: &Order, search: &str) -> bool {
     })
 }
 
+/// Which of the understood queries a GraphQL document asks (loosely, by its text).
+fn graphql_kind(query: &str) -> &'static str {
+    if query.contains("orders(") {
+        "orders"
+    } else if query.contains("customers(") {
+        "customers"
+    } else if query.contains("shop {") || query.contains("shop{") {
+        "shop"
+    } else {
+        "unknown"
+    }
+}
+
+/// The first field a document selects (`orders` in `query Q { orders(first: 1) { .. } }`),
+/// to name in the error for a query the stand-in does not understand.
+fn first_field(query: &str) -> &str {
+    query
+        .split_once('{')
+        .map_or("", |(_, rest)| rest)
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("unknown")
+}
+
 fn answer_graphql(inner: &Inner, body: &Value) -> Value {
     let query = body["query"].as_str().unwrap_or_default();
     let vars = &body["variables"];
     let mut orders: Vec<(usize, &Order)> = inner.orders.iter().enumerate().collect();
     orders.sort_by_key(|(_, o)| std::cmp::Reverse(o.created_at));
-    if query.contains("orders(") {
+    let kind = graphql_kind(query);
+    if kind == "orders" {
         let search = vars["query"].as_str().unwrap_or_default();
         let first = vars["first"].as_u64().unwrap_or(10).clamp(1, 250) as usize;
         let start = vars["after"]
@@ -274,9 +309,10 @@ fn answer_graphql(inner: &Inner, body: &Value) -> Value {
             "extensions": cost(2 + first as u32 * 5, 990.0),
         });
     }
-    if query.contains("customers(") {
+    if kind == "customers" {
         let search = vars["query"].as_str().unwrap_or_default();
-        let mut ids: Vec<u64> = Vec::new();
+        // One customer per id, shown with the contact details of their newest order.
+        let mut customers: Vec<(u64, &Order)> = Vec::new();
         for (_, o) in &orders {
             let hit = match search.split_once(':') {
                 Some(("phone", v)) => {
@@ -286,23 +322,31 @@ fn answer_graphql(inner: &Inner, body: &Value) -> Value {
                 Some(("email", v)) => o.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(v)),
                 _ => false,
             };
-            if hit && !ids.contains(&customer_id(o)) {
-                ids.push(customer_id(o));
+            let id = customer_id(o);
+            if hit && !customers.iter().any(|(known, _)| *known == id) {
+                customers.push((id, o));
             }
         }
-        let edges: Vec<Value> = ids
+        let edges: Vec<Value> = customers
             .iter()
-            .map(|id| json!({ "cursor": format!("k:{id}"), "node": { "id": format!("gid://shopify/Customer/{id}") } }))
+            .map(|(id, o)| {
+                json!({ "cursor": format!("k:{id}"), "node": {
+                    "id": format!("gid://shopify/Customer/{id}"), "email": o.email, "phone": o.phone,
+                } })
+            })
             .collect();
         return json!({
             "data": { "customers": { "edges": edges, "pageInfo": { "hasNextPage": false, "endCursor": null } } },
             "extensions": cost(4, 996.0),
         });
     }
-    if query.contains("shop {") || query.contains("shop{") {
+    if kind == "shop" {
         return json!({ "data": { "shop": { "name": inner.name } }, "extensions": cost(1, 999.0) });
     }
-    json!({ "errors": [{ "message": "Field 'unknown' doesn't exist on type 'QueryRoot'", "extensions": { "code": "undefinedField" } }] })
+    json!({ "errors": [{
+        "message": format!("Field '{}' doesn't exist on type 'QueryRoot'", first_field(query)),
+        "extensions": { "code": "undefinedField" },
+    }] })
 }
 
 async fn shopify(State(s): State<Shared>, Path(_version): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -337,28 +381,69 @@ async fn shopify(State(s): State<Shared>, Path(_version): Path<String>, headers:
             _ => (200, answer_graphql(&s.0.lock().unwrap(), &body)),
         }
     };
-    s.record("shopify", &body, status, None, Some(token_ok));
+    let kind = graphql_kind(body["query"].as_str().unwrap_or_default());
+    s.record("shopify", kind, &body, status, None, Some(token_ok));
     json_response(status, answer)
 }
 
 // ------------------------------------------------------------------ the connector
 
-/// Whether the request carries a valid signature, made within five minutes.
+/// How far the connector's `X-Baton-Timestamp` may be from now.
+const SIGNATURE_TOLERANCE_SECS: u64 = 300;
+
+/// Whether the request carries a valid signature, made within five minutes:
+/// `X-Baton-Signature: sha256=<lowercase hex of HMAC-SHA256(secret, "{timestamp}.{body}")>`.
+/// Checked here from the contract, not with the adapter's own signer, so that a signer
+/// drifting from the contract fails the tests.
 fn signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    use hmac::{Hmac, Mac};
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let (Some(ts), Some(sig)) = (header("x-baton-timestamp"), header("x-baton-signature")) else {
         return false;
     };
-    let Ok(ts) = ts.parse::<i64>() else {
+    let Ok(at) = ts.parse::<i64>() else {
         return false;
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if (now - ts).abs() > 300 {
+    if now.abs_diff(at) > SIGNATURE_TOLERANCE_SECS {
         return false;
     }
-    let want = connector_signature(secret, ts, body);
-    // Constant time: every byte compared whatever the first difference.
-    want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    let Some(sig) = sig.strip_prefix("sha256=").and_then(lower_hex) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // Constant time, and a tag of the wrong length is refused.
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// The bytes of a lowercase hex string (`None` for anything else).
+fn lower_hex(s: &str) -> Option<Vec<u8>> {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
+/// What a connector request asks, for the log.
+fn connector_kind(body: &Value) -> &'static str {
+    match body["type"].as_str() {
+        Some("ping") => "ping",
+        Some("orders.find") => "orders.find",
+        _ => "unknown",
+    }
 }
 
 async fn connector(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> Response {
@@ -369,12 +454,13 @@ async fn connector(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> R
     }
     let secret = s.0.lock().unwrap().secret.clone();
     let verified = signature_ok(&secret, &headers, &raw);
+    let kind = connector_kind(&body);
     let (status, answer) = if !verified {
         (401, json!({ "error": "bad_signature" }))
     } else {
         match script {
             Some(Script::Throttle) => {
-                s.record("connector", &body, 429, Some(true), None);
+                s.record("connector", kind, &body, 429, Some(true), None);
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
                     [("retry-after", "1")],
@@ -396,7 +482,7 @@ async fn connector(State(s): State<Shared>, headers: HeaderMap, raw: Bytes) -> R
             }
         }
     };
-    s.record("connector", &body, status, Some(verified), None);
+    s.record("connector", kind, &body, status, Some(verified), None);
     json_response(status, answer)
 }
 
@@ -512,4 +598,212 @@ pub fn demo_orders() -> Vec<Order> {
     d.status = OrderStatus::Cancelled;
     d.financial_status = "refunded".into();
     vec![a, b, c, d]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "shpat_test_0123456789abcdef";
+    const SECRET: &str = "connector_test_secret";
+    const ORDERS: &str = "query Orders($first: Int!, $after: String, $query: String) { orders(first: $first, \
+        after: $after, query: $query, sortKey: CREATED_AT, reverse: true) { edges { cursor node { id name } } \
+        pageInfo { hasNextPage endCursor } } }";
+
+    async fn shop() -> ShopStandin {
+        ShopStandin::start(0, "Test shop", TOKEN, SECRET, demo_orders())
+            .await
+            .unwrap()
+    }
+
+    async fn graphql(s: &ShopStandin, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("http://{}/admin/api/2025-10/graphql.json", s.shopify_domain()))
+            .header("X-Shopify-Access-Token", token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    /// The contract's signature, written out here rather than borrowed from the adapter.
+    fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={hex}")
+    }
+
+    async fn connector(s: &ShopStandin, secret: &str, age_secs: i64, body: Value) -> reqwest::Response {
+        let raw = body.to_string();
+        let at = time::OffsetDateTime::now_utc().unix_timestamp() - age_secs;
+        reqwest::Client::new()
+            .post(s.connector_url())
+            .header("content-type", "application/json")
+            .header("X-Baton-Timestamp", at.to_string())
+            .header("X-Baton-Signature", sign(secret, at, raw.as_bytes()))
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_order_is_found_by_name_in_shopify_s_shape() {
+        let s = shop().await;
+        for name in ["name:#1001", "name:1001"] {
+            let (status, answer) =
+                graphql(&s, TOKEN, ORDERS, json!({ "first": 3, "after": null, "query": name })).await;
+            assert_eq!(status, 200);
+            let edges = answer["data"]["orders"]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), 1, "{name}");
+            let o = &edges[0]["node"];
+            assert_eq!(o["name"], "#1001");
+            assert_eq!(o["createdAt"], "2026-11-28T10:00:00Z");
+            assert_eq!(o["displayFulfillmentStatus"], "FULFILLED");
+            assert_eq!(
+                o["totalPriceSet"]["shopMoney"],
+                json!({ "amount": "59.90", "currencyCode": "EUR" })
+            );
+            assert_eq!(o["shippingAddress"]["zip"], "SW1A 1AA");
+            let shipment = &o["fulfillments"][0];
+            assert_eq!(shipment["displayStatus"], "IN_TRANSIT");
+            assert_eq!(shipment["trackingInfo"][0]["number"], "JD0142");
+            assert_eq!(answer["data"]["orders"]["pageInfo"]["hasNextPage"], false);
+            assert_eq!(
+                answer["extensions"]["cost"]["throttleStatus"]["maximumAvailable"],
+                1000.0
+            );
+        }
+        // Terms are ANDed; e-mail ignores case.
+        let (_, answer) = graphql(
+            &s,
+            TOKEN,
+            ORDERS,
+            json!({ "first": 3, "query": "name:1001 email:ANA@example.com" }),
+        )
+        .await;
+        assert_eq!(answer["data"]["orders"]["edges"].as_array().unwrap().len(), 1);
+        let (_, answer) = graphql(
+            &s,
+            TOKEN,
+            ORDERS,
+            json!({ "first": 3, "query": "name:1001 email:bob@example.com" }),
+        )
+        .await;
+        assert!(answer["data"]["orders"]["edges"].as_array().unwrap().is_empty());
+        // A query it does not know is Shopify's undefinedField error.
+        let (status, answer) = graphql(&s, TOKEN, "query { products(first: 1) { nodes { id } } }", json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "undefinedField");
+        assert_eq!(
+            answer["errors"][0]["message"],
+            "Field 'products' doesn't exist on type 'QueryRoot'"
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_cursor_newest_first() {
+        let s = shop().await;
+        let vars = |after: Value| json!({ "first": 1, "after": after, "query": "email:ana@example.com" });
+        let (_, first) = graphql(&s, TOKEN, ORDERS, vars(Value::Null)).await;
+        let page = &first["data"]["orders"];
+        assert_eq!(page["edges"][0]["node"]["name"], "#1001");
+        assert_eq!(page["pageInfo"]["hasNextPage"], true);
+        let cursor = page["pageInfo"]["endCursor"].clone();
+        assert!(cursor.is_string());
+        let (_, second) = graphql(&s, TOKEN, ORDERS, vars(cursor)).await;
+        let page = &second["data"]["orders"];
+        assert_eq!(page["edges"].as_array().unwrap().len(), 1);
+        assert_eq!(page["edges"][0]["node"]["name"], "#1002");
+        assert_eq!(page["pageInfo"]["hasNextPage"], false);
+    }
+
+    #[tokio::test]
+    async fn a_throttle_script_answers_shopify_s_throttled_body_then_the_connector_s_429() {
+        let s = shop().await;
+        s.throttle_next(1);
+        let vars = json!({ "first": 1, "query": "name:1001" });
+        let (status, answer) = graphql(&s, TOKEN, ORDERS, vars.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "THROTTLED");
+        assert_eq!(answer["extensions"]["cost"]["requestedQueryCost"], 52);
+        assert!(answer["extensions"]["cost"]["actualQueryCost"].is_null());
+        assert_eq!(
+            answer["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"],
+            2.0
+        );
+        let (_, answer) = graphql(&s, TOKEN, ORDERS, vars).await;
+        assert_eq!(
+            answer["data"]["orders"]["edges"][0]["node"]["name"], "#1001",
+            "only the next one"
+        );
+
+        s.throttle_next(1);
+        let ping = json!({ "version": 1, "type": "ping", "tenant_id": "acme" });
+        let resp = connector(&s, SECRET, 0, ping.clone()).await;
+        assert_eq!(resp.status().as_u16(), 429);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_eq!(connector(&s, SECRET, 0, ping).await.status().as_u16(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_is_refused_and_never_listed() {
+        let s = shop().await;
+        let (status, answer) = graphql(&s, "shpat_wrong", "query Shop { shop { name } }", json!({})).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            answer["errors"],
+            "[API] Invalid API key or access token (unrecognized login or wrong password)"
+        );
+        assert_eq!(s.requests().last().unwrap().token_ok, Some(false));
+        let (status, answer) = graphql(&s, TOKEN, "query Shop { shop { name } }", json!({})).await;
+        assert_eq!((status, &answer["data"]["shop"]["name"]), (200, &json!("Test shop")));
+        assert_eq!(s.requests().last().unwrap().token_ok, Some(true));
+        let listed = reqwest::get(format!("{}/_baton/requests", s.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(listed.contains("\"status\":401"));
+        assert!(!listed.contains(TOKEN) && !listed.contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn the_connector_answers_signed_requests_only() {
+        let s = shop().await;
+        let find = json!({ "version": 1, "type": "orders.find", "tenant_id": "acme", "query": { "number": "#1001" } });
+        let resp = connector(&s, SECRET, 0, find.clone()).await;
+        assert_eq!(resp.status().as_u16(), 200);
+        let answer: Value = resp.json().await.unwrap();
+        let o = &answer["orders"][0];
+        assert_eq!((&o["number"], &o["name"]), (&json!("1001"), &json!("#1001")));
+        assert_eq!(o["fulfilment_status"], "fulfilled");
+        assert_eq!(o["fulfilments"][0]["status"], "in_transit");
+        assert_eq!(o["total"], json!({ "amount": "59.90", "currency": "EUR" }));
+        assert_eq!(s.requests().last().unwrap().signature_ok, Some(true));
+
+        let mine = json!({ "version": 1, "type": "orders.find", "tenant_id": "acme",
+            "query": { "customer": { "phone": "+1 555 010 0001", "limit": 5 } } });
+        let answer: Value = connector(&s, SECRET, 0, mine).await.json().await.unwrap();
+        let names: Vec<&str> = answer["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        assert_eq!(names, ["#1001", "#1002"]);
+
+        // The wrong secret, and the right one six minutes late, are refused.
+        for (secret, age) in [("not-the-secret", 0), (SECRET, 360)] {
+            let resp = connector(&s, secret, age, find.clone()).await;
+            assert_eq!(resp.status().as_u16(), 401);
+            assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "error": "bad_signature" }));
+            assert_eq!(s.requests().last().unwrap().signature_ok, Some(false));
+        }
+    }
 }
