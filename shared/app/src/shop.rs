@@ -289,12 +289,9 @@ pub async fn order_step(
         }
     };
     let unavailable = |e: CommerceError| OrderStep::HandOff(HandoffReason::ShopUnavailable { reason: e.reason() });
-    let found = match named_order(history) {
-        Some(number) => match shops.find(tenant, &OrderQuery::Number(number)).await {
-            Ok(orders) => orders,
-            Err(LookupError::Store(e)) => return Err(e),
-            Err(LookupError::Shop(e)) => return Ok(unavailable(e)),
-        },
+    let named = named_order(history);
+    let query = match &named {
+        Some(number) => OrderQuery::Number(number.clone()),
         None => {
             // No number: the verified identity's orders, or those of an e-mail the
             // customer gave (each still has to pass the rule with its second factor).
@@ -309,12 +306,13 @@ pub async fn order_step(
             let Some(query) = query else {
                 return Ok(ask(commerce::NUMBER_REQUEST));
             };
-            match shops.find(tenant, &query).await {
-                Ok(orders) => orders,
-                Err(LookupError::Store(e)) => return Err(e),
-                Err(LookupError::Shop(e)) => return Ok(unavailable(e)),
-            }
+            query
         }
+    };
+    let found = match shops.find(tenant, &query).await {
+        Ok(orders) => orders,
+        Err(LookupError::Store(e)) => return Err(e),
+        Err(LookupError::Shop(e)) => return Ok(unavailable(e)),
     };
     let theirs: Vec<Order> = found
         .into_iter()
@@ -322,7 +320,7 @@ pub async fn order_step(
         .collect();
     if theirs.is_empty() {
         // The same request whether the order does not exist or is someone else's.
-        return Ok(ask(if named_order(history).is_some() || recent_query(&who).is_none() {
+        return Ok(ask(if named.is_some() || recent_query(&who).is_none() {
             commerce::PROOF_REQUEST
         } else {
             commerce::NUMBER_REQUEST
