@@ -40,6 +40,8 @@ struct World {
     /// claim has expired, and before the sweep, past the relay's grace period.
     clock: Arc<FixedClock>,
     cases: std::sync::atomic::AtomicU32,
+    /// The tenant's shop, when the world has one connected.
+    shop: Option<baton_local::shop_standin::ShopStandin>,
 }
 
 async fn world() -> World {
@@ -53,7 +55,38 @@ async fn world() -> World {
         faults,
         env,
         cases: Default::default(),
+        shop: None,
     }
+}
+
+const SHOP_TOKEN: &str = "shpat_local_crash_0123456789";
+
+/// The world with the shop stand-in connected to the demo tenant (Shopify).
+async fn world_with_shop() -> World {
+    let mut w = world().await;
+    let shop = baton_local::shop_standin::ShopStandin::start(0, "Demo shop", SHOP_TOKEN, "unused", vec![])
+        .await
+        .unwrap();
+    let shops = baton_app::shop::Shops::new(
+        Arc::new(w.env.store.clone()),
+        Arc::new(baton_tests::secret_box(&w.env)),
+        Arc::new(baton_aws::shop::HttpCommerce::default()),
+    );
+    let connection = baton_domain::commerce::ShopConnection::Shopify {
+        domain: shop.shopify_domain(),
+        api_version: "2025-10".into(),
+    };
+    shops
+        .connect(
+            &demo(),
+            connection,
+            &baton_domain::secrets::Secret::new(SHOP_TOKEN),
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    w.shop = Some(shop);
+    w
 }
 
 fn demo() -> TenantId {
@@ -70,6 +103,14 @@ impl World {
             Box::new(DeterministicAnswerer),
         );
         deps.clock = self.clock.clone();
+        // Cold like the KB cache: the shop's credential is opened again (through KMS).
+        deps.shops = self.shop.as_ref().map(|_| {
+            Arc::new(baton_app::shop::Shops::new(
+                self.store.clone(),
+                Arc::new(Faulty::new(baton_tests::secret_box(&self.env), &self.faults)),
+                Arc::new(Faulty::new(baton_aws::shop::HttpCommerce::default(), &self.faults)),
+            ))
+        });
         deps
     }
 
@@ -245,6 +286,77 @@ async fn an_answer_survives_a_fault_at_every_call_and_is_sent_once() {
                 .await
                 .unwrap();
             assert_eq!((c.owner, c.ticket), (Owner::Ai, None));
+            w.assert_triage_completed(&inbound).await;
+            fired
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_answer_survives_a_fault_at_every_call_and_a_failing_shop_hands_off_once() {
+    let w = world_with_shop().await;
+    let shop = w.shop.as_ref().unwrap();
+    // Each case's customer owns order #1001 (the channel verified their number).
+    let owned_by = |sender: &str| {
+        let mut orders = baton_local::shop_standin::demo_orders();
+        orders[0].phone = Some(format!("+{sender}"));
+        orders
+    };
+    let text = "Where is my order #1001?";
+    // The calls a clean run makes, by name: a failed shop call hands off instead.
+    shop.set_orders(owned_by("31629999"));
+    let probe = w.customer_says("31629999", text).await;
+    w.faults.disarm();
+    let clean = triage::handler(&w.triage(), LambdaEvent::new(sqs_event(&probe), Context::default()))
+        .await
+        .unwrap();
+    assert!(clean.batch_item_failures.is_empty());
+    let calls = w.faults.log();
+    assert!(calls.contains(&"find_orders") && calls.contains(&"open"), "{calls:?}");
+    w.outbound().await;
+    every_call("the order answer path", 10, |k, fault| {
+        let w = &w;
+        let calls = &calls;
+        async move {
+            let sender = format!("3162{k:03}{}", fault as u8);
+            w.shop.as_ref().unwrap().set_orders(owned_by(&sender));
+            let inbound = w.customer_says(&sender, text).await;
+            let fired = w.triage_with_fault(&inbound, k, fault).await;
+            let shop_failed = fault == Fault::Error && calls.get(k as usize - 1) == Some(&"find_orders");
+            let thread = w.thread(inbound.conversation_id).await;
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), inbound.conversation_id)
+                .await
+                .unwrap();
+            let out = w.outbound().await;
+            let routed = w.routed().await;
+            assert_eq!(out.len(), 1, "{fault:?} at {k}: exactly one reply relayed");
+            if shop_failed {
+                // The shop failed: a person takes over, once, with the reason.
+                assert_eq!(c.owner, Owner::Human, "{fault:?} at {k}");
+                let ticket = w.env.store.get_ticket(&demo(), c.ticket.unwrap()).await.unwrap();
+                assert!(
+                    ticket.tags.contains(&"handoff:shop_unavailable".to_owned()),
+                    "{:?}",
+                    ticket.tags
+                );
+                assert_eq!(routed.len(), 1, "{fault:?} at {k}: one routing request");
+                assert_eq!(thread[1].0, Author::System, "{fault:?} at {k}: {thread:?}");
+            } else {
+                let authors: Vec<&Author> = thread.iter().map(|(a, _)| a).collect();
+                assert_eq!(
+                    authors,
+                    vec![&Author::Customer, &Author::Ai],
+                    "{fault:?} at {k}: {thread:?}"
+                );
+                assert!(thread[1].1.contains("JD0142"), "{fault:?} at {k}: {}", thread[1].1);
+                assert_eq!(out[0].text, thread[1].1);
+                assert!(routed.is_empty(), "{fault:?} at {k}: no ticket");
+                assert_eq!((c.owner, c.ticket), (Owner::Ai, None));
+            }
             w.assert_triage_completed(&inbound).await;
             fired
         }

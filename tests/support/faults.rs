@@ -12,6 +12,7 @@
 //! across the store and the queues.
 
 use async_trait::async_trait;
+use baton_domain::commerce::Commerce;
 use baton_domain::conversation::{Conversation, DeliveryStatus, Message};
 use baton_domain::customer::{Customer, Identity};
 use baton_domain::directory::{Agent, Presence, Team};
@@ -152,6 +153,18 @@ impl Injected for SendError {
 impl Injected for MailError {
     fn injected(call: &'static str) -> Self {
         MailError::Unavailable(format!("injected fault at {call}"))
+    }
+}
+
+impl Injected for baton_domain::commerce::CommerceError {
+    fn injected(call: &'static str) -> Self {
+        baton_domain::commerce::CommerceError::Unavailable(format!("injected fault at {call}"))
+    }
+}
+
+impl Injected for baton_domain::secrets::SecretError {
+    fn injected(call: &'static str) -> Self {
+        baton_domain::secrets::SecretError::Unavailable(format!("injected fault at {call}"))
     }
 }
 
@@ -330,6 +343,18 @@ faulty!(BlobStore {
     fn put_download(&self, key: &str, content: Vec<u8>, file_name: Option<&str>) -> Result<(), BlobError>;
     fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
     fn presign_get(&self, key: &str, ttl_secs: u64) -> Result<String, BlobError>;
+});
+
+faulty!(SecretBox {
+    fn seal(&self, scope: baton_domain::secrets::SecretScope<'_>, secret: &baton_domain::secrets::Secret, now: Timestamp) -> Result<baton_domain::secrets::SealedSecret, baton_domain::secrets::SecretError>;
+    fn open(&self, scope: baton_domain::secrets::SecretScope<'_>, sealed: &baton_domain::secrets::SealedSecret) -> Result<baton_domain::secrets::Secret, baton_domain::secrets::SecretError>;
+});
+
+// The shop: a fault is the shop failing (the customer is handed off with the reason), a
+// crash is the invocation dying while the shop answers.
+faulty!(Commerce {
+    fn find_orders(&self, shop: &baton_domain::commerce::ShopAccess, query: &baton_domain::commerce::OrderQuery) -> Result<Vec<baton_domain::commerce::Order>, baton_domain::commerce::CommerceError>;
+    fn check(&self, shop: &baton_domain::commerce::ShopAccess) -> Result<baton_domain::commerce::ShopInfo, baton_domain::commerce::CommerceError>;
 });
 
 /// Runs `case` with an error, then with a crash, at every call k until k is past the

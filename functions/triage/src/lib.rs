@@ -24,8 +24,9 @@ pub const CONSUMER: &str = "triage";
 /// Conversations triaged at once in one batch.
 const CONCURRENCY: usize = 10;
 /// A record is only started with this much of the invocation left: one answer (8 s
-/// model timeout) plus one summary (8 s) plus the store calls.
-const RESERVE: Duration = Duration::from_secs(20);
+/// model timeout) or one order lookup (6 s), the orders for the ticket (6 s), one
+/// summary (8 s), plus the store calls.
+const RESERVE: Duration = Duration::from_secs(26);
 
 pub fn deps(
     store: Arc<dyn Store>,
@@ -45,6 +46,7 @@ pub fn deps(
         answerer,
         clock: Arc::new(SystemClock),
         kb_cache: KbCache::default(),
+        shops: None,
     }
 }
 
@@ -69,6 +71,12 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
             reason: e.to_string(),
         })?;
     deps.kb_cache = KbCache::with_models(models);
+    // Tenants' shops, asked about orders; the credential is opened (KMS) on first use.
+    deps.shops = Some(Arc::new(baton_app::shop::Shops::new(
+        deps.store.clone(),
+        Arc::new(baton_aws::kms::KmsSecretBox::from_env(sdk)),
+        Arc::new(baton_aws::shop::HttpCommerce::default()),
+    )));
     Ok(deps)
 }
 

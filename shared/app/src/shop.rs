@@ -253,13 +253,22 @@ pub enum OrderStep {
 }
 
 /// The request for an order's number or proof the AI's latest message made, if it made
-/// one.
-fn last_request(history: &[Message]) -> Option<&'static str> {
-    let last = history.iter().rev().skip(1).find(|m| m.author != Author::Customer)?;
-    [commerce::PROOF_REQUEST, commerce::NUMBER_REQUEST]
+/// one, and how many times in a row the AI has made it.
+fn last_request(history: &[Message]) -> Option<(&'static str, usize)> {
+    let mut replies = history.iter().rev().skip(1).filter(|m| m.author != Author::Customer);
+    let last = replies.next()?;
+    let request = [commerce::PROOF_REQUEST, commerce::NUMBER_REQUEST]
         .into_iter()
-        .find(|r| last.author == Author::Ai && last.text == *r)
+        .find(|r| last.author == Author::Ai && last.text == *r)?;
+    let times = 1 + replies
+        .take_while(|m| m.author == Author::Ai && m.text == request)
+        .count();
+    Some((request, times))
 }
+
+/// How many times the AI asks for the same number or proof before a person takes over:
+/// a customer may complete their proof over two messages, not guess forever.
+const REQUESTS: usize = 2;
 
 /// The order step of triage (module docs). `history` ends with the current message.
 pub async fn order_step(
@@ -279,7 +288,7 @@ pub async fn order_step(
     let who = known_identity(inbound, history);
     // Asked for this already and still not answerable: a person takes it from here.
     let ask = |request: &'static str| {
-        if asked == Some(request) {
+        if asked.is_some_and(|(made, times)| made == request && times >= REQUESTS) {
             OrderStep::HandOff(HandoffReason::OrderUnverified)
         } else {
             OrderStep::Reply {

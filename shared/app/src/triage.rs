@@ -15,6 +15,8 @@
 
 use crate::relay::{relay, relay_recorded, Queues};
 use crate::reply::{Recipient, Reply};
+use crate::shop::{OrderStep, Shops};
+use baton_domain::commerce::OrderContext;
 use baton_domain::conversation::{Author, Conversation, Message, Owner};
 use baton_domain::error::RecordError;
 use baton_domain::handoff;
@@ -26,6 +28,7 @@ use baton_domain::outbound::RoutingRequest;
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{CapacityCheck, Store, Write};
 use baton_domain::sla::SlaSettings;
+use baton_domain::tenant::Tenant;
 use baton_domain::ticket::{Action, KbLink, Source, Status, Ticket, TimelineEntry, TimelineKind};
 use baton_domain::triage::{decide, Answerer, Citation, Decision, DecisionInput, HandoffReason};
 use baton_domain::{ArticleId, Clock, StoreError, TenantId, TicketNumber, Timestamp};
@@ -47,6 +50,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The tenants' indexed knowledge bases (with the embedder, if any).
     pub kb_cache: KbCache,
+    /// The tenants' shops, for questions about orders and the orders on a ticket (none:
+    /// the knowledge base answers everything).
+    pub shops: Option<Arc<Shops>>,
 }
 
 /// What happened to one message (also the stored idempotency result).
@@ -136,7 +142,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
                     let history = history(deps, &conversation, &stored).await?;
                     return hand_off(
                         deps,
-                        &tenant_cfg.sla,
+                        &tenant_cfg,
                         inbound,
                         key,
                         conversation,
@@ -158,7 +164,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         let reason = HandoffReason::AiQuota { window };
         return hand_off(
             deps,
-            &tenant_cfg.sla,
+            &tenant_cfg,
             inbound,
             key,
             conversation,
@@ -170,13 +176,43 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         )
         .await;
     }
-    let kb = kb(deps, tenant, (&tenant_cfg).into()).await?;
     let history = history(deps, &conversation, &stored).await?;
     let before: Vec<(bool, String)> = history[..history.len() - 1]
         .iter()
         .map(|m| (m.author == Author::Customer, m.text.clone()))
         .collect();
     let before = baton_domain::triage::context_window(&before);
+    let text = baton_domain::triage::current_message(&inbound.message.text);
+    // A question about an order is answered from the shop, to its owner only (unless
+    // the customer asked for a person or the rules want one: the decision hands off,
+    // with the orders on the ticket).
+    let ruled = baton_domain::triage::rule_handoff(text, &before, &tenant_cfg.ai).is_some();
+    if let (Some(shops), false) = (&deps.shops, ruled) {
+        match crate::shop::order_step(shops, &tenant_cfg, inbound, &history).await? {
+            OrderStep::NotAbout => {}
+            OrderStep::Reply { text, cited } => {
+                let done = answer(deps, inbound, key, text, vec![], now).await?;
+                tracing::info!(orders = ?cited, "answered from the shop");
+                return Ok(done);
+            }
+            OrderStep::HandOff(reason) => {
+                return hand_off(
+                    deps,
+                    &tenant_cfg,
+                    inbound,
+                    key,
+                    conversation,
+                    &history,
+                    reason,
+                    &[],
+                    None,
+                    now,
+                )
+                .await
+            }
+        }
+    }
+    let kb = kb(deps, tenant, (&tenant_cfg).into()).await?;
     // The clarifying question the AI asked just before this message, if it asked one.
     let offered: &[ArticleId] = match history.len().checked_sub(2).map(|i| &history[i]) {
         Some(m) if m.author == Author::Ai => &m.choices,
@@ -184,7 +220,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     };
     let outcome = decide(
         &DecisionInput {
-            text: baton_domain::triage::current_message(&inbound.message.text),
+            text,
             history: &before,
             ai: &tenant_cfg.ai,
             kb: &kb.index,
@@ -214,7 +250,7 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             let reason = outcome.handoff.clone().unwrap_or(HandoffReason::LowConfidence);
             hand_off(
                 deps,
-                &tenant_cfg.sla,
+                &tenant_cfg,
                 inbound,
                 key,
                 conversation,
@@ -490,7 +526,7 @@ fn message_entry(
 #[allow(clippy::too_many_arguments)]
 async fn hand_off(
     deps: &Deps,
-    sla: &SlaSettings,
+    tenant_cfg: &Tenant,
     inbound: &InboundMessage,
     key: &str,
     mut conversation: Conversation,
@@ -511,6 +547,22 @@ async fn hand_off(
         .map(|m| (m.author == Author::Customer, m.text.clone()))
         .collect();
     let pairs = baton_domain::triage::context_window(&pairs);
+    // The customer's orders, asked before any write (a shop that just failed is not asked
+    // again: its reason is the handoff's).
+    let orders = match (&deps.shops, &reason) {
+        (None, _) => None,
+        (Some(_), HandoffReason::ShopUnavailable { reason }) if tenant_cfg.shop.is_some() => Some(OrderContext {
+            fetched_at: now,
+            orders: vec![],
+            about: None,
+            error: Some(reason.clone()),
+        }),
+        (Some(shops), _) => {
+            let who = crate::shop::known_identity(inbound, history);
+            let named = crate::shop::named_order(history);
+            shops.context_for(tenant_cfg, &who, named.as_deref(), now).await?
+        }
+    };
     // The model's summary, asked before any write (a failed model call, the reason for
     // this handoff, is not asked again), else an extractive one.
     let model_summary = match reason {
@@ -518,7 +570,7 @@ async fn hand_off(
         HandoffReason::ModelFailed | HandoffReason::AiQuota { .. } => None,
         _ => deps.answerer.summarize(&pairs, &reason.describe()).await,
     };
-    let summary = model_summary.unwrap_or_else(|| {
+    let mut summary = model_summary.unwrap_or_else(|| {
         handoff::summary(
             customer.as_ref().and_then(|c| c.name.as_deref()),
             inbound.message.channel,
@@ -527,6 +579,10 @@ async fn hand_off(
             consulted,
         )
     });
+    if let Some(line) = orders.as_ref().and_then(OrderContext::summary_line) {
+        summary.push(' ');
+        summary.push_str(&line);
+    }
     let number = match number {
         Some(n) => n,
         // A number used by a failed attempt is never reused: a gap, never a duplicate.
@@ -543,6 +599,7 @@ async fn hand_off(
         customer.as_ref(),
         now,
     );
+    ticket.orders = orders;
     // The conversation had a ticket that ended (closed, or returned to the AI): this one
     // follows it up, and both say so.
     let follows = conversation
@@ -551,7 +608,7 @@ async fn hand_off(
         .filter(|earlier| *earlier != number);
     ticket.follows = follows;
     // The SLA clocks start with the ticket, by the tenant's policies.
-    let sla_changes = baton_domain::sla::advance(sla, &mut ticket, Default::default(), now);
+    let sla_changes = baton_domain::sla::advance(&tenant_cfg.sla, &mut ticket, Default::default(), now);
 
     // The whole story on the timeline: every message since the context start, however
     // long (the model saw only its window of it), then the handoff itself.

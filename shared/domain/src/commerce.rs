@@ -39,7 +39,7 @@ impl std::fmt::Display for Money {
 }
 
 /// `"59.90"`, `"59,90"`, `"59.9"`, `"59"` → hundredths.
-fn parse_cents(s: &str) -> Option<i64> {
+pub(crate) fn parse_cents(s: &str) -> Option<i64> {
     let s = s.trim().replace(',', ".");
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
@@ -162,21 +162,20 @@ impl Order {
             .max_by_key(|f| f.updated_at.unwrap_or(f.shipped_at))
     }
 
-    /// The order's facts routing rules can match on (`order.fulfilment_status`,
-    /// `order.total`, …), as strings.
+    /// The order's facts routing rules can match on ([`ORDER_FACTS`]), as strings.
     pub fn facts(&self) -> Vec<(&'static str, String)> {
         let mut facts = vec![
-            ("order.number", self.number.clone()),
-            ("order.status", enum_name(&self.status)),
-            ("order.financial_status", self.financial_status.clone()),
-            ("order.fulfilment_status", enum_name(&self.fulfilment_status)),
-            ("order.currency", self.total.currency.clone()),
+            ("number", self.number.clone()),
+            ("status", enum_name(&self.status)),
+            ("financial_status", self.financial_status.clone()),
+            ("fulfilment_status", enum_name(&self.fulfilment_status)),
+            ("currency", self.total.currency.clone()),
         ];
         if let Some(c) = self.total.cents() {
-            facts.push(("order.total", format!("{}.{:02}", c / 100, c % 100)));
+            facts.push(("total", format!("{}.{:02}", c / 100, c % 100)));
         }
         if let Some(f) = self.latest_fulfilment() {
-            facts.push(("order.shipment_status", enum_name(&f.status)));
+            facts.push(("shipment_status", enum_name(&f.status)));
         }
         facts
     }
@@ -188,6 +187,17 @@ fn enum_name<T: Serialize>(v: &T) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+/// The names of an order's facts (`Order::facts`), for routing conditions.
+pub const ORDER_FACTS: &[&str] = &[
+    "number",
+    "status",
+    "financial_status",
+    "fulfilment_status",
+    "shipment_status",
+    "currency",
+    "total",
+];
 
 /// What the shop is asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +239,26 @@ impl OrderContext {
     pub fn about_order(&self) -> Option<&Order> {
         let about = self.about.as_deref()?;
         self.orders.iter().find(|o| o.number == about)
+    }
+
+    /// The order routing rules look at: the one the conversation is about, else the
+    /// customer's latest.
+    pub fn routed_order(&self) -> Option<&Order> {
+        self.about_order().or_else(|| self.orders.first())
+    }
+
+    /// The handoff summary's line about the orders (none when there is nothing to say).
+    pub fn summary_line(&self) -> Option<String> {
+        if let Some(order) = self.about_order() {
+            return Some(format!("About {}", describe(order)));
+        }
+        if let Some(error) = &self.error {
+            return Some(format!(
+                "The shop could not be asked for the customer's orders: {error}."
+            ));
+        }
+        let names: Vec<&str> = self.orders.iter().map(|o| o.name.as_str()).collect();
+        (!names.is_empty()).then(|| format!("Recent orders: {}.", names.join(", ")))
     }
 }
 
@@ -663,7 +693,7 @@ pub fn answer(orders: &[Order]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn order() -> Order {
@@ -836,9 +866,10 @@ mod tests {
     #[test]
     fn order_facts_are_strings_rules_can_match() {
         let facts = order().facts();
-        assert!(facts.contains(&("order.fulfilment_status", "fulfilled".into())));
-        assert!(facts.contains(&("order.total", "59.90".into())));
-        assert!(facts.contains(&("order.shipment_status", "in_transit".into())));
+        assert!(facts.contains(&("fulfilment_status", "fulfilled".into())));
+        assert!(facts.iter().all(|(name, _)| ORDER_FACTS.contains(name)));
+        assert!(facts.contains(&("total", "59.90".into())));
+        assert!(facts.contains(&("shipment_status", "in_transit".into())));
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub enum Condition {
     HandoffReason { any: Vec<String> },
     /// A customer attribute (`plan`, `vip`, …) with one of the values (case-insensitive).
     CustomerAttribute { key: String, any: Vec<String> },
+    /// A fact of the order the ticket is about, else the customer's latest order
+    /// (`fulfilment_status`, `shipment_status`, `status`, `financial_status`, `currency`,
+    /// `number`, `total`) with one of the values (case-insensitive).
+    Order { fact: String, any: Vec<String> },
+    /// That order's total is at least this amount (a decimal, in the order's currency).
+    OrderTotal { at_least: String },
 }
 
 /// What a matching rule does.
@@ -93,6 +99,8 @@ pub struct TicketFacts {
     pub channel: Option<Channel>,
     pub priority: Option<Priority>,
     pub customer_attributes: BTreeMap<String, String>,
+    /// The facts of the order the ticket is about, else the customer's latest one.
+    pub order: Vec<(&'static str, String)>,
 }
 
 /// Lowercase words of `text` joined by single spaces (letters and digits; everything
@@ -117,6 +125,12 @@ impl TicketFacts {
             channel: Some(ticket.source.channel),
             priority: Some(ticket.priority),
             customer_attributes,
+            order: ticket
+                .orders
+                .as_ref()
+                .and_then(|o| o.routed_order())
+                .map(|o| o.facts())
+                .unwrap_or_default(),
         }
     }
 
@@ -134,11 +148,16 @@ impl TicketFacts {
             channel,
             priority,
             customer_attributes,
+            order: vec![],
         }
     }
 
     fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    fn order_fact(&self, name: &str) -> Option<&str> {
+        self.order.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     fn has_words(&self, phrase: &str) -> bool {
@@ -159,13 +178,23 @@ impl Condition {
                 .customer_attributes
                 .get(key)
                 .is_some_and(|v| any.iter().any(|a| a.eq_ignore_ascii_case(v))),
+            Condition::Order { fact, any } => f
+                .order_fact(fact)
+                .is_some_and(|v| any.iter().any(|a| a.trim().eq_ignore_ascii_case(v))),
+            Condition::OrderTotal { at_least } => {
+                let total = f.order_fact("total").and_then(crate::commerce::parse_cents);
+                total
+                    .zip(crate::commerce::parse_cents(at_least))
+                    .is_some_and(|(t, min)| t >= min)
+            }
         }
     }
 
     fn values_len(&self) -> usize {
         match self {
             Condition::Tags { any } | Condition::Words { any } | Condition::HandoffReason { any } => any.len(),
-            Condition::CustomerAttribute { any, .. } => any.len(),
+            Condition::CustomerAttribute { any, .. } | Condition::Order { any, .. } => any.len(),
+            Condition::OrderTotal { .. } => 1,
             Condition::Channel { any } => any.len(),
             Condition::Priority { any } => any.len(),
         }
@@ -225,8 +254,20 @@ impl RoutingSettings {
                     Condition::CustomerAttribute { key, any } => {
                         key.trim().is_empty() || any.iter().any(|v| v.trim().is_empty())
                     }
+                    Condition::Order { any, .. } => any.iter().any(|v| v.trim().is_empty()),
                     _ => false,
                 };
+                match c {
+                    Condition::Order { fact, .. } if !crate::commerce::ORDER_FACTS.contains(&fact.as_str()) => err(
+                        format!("{at}.conditions[{j}].fact"),
+                        "one of number, status, financial_status, fulfilment_status, shipment_status, currency, total",
+                    ),
+                    Condition::OrderTotal { at_least } if crate::commerce::parse_cents(at_least).is_none() => err(
+                        format!("{at}.conditions[{j}].at_least"),
+                        "a decimal amount such as 100 or 99.50",
+                    ),
+                    _ => {}
+                }
                 if blank {
                     err(
                         format!("{at}.conditions[{j}]"),
@@ -851,6 +892,48 @@ mod tests {
             None,
             BTreeMap::new()
         )));
+    }
+
+    #[test]
+    fn order_conditions_look_at_the_order_the_ticket_is_about() {
+        let mut ticket = sample_ticket(t0());
+        let cond = |json: serde_json::Value| serde_json::from_value::<Condition>(json).unwrap();
+        let shipped = cond(serde_json::json!({"field": "order", "fact": "fulfilment_status", "any": ["Fulfilled"]}));
+        let big = cond(serde_json::json!({"field": "order_total", "at_least": "50"}));
+        let bigger = cond(serde_json::json!({"field": "order_total", "at_least": "59.91"}));
+        // No orders on the ticket: no order condition holds.
+        let f = TicketFacts::of(&ticket, &[], BTreeMap::new());
+        assert!(!shipped.holds(&f) && !big.holds(&f));
+        let mut older = crate::commerce::tests::order();
+        older.number = "0999".into();
+        older.fulfilment_status = crate::commerce::FulfilmentStatus::Unfulfilled;
+        ticket.orders = Some(crate::commerce::OrderContext {
+            fetched_at: t0(),
+            orders: vec![older, crate::commerce::tests::order()],
+            about: Some("1001".into()),
+            error: None,
+        });
+        let f = TicketFacts::of(&ticket, &[], BTreeMap::new());
+        assert!(shipped.holds(&f), "the order the conversation is about, not the latest");
+        assert!(big.holds(&f) && !bigger.holds(&f), "59.90 is at least 50, not 59.91");
+        // Without a named order, the customer's latest (the first listed).
+        ticket.orders.as_mut().unwrap().about = None;
+        assert!(!shipped.holds(&TicketFacts::of(&ticket, &[], BTreeMap::new())));
+        // Unknown facts and amounts are refused when the rules are saved.
+        let mut s = demo_settings();
+        s.rules[0].conditions = vec![
+            cond(serde_json::json!({"field": "order", "fact": "colour", "any": ["red"]})),
+            cond(serde_json::json!({"field": "order_total", "at_least": "lots"})),
+        ];
+        let errors = s.validate(|_| true);
+        assert!(
+            errors.iter().any(|(f, _)| f == "rules[0].conditions[0].fact"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|(f, _)| f == "rules[0].conditions[1].at_least"),
+            "{errors:?}"
+        );
     }
 
     #[test]
