@@ -13,7 +13,10 @@ use baton_domain::ticket::Ticket;
 use baton_domain::Clock;
 use baton_domain::{Channel, TenantId};
 use baton_local::shop_standin::{demo_orders, ShopStandin};
-use baton_tests::{intake_onto, secret_box, seeded_env, triage_deps, triage_records, whatsapp_text, TestEnv};
+use baton_tests::{
+    agent_call, agent_token, intake_onto, secret_box, seeded_env, triage_deps, triage_records, whatsapp_text, TestEnv,
+};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -309,4 +312,134 @@ async fn a_handoff_ticket_carries_the_customer_s_orders_and_routes_on_them() {
     let routed = w.env.store.get_ticket(&demo(), t.number).await.unwrap();
     assert!(routed.tags.contains(&"parcel".to_owned()), "{:?}", routed.tags);
     assert_eq!(routed.priority, baton_domain::ticket::Priority::High);
+}
+
+/// The agent API with the world's shops.
+fn api(w: &World) -> agent_api::Deps {
+    agent_api::Deps {
+        shops: w.triage.shops.clone(),
+        ..baton_tests::agent_api_deps(&w.env, Arc::new(w.env.store.clone()))
+    }
+}
+
+#[tokio::test]
+async fn admins_connect_check_and_disconnect_the_shop_and_the_credential_never_comes_back() {
+    let w = world(false, Duration::from_secs(6)).await;
+    let api = api(&w);
+    let admin = agent_token(&w.env, "demo", "boss@demo.example", "admin").await;
+    let agent = agent_token(&w.env, "demo", "ada@demo.example", "agent").await;
+    let shopify = |token: &str| json!({"kind": "shopify", "domain": w.shop.shopify_domain(), "access_token": token});
+
+    // Agents may not; bad fields are all named; a refused token is not stored.
+    let (status, _, _) = agent_call(&api, &agent, "PUT", "/v1/shop", Some(shopify(TOKEN))).await;
+    assert_eq!(status, 403);
+    let (status, _, body) = agent_call(
+        &api,
+        &admin,
+        "PUT",
+        "/v1/shop",
+        Some(json!({"kind": "connector", "url": "https://10.0.0.7/orders", "signing_secret": "short"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let fields = &body["error"]["fields"];
+    assert!(
+        fields["url"].is_string() && fields["signing_secret"].is_string(),
+        "{body}"
+    );
+    let (status, _, body) = agent_call(
+        &api,
+        &admin,
+        "PUT",
+        "/v1/shop",
+        Some(shopify("shpat_wrong_0000000000000000")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("shop_refused")),
+        "{body}"
+    );
+    let (_, _, shown) = agent_call(&api, &admin, "GET", "/v1/shop", None).await;
+    assert_eq!(shown["kind"], "shopify", "the earlier connection stays: {shown}");
+    // A shop that does not answer: 502, nothing changed.
+    w.shop.fail_next(1, 503);
+    let (status, _, body) = agent_call(&api, &admin, "PUT", "/v1/shop", Some(shopify(TOKEN))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (502, Some("shop_unavailable")),
+        "{body}"
+    );
+
+    // Connected to the signed connector: checked first, then stored; the secret is never shown.
+    let connector = json!({"kind": "connector", "url": w.shop.connector_url(), "signing_secret": SECRET});
+    let (status, _, body) = agent_call(&api, &admin, "PUT", "/v1/shop", Some(connector)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["kind"].as_str(), body["name"].as_str()),
+        (Some("connector"), Some("Demo shop"))
+    );
+    let (_, _, shown) = agent_call(&api, &admin, "GET", "/v1/shop", None).await;
+    assert_eq!(shown["secret_stored"], true);
+    for text in [body.to_string(), shown.to_string()] {
+        assert!(!text.contains(SECRET) && !text.contains(TOKEN), "{text}");
+    }
+    let (status, _, health) = agent_call(&api, &admin, "POST", "/v1/shop/check", None).await;
+    assert_eq!((status, health["healthy"].as_bool()), (200, Some(true)), "{health}");
+    w.shop.fail_next(1, 401);
+    let (_, _, health) = agent_call(&api, &admin, "POST", "/v1/shop/check", None).await;
+    assert_eq!(
+        (health["healthy"].as_bool(), health["error"].as_str()),
+        (Some(false), Some("refused")),
+        "{health}"
+    );
+
+    // Disconnected: settings and credential gone; order questions go to the KB again.
+    let (status, _, body) = agent_call(&api, &admin, "DELETE", "/v1/shop", None).await;
+    assert_eq!((status, body["connected"].as_bool()), (200, Some(false)));
+    assert!(w.env.store.get_shop_secret(&demo()).await.unwrap().is_none());
+    let (status, _, _) = agent_call(&api, &admin, "POST", "/v1/shop/check", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_agent_refreshes_a_ticket_s_orders_and_sees_them_in_the_ticket() {
+    let w = world(false, Duration::from_secs(6)).await;
+    let api = api(&w);
+    let agent = agent_token(&w.env, "demo", "ada@demo.example", "agent").await;
+    w.says(
+        Channel::Whatsapp,
+        ANA,
+        "wamid.refresh.1",
+        "Order #1001 never came, I want to speak to a person",
+    )
+    .await;
+    let number = w.tickets().await[0].number.0;
+    // The parcel was delivered since: the refresh shows it.
+    let mut orders = demo_orders();
+    let f = &mut orders[0].fulfilments[0];
+    f.status = baton_domain::commerce::ShipmentStatus::Delivered;
+    w.shop.set_orders(orders);
+    let refresh = format!("/v1/tickets/{number}/orders/refresh");
+    let version = w.tickets().await[0].version;
+    let stale = json!({"version": version + 1});
+    let (status, _, body) = agent_call(&api, &agent, "POST", &refresh, Some(stale)).await;
+    assert_eq!(status, 409, "a stale version is refused: {body}");
+    let (status, _, body) = agent_call(&api, &agent, "POST", &refresh, Some(json!({"version": version}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], version + 1);
+    let about = &body["orders"];
+    assert_eq!(about["about"], "1001");
+    assert_eq!(about["orders"][0]["fulfilments"][0]["status"], "delivered", "{about}");
+    let (_, _, detail) = agent_call(&api, &agent, "GET", &format!("/v1/tickets/{number}"), None).await;
+    assert_eq!(detail["ticket"]["orders"]["orders"][0]["name"], "#1001", "{detail}");
+    let (status, _, _) = agent_call(
+        &api,
+        &agent,
+        "POST",
+        "/v1/tickets/999/orders/refresh",
+        Some(json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(status, 404);
 }

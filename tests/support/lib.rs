@@ -500,6 +500,8 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         media: None,
         secrets: std::sync::Arc::new(secret_box(env)),
         inbound_email_domain: Some("inbound.baton.local".into()),
+        shops: None,
+        loopback_shops: true,
     }
 }
 

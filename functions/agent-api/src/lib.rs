@@ -21,6 +21,7 @@ mod files;
 mod kb;
 pub mod openapi;
 mod routing;
+mod shop;
 mod sla;
 mod tickets;
 mod views;
@@ -64,6 +65,10 @@ pub struct Deps {
     /// The domain of the inbound e-mail addresses (`support+{slug}@…`), shown with the
     /// e-mail connection.
     pub inbound_email_domain: Option<String>,
+    /// The tenants' shops (connect, check, orders on tickets); `None`: not reached.
+    pub shops: Option<Arc<baton_app::shop::Shops>>,
+    /// Shops on loopback addresses may be connected (local development only).
+    pub loopback_shops: bool,
 }
 
 impl Deps {
@@ -98,7 +103,15 @@ impl Deps {
             secrets.clone(),
             Arc::new(baton_aws::graph::EnvTokens::from_env()),
         ));
+        let loopback_shops = matches!(auth, Authenticator::Local { .. });
+        let shops = Arc::new(baton_app::shop::Shops::new(
+            store.clone(),
+            secrets.clone(),
+            Arc::new(baton_aws::shop::HttpCommerce::default()),
+        ));
         Ok(Deps {
+            shops: Some(shops),
+            loopback_shops,
             store,
             queues: baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?,
             auth,
@@ -190,6 +203,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/sla", Access::Admin),
     route("PUT", "/v1/sla", Access::Admin),
     route("POST", "/v1/sla/calendars/{id}/holidays", Access::Admin),
+    route("GET", "/v1/shop", Access::Admin),
+    route("PUT", "/v1/shop", Access::Admin),
+    route("DELETE", "/v1/shop", Access::Admin),
+    route("POST", "/v1/shop/check", Access::Admin),
+    route("POST", "/v1/tickets/{number}/orders/refresh", Access::Agent),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -408,6 +426,11 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("GET", "/v1/sla") => sla::get(ctx).await,
         ("PUT", "/v1/sla") => sla::put(ctx).await,
         ("POST", "/v1/sla/calendars/{id}/holidays") => sla::import_holidays(ctx).await,
+        ("GET", "/v1/shop") => shop::get(ctx).await,
+        ("PUT", "/v1/shop") => shop::put(ctx).await,
+        ("DELETE", "/v1/shop") => shop::delete(ctx).await,
+        ("POST", "/v1/shop/check") => shop::check(ctx).await,
+        ("POST", "/v1/tickets/{number}/orders/refresh") => shop::refresh_orders(ctx).await,
         (m, p) => {
             tracing::error!(method = m, path = p, "route in the table without a handler");
             Err(ApiError::internal())

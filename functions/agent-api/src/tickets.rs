@@ -202,12 +202,12 @@ fn required_version(v: Option<u64>) -> Result<u64, ApiError> {
     v.ok_or_else(|| ApiError::field("version", "is required: the ticket version you read"))
 }
 
-fn conflict(ctx: &Ctx<'_>, current: &Ticket) -> ApiError {
+pub(crate) fn conflict(ctx: &Ctx<'_>, current: &Ticket) -> ApiError {
     ApiError::conflict(serde_json::to_value(TicketView::new(current, ctx.now)).expect("view serialises"))
 }
 
 /// The ticket as read, refused early when the caller's version is already stale.
-async fn load_at(ctx: &Ctx<'_>, version: Option<u64>) -> Result<Ticket, ApiError> {
+pub(crate) async fn load_at(ctx: &Ctx<'_>, version: Option<u64>) -> Result<Ticket, ApiError> {
     let version = required_version(version)?;
     let ticket = load(ctx).await?;
     if ticket.version != version {

@@ -182,6 +182,9 @@ pub struct TicketView {
     pub kb_links: Vec<KbLinkView>,
     /// The earlier ticket of the same conversation that this one follows up.
     pub follows: Option<u64>,
+    /// The customer's orders from the tenant's shop (fetched at handoff, refreshed with
+    /// `POST /v1/tickets/{number}/orders/refresh`); absent when the tenant has no shop.
+    pub orders: Option<baton_domain::commerce::OrderContext>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -212,6 +215,7 @@ impl TicketView {
             handoff_reason: t.handoff_reason.clone(),
             ai_summary: t.ai_summary.clone(),
             follows: t.follows.map(|n| n.0),
+            orders: t.orders.clone(),
             kb_links: t
                 .kb_links
                 .iter()

@@ -8,11 +8,12 @@ use baton_domain::commerce::{
     self, disclosure, Commerce, CommerceError, Disclosure, KnownIdentity, Order, OrderContext, OrderQuery, ShopAccess,
     ShopConnection, ShopInfo, ShopSettings,
 };
-use baton_domain::conversation::{Author, Message};
+use baton_domain::conversation::{Author, Message, Sender};
 use baton_domain::intake::InboundMessage;
-use baton_domain::ports::{SecretBox, Store};
+use baton_domain::ports::{PageRequest, SecretBox, Store};
 use baton_domain::secrets::{Secret, SecretScope};
 use baton_domain::tenant::Tenant;
+use baton_domain::ticket::{Ticket, TimelineKind};
 use baton_domain::triage::HandoffReason;
 use baton_domain::{Channel, StoreError, TenantId, Timestamp};
 use std::sync::Arc;
@@ -106,6 +107,11 @@ impl Shops {
             }
         }
         Ok(result?)
+    }
+
+    /// Whether a shop answers with a credential not stored yet (before connecting it).
+    pub async fn verify(&self, access: &ShopAccess) -> Result<ShopInfo, CommerceError> {
+        self.within(self.commerce.check(access)).await
     }
 
     /// Whether the tenant's shop answers with its stored credential.
@@ -206,18 +212,86 @@ fn recent_query(who: &KnownIdentity) -> Option<OrderQuery> {
 /// Who the message's sender is, as the channel vouches, and what they said in `history`
 /// (oldest first, the current message last).
 pub fn known_identity(inbound: &InboundMessage, history: &[Message]) -> KnownIdentity {
-    let m = &inbound.message;
-    let verified_phone = (m.channel == Channel::Whatsapp).then(|| commerce::phone_digits(&m.sender_id));
-    let verified_email = inbound
-        .email
-        .as_ref()
-        .filter(|e| e.verified)
-        .map(|e| e.from_address.trim().to_ascii_lowercase());
-    KnownIdentity {
-        verified_phone: verified_phone.filter(|p| !p.is_empty()),
-        verified_email,
-        said: customer_texts(history),
+    let mut who = identity(inbound.message.channel, &inbound.sender(), customer_texts(history));
+    if let Some(e) = inbound.email.as_ref().filter(|e| e.verified) {
+        who.verified_email = Some(e.from_address.trim().to_ascii_lowercase());
     }
+    who
+}
+
+/// What a channel vouches for about `sender`: a WhatsApp number is the customer's own; an
+/// e-mail address only when its domain vouched for the message; nothing else.
+pub fn identity(channel: Channel, sender: &Sender, said: Vec<String>) -> KnownIdentity {
+    let verified_phone = (channel == Channel::Whatsapp)
+        .then(|| commerce::phone_digits(&sender.id))
+        .filter(|p| !p.is_empty());
+    let verified_email = (channel == Channel::Email && sender.verified == Some(true))
+        .then(|| sender.id.trim().to_ascii_lowercase())
+        .filter(|e| e.contains('@'));
+    KnownIdentity {
+        verified_phone,
+        verified_email,
+        said,
+    }
+}
+
+/// The ticket's orders fetched again (an agent's refresh): the identity the channel
+/// verified on the customer's latest message, and the order the ticket is about (or the
+/// one the customer's messages name). Written at the version `ticket` was read at
+/// (`Conflict` if it moved on). `None`: the tenant has no shop.
+pub async fn refresh_orders(
+    shops: &Shops,
+    store: &dyn Store,
+    tenant: &Tenant,
+    mut ticket: Ticket,
+    now: Timestamp,
+) -> Result<Option<Ticket>, StoreError> {
+    if tenant.shop.is_none() {
+        return Ok(None);
+    }
+    let number = ticket.number;
+    let mut said = Vec::new();
+    let mut latest: Option<(Channel, Sender)> = None;
+    let mut page = PageRequest::first(100);
+    loop {
+        let entries = store.list_timeline(&tenant.id, number, &page).await?;
+        for e in entries.items.iter().filter(|e| e.actor == Author::Customer) {
+            if let TimelineKind::Message {
+                text, channel, sender, ..
+            } = &e.entry
+            {
+                said.push(text.clone());
+                latest = sender.clone().map(|s| (*channel, s)).or(latest);
+            }
+        }
+        match entries.next_cursor {
+            Some(c) if said.len() < 500 => {
+                page = PageRequest {
+                    limit: Some(100),
+                    cursor: Some(c),
+                }
+            }
+            _ => break,
+        }
+    }
+    let who = match &latest {
+        Some((channel, sender)) => identity(*channel, sender, said.clone()),
+        None => KnownIdentity {
+            verified_phone: None,
+            verified_email: None,
+            said: said.clone(),
+        },
+    };
+    let named = ticket
+        .orders
+        .as_ref()
+        .and_then(|o| o.about.clone())
+        .or_else(|| said.iter().rev().find_map(|t| commerce::order_number_in(t)));
+    ticket.orders = shops.context_for(tenant, &who, named.as_deref(), now).await?;
+    ticket.updated_at = now;
+    let expected = ticket.version;
+    ticket.version = store.update_ticket(&ticket, expected, &[]).await?;
+    Ok(Some(ticket))
 }
 
 fn customer_texts(history: &[Message]) -> Vec<String> {

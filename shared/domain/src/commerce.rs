@@ -284,6 +284,18 @@ pub enum CommerceError {
 }
 
 impl CommerceError {
+    /// The kind, as the API names it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommerceError::Timeout => "timeout",
+            CommerceError::Unavailable(_) => "unavailable",
+            CommerceError::Throttled(_) => "throttled",
+            CommerceError::Refused(_) => "refused",
+            CommerceError::BadAnswer(_) => "bad_answer",
+            CommerceError::NotConnected => "not_connected",
+        }
+    }
+
     /// A short reason in plain words, for the handoff and the agent.
     pub fn reason(&self) -> String {
         match self {
