@@ -1,7 +1,8 @@
 //! Poison records under the local runner's real polling and redelivery: a record that can
 //! never succeed (a malformed body, a message for a tenant that does not exist) is parked
 //! with its reason and acknowledged, so the next message of its FIFO group is answered at
-//! once instead of waiting out the queue's visibility timeout five times over.
+//! once instead of waiting out the queue's visibility timeout five times over. And the
+//! demo shop the runner connects (as under `make dev`), asked by the real triage binary.
 
 use baton_domain::conversation::Author;
 use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore};
@@ -127,5 +128,57 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
     .await
     .expect("the replayed record was parked again");
     assert!(again.iter().any(|r| r.body == "{\"tenant_id\": 42"));
+    drop(baton);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_s_demo_shop_answers_the_demo_customer_s_order_question() {
+    build_binaries();
+    let template = "tests/fixtures/triage-template.yaml";
+    let env = env_with(template).await;
+    baton_local::seed::seed_demo(&env.store).await.unwrap();
+    // The sample WhatsApp customer asks (built on the staging queue, whose receive hides
+    // it, then put on the inbound queue); the real triage binary asks the shop.
+    let phone = baton_local::shop_standin::DEV_CUSTOMER_PHONE.trim_start_matches('+');
+    let message = whatsapp_text(phone, "wamid.devshop.1", "Where is my order #1001?");
+    let inbound = intake_onto(&env, "StagingQueue", message).await;
+    let (inbound_url, _) = env.resources.queue("InboundQueue").unwrap();
+    aws_sdk_sqs::Client::new(&env.sdk)
+        .send_message()
+        .queue_url(inbound_url)
+        .message_body(serde_json::to_string(&inbound).unwrap())
+        .message_group_id(inbound.conversation_id.to_string())
+        .message_deduplication_id(baton_aws::sqs::dedup_id(&inbound.dedup_key()))
+        .send()
+        .await
+        .unwrap();
+    let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);
+    opts.template = root().join(template);
+    opts.env_file = None;
+    let baton = baton_local::start(&env.sdk, &env.endpoint.url, opts)
+        .await
+        .expect("runner starts");
+    assert!(baton.shop.is_some(), "the demo tenant's shop is connected");
+
+    let answer = eventually(45, || async {
+        let thread = env
+            .store
+            .list_messages(&inbound.tenant_id, inbound.conversation_id, &PageRequest::first(10))
+            .await
+            .ok()?;
+        thread
+            .items
+            .into_iter()
+            .find(|m| m.author == Author::Ai)
+            .map(|m| m.text)
+    })
+    .await;
+    let thread = env
+        .store
+        .list_messages(&inbound.tenant_id, inbound.conversation_id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    let answer = answer.unwrap_or_else(|| panic!("answered: {:?}", thread.items));
+    assert!(answer.contains("#1001") && answer.contains("JD0142"), "{answer}");
     drop(baton);
 }

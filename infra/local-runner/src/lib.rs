@@ -59,7 +59,15 @@ pub struct RunnerOptions {
     pub schedule_every: Option<Duration>,
     /// Where the function binaries are (`target/debug`).
     pub binary_dir: PathBuf,
+    /// The ports of the Graph API and shop stand-ins (`make dev`'s fixed ones, so the
+    /// README's commands reach them); `0` picks free ones, as a port in use does.
+    pub standin_ports: (u16, u16),
 }
+
+/// `make dev`'s Graph API stand-in port.
+pub const DEV_GRAPH_PORT: u16 = 4580;
+/// `make dev`'s shop stand-in port.
+pub const DEV_SHOP_PORT: u16 = 4581;
 
 impl RunnerOptions {
     /// Defaults for the repository at `root`: its template, env.json and debug binaries.
@@ -72,6 +80,7 @@ impl RunnerOptions {
             http_addr: None,
             schedule_every: None,
             binary_dir: binary_dir(root),
+            standin_ports: (0, 0),
         }
     }
 }
@@ -142,6 +151,50 @@ pub fn local_model_dir() -> Option<PathBuf> {
     baton_embed::find_model_dir(&endpoint::repo_root().join(".venv"))
 }
 
+/// The shop stand-in, connected to the demo tenant if the stack has one (a stack without
+/// it runs without a shop).
+async fn demo_shop(sdk: &aws_config::SdkConfig, resources: &Resources, port: u16) -> Option<shop_standin::ShopStandin> {
+    use baton_domain::ports::TenantStore;
+    let table = resources.table_name()?;
+    let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    let demo = baton_domain::TenantId::new(seed::DEMO_TENANT).expect("valid id");
+    store.get_tenant(&demo).await.ok()?;
+    let start = |port| {
+        shop_standin::ShopStandin::start(
+            port,
+            "Demo Shop",
+            seed::DEMO_SHOP_TOKEN,
+            seed::DEMO_SHOP_SECRET,
+            shop_standin::dev_orders(),
+        )
+    };
+    let started = match start(port).await {
+        Err(_) if port != 0 => start(0).await,
+        other => other,
+    };
+    let shop = match started {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "the local shop stand-in did not start; running without a shop");
+            return None;
+        }
+    };
+    let key = match resources.physical.get("ChannelSecretsKey") {
+        Some(provision::Physical::Key { arn, .. }) => Some(arn.clone()),
+        _ => None,
+    };
+    match seed::connect_demo_shop(sdk, &store, key, &shop).await {
+        Ok(()) => {
+            tracing::info!(domain = %shop.shopify_domain(), "local shop stand-in connected to the demo tenant; what it was asked: http://{}/_baton/requests", shop.shopify_domain());
+            Some(shop)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo shop could not be connected; running without a shop");
+            None
+        }
+    }
+}
+
 /// A running local Baton. Dropping it stops every function process and task.
 pub struct Baton {
     pub resources: Resources,
@@ -149,6 +202,9 @@ pub struct Baton {
     /// The local Graph API stand-in the senders talk to, unless `GRAPH_API_BASE_URL`
     /// names a real one.
     pub graph: Option<graph_standin::GraphStandin>,
+    /// The demo tenant's shop (Shopify's Admin API and the connector, [`shop_standin::dev_orders`]),
+    /// when the stack has the demo tenant.
+    pub shop: Option<shop_standin::ShopStandin>,
     pub functions: BTreeMap<String, FunctionHost>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -174,11 +230,16 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
     let graph = match std::env::var("GRAPH_API_BASE_URL").ok().filter(|v| !v.is_empty()) {
         Some(_) => None,
         None => {
-            let standin = graph_standin::GraphStandin::start(0).await?;
+            let standin = match graph_standin::GraphStandin::start(opts.standin_ports.0).await {
+                Ok(s) => s,
+                Err(_) if opts.standin_ports.0 != 0 => graph_standin::GraphStandin::start(0).await?,
+                Err(e) => return Err(e.into()),
+            };
             tracing::info!(url = %standin.url, "local Graph API stand-in; what it was sent: {}/_baton/requests", standin.url);
             Some(standin)
         }
     };
+    let shop = demo_shop(sdk, &resources, opts.standin_ports.1).await;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut functions = BTreeMap::new();
     let mut routes = Vec::new();
@@ -259,6 +320,7 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
         resources,
         http_addr,
         graph,
+        shop,
         functions,
         tasks,
     })

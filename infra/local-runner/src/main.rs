@@ -195,6 +195,7 @@ async fn dev(args: &[String]) -> Res<()> {
     let mut opts = RunnerOptions::for_repo(&root, STACK);
     opts.http_addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
     opts.schedule_every = schedule_every;
+    opts.standin_ports = (baton_local::DEV_GRAPH_PORT, baton_local::DEV_SHOP_PORT);
     let baton = baton_local::start(&sdk, &ep.url, opts).await?;
     let http = baton.http_addr.expect("http requested");
     println!();
@@ -211,6 +212,18 @@ async fn dev(args: &[String]) -> Res<()> {
     );
     println!("  demo tenant     {}: WhatsApp phone_number_id {}, Instagram {}, email support+{}@inbound.baton.local, widget key {}",
         seed::DEMO_TENANT, seed::DEMO_WHATSAPP_PHONE_NUMBER_ID, seed::DEMO_INSTAGRAM_ACCOUNT_ID, seed::DEMO_EMAIL_SLUG, seed::DEMO_WIDGET_KEY);
+    if let Some(graph) = &baton.graph {
+        println!(
+            "  Graph API       {}   (stand-in; what it was sent: {}/_baton/requests)",
+            graph.url, graph.url
+        );
+    }
+    if let Some(shop) = &baton.shop {
+        println!(
+            "  demo shop       http://{}   (Shopify stand-in, orders #1001 #1002 #4411 for +16505551234; what it was asked: /_baton/requests)",
+            shop.shopify_domain()
+        );
+    }
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     drop(baton);

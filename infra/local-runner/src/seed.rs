@@ -13,6 +13,34 @@ pub const DEMO_INSTAGRAM_ACCOUNT_ID: &str = "17841400000000001";
 pub const DEMO_EMAIL_SLUG: &str = "demo";
 pub const DEMO_WIDGET_KEY: &str = "wk_demo";
 pub const DEMO_WIDGET_ORIGIN: &str = "http://127.0.0.1:3000";
+/// The demo shop's Admin API token (the local Shopify stand-in accepts only it).
+pub const DEMO_SHOP_TOKEN: &str = "shpat_demo_local_0123456789abcdef";
+/// The demo shop's connector signing secret.
+pub const DEMO_SHOP_SECRET: &str = "demo-connector-signing-secret-0123";
+
+/// Connects the demo tenant to the local shop stand-in (Shopify), the token sealed with the
+/// stack's channel-secrets key as the agent API would.
+pub async fn connect_demo_shop(
+    sdk: &aws_config::SdkConfig,
+    store: &DynamoStore,
+    key_arn: Option<String>,
+    shop: &crate::shop_standin::ShopStandin,
+) -> Result<(), StoreError> {
+    let secrets = baton_aws::kms::KmsSecretBox::new(aws_sdk_kms::Client::new(sdk), key_arn);
+    let shops = baton_app::shop::Shops::new(
+        std::sync::Arc::new(store.clone()),
+        std::sync::Arc::new(secrets),
+        std::sync::Arc::new(baton_aws::shop::HttpCommerce::default()),
+    );
+    let connection = baton_domain::commerce::ShopConnection::Shopify {
+        domain: shop.shopify_domain(),
+        api_version: baton_aws::shop::shopify_api_version_from_env(),
+    };
+    let id = TenantId::new(DEMO_TENANT).expect("valid id");
+    let token = baton_domain::secrets::Secret::new(DEMO_SHOP_TOKEN);
+    shops.connect(&id, connection, &token, SystemClock.now()).await?;
+    Ok(())
+}
 
 fn ignore_existing(r: Result<(), StoreError>) -> Result<(), StoreError> {
     match r {

@@ -522,6 +522,31 @@ async fn list(State(s): State<Shared>) -> Response {
 
 // ------------------------------------------------------------------ demo orders
 
+/// The sample WhatsApp customer (`events/whatsapp-text.json`, Sheena Nelson).
+pub const DEV_CUSTOMER_PHONE: &str = "+16505551234";
+
+/// The orders `make dev`'s shop holds: [`demo_orders`], with Ana's two orders on the
+/// sample WhatsApp customer's number (so "Where is my order #1001?" from it is answered),
+/// and that customer's #4411 of the sample event, out for delivery.
+pub fn dev_orders() -> Vec<Order> {
+    let mut orders = demo_orders();
+    for o in orders.iter_mut().filter(|o| o.number == "1001" || o.number == "1002") {
+        o.phone = Some(DEV_CUSTOMER_PHONE.into());
+        o.email = Some("sheena@example.com".into());
+    }
+    let mut late = orders[0].clone();
+    late.number = "4411".into();
+    late.name = "#4411".into();
+    late.status_url = Some("https://demo-shop.example/orders/4411".into());
+    if let Some(f) = late.fulfilments.first_mut() {
+        f.status = ShipmentStatus::OutForDelivery;
+        f.tracking_number = Some("JD4411".into());
+        f.tracking_url = Some("https://track.example/JD4411".into());
+    }
+    orders.push(late);
+    orders
+}
+
 /// The demo shop's orders: Ana (+1 555 010 0001, ana@example.com) has #1001 on its way and
 /// #1002 delivered; Bob's #1003 has not shipped; Carla's #1004 was cancelled and refunded.
 pub fn demo_orders() -> Vec<Order> {
