@@ -8,15 +8,41 @@ use baton_domain::conversation::Author;
 use baton_domain::ports::{ConversationStore, PageRequest, ParkingStore};
 use baton_domain::TenantId;
 use baton_local::RunnerOptions;
-use baton_tests::{build_binaries, env_with, eventually, intake_onto, queue, root, whatsapp_text};
+use baton_tests::{build_binaries, env_with, eventually, intake_onto, queue, root, whatsapp_text, TestEnv};
 use std::time::Duration;
+
+/// Triage alone, with the queues it reads and writes (see the fixture).
+const TEMPLATE: &str = "tests/fixtures/triage-template.yaml";
+
+/// Puts `body` on the inbound queue in `group`, deduplicated by `dedup`.
+async fn put_inbound(env: &TestEnv, group: &str, dedup: &str, body: String) {
+    let (inbound_url, _) = env.resources.queue("InboundQueue").unwrap();
+    aws_sdk_sqs::Client::new(&env.sdk)
+        .send_message()
+        .queue_url(inbound_url)
+        .message_body(body)
+        .message_group_id(group)
+        .message_deduplication_id(baton_aws::sqs::dedup_id(dedup))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The local runner over the fixture: the triage binary polling its queue.
+async fn runner(env: &TestEnv) -> baton_local::Baton {
+    let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);
+    opts.template = root().join(TEMPLATE);
+    opts.env_file = None;
+    baton_local::start(&env.sdk, &env.endpoint.url, opts)
+        .await
+        .expect("runner starts")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_their_group() {
     // Built the way `infra/local/invoke` builds functions, so the artifacts are shared.
     build_binaries();
-    let template = "tests/fixtures/triage-template.yaml";
-    let env = env_with(template).await;
+    let env = env_with(TEMPLATE).await;
     baton_local::seed::seed_demo(&env.store).await.unwrap();
 
     // A real inbound message, built by intake on the staging queue.
@@ -27,30 +53,16 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
     ghost.message.channel_message_id = "wamid.parking.ghost".into();
 
     // The two bad records go first in the good message's group.
-    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
-    let (inbound_url, _) = env.resources.queue("InboundQueue").unwrap();
     let group = good.conversation_id.to_string();
     for (dedup, body) in [
         ("bad-1".to_string(), "{\"tenant_id\": 42".to_string()),
         (ghost.dedup_key(), serde_json::to_string(&ghost).unwrap()),
         (good.dedup_key(), serde_json::to_string(&good).unwrap()),
     ] {
-        sqs.send_message()
-            .queue_url(inbound_url)
-            .message_body(body)
-            .message_group_id(&group)
-            .message_deduplication_id(baton_aws::sqs::dedup_id(&dedup))
-            .send()
-            .await
-            .unwrap();
+        put_inbound(&env, &group, &dedup, body).await;
     }
 
-    let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);
-    opts.template = root().join(template);
-    opts.env_file = None;
-    let baton = baton_local::start(&env.sdk, &env.endpoint.url, opts)
-        .await
-        .expect("runner starts");
+    let baton = runner(&env).await;
 
     // Answered well inside one visibility timeout (120 s): nothing held the group up.
     let started = std::time::Instant::now();
@@ -94,6 +106,7 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
 
     // The queue is empty (in flight included) and nothing went to the dead-letter queue.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
     for q in ["InboundQueue", "InboundDeadLetterQueue"] {
         let (url, _) = env.resources.queue(q).unwrap();
         let attrs = sqs
@@ -134,30 +147,16 @@ async fn malformed_and_unknown_tenant_records_are_parked_and_do_not_hold_up_thei
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_s_demo_shop_answers_the_demo_customer_s_order_question() {
     build_binaries();
-    let template = "tests/fixtures/triage-template.yaml";
-    let env = env_with(template).await;
+    let env = env_with(TEMPLATE).await;
     baton_local::seed::seed_demo(&env.store).await.unwrap();
     // The sample WhatsApp customer asks (built on the staging queue, whose receive hides
     // it, then put on the inbound queue); the real triage binary asks the shop.
     let phone = baton_local::shop_standin::DEV_CUSTOMER_PHONE.trim_start_matches('+');
     let message = whatsapp_text(phone, "wamid.devshop.1", "Where is my order #1001?");
     let inbound = intake_onto(&env, "StagingQueue", message).await;
-    let (inbound_url, _) = env.resources.queue("InboundQueue").unwrap();
-    aws_sdk_sqs::Client::new(&env.sdk)
-        .send_message()
-        .queue_url(inbound_url)
-        .message_body(serde_json::to_string(&inbound).unwrap())
-        .message_group_id(inbound.conversation_id.to_string())
-        .message_deduplication_id(baton_aws::sqs::dedup_id(&inbound.dedup_key()))
-        .send()
-        .await
-        .unwrap();
-    let mut opts = RunnerOptions::for_repo(&root(), &env.resources.stack);
-    opts.template = root().join(template);
-    opts.env_file = None;
-    let baton = baton_local::start(&env.sdk, &env.endpoint.url, opts)
-        .await
-        .expect("runner starts");
+    let body = serde_json::to_string(&inbound).unwrap();
+    put_inbound(&env, &inbound.conversation_id.to_string(), &inbound.dedup_key(), body).await;
+    let baton = runner(&env).await;
     assert!(baton.shop.is_some(), "the demo tenant's shop is connected");
 
     let answer = eventually(45, || async {
