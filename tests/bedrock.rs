@@ -9,12 +9,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use baton_aws::bedrock::BedrockAnswerer;
 
 use baton_domain::outbound::{OutboundMessage, RoutingRequest};
 use baton_domain::ports::TicketStore;
 use baton_domain::TenantId;
-use baton_tests::{drain_queue, intake_onto, queue, seeded_env, whatsapp_text, TestEnv};
+use baton_tests::{bedrock_at, converse_tool_use, drain_queue, intake_onto, queue, seeded_env, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -41,18 +40,7 @@ struct Fake {
 }
 
 fn tool_reply(input: Value) -> Value {
-    tool_use("answer_customer", input)
-}
-
-fn tool_use(name: &str, input: Value) -> Value {
-    json!({
-        "output": { "message": { "role": "assistant", "content": [
-            { "toolUse": { "toolUseId": "tooluse_01", "name": name, "input": input } }
-        ] } },
-        "stopReason": "tool_use",
-        "usage": { "inputTokens": 812, "outputTokens": 64, "totalTokens": 876 },
-        "metrics": { "latencyMs": 420 }
-    })
+    converse_tool_use("answer_customer", input)
 }
 
 async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body::Bytes) -> axum::response::Response {
@@ -62,13 +50,10 @@ async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body:
     let json = |v: Value| ([("content-type", "application/json")], v.to_string()).into_response();
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     if request["toolConfig"]["tools"][0]["toolSpec"]["name"] == "summarize_case" {
-        return json(json!({
-            "output": { "message": { "role": "assistant", "content": [
-                { "toolUse": { "toolUseId": "tooluse_02", "name": "summarize_case",
-                    "input": { "summary": "Customer wants an exception to the 30-day returns window for worn shoes." } } }
-            ] } },
-            "stopReason": "tool_use", "usage": { "inputTokens": 300, "outputTokens": 30, "totalTokens": 330 }, "metrics": { "latencyMs": 200 }
-        }));
+        return json(converse_tool_use(
+            "summarize_case",
+            json!({ "summary": "Customer wants an exception to the 30-day returns window for worn shoes." }),
+        ));
     }
     match mode {
         Mode::Answer => json(tool_reply(json!({
@@ -95,7 +80,7 @@ async fn converse(State(f): State<Fake>, uri: axum::http::Uri, body: axum::body:
             "answer": "You can return unused items within 30 days.",
             "confidence": 0.99, "cited_article_ids": ["returns"], "needs_human": false
         }))),
-        Mode::Clarify => json(tool_use(
+        Mode::Clarify => json(converse_tool_use(
             "ask_which_article",
             json!({ "question": "Was your card declined, or is it blocked?", "article_ids": ["card-declined", "card-blocked"] }),
         )),
@@ -124,17 +109,7 @@ async fn harness() -> Harness {
     let app = Router::new()
         .route("/model/{model}/converse", post(converse))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let conf = aws_sdk_bedrockruntime::config::Builder::from(&env.sdk)
-        .endpoint_url(format!("http://{addr}"))
-        .build();
-    let bedrock = BedrockAnswerer::new(
-        aws_sdk_bedrockruntime::Client::from_conf(conf),
-        "anthropic.claude-3-haiku-20240307-v1:0",
-        Duration::from_millis(500),
-    );
+    let bedrock = bedrock_at(&env, app, Duration::from_millis(500)).await;
     let triage = triage::deps(
         std::sync::Arc::new(env.store.clone()),
         std::sync::Arc::new(queue(&env, "OutboundQueue")),

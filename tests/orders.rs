@@ -1,7 +1,8 @@
 //! "Where is my order?" through intake and triage, against the local endpoint and the
 //! local shop stand-in: the order's owner is answered from the shop, anyone else is asked
 //! for proof and never shown the order, a slow shop hands off with its reason, and a
-//! handoff ticket carries the customer's orders (and routes on them).
+//! handoff ticket carries the customer's orders (and routes on them). With Bedrock, the
+//! model's `lookup_order` tool ends in the same rule.
 
 use baton_app::shop::Shops;
 use baton_aws::shop::HttpCommerce;
@@ -145,6 +146,75 @@ async fn the_owner_is_answered_from_the_shop_with_status_and_tracking() {
     let asked: Vec<String> = w.shop.requests().iter().map(|r| r.body.to_string()).collect();
     assert!(asked[0].contains("customers"), "{asked:?}");
     assert!(asked.last().unwrap().contains("name:#1001"), "{asked:?}");
+}
+
+/// A model stand-in (Converse wire format) that reads every message as one about an
+/// order: it calls `lookup_order` with the digits of the last message when it is offered
+/// the tool, and summarises otherwise. Every request it received is kept.
+async fn model_that_looks_orders_up(w: &mut World) -> Arc<std::sync::Mutex<Vec<serde_json::Value>>> {
+    use axum::response::IntoResponse;
+    let seen: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/model/{model}/converse",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                log.lock().unwrap().push(request.clone());
+                let offered = request["toolConfig"]["tools"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["toolSpec"]["name"] == "lookup_order");
+                let last = request["messages"]
+                    .as_array()
+                    .and_then(|m| m.last())
+                    .and_then(|m| m["content"][0]["text"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let digits: String = last.chars().filter(char::is_ascii_digit).collect();
+                let reply = if offered {
+                    baton_tests::converse_tool_use("lookup_order", json!({ "number": digits }))
+                } else {
+                    baton_tests::converse_tool_use("summarize_case", json!({ "summary": "Asks about an order." }))
+                };
+                ([("content-type", "application/json")], reply.to_string()).into_response()
+            }
+        }),
+    );
+    w.triage.answerer = Box::new(baton_tests::bedrock_at(&w.env, app, Duration::from_secs(3)).await);
+    seen
+}
+
+#[tokio::test]
+async fn with_bedrock_the_model_looks_the_order_up_and_only_its_owner_is_answered() {
+    let mut w = world(false, Duration::from_secs(6)).await;
+    let seen = model_that_looks_orders_up(&mut w).await;
+    // Words triage's own reading misses (no order word): the model calls `lookup_order`.
+    let missed = "I bought the green scarf two weeks ago and nothing turned up, it was 1001";
+    assert!(!baton_domain::commerce::asks_about_order(missed));
+    let thread = w.says(Channel::Whatsapp, ANA, "wamid.llm.1", missed).await;
+    let answer = last_ai(&thread);
+    assert!(
+        answer.contains("#1001") && answer.contains("JD0142") && answer.contains("https://track.example/JD0142"),
+        "the owner is answered from the shop: {answer}"
+    );
+    assert!(w.tickets().await.is_empty(), "answered without a ticket");
+    let first = seen.lock().unwrap()[0].clone();
+    assert_eq!(first["toolConfig"]["toolChoice"], json!({ "any": {} }), "{first}");
+    assert!(first["system"][0]["text"].as_str().unwrap().contains("lookup_order"));
+
+    // Anyone else who says the same is asked for proof, and learns nothing of the order.
+    let thread = w.says(Channel::Whatsapp, STRANGER, "wamid.llm.2", missed).await;
+    assert_eq!(last_ai(&thread), PROOF_REQUEST);
+    // The model never saw an order: Baton words the answer from the shop itself.
+    for request in seen.lock().unwrap().iter() {
+        for fact in ANA_FACTS {
+            assert!(!request.to_string().contains(fact), "{fact} went to the model");
+        }
+    }
+    assert!(seen.lock().unwrap().len() >= 2, "the model was asked each time");
 }
 
 #[tokio::test]

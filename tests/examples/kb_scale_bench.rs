@@ -178,6 +178,7 @@ async fn main() {
                     kb: &kb.index,
                     articles: &kb.articles,
                     offered: &[],
+                    orders: false,
                 };
                 let started = Instant::now();
                 let outcome = decide(&input, &DeterministicAnswerer).await;
@@ -204,6 +205,7 @@ async fn main() {
                 kb: &cold.index,
                 articles: &cold.articles,
                 offered: &[],
+                orders: false,
             };
             decide(&input, &DeterministicAnswerer).await;
             let first = started.elapsed();

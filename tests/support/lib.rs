@@ -784,3 +784,35 @@ pub async fn put_sibling_card_articles(store: &DynamoStore) {
         store.put_article(&article, &index).await.unwrap();
     }
 }
+
+/// A Bedrock answerer pointed at `app`, a local server that speaks the Converse wire format
+/// (`POST /model/{model}/converse`) in the test's place of the paid service.
+pub async fn bedrock_at(
+    env: &TestEnv,
+    app: axum::Router,
+    timeout: std::time::Duration,
+) -> baton_aws::bedrock::BedrockAnswerer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let conf = aws_sdk_bedrockruntime::config::Builder::from(&env.sdk)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    baton_aws::bedrock::BedrockAnswerer::new(
+        aws_sdk_bedrockruntime::Client::from_conf(conf),
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        timeout,
+    )
+}
+
+/// A Converse answer in which the model calls `name` with `input`.
+pub fn converse_tool_use(name: &str, input: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "output": { "message": { "role": "assistant", "content": [
+            { "toolUse": { "toolUseId": "tooluse_01", "name": name, "input": input } }
+        ] } },
+        "stopReason": "tool_use",
+        "usage": { "inputTokens": 812, "outputTokens": 64, "totalTokens": 876 },
+        "metrics": { "latencyMs": 420 }
+    })
+}

@@ -108,6 +108,7 @@ pub async fn preview(ctx: &Ctx<'_>) -> Res {
             kb: &kb.index,
             articles: &kb.articles,
             offered: &offered,
+            orders: tenant.shop.is_some(),
         },
         ctx.deps.answerer.as_ref(),
     )

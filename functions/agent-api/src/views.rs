@@ -742,9 +742,11 @@ pub struct CitationView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewResult {
     /// `answer`, `clarify` (close candidates: `answer` is the question asked, `citations`
-    /// the candidates in their numbered order) or `handoff`.
+    /// the candidates in their numbered order), `handoff`, or `look_up_order` (the model,
+    /// with the tenant's shop connected, would look the customer's order up: `answer` is
+    /// the number it read, if any; triage then answers the order's owner from the shop).
     pub decision: Decision,
-    /// `answered`, `clarify`, or the handoff reason's code.
+    /// `answered`, `clarify`, `look_up_order`, or the handoff reason's code.
     pub reason: String,
     pub answer: Option<String>,
     pub confidence: f64,

@@ -159,6 +159,7 @@ impl Eval<'_> {
                 kb: self.kb,
                 articles: self.articles,
                 offered,
+                orders: false,
             },
             &DeterministicAnswerer,
         ))
@@ -202,7 +203,7 @@ impl Eval<'_> {
                                 None => t.asked_without_the_right_one += 1,
                             }
                         }
-                        Decision::Handoff => {
+                        Decision::Handoff | Decision::LookUpOrder => {
                             t.handed_off += 1;
                             t.handed_off_by_rule += usize::from(RULES.contains(&o.reason.as_str()));
                         }

@@ -315,8 +315,6 @@ pub fn named_order(history: &[Message]) -> Option<String> {
 /// What triage does with a message about an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderStep {
-    /// Not about an order's whereabouts (or no shop): the knowledge base decides.
-    NotAbout,
     /// Answer the customer (the order's state, or a request for the number or proof).
     Reply {
         text: String,
@@ -344,21 +342,39 @@ fn last_request(history: &[Message]) -> Option<(&'static str, usize)> {
 /// a customer may complete their proof over two messages, not guess forever.
 const REQUESTS: usize = 2;
 
-/// The order step of triage (module docs). `history` ends with the current message.
+/// The order step of triage (module docs): `None` when the message is not about an
+/// order's whereabouts (or the tenant has no shop) and the knowledge base decides.
+/// `history` ends with the current message.
 pub async fn order_step(
     shops: &Shops,
     tenant: &Tenant,
     inbound: &InboundMessage,
     history: &[Message],
-) -> Result<OrderStep, StoreError> {
+) -> Result<Option<OrderStep>, StoreError> {
     if tenant.shop.is_none() {
-        return Ok(OrderStep::NotAbout);
+        return Ok(None);
     }
     let text = &inbound.message.text;
-    let asked = last_request(history);
-    if !commerce::asks_about_order(text) && asked.is_none() {
-        return Ok(OrderStep::NotAbout);
+    if !commerce::asks_about_order(text) && last_request(history).is_none() {
+        return Ok(None);
     }
+    look_up(shops, tenant, inbound, history, None).await.map(Some)
+}
+
+/// Looks the customer's order up (`number`, else the one the conversation named, else
+/// the verified identity's recent orders) and answers it to its owner only: the order's
+/// state, or the request for its number or for proof (the same words whether the order
+/// exists or not), asked up to [`REQUESTS`] times before a person takes over. A shop that
+/// fails or is slow hands off with the reason. Triage's own reading of the message and
+/// the model's `lookup_order` tool both end here, under the one disclosure rule.
+pub async fn look_up(
+    shops: &Shops,
+    tenant: &Tenant,
+    inbound: &InboundMessage,
+    history: &[Message],
+    number: Option<String>,
+) -> Result<OrderStep, StoreError> {
+    let asked = last_request(history);
     let who = known_identity(inbound, history);
     // Asked for this already and still not answerable: a person takes it from here.
     let ask = |request: &'static str| {
@@ -372,7 +388,7 @@ pub async fn order_step(
         }
     };
     let unavailable = |e: CommerceError| OrderStep::HandOff(HandoffReason::ShopUnavailable { reason: e.reason() });
-    let named = named_order(history);
+    let named = number.or_else(|| named_order(history));
     let query = match &named {
         Some(number) => OrderQuery::Number(number.clone()),
         None => {

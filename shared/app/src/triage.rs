@@ -117,6 +117,16 @@ pub async fn handle(
     }
 }
 
+/// One message being triaged: what each of its steps needs.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    deps: &'a Deps,
+    tenant: &'a Tenant,
+    inbound: &'a InboundMessage,
+    key: &'a str,
+    now: Timestamp,
+}
+
 async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Handled, RecordError> {
     let now = deps.clock.now();
     let tenant = &inbound.tenant_id;
@@ -124,6 +134,13 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     let tenant_cfg = match deps.store.get_tenant(tenant).await {
         Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad(format!("unknown tenant {tenant}"))),
         other => other?,
+    };
+    let turn = Turn {
+        deps,
+        tenant: &tenant_cfg,
+        inbound,
+        key,
+        now,
     };
     let stored = store_inbound(deps, inbound, key, now).await?;
     let conversation = match deps.store.get_conversation(tenant, inbound.conversation_id).await {
@@ -141,16 +158,12 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
                     tracing::warn!("the conversation waits for a ticket that was never written; opening it now");
                     let history = history(deps, &conversation, &stored).await?;
                     return hand_off(
-                        deps,
-                        &tenant_cfg,
-                        inbound,
-                        key,
+                        turn,
                         conversation,
                         &history,
                         HandoffReason::Recovered,
                         &[],
                         Some(number),
-                        now,
                     )
                     .await;
                 }
@@ -161,18 +174,13 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     if let Some(window) = ai_quota_used_up(deps, tenant, &tenant_cfg.quotas, now).await {
         tracing::warn!(window = %window, "the tenant's AI quota is used up; handing off");
         let history = history(deps, &conversation, &stored).await?;
-        let reason = HandoffReason::AiQuota { window };
         return hand_off(
-            deps,
-            &tenant_cfg,
-            inbound,
-            key,
+            turn,
             conversation,
             &history,
-            reason,
+            HandoffReason::AiQuota { window },
             &[],
             None,
-            now,
         )
         .await;
     }
@@ -186,30 +194,11 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     // A question about an order is answered from the shop, to its owner only (unless
     // the customer asked for a person or the rules want one: the decision hands off,
     // with the orders on the ticket).
+    let shops = deps.shops.as_ref().filter(|_| tenant_cfg.shop.is_some());
     let ruled = baton_domain::triage::rule_handoff(text, &before, &tenant_cfg.ai).is_some();
-    if let (Some(shops), false) = (&deps.shops, ruled) {
-        match crate::shop::order_step(shops, &tenant_cfg, inbound, &history).await? {
-            OrderStep::NotAbout => {}
-            OrderStep::Reply { text, cited } => {
-                let done = answer(deps, inbound, key, text, vec![], now).await?;
-                tracing::info!(orders = ?cited, "answered from the shop");
-                return Ok(done);
-            }
-            OrderStep::HandOff(reason) => {
-                return hand_off(
-                    deps,
-                    &tenant_cfg,
-                    inbound,
-                    key,
-                    conversation,
-                    &history,
-                    reason,
-                    &[],
-                    None,
-                    now,
-                )
-                .await
-            }
+    if let (Some(shops), false) = (shops, ruled) {
+        if let Some(step) = crate::shop::order_step(shops, &tenant_cfg, inbound, &history).await? {
+            return settle_order(turn, conversation, &history, step).await;
         }
     }
     let kb = kb(deps, tenant, (&tenant_cfg).into()).await?;
@@ -226,19 +215,20 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             kb: &kb.index,
             articles: &kb.articles,
             offered,
+            orders: shops.is_some(),
         },
         deps.answerer.as_ref(),
     )
     .await;
-    match (outcome.decision, outcome.answer.clone()) {
-        (Decision::Answer, Some(text)) => {
-            let done = answer(deps, inbound, key, text, vec![], now).await?;
+    match (outcome.decision, outcome.answer.clone(), shops) {
+        (Decision::Answer, Some(text), _) => {
+            let done = answer(turn, text, vec![]).await?;
             tracing::info!(confidence = outcome.confidence, article = %outcome.citations[0].article_id, "answered from the knowledge base");
             Ok(done)
         }
-        (Decision::Clarify, Some(text)) => {
+        (Decision::Clarify, Some(text), _) => {
             let choices: Vec<ArticleId> = outcome.citations.iter().map(|c| c.article_id.clone()).collect();
-            let done = answer(deps, inbound, key, text, choices, now).await?;
+            let done = answer(turn, text, choices).await?;
             tracing::info!(
                 confidence = outcome.confidence,
                 candidates = outcome.citations.len(),
@@ -246,22 +236,35 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             );
             Ok(done)
         }
+        // The model read the message as one about the customer's order: the shop answers,
+        // under the same rule as the order step above.
+        (Decision::LookUpOrder, number, Some(shops)) => {
+            tracing::info!(named = number.is_some(), "the model asked to look an order up");
+            let step = crate::shop::look_up(shops, &tenant_cfg, inbound, &history, number).await?;
+            settle_order(turn, conversation, &history, step).await
+        }
         _ => {
             let reason = outcome.handoff.clone().unwrap_or(HandoffReason::LowConfidence);
-            hand_off(
-                deps,
-                &tenant_cfg,
-                inbound,
-                key,
-                conversation,
-                &history,
-                reason,
-                &outcome.citations,
-                None,
-                now,
-            )
-            .await
+            hand_off(turn, conversation, &history, reason, &outcome.citations, None).await
         }
+    }
+}
+
+/// Answers the customer from the shop (or asks for the order's number or proof), or hands
+/// off as the order step decided.
+async fn settle_order(
+    turn: Turn<'_>,
+    conversation: Conversation,
+    history: &[Message],
+    step: OrderStep,
+) -> Result<Handled, RecordError> {
+    match step {
+        OrderStep::Reply { text, cited } => {
+            let done = answer(turn, text, vec![]).await?;
+            tracing::info!(orders = ?cited, "answered from the shop");
+            Ok(done)
+        }
+        OrderStep::HandOff(reason) => hand_off(turn, conversation, history, reason, &[], None).await,
     }
 }
 
@@ -383,14 +386,14 @@ fn recipient(inbound: &InboundMessage) -> Recipient {
     }
 }
 
-async fn answer(
-    deps: &Deps,
-    inbound: &InboundMessage,
-    key: &str,
-    text: String,
-    choices: Vec<ArticleId>,
-    now: Timestamp,
-) -> Result<Handled, RecordError> {
+async fn answer(turn: Turn<'_>, text: String, choices: Vec<ArticleId>) -> Result<Handled, RecordError> {
+    let Turn {
+        deps,
+        inbound,
+        key,
+        now,
+        ..
+    } = turn;
     let mut reply = Reply::build(
         "answer",
         key,
@@ -523,19 +526,21 @@ fn message_entry(
 
 /// Opens a ticket with the whole story and hands the conversation to humans, in one
 /// transaction with the customer's notice and the routing request.
-#[allow(clippy::too_many_arguments)]
 async fn hand_off(
-    deps: &Deps,
-    tenant_cfg: &Tenant,
-    inbound: &InboundMessage,
-    key: &str,
+    turn: Turn<'_>,
     mut conversation: Conversation,
     history: &[Message],
     reason: HandoffReason,
     consulted: &[Citation],
     number: Option<TicketNumber>,
-    now: Timestamp,
 ) -> Result<Handled, RecordError> {
+    let Turn {
+        deps,
+        tenant: tenant_cfg,
+        inbound,
+        key,
+        now,
+    } = turn;
     let tenant = &inbound.tenant_id;
     let customer = match deps.store.get_customer(tenant, inbound.customer_id).await {
         Ok(c) => Some(c),

@@ -11,7 +11,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::{Document, Number};
-use baton_domain::triage::{AnswerError, AnswerRequest, Answerer, ProposedAnswer};
+use baton_domain::triage::{AnswerError, AnswerRequest, Answerer, OrderLookup, ProposedAnswer};
 use baton_domain::ArticleId;
 use std::time::Duration;
 
@@ -19,6 +19,10 @@ const TOOL: &str = "answer_customer";
 /// Offered when retrieval found close candidates: ask the customer which one applies.
 const CLARIFY_TOOL: &str = "ask_which_article";
 const SUMMARY_TOOL: &str = "summarize_case";
+/// Offered when the tenant has a shop: look one of the customer's orders up. Baton runs the
+/// lookup under its disclosure rule and words the answer itself, so the model never sees
+/// an order (it cannot leak or misstate one).
+const LOOKUP_TOOL: &str = "lookup_order";
 
 pub struct BedrockAnswerer {
     client: Client,
@@ -115,6 +119,15 @@ fn clarify_schema() -> serde_json::Value {
     })
 }
 
+fn lookup_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "number": { "type": "string", "description": "The order number the customer gave (digits, e.g. 1001), if they gave one." }
+        }
+    })
+}
+
 fn system_prompt(r: &AnswerRequest<'_>) -> String {
     let mut s = format!(
         "{}\n\nAnswer the customer's last message using only the knowledge-base passages below. \
@@ -123,11 +136,22 @@ fn system_prompt(r: &AnswerRequest<'_>) -> String {
          to true and explain why. Never invent policies, prices or order details.\n",
         r.persona
     );
+    if r.may_look_up_order {
+        s.push_str(&format!(
+            "\nIf the customer asks where one of their orders is, whether it shipped or arrived, or for its \
+             tracking, do not answer it yourself: call the {LOOKUP_TOOL} tool, with the order number if \
+             they gave one. Baton checks who the customer is and answers from the shop.\n"
+        ));
+    }
     if r.may_clarify {
         s.push_str(&format!(
             "\nThese passages are close matches for different questions. Unless the conversation makes \
              clear which one the customer means, do not guess: ask through the {CLARIFY_TOOL} tool.\n"
         ));
+    }
+    if r.passages.is_empty() {
+        s.push_str("\nNo passage matches this question.\n");
+        return s;
     }
     s.push_str("\nPassages:\n");
     for (hit, article) in &r.passages {
@@ -143,6 +167,16 @@ fn system_prompt(r: &AnswerRequest<'_>) -> String {
 
 fn build_err(e: impl std::fmt::Display) -> AnswerError {
     AnswerError(format!("request: {e}"))
+}
+
+fn spec(name: &str, description: &str, schema: serde_json::Value) -> Result<Tool, AnswerError> {
+    ToolSpecification::builder()
+        .name(name)
+        .description(description)
+        .input_schema(ToolInputSchema::Json(to_document(&schema)))
+        .build()
+        .map(Tool::ToolSpec)
+        .map_err(build_err)
 }
 
 /// Conversation turns must alternate and start with the user; merge what does not.
@@ -174,23 +208,29 @@ fn turns(r: &AnswerRequest<'_>) -> Vec<(ConversationRole, String)> {
 #[async_trait]
 impl Answerer for BedrockAnswerer {
     async fn answer(&self, r: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
-        let tool = ToolSpecification::builder()
-            .name(TOOL)
-            .description("Give the answer to the customer, with confidence and citations, or ask for a human.")
-            .input_schema(ToolInputSchema::Json(to_document(&schema())))
-            .build()
-            .map_err(build_err)?;
-        let mut config = ToolConfiguration::builder().tools(Tool::ToolSpec(tool));
-        config = if r.may_clarify {
-            let clarify = ToolSpecification::builder()
-                .name(CLARIFY_TOOL)
-                .description("Ask the customer which of the close candidates their question is about.")
-                .input_schema(ToolInputSchema::Json(to_document(&clarify_schema())))
-                .build()
-                .map_err(build_err)?;
-            config
-                .tools(Tool::ToolSpec(clarify))
-                .tool_choice(ToolChoice::Any(AnyToolChoice::builder().build()))
+        let tool = spec(
+            TOOL,
+            "Give the answer to the customer, with confidence and citations, or ask for a human.",
+            schema(),
+        )?;
+        let mut config = ToolConfiguration::builder().tools(tool);
+        if r.may_clarify {
+            config = config.tools(spec(
+                CLARIFY_TOOL,
+                "Ask the customer which of the close candidates their question is about.",
+                clarify_schema(),
+            )?);
+        }
+        if r.may_look_up_order {
+            config = config.tools(spec(
+                LOOKUP_TOOL,
+                "Look up one of the customer's orders in the shop (Baton answers the customer from it).",
+                lookup_schema(),
+            )?);
+        }
+        // One tool: forced; several: the model picks one of them (never plain text).
+        config = if r.may_clarify || r.may_look_up_order {
+            config.tool_choice(ToolChoice::Any(AnyToolChoice::builder().build()))
         } else {
             config.tool_choice(ToolChoice::Tool(
                 SpecificToolChoice::builder().name(TOOL).build().map_err(build_err)?,
@@ -236,17 +276,25 @@ impl Answerer for BedrockAnswerer {
             .content
             .iter()
             .find_map(|c| match c {
-                ContentBlock::ToolUse(t) if t.name == TOOL || (r.may_clarify && t.name == CLARIFY_TOOL) => {
+                ContentBlock::ToolUse(t)
+                    if t.name == TOOL
+                        || (r.may_clarify && t.name == CLARIFY_TOOL)
+                        || (r.may_look_up_order && t.name == LOOKUP_TOOL) =>
+                {
                     Some((t.name.as_str(), from_document(&t.input)))
                 }
                 _ => None,
             })
             .ok_or_else(|| AnswerError("the model did not answer through the tool".into()))?;
-        if tool == CLARIFY_TOOL {
-            parse_clarify_input(&input)
-        } else {
-            parse_tool_input(&input)
+        match tool {
+            CLARIFY_TOOL => parse_clarify_input(&input),
+            LOOKUP_TOOL => Ok(parse_lookup_input(&input)),
+            _ => parse_tool_input(&input),
         }
+    }
+
+    fn looks_up_orders(&self) -> bool {
+        true
     }
 
     async fn summarize(&self, conversation: &[(bool, String)], handoff_reason: &str) -> Option<String> {
@@ -267,14 +315,13 @@ impl BedrockAnswerer {
             "properties": { "summary": { "type": "string", "description": "Two or three sentences for the agent taking over." } },
             "required": ["summary"]
         });
-        let tool = ToolSpecification::builder()
-            .name(SUMMARY_TOOL)
-            .description("Summarise the case for the support agent who takes over.")
-            .input_schema(ToolInputSchema::Json(to_document(&schema)))
-            .build()
-            .map_err(build_err)?;
+        let tool = spec(
+            SUMMARY_TOOL,
+            "Summarise the case for the support agent who takes over.",
+            schema,
+        )?;
         let config = ToolConfiguration::builder()
-            .tools(Tool::ToolSpec(tool))
+            .tools(tool)
             .tool_choice(ToolChoice::Tool(
                 SpecificToolChoice::builder()
                     .name(SUMMARY_TOOL)
@@ -357,6 +404,7 @@ pub fn parse_tool_input(v: &serde_json::Value) -> Result<ProposedAnswer, AnswerE
         cited,
         needs_human: needs_human.then(|| reason.unwrap_or_else(|| "the assistant asked for a person".into())),
         clarify: None,
+        look_up_order: None,
     })
 }
 
@@ -376,5 +424,23 @@ pub fn parse_clarify_input(v: &serde_json::Value) -> Result<ProposedAnswer, Answ
         cited,
         needs_human: None,
         clarify: Some(question),
+        look_up_order: None,
     })
+}
+
+/// A request to look an order up: its number when the model passed one Baton reads as an
+/// order number (anything else counts as no number, and the customer is asked for it).
+pub fn parse_lookup_input(v: &serde_json::Value) -> ProposedAnswer {
+    ProposedAnswer {
+        text: String::new(),
+        confidence: 0.0,
+        cited: vec![],
+        needs_human: None,
+        clarify: None,
+        look_up_order: Some(OrderLookup {
+            number: v["number"]
+                .as_str()
+                .and_then(baton_domain::commerce::plain_order_number),
+        }),
+    }
 }

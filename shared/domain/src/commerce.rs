@@ -484,6 +484,14 @@ pub fn disclosure(order: &Order, who: &KnownIdentity) -> Disclosure {
 
 // ------------------------------------------------------------------ reading questions
 
+/// An order number as Baton reads one: 3 to 12 digits, with or without its `#` (and a
+/// trailing `.` or `:`); `None` for anything else. Numbers a model passes to
+/// `lookup_order` are read the same way as those in the customer's text.
+pub fn plain_order_number(word: &str) -> Option<String> {
+    let w = word.trim().trim_start_matches('#').trim_end_matches(['.', ':']);
+    ((3..=12).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit())).then(|| w.to_owned())
+}
+
 /// The order number a customer's message names: `#1001`, `order 1001`, `order no. 1001`,
 /// `order number: 1001`, `pedido 1001`, `commande n° 1001`, `Bestellung 1001`.
 pub fn order_number_in(text: &str) -> Option<String> {
@@ -492,23 +500,20 @@ pub fn order_number_in(text: &str) -> Option<String> {
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '?' | '!'))
         .filter(|w| !w.is_empty())
         .collect();
-    let number = |w: &str| {
-        let w = w.trim_start_matches('#').trim_end_matches(['.', ':']);
-        (3..=12).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit())
-    };
+    let number = |w: &str| plain_order_number(w).is_some();
     const ORDER_WORDS: &[&str] = &["order", "pedido", "commande", "bestellung", "encomenda", "ordine"];
     const FILLERS: &[&str] = &[
         "no", "no.", "nr", "nr.", "n°", "nº", "number", "num", "num.", "número", "numero", "#", "is", "id",
     ];
     for (i, w) in words.iter().enumerate() {
         if w.starts_with('#') && number(w) {
-            return Some(w.trim_start_matches('#').trim_end_matches(['.', ':']).to_owned());
+            return plain_order_number(w);
         }
         let w = w.trim_end_matches([':', '.']);
         if ORDER_WORDS.contains(&w) {
             for next in words.iter().skip(i + 1).take(3) {
                 if number(next) {
-                    return Some(next.trim_start_matches('#').trim_end_matches(['.', ':']).to_owned());
+                    return plain_order_number(next);
                 }
                 if !FILLERS.contains(&next.trim_end_matches(':')) {
                     break;

@@ -21,6 +21,10 @@ pub enum Decision {
     /// `citations` the candidates in their numbered order).
     Clarify,
     Handoff,
+    /// The model asked to look one of the customer's orders up (`answer` carries the
+    /// number when it named one): the shop answers, to the order's owner only, and the
+    /// model never sees the order.
+    LookUpOrder,
 }
 
 /// Why a conversation goes to a human.
@@ -129,6 +133,9 @@ pub struct AnswerRequest<'a> {
     /// The passages are close candidates: the answerer may ask the customer which one
     /// applies (a `clarify` answer) instead of answering.
     pub may_clarify: bool,
+    /// The tenant has a shop: the answerer may ask to look an order up (a `look_up_order`
+    /// answer) instead of answering.
+    pub may_look_up_order: bool,
 }
 
 /// What an answerer returns.
@@ -141,6 +148,17 @@ pub struct ProposedAnswer {
     /// Asked only when `may_clarify`: a short lead-in to the question asking which of the
     /// cited candidates applies (Baton appends the numbered candidates).
     pub clarify: Option<String>,
+    /// Asked only when `may_look_up_order`: look the customer's order up (the number they
+    /// gave, if any) rather than answer from the passages.
+    pub look_up_order: Option<OrderLookup>,
+}
+
+/// The answerer's request to look an order up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLookup {
+    /// The order number the customer gave, as Baton reads order numbers (see
+    /// [`crate::commerce::plain_order_number`]); `None` when they gave none.
+    pub number: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +175,13 @@ pub trait Answerer: Send + Sync {
     /// writes the extractive summary instead.
     async fn summarize(&self, _conversation: &[(bool, String)], _handoff_reason: &str) -> Option<String> {
         None
+    }
+
+    /// Whether this answerer can ask to look an order up (a model with the `lookup_order`
+    /// tool). The deterministic one cannot: triage's own order step reads the common
+    /// phrasings before any answerer is asked.
+    fn looks_up_orders(&self) -> bool {
+        false
     }
 }
 
@@ -175,6 +200,7 @@ impl Answerer for DeterministicAnswerer {
                 cited: vec![],
                 needs_human: None,
                 clarify: None,
+                look_up_order: None,
             });
         };
         if r.may_clarify {
@@ -184,6 +210,7 @@ impl Answerer for DeterministicAnswerer {
                 cited: r.passages.iter().map(|(_, a)| a.id.clone()).collect(),
                 needs_human: None,
                 clarify: Some(String::new()),
+                look_up_order: None,
             });
         }
         let mut text = article.body.trim().to_owned();
@@ -196,6 +223,7 @@ impl Answerer for DeterministicAnswerer {
             cited: vec![article.id.clone()],
             needs_human: None,
             clarify: None,
+            look_up_order: None,
         })
     }
 }
@@ -244,6 +272,8 @@ pub struct DecisionInput<'a> {
     /// The candidates of the clarifying question the AI asked just before this message, in
     /// their numbered order; empty when it asked none.
     pub offered: &'a [ArticleId],
+    /// The tenant has a shop connected: an answerer that looks orders up may ask to.
+    pub orders: bool,
 }
 
 fn outcome_code(reason: &HandoffReason) -> String {
@@ -288,13 +318,23 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
             otherwise
         }
     };
+    let orders = input.orders && answerer.looks_up_orders();
     if passages.is_empty() {
-        return handoff(unsettled(HandoffReason::NoKnowledge), 0.0);
+        return order_lookup_or(
+            input,
+            answerer,
+            orders,
+            handoff(unsettled(HandoffReason::NoKnowledge), 0.0),
+        )
+        .await;
     }
     let best = passages[0].0.score;
     let threshold = input.ai.confidence_threshold;
     let close = match clarify::verdict(hits, threshold) {
-        clarify::Verdict::Weak => return handoff(unsettled(HandoffReason::LowConfidence), best),
+        clarify::Verdict::Weak => {
+            let weak = handoff(unsettled(HandoffReason::LowConfidence), best);
+            return order_lookup_or(input, answerer, orders, weak).await;
+        }
         clarify::Verdict::Close(_) if clarifying => return handoff(HandoffReason::StillUnclear, best),
         clarify::Verdict::Close(n) => Some(n.min(passages.len())),
         clarify::Verdict::Clear => None,
@@ -305,11 +345,15 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
         persona: &input.ai.persona,
         passages: passages.clone(),
         may_clarify: close.is_some(),
+        may_look_up_order: orders,
     };
     let proposed = match answerer.answer(&request).await {
         Ok(p) => p,
         Err(_) => return handoff(HandoffReason::ModelFailed, 0.0),
     };
+    if let Some(lookup) = proposed.look_up_order.filter(|_| orders) {
+        return look_up(lookup, consulted);
+    }
     if let Some(reason) = proposed.needs_human {
         return handoff(HandoffReason::ModelNeedsHuman { reason }, proposed.confidence);
     }
@@ -359,6 +403,48 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
     }
 }
 
+/// The outcome of the model asking to look an order up.
+fn look_up(lookup: OrderLookup, consulted: Vec<Citation>) -> TriageOutcome {
+    TriageOutcome {
+        decision: Decision::LookUpOrder,
+        reason: "look_up_order".into(),
+        handoff: None,
+        answer: lookup.number,
+        confidence: 0.0,
+        citations: consulted,
+    }
+}
+
+/// No passage good enough to answer from: with a shop and a model that looks orders up,
+/// the model is asked (with no passages) whether this is about one of the customer's
+/// orders; anything but a lookup is `otherwise`, as it is when the model fails. Without,
+/// `otherwise` at once, at no model cost.
+async fn order_lookup_or(
+    input: &DecisionInput<'_>,
+    answerer: &dyn Answerer,
+    orders: bool,
+    otherwise: TriageOutcome,
+) -> TriageOutcome {
+    if !orders {
+        return otherwise;
+    }
+    let request = AnswerRequest {
+        question: input.text,
+        history: input.history,
+        persona: &input.ai.persona,
+        passages: vec![],
+        may_clarify: false,
+        may_look_up_order: true,
+    };
+    match answerer.answer(&request).await {
+        Ok(ProposedAnswer {
+            look_up_order: Some(lookup),
+            ..
+        }) => look_up(lookup, otherwise.citations),
+        _ => otherwise,
+    }
+}
+
 /// Answers from the article the customer picked after a clarifying question. The pick is
 /// the customer's own, so no threshold applies, but the answer must still cite it.
 async fn answer_picked(
@@ -382,6 +468,7 @@ async fn answer_picked(
         persona: &input.ai.persona,
         passages: vec![(&hit, article)],
         may_clarify: false,
+        may_look_up_order: false,
     };
     let proposed = match answerer.answer(&request).await {
         Ok(p) => p,
@@ -618,6 +705,7 @@ mod tests {
                 kb: &kb,
                 articles: &arts,
                 offered,
+                orders: false,
             },
             &DeterministicAnswerer,
         )
@@ -767,6 +855,7 @@ mod tests {
                 cited: vec![ArticleId::new("made-up").unwrap()],
                 needs_human: None,
                 clarify: None,
+                look_up_order: None,
             })
         }
     }
@@ -783,11 +872,68 @@ mod tests {
             kb: &kb,
             articles: &arts,
             offered: &[],
+            orders: false,
         };
         assert_eq!(decide(&input, &Failing).await.handoff, Some(HandoffReason::ModelFailed));
         assert_eq!(
             decide(&input, &Uncited).await.handoff,
             Some(HandoffReason::UncitedAnswer)
         );
+    }
+
+    /// A model with the `lookup_order` tool that always asks for `number`, counting calls.
+    struct LooksUp(std::sync::atomic::AtomicUsize, Option<&'static str>);
+    #[async_trait]
+    impl Answerer for LooksUp {
+        async fn answer(&self, r: &AnswerRequest<'_>) -> Result<ProposedAnswer, AnswerError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ProposedAnswer {
+                text: String::new(),
+                confidence: 0.0,
+                cited: vec![],
+                needs_human: None,
+                clarify: None,
+                look_up_order: r.may_look_up_order.then(|| OrderLookup {
+                    number: self.1.map(str::to_owned),
+                }),
+            })
+        }
+        fn looks_up_orders(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_asks_to_look_an_order_up_only_where_the_tenant_has_a_shop() {
+        let arts = articles();
+        let kb = KbIndex::build(&arts, 1);
+        let ai = ai();
+        for (text, weak) in [
+            ("the scarf I bought never turned up, it was 1001", true),
+            ("how long does delivery take", false),
+        ] {
+            let mut input = DecisionInput {
+                text,
+                history: &[],
+                ai: &ai,
+                kb: &kb,
+                articles: &arts,
+                offered: &[],
+                orders: true,
+            };
+            let model = LooksUp(Default::default(), Some("1001"));
+            let o = decide(&input, &model).await;
+            assert_eq!(o.decision, Decision::LookUpOrder, "{text}");
+            assert_eq!(o.answer.as_deref(), Some("1001"));
+            assert_eq!(model.0.load(std::sync::atomic::Ordering::SeqCst), 1, "one model call");
+
+            // No shop: never offered, and a weak match costs no model call at all.
+            input.orders = false;
+            let model = LooksUp(Default::default(), Some("1001"));
+            let o = decide(&input, &model).await;
+            assert_ne!(o.decision, Decision::LookUpOrder, "{text}");
+            let calls = model.0.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(calls, usize::from(!weak), "{text}");
+        }
     }
 }
