@@ -579,6 +579,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 routing: Default::default(),
                 sla: Default::default(),
                 shop: None,
+                time_zone: "UTC".into(),
             },
             &[],
         )

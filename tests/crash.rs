@@ -239,6 +239,7 @@ fn agent_api_deps(w: &World, store: Arc<dyn Store>) -> agent_api::Deps {
             email: None,
             notify: None,
             index: None,
+            analytics: None,
         },
         clock: Box::new(SharedClock(w.clock.clone())),
         ..baton_tests::agent_api_deps(&w.env, store)

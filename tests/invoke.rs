@@ -76,6 +76,10 @@ async fn every_sample_event_runs_through_its_function_binary() {
     // embed, nothing failed (the model still loads: the binary runs with it).
     let indexed = invoke(&env.endpoint.url, "kb-indexer", "events/kb-indexer-article.json");
     assert_eq!(indexed["batchItemFailures"], serde_json::json!([]), "{indexed}");
+    // A change's analytics events (an AI answer on WhatsApp): archived and counted, or,
+    // where the endpoint has no such tenant, parked; never failed over and over.
+    let counted = invoke(&env.endpoint.url, "analytics", "events/analytics-answered.json");
+    assert_eq!(counted["batchItemFailures"], serde_json::json!([]), "{counted}");
     // The SLA sweep on its schedule's event: an endpoint with nothing due reads the index
     // and marks nothing.
     let swept = invoke(&env.endpoint.url, "sla-sweep", "events/sla-sweep.json");

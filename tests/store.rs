@@ -38,6 +38,7 @@ fn tenant(id: &str) -> Tenant {
         routing: Default::default(),
         sla: Default::default(),
         shop: None,
+        time_zone: "UTC".into(),
     }
 }
 

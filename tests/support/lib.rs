@@ -172,11 +172,12 @@ pub fn queue(env: &TestEnv, logical_id: &str) -> baton_aws::SqsQueue {
     baton_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)
 }
 
-/// The queues the router and the SLA sweep relay to: routing and notifications.
+/// The queues the router and the SLA sweep relay to: routing, notifications, analytics.
 pub fn routing_and_notify_queues(env: &TestEnv) -> baton_app::Queues {
     baton_app::Queues {
         routing: Some(std::sync::Arc::new(queue(env, "RoutingQueue"))),
         notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
+        analytics: Some(std::sync::Arc::new(queue(env, "AnalyticsQueue"))),
         ..Default::default()
     }
 }
@@ -476,6 +477,7 @@ pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports:
     deps.queues.email = Some(std::sync::Arc::new(queue(env, "EmailQueue")));
     deps.queues.notify = Some(std::sync::Arc::new(queue(env, "NotifyQueue")));
     deps.queues.index = Some(std::sync::Arc::new(queue(env, "IndexQueue")));
+    deps.queues.analytics = Some(std::sync::Arc::new(queue(env, "AnalyticsQueue")));
     deps
 }
 
@@ -491,6 +493,7 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
             email: Some(std::sync::Arc::new(queue(env, "EmailQueue"))),
             notify: Some(std::sync::Arc::new(queue(env, "NotifyQueue"))),
             index: Some(std::sync::Arc::new(queue(env, "IndexQueue"))),
+            analytics: Some(std::sync::Arc::new(queue(env, "AnalyticsQueue"))),
         },
         auth: agent_api::auth::Authenticator::local(&local_secret("LOCAL_JWT_SECRET"), agent_api::auth::LOCAL_AUDIENCE),
         answerer: Box::new(baton_domain::triage::DeterministicAnswerer),
@@ -517,11 +520,7 @@ pub fn secret_box(env: &TestEnv) -> baton_aws::kms::KmsSecretBox {
 /// The inbound-email function over the test stack's inbound queue and raw-mail bucket,
 /// signing ticket aliases with `alias_secret`; the bucket is returned to put raw mail in.
 pub fn inbound_email_deps(env: &TestEnv, alias_secret: &str) -> (inbound_email::Deps, baton_aws::S3Bucket) {
-    let bucket_name = match env.resources.physical.get("RawMailBucket").unwrap() {
-        baton_local::provision::Physical::Bucket { name } => name.clone(),
-        _ => unreachable!(),
-    };
-    let bucket = baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(&env.sdk), bucket_name);
+    let bucket = bucket(env, "RawMailBucket");
     let deps = inbound_email::Deps {
         store: std::sync::Arc::new(env.store.clone()),
         inbound_queue: std::sync::Arc::new(queue(env, "InboundQueue")),
@@ -531,6 +530,15 @@ pub fn inbound_email_deps(env: &TestEnv, alias_secret: &str) -> (inbound_email::
         clock: Box::new(baton_domain::SystemClock),
     };
     (deps, bucket)
+}
+
+/// The template's bucket `logical_id`, as the local stack created it.
+pub fn bucket(env: &TestEnv, logical_id: &str) -> baton_aws::S3Bucket {
+    let name = match env.resources.physical.get(logical_id) {
+        Some(baton_local::provision::Physical::Bucket { name }) => name.clone(),
+        _ => panic!("template has no bucket {logical_id}"),
+    };
+    baton_aws::S3Bucket::new(baton_aws::S3Bucket::client_for(&env.sdk), name)
 }
 
 /// SES's receipt event (`events/ses-receipt.json`) for message `id` to `recipients`, with

@@ -31,6 +31,7 @@ impl Deps {
                 email: None,
                 notify: None,
                 index: None,
+                analytics: None,
             },
             clock: Arc::new(SystemClock),
         }
@@ -38,18 +39,12 @@ impl Deps {
 
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let mut deps = Deps::new(
-            Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
-            Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "OUTBOUND_QUEUE_URL")?),
-            Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
-        );
-        deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
-        deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(
-            sqs.clone(),
-            "NOTIFY_QUEUE_URL",
-        )?));
-        deps.queues.index = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "INDEX_QUEUE_URL")?));
-        Ok(deps)
+        // Every target: the sweep relays whatever any step left pending.
+        Ok(Deps {
+            store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
+            queues: baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?,
+            clock: Arc::new(SystemClock),
+        })
     }
 }
 

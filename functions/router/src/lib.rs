@@ -35,7 +35,10 @@ impl Deps {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
-            queues: baton_aws::SqsQueue::relay_queues(&sqs, &[EffectTarget::Routing, EffectTarget::Notify])?,
+            queues: baton_aws::SqsQueue::relay_queues(
+                &sqs,
+                &[EffectTarget::Routing, EffectTarget::Notify, EffectTarget::Analytics],
+            )?,
             clock: Arc::new(SystemClock),
         })
     }

@@ -42,6 +42,7 @@ pub fn deps(
             email: None,
             notify: None,
             index: None,
+            analytics: None,
         },
         answerer,
         clock: Arc::new(SystemClock),
@@ -58,13 +59,9 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
         Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
         baton_aws::bedrock::answerer_from_env(sdk),
     );
-    deps.queues.email = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "EMAIL_QUEUE_URL")?));
-    deps.queues.notify = Some(Arc::new(baton_aws::SqsQueue::from_env(
-        sqs.clone(),
-        "NOTIFY_QUEUE_URL",
-    )?));
-    // Asked for a tenant's missing vectors when an index finds them long missing.
-    deps.queues.index = Some(Arc::new(baton_aws::SqsQueue::from_env(sqs, "INDEX_QUEUE_URL")?));
+    // Every target: a reply by e-mail, an agent's notification, a tenant's missing vectors
+    // (asked for when an index finds them long missing), the analytics events.
+    deps.queues = baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?;
     let models =
         baton_embed::models_from_env(baton_embed::Load::InBackground).map_err(|e| baton_aws::ConfigError::Invalid {
             name: "EMBEDDING_MODEL_DIR",

@@ -78,6 +78,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         routing: baton_domain::routing::demo_settings(),
         sla: baton_domain::sla::SlaSettings::demo(),
         shop: None,
+        time_zone: "UTC".into(),
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -174,6 +175,7 @@ pub async fn ensure_tenant_and_agent(
                         routing: Default::default(),
                         sla: Default::default(),
                         shop: None,
+                        time_zone: "UTC".into(),
                     },
                     &[],
                 )

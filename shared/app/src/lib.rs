@@ -7,6 +7,7 @@
 //! Because every dependency is a port (`Arc<dyn Store>`, `Arc<dyn Queue>`), a test can put
 //! a decorator between a use case and the real adapters and fail any call it makes.
 
+pub mod analytics;
 pub mod channel_out;
 pub mod connections;
 pub mod delivery;

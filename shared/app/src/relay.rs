@@ -22,6 +22,8 @@ pub struct Queues {
     pub notify: Option<Arc<dyn Queue>>,
     /// The knowledge-base indexer's queue.
     pub index: Option<Arc<dyn Queue>>,
+    /// The analytics consumer's queue.
+    pub analytics: Option<Arc<dyn Queue>>,
 }
 
 impl Queues {
@@ -32,6 +34,7 @@ impl Queues {
             EffectTarget::Email => self.email.as_deref(),
             EffectTarget::Notify => self.notify.as_deref(),
             EffectTarget::Index => self.index.as_deref(),
+            EffectTarget::Analytics => self.analytics.as_deref(),
         }
     }
 }

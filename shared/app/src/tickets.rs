@@ -7,6 +7,7 @@
 
 use crate::relay::{relay, Queues};
 use crate::reply::{Recipient, Reply};
+use baton_domain::analytics::{self, Fact, Scope};
 use baton_domain::conversation::Author;
 use baton_domain::outbound::{BackfillRequest, RoutingRequest};
 use baton_domain::outbox::Effect;
@@ -36,7 +37,9 @@ pub struct Placement {
 ///   and is routed again (`after.assignee` is cleared);
 /// - every agent whose place frees gets a backfill: their teams' backlog is routed;
 /// - the SLA clocks move with the change, by the tenant's `sla` settings (see
-///   [`sla_step`]).
+///   [`sla_step`]);
+/// - the change's analytics events (`analytics::ticket_step`: assigned, replied,
+///   resolved, reopened, closed, SLA targets met or breached) are recorded as one effect.
 ///
 /// `key` names the change (effects are derived from it, so a retry records them once).
 pub async fn placement(
@@ -110,7 +113,30 @@ pub async fn placement(
         });
     }
     p.entries.extend(sla_step(sla, before, after, now));
+    if let Some(effect) = analytics_effect(sla, Some(before), after, vec![], key, now) {
+        p.writes.push(Write::RecordEffect(effect.clone()));
+        p.effects.push(effect);
+    }
     Ok(p)
+}
+
+/// The analytics effect of a ticket's change from `before` (`None`: being opened) to
+/// `after`: `facts` (what the caller alone knows) then the ticket's own, as events named
+/// under `key`; `None` when nothing happened worth counting. Moves `after`'s cycle.
+pub fn analytics_effect(
+    sla: &SlaSettings,
+    before: Option<&Ticket>,
+    after: &mut Ticket,
+    mut facts: Vec<Fact>,
+    key: &str,
+    now: Timestamp,
+) -> Option<Effect> {
+    let schedule = sla
+        .policy_for(after)
+        .map(|p| sla.schedule(p))
+        .unwrap_or_else(baton_domain::sla::Schedule::always);
+    facts.extend(analytics::ticket_step(before, after, &schedule, now));
+    Effect::analytics(&analytics::events(&Scope::of_ticket(after), facts, key, now), key, now)
 }
 
 /// Moves `after`'s SLA clocks for the change from `before` by the tenant's policies

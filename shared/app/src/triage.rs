@@ -16,6 +16,7 @@
 use crate::relay::{relay, relay_recorded, Queues};
 use crate::reply::{Recipient, Reply};
 use crate::shop::{OrderStep, Shops};
+use baton_domain::analytics::{self, AnswerSource, Fact, Scope};
 use baton_domain::commerce::OrderContext;
 use baton_domain::conversation::{Author, Conversation, Message, Owner};
 use baton_domain::error::RecordError;
@@ -67,7 +68,7 @@ pub enum Handled {
 
 /// The effects a message can cause, by kind: their ids are fixed by the message's key.
 fn effect_ids(key: &str) -> Vec<String> {
-    ["answer", "notice", "route", "notify"]
+    ["answer", "notice", "route", "notify", "analytics"]
         .iter()
         .map(|kind| Effect::id_for(kind, key))
         .collect()
@@ -222,13 +223,15 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     .await;
     match (outcome.decision, outcome.answer.clone(), shops) {
         (Decision::Answer, Some(text), _) => {
-            let done = answer(turn, text, vec![]).await?;
+            let said = ai_answered(AnswerSource::Kb, &outcome);
+            let done = answer(turn, &history, text, vec![], said).await?;
             tracing::info!(confidence = outcome.confidence, article = %outcome.citations[0].article_id, "answered from the knowledge base");
             Ok(done)
         }
         (Decision::Clarify, Some(text), _) => {
             let choices: Vec<ArticleId> = outcome.citations.iter().map(|c| c.article_id.clone()).collect();
-            let done = answer(turn, text, choices).await?;
+            let said = ai_answered(AnswerSource::Clarify, &outcome);
+            let done = answer(turn, &history, text, choices, said).await?;
             tracing::info!(
                 confidence = outcome.confidence,
                 candidates = outcome.citations.len(),
@@ -260,7 +263,12 @@ async fn settle_order(
 ) -> Result<Handled, RecordError> {
     match step {
         OrderStep::Reply { text, cited } => {
-            let done = answer(turn, text, vec![]).await?;
+            let said = Fact::AiAnswered {
+                source: AnswerSource::Shop,
+                articles: vec![],
+                confidence: 1.0,
+            };
+            let done = answer(turn, history, text, vec![], said).await?;
             tracing::info!(orders = ?cited, "answered from the shop");
             Ok(done)
         }
@@ -386,7 +394,30 @@ fn recipient(inbound: &InboundMessage) -> Recipient {
     }
 }
 
-async fn answer(turn: Turn<'_>, text: String, choices: Vec<ArticleId>) -> Result<Handled, RecordError> {
+fn ai_answered(source: AnswerSource, outcome: &baton_domain::triage::TriageOutcome) -> Fact {
+    Fact::AiAnswered {
+        source,
+        articles: outcome.citations.iter().map(|c| c.article_id.to_string()).collect(),
+        confidence: outcome.confidence,
+    }
+}
+
+/// The customer's message as an analytics fact (`first`: it opens the conversation).
+fn customer_message(history: &[Message]) -> Fact {
+    Fact::CustomerMessage {
+        first: history.len() == 1,
+    }
+}
+
+/// The AI's reply (`said`: what it was, for analytics), with its delivery and its
+/// analytics events, in one transaction.
+async fn answer(
+    turn: Turn<'_>,
+    history: &[Message],
+    text: String,
+    choices: Vec<ArticleId>,
+    said: Fact,
+) -> Result<Handled, RecordError> {
     let Turn {
         deps,
         inbound,
@@ -405,15 +436,22 @@ async fn answer(turn: Turn<'_>, text: String, choices: Vec<ArticleId>) -> Result
         now,
     );
     reply.message.choices = choices;
-    match deps.store.commit(reply.writes().into()).await {
+    let scope = Scope {
+        tenant_id: inbound.tenant_id.clone(),
+        channel: Some(inbound.message.channel),
+        conversation: Some(inbound.conversation_id),
+        ticket: None,
+        team: None,
+        agent: None,
+    };
+    let events = analytics::events(&scope, vec![customer_message(history), said], key, now);
+    let mut effects = vec![reply.effect.clone()];
+    effects.extend(Effect::analytics(&events, key, now));
+    let mut writes: Vec<Write> = reply.writes().into();
+    writes.extend(effects[1..].iter().cloned().map(Write::RecordEffect));
+    match deps.store.commit(writes).await {
         Ok(()) => {
-            relay(
-                deps.store.as_ref(),
-                &deps.queues,
-                std::slice::from_ref(&reply.effect),
-                now,
-            )
-            .await;
+            relay(deps.store.as_ref(), &deps.queues, &effects, now).await;
             Ok(Handled::Answered {
                 message_id: reply.message.id.to_string(),
             })
@@ -614,6 +652,9 @@ async fn hand_off(
     ticket.follows = follows;
     // The SLA clocks start with the ticket, by the tenant's policies.
     let sla_changes = baton_domain::sla::advance(&tenant_cfg.sla, &mut ticket, Default::default(), now);
+    // The customer's message, the handoff and the ticket's opening, for analytics.
+    let facts = vec![customer_message(history), Fact::HandedOff { reason: reason.code() }];
+    let analytics = crate::tickets::analytics_effect(&tenant_cfg.sla, None, &mut ticket, facts, key, now);
 
     // The whole story on the timeline: every message since the context start, however
     // long (the model saw only its window of it), then the handoff itself.
@@ -697,9 +738,12 @@ async fn hand_off(
             .map(Write::AddTimeline),
     );
     writes.extend(notice.writes());
+    writes.extend(analytics.iter().cloned().map(Write::RecordEffect));
     match deps.store.commit(writes).await {
         Ok(()) => {
-            relay(deps.store.as_ref(), &deps.queues, &[notice.effect, route], now).await;
+            let mut effects = vec![notice.effect, route];
+            effects.extend(analytics);
+            relay(deps.store.as_ref(), &deps.queues, &effects, now).await;
         }
         Err(StoreError::AlreadyExists { entity: "effect" }) => {
             tracing::info!("handed off by an earlier attempt");

@@ -28,7 +28,7 @@ impl SqsQueue {
     }
 
     /// The queues a function relays effects to, each from its `*_QUEUE_URL` variable
-    /// (`OUTBOUND_`, `ROUTING_`, `EMAIL_`, `NOTIFY_`, `INDEX_`); the others stay unset.
+    /// (`OUTBOUND_`, `ROUTING_`, `EMAIL_`, `NOTIFY_`, `INDEX_`, `ANALYTICS_`); the others stay unset.
     pub fn relay_queues(client: &Client, targets: &[EffectTarget]) -> Result<Queues, ConfigError> {
         let mut queues = Queues::default();
         for target in targets {
@@ -38,6 +38,7 @@ impl SqsQueue {
                 EffectTarget::Email => (&mut queues.email, "EMAIL_QUEUE_URL"),
                 EffectTarget::Notify => (&mut queues.notify, "NOTIFY_QUEUE_URL"),
                 EffectTarget::Index => (&mut queues.index, "INDEX_QUEUE_URL"),
+                EffectTarget::Analytics => (&mut queues.analytics, "ANALYTICS_QUEUE_URL"),
             };
             *slot = Some(std::sync::Arc::new(SqsQueue::from_env(client.clone(), var)?));
         }

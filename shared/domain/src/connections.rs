@@ -237,6 +237,7 @@ mod tests {
             routing: Default::default(),
             sla: Default::default(),
             shop: None,
+            time_zone: "UTC".into(),
         }
     }
 

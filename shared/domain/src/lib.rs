@@ -5,6 +5,7 @@
 //! tickets, agents and knowledge articles, and the ports (small traits) that the
 //! AWS adapters in `baton-aws` implement.
 
+pub mod analytics;
 pub mod caps;
 pub mod channels;
 pub mod clarify;

@@ -29,15 +29,18 @@ pub enum EffectTarget {
     Notify,
     /// The knowledge-base indexer's queue (standard): articles to embed.
     Index,
+    /// The analytics queue (standard): the events of one change, to count and archive.
+    Analytics,
 }
 
 impl EffectTarget {
-    pub const ALL: [EffectTarget; 5] = [
+    pub const ALL: [EffectTarget; 6] = [
         EffectTarget::Outbound,
         EffectTarget::Routing,
         EffectTarget::Email,
         EffectTarget::Notify,
         EffectTarget::Index,
+        EffectTarget::Analytics,
     ];
 }
 
@@ -166,6 +169,23 @@ impl Effect {
         };
         let key = format!("{}:{}:{}", article.tenant_id, article.id, ulid::Ulid::new());
         Effect::index(&request, &key, now)
+    }
+
+    /// The analytics events of one change (`business_key` names the change; see
+    /// `analytics::events`), recorded in the change's transaction.
+    pub fn analytics(events: &[crate::analytics::Event], business_key: &str, now: Timestamp) -> Option<Self> {
+        let first = events.first()?;
+        Some(Effect {
+            id: Effect::id_for("analytics", business_key),
+            tenant_id: first.tenant_id.clone(),
+            target: EffectTarget::Analytics,
+            business_key: business_key.to_owned(),
+            body: serde_json::to_string(events).expect("events serialise"),
+            group_id: None,
+            dedup_id: None,
+            created_at: now,
+            relayed_at: None,
+        })
     }
 
     pub fn queue_message(&self) -> QueueMessage {

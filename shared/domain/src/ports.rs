@@ -466,6 +466,29 @@ pub trait OutboxStore: Send + Sync {
     async fn list_pending(&self, shard: u8, created_by: Timestamp, limit: u32) -> Result<Vec<Effect>, StoreError>;
 }
 
+/// The analytics aggregates: each event counted once into its day's slices.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Counts `event` into `day`'s aggregate of each of `slices`, with a marker of its id,
+    /// all or none; `false` (nothing written) when the event was counted before.
+    async fn count_event(
+        &self,
+        event: &crate::analytics::Event,
+        day: &str,
+        slices: &[String],
+        increments: &crate::analytics::Increments,
+    ) -> Result<bool, StoreError>;
+    /// One slice's aggregates for the days `from..=to` (`YYYY-MM-DD`), oldest first; days
+    /// with no event are absent.
+    async fn daily(
+        &self,
+        tenant: &TenantId,
+        slice: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<crate::analytics::DailyAggregate>, StoreError>;
+}
+
 /// A queued record that can never succeed, acknowledged and kept for an operator.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParkedRecord {

@@ -504,7 +504,7 @@ pub struct TargetClock {
 }
 
 impl TargetClock {
-    fn new(target: Target, budget_secs: i64) -> Self {
+    pub fn new(target: Target, budget_secs: i64) -> Self {
         TargetClock {
             target,
             budget_secs,

@@ -43,6 +43,14 @@ pub struct Tenant {
     /// credential is sealed apart, like the channel tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shop: Option<crate::commerce::ShopSettings>,
+    /// The IANA time zone the tenant's reports count days in (`Europe/Berlin`); an event
+    /// counts on the local day it happened on in the zone set at the time.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 impl Tenant {

@@ -347,6 +347,10 @@ pub struct Ticket {
     /// refreshable by an agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orders: Option<crate::commerce::OrderContext>,
+    /// The current cycle (opened, or reopened): its start and first human reply, for the
+    /// first response and resolution times (see `analytics`).
+    #[serde(default)]
+    pub cycle: crate::analytics::Cycle,
     /// Optimistic-locking version: every write names the version it read.
     pub version: u64,
 }
@@ -385,6 +389,7 @@ impl Ticket {
             follows: None,
             team_pinned: false,
             orders: None,
+            cycle: crate::analytics::Cycle::default(),
             version: 1,
         }
     }

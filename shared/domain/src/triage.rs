@@ -65,6 +65,14 @@ pub enum HandoffReason {
 }
 
 impl HandoffReason {
+    /// The reason's code (`asked_for_human`, `low_confidence`, …), as tags and reports name it.
+    pub fn code(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     pub fn describe(&self) -> String {
         match self {
             HandoffReason::AskedForHuman => "the customer asked for a human".into(),
@@ -276,13 +284,6 @@ pub struct DecisionInput<'a> {
     pub orders: bool,
 }
 
-fn outcome_code(reason: &HandoffReason) -> String {
-    serde_json::to_value(reason)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Answer, ask which of close candidates applies, or hand off (module docs of
 /// [`crate::clarify`]). After a clarifying question the customer's pick is answered from
 /// the picked article; a reply that settles nothing hands off rather than asking again.
@@ -294,7 +295,7 @@ pub async fn decide(input: &DecisionInput<'_>, answerer: &dyn Answerer) -> Triag
     let consulted: Vec<Citation> = hits.iter().map(Citation::from).collect();
     let handoff = |reason: HandoffReason, confidence: f64| TriageOutcome {
         decision: Decision::Handoff,
-        reason: outcome_code(&reason),
+        reason: reason.code(),
         handoff: Some(reason),
         answer: None,
         confidence,

@@ -38,6 +38,22 @@ pub fn tenant_partition(t: &TenantId) -> String {
     format!("TENANT#{t}")
 }
 
+/// An analytics event's marker: counted once. Each in its own partition, so a busy
+/// tenant's markers spread over the table.
+pub fn analytics_event(t: &TenantId, id: &str) -> Key {
+    key(format!("{}#EVENT#{}", tenant_partition(t), bounded(id)), "COUNTED")
+}
+
+/// A slice's daily aggregates (`slice`: `all`, `channel:email`, `team:x`, `agent:y`), one
+/// item per tenant-local day.
+pub fn analytics_partition(t: &TenantId, slice: &str) -> String {
+    format!("{}#AGG#{}", tenant_partition(t), bounded(slice))
+}
+
+pub fn analytics_day(t: &TenantId, slice: &str, day: &str) -> Key {
+    key(analytics_partition(t, slice), format!("DAY#{day}"))
+}
+
 pub fn tenant(t: &TenantId) -> Key {
     key(tenant_partition(t), "CONFIG")
 }

@@ -8,6 +8,7 @@
 
 pub mod keys;
 
+mod analytics;
 mod conversations;
 mod customers;
 mod directory;
@@ -202,6 +203,13 @@ impl DynamoStore {
                     .expression_attribute_values(":sk", s(u.clone()));
                 "#pk = :pk AND #sk <= :sk"
             }
+            SortCondition::Between(a, b) => {
+                req = req
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":sk", s(a.clone()))
+                    .expression_attribute_values(":sk2", s(b.clone()));
+                "#pk = :pk AND #sk BETWEEN :sk AND :sk2"
+            }
         };
         req = req.key_condition_expression(condition);
         if index_name.is_none() {
@@ -243,6 +251,7 @@ pub(crate) enum SortCondition {
     BeginsWith(String),
     AtMost(String),
     After(String),
+    Between(String, String),
 }
 
 pub(crate) enum TransactFailure {

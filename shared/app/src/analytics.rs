@@ -1,0 +1,68 @@
+//! The analytics consumer's work: one change's events (one queue message), archived to
+//! the event store as newline JSON and counted once each into the tenant's daily
+//! aggregates (`docs/analytics.md`).
+//!
+//! Crash-safe without coordination: the archive object is named by the change (a retry
+//! overwrites it with the same bytes), and each event's count is one transaction with
+//! its marker (a retry finds the marker and counts nothing).
+
+use baton_domain::analytics::{increments, local_day, slices, Event};
+use baton_domain::error::RecordError;
+use baton_domain::ports::{AnalyticsStore, BlobStore, TenantStore};
+use baton_domain::StoreError;
+
+pub struct Recorder<'a> {
+    pub tenants: &'a dyn TenantStore,
+    pub aggregates: &'a dyn AnalyticsStore,
+    pub archive: &'a dyn BlobStore,
+}
+
+/// What one message did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub counted: usize,
+    /// Events counted before (a redelivery).
+    pub already: usize,
+}
+
+/// The archive's object for a change's events: `events/tenant=<t>/day=<d>/<change>.json`
+/// (Hive-style partitions for Athena's projection).
+pub fn archive_key(event: &Event, day: &str) -> String {
+    let change = event.id.split('.').next().unwrap_or(&event.id);
+    format!("events/tenant={}/day={day}/{change}.json", event.tenant_id)
+}
+
+pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, RecordError> {
+    let Some(first) = events.first() else {
+        return Ok(Recorded::default());
+    };
+    if events.iter().any(|e| e.tenant_id != first.tenant_id) {
+        return Err(RecordError::Bad("one change's events name several tenants".into()));
+    }
+    let tenant = match r.tenants.get_tenant(&first.tenant_id).await {
+        Err(StoreError::NotFound { .. }) => {
+            return Err(RecordError::Bad(format!("unknown tenant {}", first.tenant_id)))
+        }
+        other => other?,
+    };
+    let day = local_day(first.at, &tenant.time_zone);
+    let mut body = Vec::new();
+    for e in events {
+        body.extend(serde_json::to_vec(e).map_err(|e| RecordError::Bad(e.to_string()))?);
+        body.push(b'\n');
+    }
+    r.archive
+        .put(&archive_key(first, &day), body, "application/x-ndjson")
+        .await
+        .map_err(|e| RecordError::Transient(format!("archive: {e}")))?;
+    let mut done = Recorded::default();
+    for e in events {
+        let day = local_day(e.at, &tenant.time_zone);
+        if r.aggregates.count_event(e, &day, &slices(e), &increments(e)).await? {
+            done.counted += 1;
+        } else {
+            done.already += 1;
+        }
+    }
+    Ok(done)
+}

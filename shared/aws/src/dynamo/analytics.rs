@@ -1,0 +1,138 @@
+//! Analytics aggregates: one item per tenant, slice and tenant-local day, with a counter
+//! attribute per metric (`c:<name>`) and one per histogram bucket (`h:<metric>:<bucket>`),
+//! all `ADD`ed in the transaction that writes the event's marker, so an event is counted
+//! once whatever is redelivered. A report reads one item per day and slice: its cost does
+//! not grow with the tenant's history.
+
+use super::{
+    backend_build, keys, n, put_new_in_transaction, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use baton_domain::analytics::{bucket, DailyAggregate, Event, Increments};
+use baton_domain::ports::{AnalyticsStore, PageRequest};
+use baton_domain::{StoreError, TenantId};
+
+const MARKER: &str = "analytics_event";
+const AGGREGATE: &str = "analytics_day";
+/// How long an event's marker is kept: longer than SQS keeps a message (14 days).
+const MARKER_FOR: i64 = 30 * 86_400;
+
+/// The `ADD` of one day's increments to one slice's item.
+fn add_to_day(
+    table: &str,
+    tenant: &TenantId,
+    slice: &str,
+    day: &str,
+    inc: &Increments,
+) -> Result<TransactWriteItem, StoreError> {
+    let key = keys::analytics_day(tenant, slice, day);
+    let mut adds: Vec<(String, i64)> = inc.counters.iter().map(|(name, v)| (format!("c:{name}"), *v)).collect();
+    adds.extend(
+        inc.durations
+            .iter()
+            .map(|(metric, secs)| (format!("h:{metric}:{}", bucket(*secs)), 1)),
+    );
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(keys::PK, s(key.pk))
+        .key(keys::SK, s(key.sk))
+        .expression_attribute_names("#et", keys::ENTITY_TYPE)
+        .expression_attribute_names("#slice", "slice")
+        .expression_attribute_names("#day", "day")
+        .expression_attribute_values(":et", s(AGGREGATE))
+        .expression_attribute_values(":slice", s(slice))
+        .expression_attribute_values(":day", s(day));
+    let mut parts = Vec::new();
+    for (i, (name, v)) in adds.iter().enumerate() {
+        update = update
+            .expression_attribute_names(format!("#a{i}"), name)
+            .expression_attribute_values(format!(":a{i}"), n(v));
+        parts.push(format!("#a{i} :a{i}"));
+    }
+    let expression = if parts.is_empty() {
+        "SET #et = :et, #slice = :slice, #day = :day".to_owned()
+    } else {
+        format!("SET #et = :et, #slice = :slice, #day = :day ADD {}", parts.join(", "))
+    };
+    let update = update.update_expression(expression).build().map_err(backend_build)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+fn aggregate_of(item: &std::collections::HashMap<String, AttributeValue>) -> DailyAggregate {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let mut agg = DailyAggregate {
+        day: text("day"),
+        slice: text("slice"),
+        ..Default::default()
+    };
+    for (name, value) in item {
+        let Some(v) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) else {
+            continue;
+        };
+        if let Some(counter) = name.strip_prefix("c:") {
+            agg.counters.insert(counter.to_owned(), v);
+        } else if let Some((metric, b)) = name.strip_prefix("h:").and_then(|h| h.rsplit_once(':')) {
+            if let Ok(b) = b.parse::<i64>() {
+                agg.histograms.entry(metric.to_owned()).or_default().insert(b, v);
+            }
+        }
+    }
+    agg
+}
+
+#[async_trait]
+impl AnalyticsStore for DynamoStore {
+    async fn count_event(
+        &self,
+        event: &Event,
+        day: &str,
+        slices: &[String],
+        increments: &Increments,
+    ) -> Result<bool, StoreError> {
+        let mut marker = to_item(
+            MARKER,
+            keys::analytics_event(&event.tenant_id, &event.id),
+            &serde_json::json!({ "day": day }),
+        )?;
+        marker.insert("expires_at".into(), n(event.at.unix_seconds() + MARKER_FOR));
+        let mut items = vec![put_new_in_transaction(&self.table, marker)?];
+        for slice in slices {
+            items.push(add_to_day(&self.table, &event.tenant_id, slice, day, increments)?);
+        }
+        match self.transact("count analytics event", items).await {
+            Ok(()) => Ok(true),
+            Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Ok(false),
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
+                entity: AGGREGATE,
+                current_version: None,
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    async fn daily(
+        &self,
+        tenant: &TenantId,
+        slice: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DailyAggregate>, StoreError> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let q = QuerySpec {
+                operation: "read analytics days",
+                index: None,
+                partition: keys::analytics_partition(tenant, slice),
+                sort: SortCondition::Between(format!("DAY#{from}"), format!("DAY#{to}")),
+            };
+            let (items, next) = self.query_page(q, &page).await?;
+            out.extend(items.iter().map(aggregate_of));
+            match next {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The analytics event log, driven by real conversations through the functions (triage,
+//! the agent API) against the local endpoint: every change's events leave through the
+//! outbox to the analytics queue, and the analytics consumer archives them to S3 and
+//! counts each once into the tenant's daily aggregates, however often it is redelivered.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use baton_domain::analytics::{local_day, DailyAggregate, Event};
+use baton_domain::ports::{ConversationStore, TicketStore};
+use baton_domain::{Clock, SystemClock, TenantId, TicketNumber};
+use baton_tests::{agent_call, agent_token, intake_onto, seeded_env, take_batch, whatsapp_text, TestEnv};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn demo() -> TenantId {
+    TenantId::new("demo").unwrap()
+}
+
+struct World {
+    env: TestEnv,
+    triage: triage::Deps,
+    api: agent_api::Deps,
+    consumer: analytics::Deps,
+    token: String,
+}
+
+async fn world() -> World {
+    let env = seeded_env().await;
+    let store = Arc::new(env.store.clone());
+    World {
+        triage: baton_tests::triage_deps(&env, store.clone()),
+        api: baton_tests::agent_api_deps(&env, store.clone()),
+        consumer: analytics::Deps {
+            store: store.clone(),
+            aggregates: store,
+            archive: Arc::new(baton_tests::bucket(&env, "AnalyticsBucket")),
+            clock: Arc::new(SystemClock),
+        },
+        token: agent_token(&env, "demo", "ada@demo.example", "agent").await,
+        env,
+    }
+}
+
+impl World {
+    async fn says(&self, sender: &str, id: &str, text: &str) -> baton_domain::intake::InboundMessage {
+        let m = intake_onto(&self.env, "InboundQueue", whatsapp_text(sender, id, text)).await;
+        baton_tests::triage_records(&self.triage, std::slice::from_ref(&m)).await;
+        m
+    }
+
+    async fn act(&self, number: TicketNumber, method: &str, path: &str, body: Value) {
+        let version = self.env.store.get_ticket(&demo(), number).await.unwrap().version;
+        let mut body = body;
+        body["version"] = version.into();
+        let path = format!("/v1/tickets/{}{path}", number.0);
+        let (status, _, out) = agent_call(&self.api, &self.token, method, &path, Some(body)).await;
+        assert!(status < 300, "{method} {path}: {status} {out}");
+    }
+
+    /// Runs the consumer over `batch`; no record may fail.
+    async fn consume(&self, batch: SqsEvent) {
+        let out = analytics::handler(&self.consumer, LambdaEvent::new(batch, Context::default()))
+            .await
+            .unwrap();
+        assert!(out.batch_item_failures.is_empty(), "{:?}", out.batch_item_failures);
+    }
+
+    async fn today(&self, slice: &str) -> DailyAggregate {
+        let day = local_day(SystemClock.now(), "UTC");
+        let days = self
+            .consumer
+            .aggregates
+            .daily(&demo(), slice, &day, &day)
+            .await
+            .unwrap();
+        days.into_iter().next().unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_s_events_are_archived_and_counted_once_in_each_slice() {
+    let w = world().await;
+    // An answer from the knowledge base; another customer asks for a person.
+    w.says("4915550100", "wamid.an.1", "How long does delivery take?").await;
+    let asked = w
+        .says("4915550101", "wamid.an.2", "I want to talk to a human please")
+        .await;
+    let number = w
+        .env
+        .store
+        .get_conversation(&demo(), asked.conversation_id)
+        .await
+        .unwrap()
+        .ticket
+        .expect("handed off");
+    // An agent takes it, answers, resolves; the customer writes again (a reopen) and the
+    // agent answers the new cycle.
+    w.act(number, "POST", "/takeover", json!({})).await;
+    w.act(number, "POST", "/replies", json!({ "text": "Hello, I am Ada." }))
+        .await;
+    w.act(number, "POST", "/replies", json!({ "text": "Anything else?" }))
+        .await;
+    w.act(number, "PATCH", "", json!({ "status": "resolved" })).await;
+    w.says("4915550101", "wamid.an.3", "It still has not arrived").await;
+    w.act(number, "POST", "/replies", json!({ "text": "Looking again now." }))
+        .await;
+
+    let batch = take_batch(&w.env, "AnalyticsQueue").await;
+    let events: Vec<Event> = batch
+        .records
+        .iter()
+        .flat_map(|r| serde_json::from_str::<Vec<Event>>(r.body.as_deref().unwrap()).unwrap())
+        .collect();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in [
+        "customer_message",
+        "ai_answered",
+        "handed_off",
+        "ticket_created",
+        "ticket_assigned",
+        "human_replied",
+        "ticket_resolved",
+        "ticket_reopened",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    }
+    // Counted once, even when the whole batch comes again.
+    w.consume(batch.clone()).await;
+    w.consume(batch).await;
+
+    let all = w.today("all").await;
+    let counts: Vec<(&str, i64)> = [
+        "customer_messages",
+        "conversations",
+        "ai_answers",
+        "ai_answers:kb",
+        "handoffs",
+        "handoff:asked_for_human",
+        "tickets_created",
+        "assignments",
+        "human_replies",
+        "first_responses",
+        "resolved",
+        "reopened",
+    ]
+    .into_iter()
+    .map(|c| (c, all.count(c)))
+    .collect();
+    assert_eq!(
+        counts,
+        [
+            ("customer_messages", 2),
+            ("conversations", 2),
+            ("ai_answers", 1),
+            ("ai_answers:kb", 1),
+            ("handoffs", 1),
+            ("handoff:asked_for_human", 1),
+            ("tickets_created", 1),
+            ("assignments", 1),
+            ("human_replies", 3),
+            ("first_responses", 2),
+            ("resolved", 1),
+            ("reopened", 1),
+        ],
+        "the message on the ticket is the ticket's, not a new conversation's"
+    );
+    // One first response per cycle, in the durations histogram too.
+    assert_eq!(all.histograms["frt"].values().sum::<i64>(), 2, "{all:?}");
+    assert_eq!(all.histograms["resolution"].values().sum::<i64>(), 1);
+    // The agent's and the channel's slices count their share.
+    let ada = agent_api::auth::agent_id_for_email("ada@demo.example");
+    let ada = w.today(&format!("agent:{ada}")).await;
+    assert_eq!((ada.count("first_responses"), ada.count("resolved")), (2, 1), "{ada:?}");
+    assert_eq!(w.today("channel:whatsapp").await.count("conversations"), 2);
+
+    // The archive holds every event as newline JSON under the tenant's day.
+    let day = local_day(SystemClock.now(), "UTC");
+    let key = baton_app::analytics::archive_key(&events[0], &day);
+    assert!(key.starts_with(&format!("events/tenant=demo/day={day}/")), "{key}");
+    let body = w.consumer.archive.get(&key, 1 << 20).await.unwrap().expect("archived");
+    let lines: Vec<Value> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["id"], events[0].id);
+    assert_eq!(lines[0]["tenant_id"], "demo");
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_events_or_names_an_unknown_tenant_is_parked() {
+    let w = world().await;
+    let record = |body: &str| {
+        json!({ "messageId": format!("m-{}", body.len()), "receiptHandle": "rh", "body": body,
+            "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {}, "md5OfBody": "",
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1" })
+    };
+    let stranger =
+        json!([{ "id": "x.0", "tenant_id": "nobody", "at": "2026-12-03T10:00:00.000Z", "event": "ticket_created" }]);
+    let batch: SqsEvent =
+        serde_json::from_value(json!({ "Records": [record("not json"), record(&stranger.to_string())] })).unwrap();
+    w.consume(batch).await;
+    let parked = baton_domain::ports::ParkingStore::list_parked(
+        &w.env.store,
+        analytics::CONSUMER,
+        &baton_domain::ports::PageRequest::first(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(parked.items.len(), 2, "{parked:?}");
+}
