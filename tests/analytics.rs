@@ -4,6 +4,7 @@
 //! counts each once into the tenant's daily aggregates, however often it is redelivered.
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use baton_app::analytics::{record, Recorder};
 use baton_domain::analytics::{local_day, DailyAggregate, Event};
 use baton_domain::ports::{ConversationStore, TicketStore};
 use baton_domain::{Clock, SystemClock, TenantId, TicketNumber};
@@ -211,4 +212,70 @@ async fn a_record_that_is_not_events_or_names_an_unknown_tenant_is_parked() {
     .await
     .unwrap();
     assert_eq!(parked.items.len(), 2, "{parked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_survives_a_fault_at_every_call_and_counts_each_event_once() {
+    use baton_domain::analytics::{events, Fact, Scope};
+    use baton_tests::faults::{every_call, Faults, Faulty};
+    let w = world().await;
+    let faults = Faults::new();
+    let tenants = Faulty::new(w.env.store.clone(), &faults);
+    let aggregates = Faulty::new(w.env.store.clone(), &faults);
+    let archive = Faulty::new(baton_tests::bucket(&w.env, "AnalyticsBucket"), &faults);
+    let faulty = Recorder {
+        tenants: &tenants,
+        aggregates: &aggregates,
+        archive: &archive,
+    };
+    let clean = Recorder {
+        tenants: &w.env.store,
+        aggregates: &w.env.store,
+        archive: w.consumer.archive.as_ref(),
+    };
+    every_call("the analytics consumer", 4, |k, fault| {
+        let (w, faults, faulty, clean) = (&w, &faults, &faulty, &clean);
+        async move {
+            let scope = Scope {
+                tenant_id: demo(),
+                channel: Some(baton_domain::Channel::Email),
+                conversation: None,
+                ticket: Some(TicketNumber(k)),
+                team: None,
+                agent: None,
+            };
+            let now = SystemClock.now();
+            let change = events(
+                &scope,
+                vec![Fact::TicketCreated, Fact::TicketClosed],
+                &format!("crash:{k}:{fault:?}"),
+                now,
+            );
+            let before = w.today("channel:email").await;
+            faults.arm(k, fault);
+            let first = faults.run(record(faulty, &change)).await;
+            let fired = faults.fired();
+            faults.disarm();
+            if !matches!(first, Some(Ok(_))) {
+                // The queue delivers the record again.
+                record(clean, &change).await.expect("the redelivery is counted");
+            }
+            // And once more, as a standard queue may.
+            let again = record(clean, &change).await.unwrap();
+            assert_eq!(again.counted, 0, "{fault:?} at {k}: nothing counted twice");
+            let after = w.today("channel:email").await;
+            for counter in ["tickets_created", "closed"] {
+                assert_eq!(
+                    after.count(counter) - before.count(counter),
+                    1,
+                    "{fault:?} at {k}: {counter} counted once"
+                );
+            }
+            let key = baton_app::analytics::archive_key(&change[0], &local_day(now, "UTC"));
+            let archived = w.consumer.archive.get(&key, 1 << 20).await.unwrap().expect("archived");
+            assert_eq!(String::from_utf8(archived).unwrap().lines().count(), 2);
+            fired
+        }
+    })
+    .await;
 }

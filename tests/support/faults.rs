@@ -337,6 +337,11 @@ faulty!(MessagingApi {
     fn send(&self, channel: Channel, account: &str, token: &str, body: &serde_json::Value) -> Result<String, SendError>;
 });
 
+faulty!(AnalyticsStore {
+    fn count_event(&self, event: &baton_domain::analytics::Event, day: &str, slices: &[String], increments: &baton_domain::analytics::Increments) -> Result<bool, StoreError>;
+    fn daily(&self, tenant: &TenantId, slice: &str, from: &str, to: &str) -> Result<Vec<baton_domain::analytics::DailyAggregate>, StoreError>;
+});
+
 faulty!(BlobStore {
     fn get(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, BlobError>;
     fn put(&self, key: &str, content: Vec<u8>, content_type: &str) -> Result<(), BlobError>;
