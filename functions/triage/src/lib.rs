@@ -59,9 +59,20 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
         Arc::new(baton_aws::SqsQueue::from_env(sqs.clone(), "ROUTING_QUEUE_URL")?),
         baton_aws::bedrock::answerer_from_env(sdk),
     );
-    // Every target: a reply by e-mail, an agent's notification, a tenant's missing vectors
-    // (asked for when an index finds them long missing), the analytics events.
-    deps.queues = baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?;
+    // And a reply by e-mail, an agent's notification, a tenant's missing vectors (asked
+    // for when an index finds them long missing), the analytics events.
+    use baton_domain::outbox::EffectTarget;
+    let more = [
+        EffectTarget::Email,
+        EffectTarget::Notify,
+        EffectTarget::Index,
+        EffectTarget::Analytics,
+    ];
+    deps.queues = Queues {
+        outbound: deps.queues.outbound.take(),
+        routing: deps.queues.routing.take(),
+        ..baton_aws::SqsQueue::relay_queues(&sqs, &more)?
+    };
     let models =
         baton_embed::models_from_env(baton_embed::Load::InBackground).map_err(|e| baton_aws::ConfigError::Invalid {
             name: "EMBEDDING_MODEL_DIR",

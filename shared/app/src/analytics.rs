@@ -56,8 +56,8 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
         .await
         .map_err(|e| RecordError::Transient(format!("archive: {e}")))?;
     let mut done = Recorded::default();
+    // One change's events share its time, so its day: the archive's and every count's.
     for e in events {
-        let day = local_day(e.at, &tenant.time_zone);
         if r.aggregates.count_event(e, &day, &slices(e), &increments(e)).await? {
             done.counted += 1;
         } else {

@@ -445,12 +445,13 @@ async fn answer(
         agent: None,
     };
     let events = analytics::events(&scope, vec![customer_message(history), said], key, now);
-    let mut effects = vec![reply.effect.clone()];
-    effects.extend(Effect::analytics(&events, key, now));
+    let analytics = Effect::analytics(&events, key, now);
     let mut writes: Vec<Write> = reply.writes().into();
-    writes.extend(effects[1..].iter().cloned().map(Write::RecordEffect));
+    writes.extend(analytics.iter().cloned().map(Write::RecordEffect));
     match deps.store.commit(writes).await {
         Ok(()) => {
+            let mut effects = vec![reply.effect.clone()];
+            effects.extend(analytics);
             relay(deps.store.as_ref(), &deps.queues, &effects, now).await;
             Ok(Handled::Answered {
                 message_id: reply.message.id.to_string(),
