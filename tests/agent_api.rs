@@ -580,6 +580,7 @@ async fn a_new_tenants_first_admin_comes_from_the_first_admin_token_and_nobody_a
                 sla: Default::default(),
                 shop: None,
                 time_zone: "UTC".into(),
+                reports: Default::default(),
             },
             &[],
         )
@@ -685,6 +686,7 @@ fn invalid_body(route: &str) -> Value {
         "/v1/kb/import" => json!({ "articles": [{ "title": "ok", "body": "ok" }, { "title": "", "body": "x" }] }),
         "/v1/ai/settings" => json!({ "confidence_threshold": 7 }),
         "/v1/ai/preview" => json!({ "text": "" }),
+        "/v1/reports/settings" => json!({ "time_zone": "Nowhere/Else" }),
         _ => json!({}),
     }
 }

@@ -6,7 +6,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::analytics::{record, Recorder};
 use baton_domain::analytics::{local_day, DailyAggregate, Event};
-use baton_domain::ports::{ConversationStore, TicketStore};
+use baton_domain::ports::{ConversationStore, TenantStore, TicketStore};
 use baton_domain::{Clock, SystemClock, TenantId, TicketNumber};
 use baton_tests::{agent_call, agent_token, intake_onto, seeded_env, take_batch, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
@@ -278,4 +278,252 @@ async fn the_consumer_survives_a_fault_at_every_call_and_counts_each_event_once(
         }
     })
     .await;
+}
+
+/// The reports over a scenario whose every number is worked out by hand: three WhatsApp
+/// customers on Friday 4 December 2026 (UTC, an office calendar Mon–Fri 09:00–17:00).
+/// A asks for a person at 14:40, Ada answers at 15:10 and resolves on Monday at 09:20.
+/// B gets an AI answer at 14:40 and asks for a person at 15:00 (the answer is clawed
+/// back); Ada answers B on Monday at 09:25, past its one-hour first-response target.
+/// C gets an AI answer at 14:40 and never comes back (an AI resolution).
+#[tokio::test]
+async fn reports_give_the_numbers_worked_out_by_hand_and_csv_has_the_same_totals() {
+    let mut w = world().await;
+    let clock = baton_tests::faults::SharedClock(Arc::new(baton_domain::FixedClock::new(
+        baton_domain::Timestamp::parse_rfc3339("2026-12-04T14:40:00Z").unwrap(),
+    )));
+    w.triage.clock = Arc::new(clock.clone());
+    w.api.clock = Box::new(clock.clone());
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let sla = json!({
+        "calendars": [{ "id": "office", "name": "Office", "time_zone": "UTC", "hours": [
+            { "day": "monday", "from": "09:00", "to": "17:00" }, { "day": "tuesday", "from": "09:00", "to": "17:00" },
+            { "day": "wednesday", "from": "09:00", "to": "17:00" }, { "day": "thursday", "from": "09:00", "to": "17:00" },
+            { "day": "friday", "from": "09:00", "to": "17:00" }] }],
+        "policies": [{ "id": "standard", "name": "Standard", "calendar": "office",
+                       "targets": { "first_response_minutes": 60, "resolution_minutes": 480 } }],
+        "warn_at_percent": 80
+    });
+    let (status, _, body) = agent_call(&w.api, &admin, "PUT", "/v1/sla", Some(sla)).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket_of = |m: baton_domain::intake::InboundMessage| {
+        let store = w.env.store.clone();
+        async move {
+            store
+                .get_conversation(&demo(), m.conversation_id)
+                .await
+                .unwrap()
+                .ticket
+                .expect("handed off")
+        }
+    };
+    let a = ticket_of(
+        w.says("4915550200", "wamid.rp.a1", "I want to talk to a human please")
+            .await,
+    )
+    .await;
+    w.says("4915550201", "wamid.rp.b1", "How long does delivery take?")
+        .await;
+    w.says("4915550202", "wamid.rp.c1", "How long does delivery take?")
+        .await;
+    clock.advance(time::Duration::minutes(20)); // 15:00
+    let b = ticket_of(
+        w.says("4915550201", "wamid.rp.b2", "I want to talk to a human please")
+            .await,
+    )
+    .await;
+    clock.advance(time::Duration::minutes(10)); // 15:10
+    w.act(a, "POST", "/takeover", json!({})).await;
+    w.act(a, "POST", "/replies", json!({ "text": "Hello, I am Ada." }))
+        .await;
+    // Monday 7 December, 09:20.
+    clock.advance(time::Duration::minutes(66 * 60 + 10));
+    w.act(a, "PATCH", "", json!({ "status": "resolved" })).await;
+    clock.advance(time::Duration::minutes(5)); // 09:25
+    w.act(b, "POST", "/takeover", json!({})).await;
+    w.act(b, "POST", "/replies", json!({ "text": "Sorry for the wait." }))
+        .await;
+    w.consume(take_batch(&w.env, "AnalyticsQueue").await).await;
+
+    let range = "from=2026-12-04&to=2026-12-07";
+    let (status, _, ai) = agent_call(
+        &w.api,
+        &admin,
+        "GET",
+        &format!("/v1/reports/ai?{range}&by=channel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{ai}");
+    let t = &ai["total"];
+    let got: Vec<(&str, Value)> = [
+        "conversations",
+        "ai_conversations",
+        "involvement_rate",
+        "assumed_resolutions",
+        "clawed_back",
+        "ai_resolutions",
+        "ai_resolution_rate",
+        "handoffs",
+        "handoff_rate",
+    ]
+    .into_iter()
+    .map(|k| (k, t[k].clone()))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            ("conversations", json!(3)),
+            ("ai_conversations", json!(2)),
+            ("involvement_rate", json!(0.6667)),
+            ("assumed_resolutions", json!(2)),
+            ("clawed_back", json!(1)),
+            ("ai_resolutions", json!(1)),
+            ("ai_resolution_rate", json!(0.5)),
+            ("handoffs", json!(2)),
+            ("handoff_rate", json!(0.6667)),
+        ],
+        "{ai}"
+    );
+    assert_eq!(t["handoff_reasons"], json!({ "asked_for_human": 2 }));
+    let whatsapp = ai["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["slice"] == "channel:whatsapp")
+        .unwrap();
+    assert_eq!(whatsapp["ai_resolutions"], 1);
+    assert_eq!(ai["items"].as_array().unwrap().len(), 4, "one row per channel");
+
+    let (status, _, team) = agent_call(
+        &w.api,
+        &admin,
+        "GET",
+        &format!("/v1/reports/team?{range}&by=agent"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{team}");
+    let t = &team["total"];
+    // First responses: A after 30 minutes (1 800 s, all in office hours); B from Friday
+    // 15:00 to Monday 09:25: 239 100 s wall-clock (its bucket: 230 000), 8 700 s of office
+    // hours (15:00–17:00 and 09:00–09:25).
+    assert_eq!(
+        t["first_response"],
+        json!({ "count": 2, "mean_secs": 120_450, "median_secs": 1800, "p90_secs": 230_000 })
+    );
+    assert_eq!(
+        t["first_response_business"],
+        json!({ "count": 2, "mean_secs": 5250, "median_secs": 1800, "p90_secs": 8700 })
+    );
+    // A's resolution: Friday 14:40 to Monday 09:20 is 240 000 s; in office hours 2 h 20 min
+    // on Friday and 20 min on Monday: 9 600 s.
+    assert_eq!(
+        t["resolution"],
+        json!({ "count": 1, "mean_secs": 240_000, "median_secs": 240_000, "p90_secs": 240_000 })
+    );
+    assert_eq!(t["resolution_business"]["median_secs"], 9600);
+    // First response on time for A, breached for B; resolution on time for A.
+    assert_eq!(
+        t["sla"]["first_response"],
+        json!({ "on_time": 1, "breached": 1, "attainment": 0.5 })
+    );
+    assert_eq!(
+        t["sla"]["resolution"],
+        json!({ "on_time": 1, "breached": 0, "attainment": 1.0 })
+    );
+    assert_eq!(
+        (t["tickets_created"].clone(), t["resolved"].clone()),
+        (json!(2), json!(1))
+    );
+    let ada = format!("agent:{}", agent_api::auth::agent_id_for_email("ada@demo.example"));
+    let row = team["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["slice"] == ada)
+        .unwrap();
+    assert_eq!(
+        (row["first_response"]["count"].clone(), row["resolved"].clone()),
+        (json!(2), json!(1))
+    );
+    assert!(team["days_read"].as_u64().unwrap() >= 2, "{team}");
+
+    // The CSV export: a row per agent, then the total, with the API's numbers.
+    let (status, headers, text) = baton_tests::agent_call_raw(
+        &w.api,
+        &admin,
+        "GET",
+        &format!("/v1/reports/team?{range}&by=agent&format=csv"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        lines.len(),
+        team["items"].as_array().unwrap().len() + 2,
+        "header, agents, total"
+    );
+    let column = |name: &str| {
+        lines[0]
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let total = lines.last().unwrap();
+    assert_eq!(total[column("slice")], "all");
+    for (name, want) in [
+        ("first_response.mean_secs", "120450"),
+        ("resolution.median_secs", "240000"),
+        ("sla.first_response.attainment", "0.5"),
+        ("tickets_created", "2"),
+    ] {
+        assert_eq!(total[column(name)], want, "{name}");
+    }
+
+    // Bad ranges and slices are refused with the reason.
+    for bad in [
+        "from=2026-12-07&to=2026-12-04",
+        "from=monday",
+        "by=planet",
+        "format=xml",
+    ] {
+        let (status, _, body) = agent_call(&w.api, &admin, "GET", &format!("/v1/reports/team?{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _, _) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai?by=agent", None).await;
+    assert_eq!(status, 400, "the AI report has no agents");
+}
+
+#[tokio::test]
+async fn report_settings_are_validated_and_move_the_day_boundary() {
+    let w = world().await;
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let (status, _, body) = agent_call(&w.api, &admin, "GET", "/v1/reports/settings", None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "time_zone": "UTC", "ai_resolution_window_hours": 24 }))
+    );
+    let bad = json!({ "time_zone": "Mars/Olympus", "ai_resolution_window_hours": 0 });
+    let (status, _, body) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(bad)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["fields"]["time_zone"].is_string()
+            && body["error"]["fields"]["ai_resolution_window_hours"].is_string()
+    );
+    let tokyo = json!({ "time_zone": "Asia/Tokyo", "ai_resolution_window_hours": 48 });
+    let (status, _, _) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(tokyo.clone())).await;
+    assert_eq!(status, 200);
+    let tenant = w.env.store.get_tenant(&demo()).await.unwrap();
+    assert_eq!(
+        (tenant.time_zone.as_str(), tenant.reports.ai_resolution_window_hours),
+        ("Asia/Tokyo", 48)
+    );
+    let (_, _, report) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai", None).await;
+    assert_eq!(report["time_zone"], "Asia/Tokyo");
+    assert_eq!(report["to"], local_day(SystemClock.now(), "Asia/Tokyo"));
+    let agent = agent_token(&w.env, "demo", "bo@demo.example", "agent").await;
+    let (status, _, _) = agent_call(&w.api, &agent, "GET", "/v1/reports/team", None).await;
+    assert_eq!(status, 403, "reports are for admins");
 }

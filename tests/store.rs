@@ -39,6 +39,7 @@ fn tenant(id: &str) -> Tenant {
         sla: Default::default(),
         shop: None,
         time_zone: "UTC".into(),
+        reports: Default::default(),
     }
 }
 

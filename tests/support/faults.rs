@@ -210,6 +210,7 @@ faulty!(TenantStore {
     fn update_ai_settings(&self, id: &TenantId, ai: &AiSettings) -> Result<(), StoreError>;
     fn set_routing(&self, id: &TenantId, routing: &baton_domain::routing::RoutingSettings) -> Result<(), StoreError>;
     fn set_sla(&self, id: &TenantId, sla: &baton_domain::sla::SlaSettings) -> Result<(), StoreError>;
+    fn set_report_settings(&self, id: &TenantId, time_zone: &str, reports: &baton_domain::tenant::ReportSettings) -> Result<(), StoreError>;
     fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError>;
     fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;
     fn set_sending_settings(&self, id: &TenantId, whatsapp: &baton_domain::tenant::WhatsAppSettings, instagram: &baton_domain::tenant::InstagramSettings) -> Result<(), StoreError>;

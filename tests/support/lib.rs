@@ -332,18 +332,7 @@ pub async fn agent_call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, Option<String>, serde_json::Value) {
-    let auth = format!("Bearer {token}");
-    // `/v1/tickets?sort=…`: the query goes where the HTTP API puts it.
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let req = http_request(
-        method,
-        path,
-        query,
-        &[("authorization", auth.as_str())],
-        body.as_ref(),
-        "198.51.100.9",
-    );
-    let resp = agent_api::handler(deps, req).await.unwrap();
+    let resp = agent_response(deps, token, method, path, body).await;
     let retry_after = resp
         .headers()
         .get("retry-after")
@@ -355,6 +344,39 @@ pub async fn agent_call(
         retry_after,
         serde_json::from_slice(resp.body().as_ref()).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// An agent-API call whose answer is not JSON (a CSV export): status, headers, text.
+pub async fn agent_call_raw(
+    deps: &agent_api::Deps,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> (u16, lambda_http::http::HeaderMap, String) {
+    let resp = agent_response(deps, token, method, path, None).await;
+    let text = String::from_utf8_lossy(resp.body().as_ref()).into_owned();
+    (resp.status().as_u16(), resp.headers().clone(), text)
+}
+
+async fn agent_response(
+    deps: &agent_api::Deps,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> lambda_http::Response<lambda_http::Body> {
+    let auth = format!("Bearer {token}");
+    // `/v1/tickets?sort=…`: the query goes where the HTTP API puts it.
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let req = http_request(
+        method,
+        path,
+        query,
+        &[("authorization", auth.as_str())],
+        body.as_ref(),
+        "198.51.100.9",
+    );
+    agent_api::handler(deps, req).await.unwrap()
 }
 
 /// A WhatsApp text from `sender` to the demo tenant's number, as the webhook parses it.
@@ -486,6 +508,7 @@ pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports:
 /// `files` and `media` with struct update where a test needs them).
 pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports::Store>) -> agent_api::Deps {
     agent_api::Deps {
+        aggregates: std::sync::Arc::new(env.store.clone()),
         store,
         queues: baton_app::Queues {
             outbound: Some(std::sync::Arc::new(queue(env, "OutboundQueue"))),

@@ -20,6 +20,7 @@ pub mod error;
 mod files;
 mod kb;
 pub mod openapi;
+mod reports;
 mod routing;
 mod shop;
 mod sla;
@@ -29,7 +30,7 @@ mod views;
 use auth::{Authenticator, Caller};
 use baton_app::Queues;
 use baton_domain::kb_cache::KbCache;
-use baton_domain::ports::{BlobStore, ChannelTokens, MediaSource, SecretBox, Store};
+use baton_domain::ports::{AnalyticsStore, BlobStore, ChannelTokens, MediaSource, SecretBox, Store};
 use baton_domain::triage::Answerer;
 use baton_domain::{Clock, SystemClock, Timestamp};
 use error::ApiError;
@@ -47,6 +48,8 @@ pub const MAX_IMPORT_BODY: usize = 2 * 1024 * 1024;
 
 pub struct Deps {
     pub store: Arc<dyn Store>,
+    /// The daily analytics aggregates reports read.
+    pub aggregates: Arc<dyn AnalyticsStore>,
     /// Where effects are relayed: replies go to the outbound queue (FIFO, one group per
     /// conversation).
     pub queues: Queues,
@@ -96,7 +99,8 @@ impl Deps {
             }
         })?;
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let store: Arc<dyn Store> = Arc::new(baton_aws::DynamoStore::from_env(sdk)?);
+        let dynamo = Arc::new(baton_aws::DynamoStore::from_env(sdk)?);
+        let store: Arc<dyn Store> = dynamo.clone();
         let secrets: Arc<dyn SecretBox> = Arc::new(baton_aws::kms::KmsSecretBox::from_env(sdk));
         let tokens: Arc<dyn ChannelTokens> = Arc::new(baton_app::tokens::StoredTokens::new(
             store.clone(),
@@ -113,6 +117,7 @@ impl Deps {
             shops: Some(shops),
             loopback_shops,
             store,
+            aggregates: dynamo,
             queues: baton_aws::SqsQueue::relay_queues(&sqs, &baton_domain::outbox::EffectTarget::ALL)?,
             auth,
             answerer: baton_aws::bedrock::answerer_from_env(sdk),
@@ -208,6 +213,10 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/shop", Access::Admin),
     route("POST", "/v1/shop/check", Access::Admin),
     route("POST", "/v1/tickets/{number}/orders/refresh", Access::Agent),
+    route("GET", "/v1/reports/ai", Access::Admin),
+    route("GET", "/v1/reports/team", Access::Admin),
+    route("GET", "/v1/reports/settings", Access::Admin),
+    route("PUT", "/v1/reports/settings", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -404,6 +413,10 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("POST", "/v1/teams") => admin::create_team(ctx).await,
         ("GET", "/v1/teams/{id}") => admin::get_team(ctx).await,
         ("PUT", "/v1/teams/{id}") => admin::update_team(ctx).await,
+        ("GET", "/v1/reports/ai") => reports::ai(ctx).await,
+        ("GET", "/v1/reports/team") => reports::team(ctx).await,
+        ("GET", "/v1/reports/settings") => reports::get_settings(ctx).await,
+        ("PUT", "/v1/reports/settings") => reports::put_settings(ctx).await,
         ("GET", "/v1/kb/articles") => kb::list(ctx).await,
         ("POST", "/v1/kb/articles") => kb::create(ctx).await,
         ("POST", "/v1/kb/import") => kb::import(ctx).await,

@@ -79,6 +79,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
         sla: baton_domain::sla::SlaSettings::demo(),
         shop: None,
         time_zone: "UTC".into(),
+        reports: Default::default(),
     };
     let binding = |channel, external_id: &str| ChannelBinding {
         channel,
@@ -176,6 +177,7 @@ pub async fn ensure_tenant_and_agent(
                         sla: Default::default(),
                         shop: None,
                         time_zone: "UTC".into(),
+                        reports: Default::default(),
                     },
                     &[],
                 )

@@ -56,9 +56,17 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
         .await
         .map_err(|e| RecordError::Transient(format!("archive: {e}")))?;
     let mut done = Recorded::default();
-    // One change's events share its time, so its day: the archive's and every count's.
+    // One change's events share its time, so its day (the archive's); a claw-back counts
+    // on its answer's day.
     for e in events {
-        if r.aggregates.count_event(e, &day, &slices(e), &increments(e)).await? {
+        let counts_on = match e.counts_at() {
+            at if at == e.at => day.clone(),
+            at => local_day(at, &tenant.time_zone),
+        };
+        if r.aggregates
+            .count_event(e, &counts_on, &slices(e), &increments(e))
+            .await?
+        {
             done.counted += 1;
         } else {
             done.already += 1;

@@ -267,6 +267,7 @@ async fn settle_order(
                 source: AnswerSource::Shop,
                 articles: vec![],
                 confidence: 1.0,
+                first: false,
             };
             let done = answer(turn, history, text, vec![], said).await?;
             tracing::info!(orders = ?cited, "answered from the shop");
@@ -399,14 +400,15 @@ fn ai_answered(source: AnswerSource, outcome: &baton_domain::triage::TriageOutco
         source,
         articles: outcome.citations.iter().map(|c| c.article_id.to_string()).collect(),
         confidence: outcome.confidence,
+        first: false,
     }
 }
 
-/// The customer's message as an analytics fact (`first`: it opens the conversation).
-fn customer_message(history: &[Message]) -> Fact {
-    Fact::CustomerMessage {
-        first: history.len() == 1,
-    }
+/// The customer's message as analytics facts (its claw-back of the AI's last answer,
+/// within the tenant's window).
+fn customer_turn(turn: &Turn<'_>, history: &[Message]) -> Vec<Fact> {
+    let window = i64::from(turn.tenant.reports.ai_resolution_window_hours) * 3600;
+    analytics::customer_turn(history, window, turn.now)
 }
 
 /// The AI's reply (`said`: what it was, for analytics), with its delivery and its
@@ -444,7 +446,13 @@ async fn answer(
         team: None,
         agent: None,
     };
-    let events = analytics::events(&scope, vec![customer_message(history), said], key, now);
+    let mut said = said;
+    if let Fact::AiAnswered { first, .. } = &mut said {
+        *first = analytics::first_ai_answer(history);
+    }
+    let mut facts = customer_turn(&turn, history);
+    facts.push(said);
+    let events = analytics::events(&scope, facts, key, now);
     let analytics = Effect::analytics(&events, key, now);
     let mut writes: Vec<Write> = reply.writes().into();
     writes.extend(analytics.iter().cloned().map(Write::RecordEffect));
@@ -654,7 +662,8 @@ async fn hand_off(
     // The SLA clocks start with the ticket, by the tenant's policies.
     let sla_changes = baton_domain::sla::advance(&tenant_cfg.sla, &mut ticket, Default::default(), now);
     // The customer's message, the handoff and the ticket's opening, for analytics.
-    let facts = vec![customer_message(history), Fact::HandedOff { reason: reason.code() }];
+    let mut facts = customer_turn(&turn, history);
+    facts.push(Fact::HandedOff { reason: reason.code() });
     let analytics = crate::tickets::analytics_effect(&tenant_cfg.sla, None, &mut ticket, facts, key, now);
 
     // The whole story on the timeline: every message since the context start, however

@@ -18,6 +18,7 @@
 //! wall-clock and in the business hours of the ticket's SLA calendar (all hours without
 //! one).
 
+use crate::conversation::{Author, Message};
 use crate::sla::{Schedule, Target};
 use crate::ticket::{Status, Ticket};
 use crate::{AgentId, Channel, ConversationId, TeamId, TenantId, TicketNumber, Timestamp};
@@ -61,6 +62,17 @@ pub enum Fact {
         #[serde(default)]
         articles: Vec<String>,
         confidence: f64,
+        /// The AI's first answer in the conversation (involvement counts conversations).
+        #[serde(default)]
+        first: bool,
+    },
+    /// The customer wrote again within the tenant's AI-resolution window of an AI answer
+    /// (from the knowledge base or the shop): that answer did not resolve the
+    /// conversation, so its assumed resolution is clawed back. It counts on the answer's
+    /// day, where the resolution was counted.
+    CustomerReturned {
+        answered_at: Timestamp,
+        after_secs: i64,
     },
     /// The conversation went to a human (`reason`: the handoff reason's code).
     HandedOff {
@@ -124,6 +136,44 @@ pub struct Event {
     pub team: Option<TeamId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentId>,
+}
+
+impl Event {
+    /// The moment whose tenant-local day the event counts on: its own time, except a
+    /// claw-back, which counts on the day of the answer it takes back.
+    pub fn counts_at(&self) -> Timestamp {
+        match &self.fact {
+            Fact::CustomerReturned { answered_at, .. } => *answered_at,
+            _ => self.at,
+        }
+    }
+}
+
+/// What a customer's message says about the conversation so far, for analytics:
+/// `history` is the conversation ending with the message; `window_secs` the tenant's
+/// AI-resolution window. The message itself, and a claw-back when it comes within the
+/// window of an AI answer that would otherwise count as a resolution (not a clarifying
+/// question: that one asked for this message).
+pub fn customer_turn(history: &[Message], window_secs: i64, now: Timestamp) -> Vec<Fact> {
+    let mut facts = vec![Fact::CustomerMessage {
+        first: history.len() == 1,
+    }];
+    let previous = history.len().checked_sub(2).and_then(|i| history.get(i));
+    if let Some(answer) = previous.filter(|m| m.author == Author::Ai && m.choices.is_empty()) {
+        let after = now.unix_seconds() - answer.created_at.unix_seconds();
+        if after <= window_secs {
+            facts.push(Fact::CustomerReturned {
+                answered_at: answer.created_at,
+                after_secs: after,
+            });
+        }
+    }
+    facts
+}
+
+/// Whether the AI has not answered in `history` (the conversation so far) before.
+pub fn first_ai_answer(history: &[Message]) -> bool {
+    !history.iter().any(|m| m.author == Author::Ai)
 }
 
 /// Where the events of one change happened: the conversation's or the ticket's.
@@ -312,6 +362,8 @@ pub fn percentile(histogram: &std::collections::BTreeMap<i64, i64>, p: f64) -> O
     histogram.keys().last().copied()
 }
 
+/// What `e` adds to its day's aggregate; every duration is also summed (`sum:<metric>`)
+/// for an exact mean.
 pub fn increments(e: &Event) -> Increments {
     let mut i = Increments::default();
     let mut count = |name: String| i.counters.push((name, 1));
@@ -322,10 +374,14 @@ pub fn increments(e: &Event) -> Increments {
                 count("conversations".into());
             }
         }
-        Fact::AiAnswered { source, .. } => {
+        Fact::AiAnswered { source, first, .. } => {
             count("ai_answers".into());
             count(format!("ai_answers:{}", wire_name(source)));
+            if *first {
+                count("ai_conversations".into());
+            }
         }
+        Fact::CustomerReturned { .. } => count("ai_clawed_back".into()),
         Fact::HandedOff { reason } => {
             count("handoffs".into());
             count(format!("handoff:{reason}"));
@@ -367,6 +423,12 @@ pub fn increments(e: &Event) -> Increments {
         }
         Fact::SlaBreached { target } => count(format!("sla_breached:{}", wire_name(target))),
     }
+    let sums: Vec<(String, i64)> = i
+        .durations
+        .iter()
+        .map(|(m, secs)| (format!("sum:{m}"), *secs))
+        .collect();
+    i.counters.extend(sums);
     i
 }
 
@@ -377,6 +439,11 @@ pub fn local_day(at: Timestamp, tz: &str) -> String {
     jiff::Timestamp::from_second(at.unix_seconds())
         .map(|t| t.to_zoned(zone).date().to_string())
         .unwrap_or_default()
+}
+
+/// Whether `tz` is an IANA time zone this build knows.
+pub fn valid_time_zone(tz: &str) -> bool {
+    jiff::tz::TimeZone::get(tz).is_ok()
 }
 
 /// One slice's aggregate for one tenant-local day.
@@ -536,6 +603,65 @@ mod tests {
             events(&Scope::of_ticket(&t), vec![Fact::TicketCreated], "k2", t.created_at)[0].id,
             e.id
         );
+    }
+
+    #[test]
+    fn a_customer_back_within_the_window_of_an_answer_claws_it_back_on_the_answer_s_day() {
+        let msg = |author: Author, at: &str, choices: usize| Message {
+            tenant_id: TenantId::new("demo").unwrap(),
+            conversation_id: ConversationId::generate(),
+            id: ulid::Ulid::new(),
+            direction: crate::conversation::Direction::Inbound,
+            author,
+            text: "x".into(),
+            attachments: vec![],
+            channel_message_id: None,
+            delivery: None,
+            delivery_error: None,
+            created_at: ts(at),
+            sent_at: None,
+            sender: None,
+            original: None,
+            choices: (0..choices)
+                .map(|i| crate::ArticleId::new(&format!("a{i}")).unwrap())
+                .collect(),
+        };
+        let day = 24 * 3600;
+        let first = [msg(Author::Customer, "2026-12-04T23:50:00Z", 0)];
+        assert_eq!(
+            customer_turn(&first, day, ts("2026-12-04T23:50:00Z")),
+            [Fact::CustomerMessage { first: true }]
+        );
+        assert!(first_ai_answer(&first));
+        let answered = msg(Author::Ai, "2026-12-04T23:55:00Z", 0);
+        let back = [
+            first[0].clone(),
+            answered.clone(),
+            msg(Author::Customer, "2026-12-05T00:05:00Z", 0),
+        ];
+        let facts = customer_turn(&back, day, ts("2026-12-05T00:05:00Z"));
+        assert_eq!(
+            facts[1],
+            Fact::CustomerReturned {
+                answered_at: answered.created_at,
+                after_secs: 600
+            }
+        );
+        assert!(!first_ai_answer(&back));
+        let e = &events(&Scope::of_ticket(&ticket()), facts, "k", ts("2026-12-05T00:05:00Z"))[1];
+        assert_eq!(
+            local_day(e.counts_at(), "UTC"),
+            "2026-12-04",
+            "counted where the resolution was"
+        );
+        // After the window, or after a clarifying question, nothing is taken back.
+        assert_eq!(customer_turn(&back, day, ts("2026-12-06T00:00:00Z")).len(), 1);
+        let clarified = [
+            first[0].clone(),
+            msg(Author::Ai, "2026-12-04T23:55:00Z", 2),
+            back[2].clone(),
+        ];
+        assert_eq!(customer_turn(&clarified, day, ts("2026-12-05T00:05:00Z")).len(), 1);
     }
 
     #[test]

@@ -238,6 +238,7 @@ mod tests {
             sla: Default::default(),
             shop: None,
             time_zone: "UTC".into(),
+            reports: Default::default(),
         }
     }
 

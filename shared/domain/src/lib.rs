@@ -33,6 +33,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod ports;
 pub mod quoted;
+pub mod reports;
 pub mod retrieval;
 pub mod routing;
 pub mod secrets;

@@ -56,6 +56,13 @@ pub trait TenantStore: Send + Sync {
     async fn set_routing(&self, id: &TenantId, routing: &crate::routing::RoutingSettings) -> Result<(), StoreError>;
     /// Replaces the tenant's SLA policies and calendars.
     async fn set_sla(&self, id: &TenantId, sla: &crate::sla::SlaSettings) -> Result<(), StoreError>;
+    /// Replaces the time zone reports count days in and how they count.
+    async fn set_report_settings(
+        &self,
+        id: &TenantId,
+        time_zone: &str,
+        reports: &crate::tenant::ReportSettings,
+    ) -> Result<(), StoreError>;
     /// The operator's per-tenant limits.
     async fn set_quotas(&self, id: &TenantId, quotas: &crate::tenant::Quotas) -> Result<(), StoreError>;
     async fn resolve_channel(&self, channel: Channel, external_id: &str) -> Result<Option<ChannelBinding>, StoreError>;

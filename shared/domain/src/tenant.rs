@@ -47,6 +47,32 @@ pub struct Tenant {
     /// counts on the local day it happened on in the zone set at the time.
     #[serde(default = "utc")]
     pub time_zone: String,
+    /// How reports count (`docs/analytics.md`).
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+/// How the tenant's reports count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct ReportSettings {
+    /// An AI answer counts as a resolution when the customer neither asks for a person
+    /// nor writes again within this many hours of it (Intercom's definition for Fin).
+    pub ai_resolution_window_hours: u32,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            ai_resolution_window_hours: 24,
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The longest window accepted: a week.
+    pub const MAX_WINDOW_HOURS: u32 = 168;
 }
 
 fn utc() -> String {

@@ -92,6 +92,20 @@ impl TenantStore for DynamoStore {
             .await
     }
 
+    async fn set_report_settings(
+        &self,
+        id: &TenantId,
+        time_zone: &str,
+        reports: &baton_domain::tenant::ReportSettings,
+    ) -> Result<(), StoreError> {
+        self.set_on_existing(
+            TENANT,
+            keys::tenant(id),
+            vec![("time_zone", attr(time_zone)?), ("reports", attr(reports)?)],
+        )
+        .await
+    }
+
     async fn set_quotas(&self, id: &TenantId, quotas: &baton_domain::tenant::Quotas) -> Result<(), StoreError> {
         self.set_on_existing(TENANT, keys::tenant(id), vec![("quotas", attr(quotas)?)])
             .await
