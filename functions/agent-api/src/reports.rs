@@ -9,7 +9,7 @@
 use crate::error::{or_not_found, ApiError, ErrorBody, Fields};
 use crate::{ok, Ctx};
 use baton_domain::analytics::{local_day, valid_time_zone};
-use baton_domain::ports::PageRequest;
+use baton_domain::ports::all_pages;
 use baton_domain::reports::{csv, AiRow, DayRange, Sum, TeamRow};
 use baton_domain::tenant::{ReportSettings, Tenant};
 use baton_domain::{Channel, Timestamp};
@@ -80,26 +80,13 @@ async fn slices(ctx: &Ctx<'_>, kind: &Kind, by: Option<&str>) -> Result<Vec<Stri
         (None, _) => {}
         (Some("channel"), _) => out.extend(Channel::ALL.iter().map(|c| format!("channel:{}", c.as_str()))),
         (Some("team"), Kind::Team) => {
-            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-            loop {
-                let got = ctx.deps.store.list_teams(tenant, &page).await?;
-                out.extend(got.items.iter().map(|t| format!("team:{}", t.id)));
-                match got.next_cursor {
-                    Some(c) => page.cursor = Some(c),
-                    None => break,
-                }
-            }
+            let teams = baton_app::routing::all_teams(ctx.deps.store.as_ref(), tenant).await?;
+            out.extend(teams.iter().map(|t| format!("team:{}", t.id)));
         }
         (Some("agent"), Kind::Team) => {
-            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-            loop {
-                let got = ctx.deps.store.list_agents(tenant, &page).await?;
-                out.extend(got.items.iter().map(|a| format!("agent:{}", a.id)));
-                match got.next_cursor {
-                    Some(c) => page.cursor = Some(c),
-                    None => break,
-                }
-            }
+            let store = ctx.deps.store.as_ref();
+            let agents = all_pages(|page| async move { store.list_agents(tenant, &page).await }).await?;
+            out.extend(agents.iter().map(|a| format!("agent:{}", a.id)));
         }
         (Some(other), Kind::Ai) => {
             return Err(ApiError::bad_request(format!(

@@ -332,16 +332,7 @@ pub async fn teams_of(store: &dyn Store, tenant: &TenantId, agent: &AgentId) -> 
 
 /// Every team of the tenant, all pages.
 pub async fn all_teams(store: &dyn Store, tenant: &TenantId) -> Result<Vec<Team>, StoreError> {
-    let mut teams = Vec::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let p = store.list_teams(tenant, &page).await?;
-        teams.extend(p.items);
-        match p.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => return Ok(teams),
-        }
-    }
+    baton_domain::ports::all_pages(|page| async move { store.list_teams(tenant, &page).await }).await
 }
 
 /// Routes the backlog of the teams of an agent who has room again (their teams that

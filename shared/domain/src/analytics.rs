@@ -623,7 +623,7 @@ mod tests {
             sender: None,
             original: None,
             choices: (0..choices)
-                .map(|i| crate::ArticleId::new(&format!("a{i}")).unwrap())
+                .map(|i| crate::ArticleId::new(format!("a{i}")).unwrap())
                 .collect(),
         };
         let day = 24 * 3600;

@@ -65,16 +65,7 @@ impl CachedKb {
 
 /// Every article of a tenant's knowledge base, page by page.
 pub async fn all_articles(store: &dyn KnowledgeStore, tenant: &TenantId) -> Result<Vec<Article>, StoreError> {
-    let mut articles = Vec::new();
-    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-    loop {
-        let p = store.list_articles(tenant, &page).await?;
-        articles.extend(p.items);
-        match p.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => return Ok(articles),
-        }
-    }
+    crate::ports::all_pages(|page| async move { store.list_articles(tenant, &page).await }).await
 }
 
 /// Every stored vector set of a tenant's knowledge base, by article.

@@ -45,6 +45,24 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Every item of a paged listing: `list` is asked for page after page until the last.
+pub async fn all_pages<T, F, Fut>(mut list: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let p = list(page.clone()).await?;
+        items.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}
+
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Creates the tenant and claims its channel endpoints in one transaction: either all
