@@ -21,6 +21,7 @@ mod rate;
 mod tenants;
 mod tickets;
 
+pub use analytics::aggregate_item;
 pub use kb::kb_items;
 pub use tickets::ticket_item;
 
@@ -276,6 +277,24 @@ pub(crate) fn put_new_in_transaction(table: &str, item: Item) -> Result<Transact
         .table_name(table)
         .set_item(Some(item))
         .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(backend_build)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction item that replaces `item` if its stored version is `expected`, writing
+/// version `expected + 1`.
+pub(crate) fn versioned_put_in_transaction(
+    table: &str,
+    mut item: Item,
+    expected: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    item.insert("version".into(), n(expected + 1));
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_exists(PK) AND version = :expected")
+        .expression_attribute_values(":expected", n(expected))
         .build()
         .map_err(backend_build)?;
     Ok(TransactWriteItem::builder().put(put).build())
