@@ -501,17 +501,30 @@ async fn report_settings_are_validated_and_move_the_day_boundary() {
     let w = world().await;
     let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
     let (status, _, body) = agent_call(&w.api, &admin, "GET", "/v1/reports/settings", None).await;
+    assert_eq!(status, 200);
     assert_eq!(
-        (status, body),
-        (200, json!({ "time_zone": "UTC", "ai_resolution_window_hours": 24 }))
+        (&body["time_zone"], &body["ai_resolution_window_hours"]),
+        (&json!("UTC"), &json!(24))
     );
-    let bad = json!({ "time_zone": "Mars/Olympus", "ai_resolution_window_hours": 0 });
+    assert_eq!(
+        body["survey"],
+        json!({ "email": true, "whatsapp": true, "instagram": true, "widget": true, "delay_minutes": 0,
+                "question": "How would you rate the help you received?", "whatsapp_template": null,
+                "link_valid_days": 7 })
+    );
+    let bad = json!({ "time_zone": "Mars/Olympus", "ai_resolution_window_hours": 0,
+                      "survey": { "question": " ", "delay_minutes": 5000 } });
     let (status, _, body) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(bad)).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["fields"]["time_zone"].is_string()
-            && body["error"]["fields"]["ai_resolution_window_hours"].is_string()
-    );
+    let fields = &body["error"]["fields"];
+    for f in [
+        "time_zone",
+        "ai_resolution_window_hours",
+        "survey.question",
+        "survey.delay_minutes",
+    ] {
+        assert!(fields[f].is_string(), "{f}: {body}");
+    }
     let tokyo = json!({ "time_zone": "Asia/Tokyo", "ai_resolution_window_hours": 48 });
     let (status, _, _) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(tokyo.clone())).await;
     assert_eq!(status, 200);

@@ -153,6 +153,23 @@ impl World {
             .unwrap()
     }
 
+    /// An agent's call on ticket `n` at the version it has now.
+    async fn act(&self, n: u64, method: &str, path: &str, mut body: Value) {
+        let ticket = self.env.store.get_ticket(&demo(), TicketNumber(n)).await.unwrap();
+        body["version"] = ticket.version.into();
+        let path = format!("/v1/tickets/{n}{path}");
+        let (status, _, out) = agent_call(&self.api, &self.token, method, &path, Some(body)).await;
+        assert!(status < 300, "{method} {path}: {status} {out}");
+    }
+
+    async fn survey(&self, n: u64, cycle: u32) -> baton_domain::csat::Survey {
+        self.env
+            .store
+            .get_survey(&demo(), TicketNumber(n), cycle)
+            .await
+            .unwrap()
+    }
+
     async fn events(&self, n: u64, name: &str) -> Vec<Value> {
         timeline_events(&timeline(&self.env, TicketNumber(n)).await)
             .into_iter()
@@ -791,4 +808,118 @@ async fn email_and_widget_connections_move_their_lookup_items_with_them() {
     assert_eq!(slug("demo-help").await, None);
     let (status, _, _) = agent_call(&w.api, &admin, "DELETE", "/v1/channels/fax", None).await;
     assert_eq!(status, 404);
+}
+
+/// The customer's tap on a survey choice carrying `payload`, as the webhook parses it.
+fn tap(sender: &str, id: &str, title: &str, payload: &str) -> baton_domain::channels::ChannelMessage {
+    let mut m = whatsapp_text(sender, id, title);
+    m.kind = baton_domain::channels::ContentKind::InteractiveReply;
+    m.attachments = vec![baton_domain::conversation::Attachment {
+        kind: "reply".into(),
+        reference: payload.into(),
+        ..Default::default()
+    }];
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_survey_is_buttons_in_the_window_a_template_or_not_offered_outside_and_a_tap_answers_it() {
+    use baton_domain::csat::Offer;
+    let w = world().await;
+    w.customer_says(whatsapp_text("16505550110", "wamid.s1", "I want to talk to a human"), 1)
+        .await;
+    w.reply(1, "Done, your refund is on its way.").await;
+    w.send_queued().await;
+    let before = w.graph.requests().len();
+    w.act(1, "PATCH", "", json!({ "status": "resolved" })).await;
+    let (batch, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), before + 1);
+    let body = &sent[before].body;
+    assert_eq!(body["type"], "interactive");
+    assert_eq!(
+        body["interactive"]["body"]["text"],
+        "How would you rate the help you received?"
+    );
+    let buttons: Vec<(&str, &str)> = body["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["reply"]["id"].as_str().unwrap(),
+                b["reply"]["title"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buttons,
+        [("csat:1:1:5", "Great"), ("csat:1:1:3", "Okay"), ("csat:1:1:1", "Poor")]
+    );
+    assert_eq!(w.survey(1, 1).await.offer, Offer::Sent { how: "buttons".into() });
+    // Delivered again: not sent again.
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.graph.requests().len(), before + 1);
+
+    // The customer taps "Okay": the answer, and the ticket stays resolved with the AI quiet.
+    w.customer_says(tap("16505550110", "wamid.s2", "Okay", "csat:1:1:3"), 0)
+        .await;
+    assert_eq!(w.survey(1, 1).await.response.unwrap().rating, 3);
+    let t = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
+    assert_eq!(t.status, baton_domain::ticket::Status::Resolved);
+    assert!(
+        take_batch(&w.env, "OutboundQueue").await.records.is_empty(),
+        "nothing said back"
+    );
+
+    // Outside the 24-hour window and no survey template: recorded as not offered, and the
+    // agent is not asked to follow up on it.
+    w.customer_says(
+        whatsapp_text("16505550111", "wamid.t1", "I want to talk to a human"),
+        26,
+    )
+    .await;
+    w.reply(2, "Sorry for the wait.").await;
+    w.send_queued().await;
+    let follow_ups = w.events(2, "needs_follow_up").await.len();
+    w.act(2, "PATCH", "", json!({ "status": "resolved" })).await;
+    let count = w.graph.requests().len();
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert_eq!(w.graph.requests().len(), count, "nothing sent");
+    match w.survey(2, 1).await.offer {
+        Offer::NotOffered { reason } => assert!(reason.contains("24 hours"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.events(2, "needs_follow_up").await.len(), follow_ups);
+
+    // With a survey template, the next cycle's survey goes as the template, its
+    // quick-reply buttons carrying the choices.
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let settings = json!({ "time_zone": "UTC", "ai_resolution_window_hours": 24, "survey": {
+        "whatsapp_template": { "name": "csat_followup", "language": "en_US", "body_parameters": ["{ticket}"] } } });
+    let (status, _, body) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(settings)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["survey"]["question"], "How would you rate the help you received?");
+    w.act(2, "POST", "/reopen", json!({})).await;
+    w.act(2, "PATCH", "", json!({ "status": "resolved" })).await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), count + 1);
+    let t = &sent[count].body["template"];
+    assert_eq!(t["name"], "csat_followup");
+    assert_eq!(t["components"][0]["parameters"][0]["text"], "2");
+    let quick: Vec<&str> = t["components"].as_array().unwrap()[1..]
+        .iter()
+        .map(|c| c["parameters"][0]["payload"].as_str().unwrap())
+        .collect();
+    assert_eq!(quick, ["csat:2:2:5", "csat:2:2:3", "csat:2:2:1"]);
+    assert_eq!(w.survey(2, 2).await.offer, Offer::Sent { how: "template".into() });
+
+    // A payload naming someone else's survey is just a message of this conversation.
+    w.customer_says(tap("16505550112", "wamid.x1", "Poor", "csat:1:1:1"), 0)
+        .await;
+    assert_eq!(w.survey(1, 1).await.response.unwrap().rating, 3, "not theirs to answer");
 }

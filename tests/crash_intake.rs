@@ -229,6 +229,7 @@ async fn a_widget_message_survives_a_fault_at_every_call_and_queues_one_message(
     let widget = |store: Arc<dyn Store>, inbound: Arc<dyn Queue>| webhook_widget::Deps {
         store,
         inbound_queue: inbound,
+        queues: Default::default(),
         token_secret: local_secret("WIDGET_TOKEN_SECRET"),
         clock: Box::new(w.clock.clone()),
     };

@@ -134,6 +134,7 @@ async fn whatsapp_statuses_update_the_stored_outbound_message_and_create_nothing
         sender: None,
         original: None,
         choices: vec![],
+        survey: None,
         created_at: SystemClock.now(),
         sent_at: None,
     };

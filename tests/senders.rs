@@ -11,11 +11,12 @@ use baton_aws::S3Bucket;
 use baton_domain::conversation::{DeliveryStatus, Direction, Message};
 use baton_domain::email::ticket_alias_token;
 use baton_domain::ports::{ConversationStore, PageRequest, TicketStore};
+use baton_domain::Clock as _;
 use baton_domain::{TenantId, TicketNumber};
 use baton_tests::ddb_proxy::{DdbProxy, QueryError};
 use baton_tests::{
     agent_api_deps, agent_call, agent_token, deliver_email, inbound_email_deps, local_secret, message_texts,
-    seeded_env, timeline, timeline_events, triage_deps, TestEnv,
+    seeded_env, survey_call, timeline, timeline_events, triage_deps, TestEnv,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -818,4 +819,181 @@ async fn a_digest_survives_a_fault_at_every_call_and_each_notification_is_sent_a
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emailed_survey_goes_once_per_cycle_takes_a_changed_answer_and_counts_for_the_agent() {
+    let mut w = world().await;
+    ticket_from_email(&w, "ana@customer.example").await;
+    w.reply(1, "Your parcel arrives tomorrow.").await;
+    let resolve = json!({ "version": w.ticket_version(1).await, "status": "resolved" });
+    let (status, _, body) = agent_call(&w.api, &w.token, "PATCH", "/v1/tickets/1", Some(resolve.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    // The same resolve again, as a retried request delivers it: refused, no second survey.
+    let (status, _, _) = agent_call(&w.api, &w.token, "PATCH", "/v1/tickets/1", Some(resolve)).await;
+    assert_eq!(status, 409);
+    let surveys = || async {
+        w.env
+            .store
+            .list_surveys(&demo(), TicketNumber(1), &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+    };
+    assert_eq!(surveys().await.len(), 1);
+    // The notice, the reply and the survey; the batch delivered twice sends each once.
+    let batch = w.take_email_batch().await;
+    assert_eq!(batch.records.len(), 3);
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 3);
+    let mail = parse(&sent[2]);
+    let text = mail.body_text(0).unwrap().into_owned();
+    assert!(text.starts_with("How would you rate the help you received?"), "{text}");
+    let link = text
+        .split_whitespace()
+        .find(|t| t.starts_with("https://api.baton.test/v1/surveys/"))
+        .expect("the survey link");
+    let path = link.trim_start_matches("https://api.baton.test");
+    let survey = &surveys().await[0];
+    let kept = w
+        .messages(1)
+        .await
+        .into_iter()
+        .find(|m| m.id == survey.message_id)
+        .unwrap();
+    assert!(
+        !kept.text.contains("/v1/surveys/"),
+        "the link is the customer's, not in the agents' thread: {}",
+        kept.text
+    );
+    assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "link".into() });
+    let alex = agent_api::auth::agent_id_for_email("alex@demo.example");
+    assert_eq!(
+        (survey.cycle, survey.agent.as_ref(), &survey.resolved_by),
+        (1, Some(&alex), &baton_domain::csat::ResolvedBy::Human)
+    );
+
+    // The page asks; a bad rating is named; a first answer, then a changed one.
+    let (status, page) = survey_call(&w.api, "GET", path, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("How would you rate the help you received?") && page.contains("Demo Shop"));
+    let (status, page) = survey_call(&w.api, "POST", path, Some("rating=9")).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("from 1 to 5"));
+    let (status, page) = survey_call(&w.api, "POST", path, Some("rating=2&reason=Took+%3Cthree%3E+days")).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, page) = survey_call(&w.api, "GET", path, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Took &lt;three&gt; days"),
+        "the reason shown as text: {page}"
+    );
+    let (status, page) = survey_call(&w.api, "POST", path, Some("rating=4&comment=Solved+in+the+end")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("updated your earlier answer"), "{page}");
+    let r = surveys().await[0].response.clone().unwrap();
+    assert_eq!(
+        (r.rating, r.answers, r.reason, r.comment.as_deref()),
+        (4, 2, None, Some("Solved in the end"))
+    );
+    let (_, _, detail) = agent_call(&w.api, &w.token, "GET", "/v1/tickets/1", None).await;
+    assert_eq!(detail["surveys"][0]["rating"], 4);
+    assert_eq!(detail["surveys"][0]["offer"], json!({ "state": "sent", "how": "link" }));
+
+    // Counted once, as it stands now (4: satisfied), for Alex and the whole tenant; the
+    // AI's answer CSAT stays apart.
+    let consumer = analytics::Deps {
+        store: Arc::new(w.env.store.clone()),
+        aggregates: Arc::new(w.env.store.clone()),
+        archive: Arc::new(baton_tests::bucket(&w.env, "AnalyticsBucket")),
+        clock: Arc::new(baton_domain::SystemClock),
+    };
+    let events = baton_tests::take_batch(&w.env, "AnalyticsQueue").await;
+    let out = analytics::handler(&consumer, LambdaEvent::new(events, Context::default()))
+        .await
+        .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let (status, _, team) = agent_call(&w.api, &admin, "GET", "/v1/reports/team?by=agent", None).await;
+    assert_eq!(status, 200, "{team}");
+    let csat = json!({ "responses": 1, "average": 4.0, "satisfied": 1, "score": 1.0 });
+    assert_eq!(team["total"]["csat"], csat);
+    let row = team["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["slice"] == format!("agent:{alex}"))
+        .unwrap_or_else(|| panic!("Alex's row: {team}"));
+    assert_eq!(row["csat"], csat);
+    let (_, _, ai) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai", None).await;
+    assert_eq!(ai["total"]["human_csat"], csat);
+    assert_eq!(ai["total"]["answer_csat"]["responses"], 0);
+
+    // A tampered link is not valid; past its days the link says the survey has closed.
+    let (status, _) = survey_call(&w.api, "GET", &format!("{path}x"), None).await;
+    assert_eq!(status, 404);
+    w.api.clock = Box::new(baton_domain::FixedClock::new(
+        baton_domain::SystemClock.now().plus(time::Duration::days(8)),
+    ));
+    let (status, page) = survey_call(&w.api, "POST", path, Some("rating=1")).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("This survey has closed"), "{page}");
+    assert_eq!(
+        surveys().await[0].response.as_ref().unwrap().rating,
+        4,
+        "nothing changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_survey_waits_for_its_time_and_a_reopen_before_then_withdraws_it() {
+    use baton_domain::ports::TenantStore;
+    let w = world().await;
+    let mut reports = baton_domain::tenant::ReportSettings::default();
+    reports.survey.delay_minutes = 30;
+    w.env.store.set_report_settings(&demo(), "UTC", &reports).await.unwrap();
+    ticket_from_email(&w, "ana@customer.example").await;
+    w.reply(1, "Your parcel arrives tomorrow.").await;
+    let resolve = json!({ "version": w.ticket_version(1).await, "status": "resolved" });
+    let (status, _, body) = agent_call(&w.api, &w.token, "PATCH", "/v1/tickets/1", Some(resolve)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        w.take_email_batch().await.records.len(),
+        2,
+        "the notice and the reply only"
+    );
+    let queues = baton_app::Queues {
+        email: Some(Arc::new(baton_tests::queue(&w.env, "EmailQueue"))),
+        ..Default::default()
+    };
+    let now = baton_domain::SystemClock.now();
+    let swept = baton_app::relay::sweep(&w.env.store, &queues, now.plus(time::Duration::minutes(29)), 50)
+        .await
+        .unwrap();
+    assert_eq!(swept.relayed, 0, "not due yet");
+    let swept = baton_app::relay::sweep(&w.env.store, &queues, now.plus(time::Duration::minutes(31)), 50)
+        .await
+        .unwrap();
+    assert_eq!(swept.relayed, 1);
+    let survey_mail = w.take_email_batch().await;
+    assert_eq!(survey_mail.records.len(), 1);
+
+    // The customer wrote again meanwhile and the agent reopened: the survey is withdrawn.
+    let reopen = json!({ "version": w.ticket_version(1).await });
+    let (status, _, body) = agent_call(&w.api, &w.token, "POST", "/v1/tickets/1/reopen", Some(reopen)).await;
+    assert_eq!(status, 200, "{body}");
+    let before = w.sent().await.len();
+    assert!(w.send(&survey_mail).await.batch_item_failures.is_empty());
+    assert_eq!(w.sent().await.len(), before, "nothing mailed");
+    let survey = w.env.store.get_survey(&demo(), TicketNumber(1), 1).await.unwrap();
+    assert_eq!(survey.offer, baton_domain::csat::Offer::Withdrawn);
+    let message = w
+        .messages(1)
+        .await
+        .into_iter()
+        .find(|m| m.id == survey.message_id)
+        .unwrap();
+    assert_eq!(message.delivery, Some(DeliveryStatus::Failed));
 }

@@ -206,6 +206,7 @@ fn message(t: &TenantId, conv: ConversationId, text: &str, channel_id: Option<&s
         sender: None,
         original: None,
         choices: vec![],
+        survey: None,
         created_at: t0(),
         sent_at: None,
     }

@@ -24,6 +24,10 @@ async fn harness() -> Harness {
     let widget = webhook_widget::Deps {
         store: std::sync::Arc::new(env.store.clone()),
         inbound_queue: std::sync::Arc::new(queue(&env, "InboundQueue")),
+        queues: baton_app::Queues {
+            analytics: Some(std::sync::Arc::new(queue(&env, "AnalyticsQueue"))),
+            ..Default::default()
+        },
         token_secret: local_secret("WIDGET_TOKEN_SECRET"),
         clock: Box::new(SystemClock),
     };
@@ -42,8 +46,15 @@ async fn widget_call(
     if let Some(t) = token {
         headers["authorization"] = format!("Bearer {t}").into();
     }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let params: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
     let event = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
+        "queryStringParameters": params,
         "requestContext": { "accountId": "1", "apiId": "l", "domainName": "l", "domainPrefix": "l",
             "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.9", "userAgent": "t" },
             "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:09:30:00 +0000", "timeEpoch": 0 },
@@ -358,6 +369,7 @@ async fn a_ticket_holds_the_whole_conversation_however_long() {
             sender: None,
             original: None,
             choices: vec![],
+            survey: None,
         };
         h.env.store.append_message(&m).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -427,4 +439,95 @@ async fn close_sibling_articles_get_a_clarifying_question_and_the_customers_pick
         ticket.handoff_reason,
         Some(baton_domain::triage::HandoffReason::StillUnclear.describe())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_shows_the_survey_inline_once_released_and_takes_the_visitor_s_rating() {
+    use std::sync::Arc;
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    say(&h, &conv, &token, "c1", "I want to talk to a human").await;
+    let number = open_tickets(&h).await[0].number;
+    let api = baton_tests::agent_api_deps(&h.env, Arc::new(h.env.store.clone()));
+    let agent = baton_tests::agent_token(&h.env, "demo", "ada@demo.example", "agent").await;
+    let version = || async { h.env.store.get_ticket(&demo(), number).await.unwrap().version };
+    let path = format!("/v1/tickets/{}", number.0);
+    let reply = json!({ "version": version().await, "text": "Sorted: the refund is on its way." });
+    let (status, _, body) =
+        baton_tests::agent_call(&api, &agent, "POST", &format!("{path}/replies"), Some(reply)).await;
+    assert_eq!(status, 201, "{body}");
+    let resolve = json!({ "version": version().await, "status": "resolved" });
+    let (status, _, body) = baton_tests::agent_call(&api, &agent, "PATCH", &path, Some(resolve)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Not shown before its sender releases it, and the cursor stops before it.
+    let poll = |after: String| {
+        let (h, conv, token) = (&h, conv.clone(), token.clone());
+        async move {
+            widget_call(
+                h,
+                "GET",
+                &format!("/widget/v1/conversations/{conv}/messages?after={after}"),
+                Some(&token),
+                json!(null),
+            )
+            .await
+        }
+    };
+    let first = poll(String::new()).await;
+    let texts: Vec<&str> = first["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.last(), Some(&"Sorted: the refund is on its way."), "{first}");
+    assert!(first["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m.get("survey").is_none()));
+    let sender = channel_sender::Deps {
+        store: Arc::new(h.env.store.clone()),
+        api: Arc::new(baton_aws::graph::GraphSender::new("http://127.0.0.1:9/v21.0")),
+        tokens: Arc::new(baton_aws::graph::EnvTokens {
+            whatsapp: None,
+            instagram: None,
+        }),
+        clock: Arc::new(SystemClock),
+    };
+    let batch = baton_tests::take_batch(&h.env, "OutboundQueue").await;
+    let out = channel_sender::handler(&sender, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+    let next = poll(first["cursor"].as_str().unwrap().to_owned()).await;
+    let messages = next["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{next}");
+    assert_eq!(messages[0]["text"], "How would you rate the help you received?");
+    assert_eq!(
+        messages[0]["survey"],
+        json!({ "ticket": number.0, "cycle": 1, "ratings": [1, 2, 3, 4, 5] })
+    );
+
+    // The visitor rates it; another cycle (or conversation) is not theirs to answer.
+    let answer = |cycle: u32, rating: u8| {
+        let (h, conv, token) = (&h, conv.clone(), token.clone());
+        async move {
+            widget_call(
+                h,
+                "POST",
+                &format!("/widget/v1/conversations/{conv}/survey"),
+                Some(&token),
+                json!({ "ticket": number.0, "cycle": cycle, "rating": rating }),
+            )
+            .await
+        }
+    };
+    assert_eq!(answer(1, 5).await["status"], "recorded");
+    assert_eq!(answer(2, 5).await["error"]["code"], "not_found");
+    assert_eq!(answer(1, 7).await["error"]["code"], "invalid");
+    let survey = h.env.store.get_survey(&demo(), number, 1).await.unwrap();
+    assert_eq!(survey.response.unwrap().rating, 5);
+    assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "inline".into() });
 }

@@ -21,6 +21,7 @@ async fn setup_with_clock(clock: Box<dyn Clock>) -> (TestEnv, Deps) {
     let deps = Deps {
         store: std::sync::Arc::new(env.store.clone()),
         inbound_queue: std::sync::Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), url)),
+        queues: Default::default(),
         token_secret: secret,
         clock,
     };
@@ -138,6 +139,7 @@ async fn polling_returns_the_thread_after_the_cursor() {
             sender: None,
             original: None,
             choices: vec![],
+            survey: None,
             created_at: SystemClock.now(),
             sent_at: None,
         };
@@ -266,6 +268,7 @@ async fn a_reply_is_marked_delivered_once_the_widget_poll_returns_it() {
         delivery_error: None,
         sender: None,
         choices: vec![],
+        survey: None,
         original: None,
         created_at: SystemClock.now(),
         sent_at: None,

@@ -528,7 +528,30 @@ pub fn agent_api_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::por
         inbound_email_domain: Some("inbound.baton.local".into()),
         shops: None,
         loopback_shops: true,
+        survey_secret: Some(local_secret("SURVEY_TOKEN_SECRET")),
+        public_url: Some("https://api.baton.test".into()),
     }
+}
+
+/// A customer's request to the survey page (`form`: the posted answer), as the HTTP API
+/// hands it over: status and page.
+pub async fn survey_call(deps: &agent_api::Deps, method: &str, path: &str, form: Option<&str>) -> (u16, String) {
+    let mut req = http_request(
+        method,
+        path,
+        "",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        None,
+        "198.51.100.20",
+    );
+    if let Some(f) = form {
+        *req.body_mut() = lambda_http::Body::Text(f.to_owned());
+    }
+    let resp = agent_api::handler(deps, req).await.unwrap();
+    (
+        resp.status().as_u16(),
+        String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
+    )
 }
 
 /// The test stack's channel-secrets key in the local KMS (none in templates without one).

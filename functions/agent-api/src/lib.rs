@@ -24,6 +24,7 @@ mod reports;
 mod routing;
 mod shop;
 mod sla;
+mod surveys;
 mod tickets;
 mod views;
 
@@ -72,6 +73,11 @@ pub struct Deps {
     pub shops: Option<Arc<baton_app::shop::Shops>>,
     /// Shops on loopback addresses may be connected (local development only).
     pub loopback_shops: bool,
+    /// Signs the e-mailed survey links (`SURVEY_TOKEN_SECRET`); `None`: no e-mail surveys.
+    pub survey_secret: Option<String>,
+    /// The API's public base URL for those links (`PUBLIC_API_URL`, a custom domain);
+    /// `None`: the host the agent called.
+    pub public_url: Option<String>,
 }
 
 impl Deps {
@@ -129,6 +135,8 @@ impl Deps {
             media: Some(Arc::new(baton_aws::graph::GraphMedia::from_env(tokens))),
             secrets,
             inbound_email_domain: baton_aws::config::optional_env_var("INBOUND_EMAIL_DOMAIN"),
+            survey_secret: baton_aws::config::optional_env_var("SURVEY_TOKEN_SECRET"),
+            public_url: baton_aws::config::optional_env_var("PUBLIC_API_URL"),
         })
     }
 }
@@ -142,6 +150,16 @@ pub enum Access {
     Agent,
     /// Admins only; agents get `403`.
     Admin,
+    /// No token: the customer's survey page, authorised by its signed link.
+    Survey,
+}
+
+fn host(req: &Request) -> Option<String> {
+    req.headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)))
+        .map(str::to_owned)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +176,8 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 /// Every route. The dispatcher (`dispatch`) and the OpenAPI document follow this table.
 pub const ROUTES: &[Route] = &[
     route("GET", "/v1/openapi.json", Access::Public),
+    route("GET", "/v1/surveys/{token}", Access::Survey),
+    route("POST", "/v1/surveys/{token}", Access::Survey),
     route("GET", "/v1/tickets", Access::Agent),
     route("POST", "/v1/tickets/next", Access::Agent),
     route("GET", "/v1/tickets/{number}", Access::Agent),
@@ -227,9 +247,22 @@ pub struct Ctx<'a> {
     pub query: HashMap<String, String>,
     pub body: &'a [u8],
     pub now: Timestamp,
+    /// The `Host` the caller reached the API on.
+    pub host: Option<String>,
 }
 
 impl Ctx<'_> {
+    /// Where survey links point: the configured public URL, else the host called.
+    pub fn survey_links(&self) -> Option<baton_app::csat::SurveyLinks> {
+        let secret = self.deps.survey_secret.clone()?;
+        let base_url = match (&self.deps.public_url, &self.host) {
+            (Some(url), _) => url.clone(),
+            (None, Some(host)) => format!("https://{host}"),
+            (None, None) => return None,
+        };
+        Some(baton_app::csat::SurveyLinks { base_url, secret })
+    }
+
     pub fn param(&self, name: &str) -> &str {
         self.params.get(name).map(String::as_str).unwrap_or_default()
     }
@@ -297,6 +330,7 @@ pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, Str
                     "number" => "number",
                     "id" => "id",
                     "index" => "index",
+                    "token" => "token",
                     _ => return None,
                 };
                 params.insert(name, (*g).to_owned());
@@ -349,8 +383,10 @@ async fn handle(deps: &Deps, req: &Request, method: &Method, path: &str) -> Resu
             format!("{method} is not allowed here"),
         ));
     };
-    if route.access == Access::Public {
-        return openapi::serve();
+    match route.access {
+        Access::Public => return openapi::serve(),
+        Access::Survey => return surveys::page(deps, req, method, &params).await,
+        Access::Agent | Access::Admin => {}
     }
     let caller = deps.auth.authenticate(req)?;
     let caller = auth::directory_caller(deps.store.as_ref(), caller, deps.clock.now()).await?;
@@ -383,6 +419,7 @@ async fn handle(deps: &Deps, req: &Request, method: &Method, path: &str) -> Resu
             .unwrap_or_default(),
         body,
         now: deps.clock.now(),
+        host: host(req),
     };
     dispatch(route, &ctx).await
 }

@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         sla::get, sla::put, sla::import_holidays,
         shop::get, shop::put, shop::delete, shop::check, shop::refresh_orders,
         reports::ai, reports::team, reports::get_settings, reports::put_settings,
+        crate::surveys::page_doc, crate::surveys::answer_doc,
     ),
     components(schemas(ErrorBody, ErrorDetail, TicketPage, TicketDetail, ActionResult, baton_domain::ticket_query::TicketSort)),
     modifiers(&BearerAuth)

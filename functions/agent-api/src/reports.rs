@@ -55,7 +55,8 @@ pub struct Report<R> {
     pub days_read: usize,
 }
 
-/// How the tenant's reports count (both fields are required; a missing one is named).
+/// How the tenant's reports count (the first two fields are required; a missing one is
+/// named) and how its satisfaction surveys are offered.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ReportSettingsBody {
@@ -65,6 +66,10 @@ pub struct ReportSettingsBody {
     /// Hours after an AI answer within which the customer's return claws its resolution
     /// back (1–168; 24 by default).
     pub ai_resolution_window_hours: u32,
+    /// The satisfaction surveys: per channel on or off, the delay after the resolve, the
+    /// question, WhatsApp's template outside the window, how long e-mailed links last.
+    /// Absent: unchanged.
+    pub survey: Option<baton_domain::csat::SurveySettings>,
 }
 
 enum Kind {
@@ -200,6 +205,7 @@ fn settings_body(t: &Tenant) -> ReportSettingsBody {
     ReportSettingsBody {
         time_zone: t.time_zone.clone(),
         ai_resolution_window_hours: t.reports.ai_resolution_window_hours,
+        survey: Some(t.reports.survey.clone()),
     }
 }
 
@@ -239,14 +245,21 @@ pub async fn put_settings(ctx: &Ctx<'_>) -> Res {
         "ai_resolution_window_hours",
         format!("must be 1 to {}", ReportSettings::MAX_WINDOW_HOURS),
     );
+    for (field, reason) in body.survey.iter().flat_map(|s| s.problems()) {
+        f.check(false, field, reason);
+    }
     f.finish()?;
+    let tenant = or_not_found(ctx.deps.store.get_tenant(&ctx.caller.tenant).await, "tenant")?;
     let reports = ReportSettings {
         ai_resolution_window_hours: body.ai_resolution_window_hours,
+        survey: body.survey.clone().unwrap_or(tenant.reports.survey),
     };
     ctx.deps
         .store
         .set_report_settings(&ctx.caller.tenant, &body.time_zone, &reports)
         .await?;
     tracing::info!(time_zone = %body.time_zone, "report settings changed");
-    ok(&body)
+    let mut saved = body;
+    saved.survey = Some(reports.survey);
+    ok(&saved)
 }

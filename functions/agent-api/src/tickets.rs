@@ -189,12 +189,19 @@ pub async fn detail(ctx: &Ctx<'_>) -> Res {
         .await
         .ok()
         .map(|c| c.owner);
+    let surveys = ctx
+        .deps
+        .store
+        .list_surveys(tenant, ticket.number, &PageRequest::default())
+        .await?
+        .items;
     ok(&TicketDetail {
         ticket: TicketView::new(&ticket, ctx.now),
         customer: customer.as_ref().map(CustomerView::from),
         conversation_owner: owner,
         thread: thread.items.iter().map(ThreadEntry::from).collect(),
         thread_next_cursor: thread.next_cursor,
+        surveys: surveys.iter().map(SurveyView::from).collect(),
     })
 }
 
@@ -357,6 +364,25 @@ pub async fn reply(ctx: &Ctx<'_>) -> Res {
         Err(err) => return Err(commit_error(ctx, err).await),
     };
     action_result(ctx, StatusCode::CREATED, &after, &e)
+}
+
+/// The satisfaction survey of the cycle the caller just resolved, if the tenant surveys
+/// the ticket's channel and the customer can be reached there.
+async fn survey_offer(ctx: &Ctx<'_>, resolved: &Ticket) -> Result<Option<baton_app::csat::Offering>, ApiError> {
+    let settings = ctx.deps.store.get_tenant(&ctx.caller.tenant).await?.reports.survey;
+    let to = match recipient(ctx, resolved).await {
+        Ok(to) => to,
+        Err(_) => return Ok(None),
+    };
+    let links = ctx.survey_links();
+    Ok(baton_app::csat::offer(
+        &settings,
+        resolved,
+        Some(&ctx.caller.agent),
+        &to,
+        links.as_ref(),
+        ctx.now,
+    ))
 }
 
 /// Where a reply to the ticket's customer goes: their identity on the ticket's channel.
@@ -698,6 +724,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
     let before = load_at(ctx, body.version).await?;
     let mut after = before.clone();
     let mut entries = Vec::new();
+    let mut resolved = false;
     if let Some(Ok(target)) = status {
         if target != before.status {
             let action = match (before.status, target) {
@@ -709,6 +736,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
                 (_, Status::Closed) => Action::Close,
             };
             after.apply(action, ctx.now)?;
+            resolved = action == Action::Resolve;
             entries.push(event(
                 ctx,
                 &before,
@@ -773,9 +801,19 @@ pub async fn patch(ctx: &Ctx<'_>) -> Res {
                 Effect::route(&key, &request, ctx.now)
             });
     more.extend(route.iter().cloned().map(Write::RecordEffect));
+    let survey = match resolved && body.survey != Some(false) {
+        true => survey_offer(ctx, &after).await?,
+        false => None,
+    };
+    if let Some(s) = &survey {
+        more.extend(s.writes());
+    }
     let after = commit_with(ctx, &before, after, &entries, more, Capacity::None).await?;
     if let Some(effect) = route {
         baton_app::relay::relay(ctx.deps.store.as_ref(), &ctx.deps.queues, &[effect], ctx.now).await;
+    }
+    if let Some(s) = survey {
+        s.relay(ctx.deps.store.as_ref(), &ctx.deps.queues, ctx.now).await;
     }
     action_result(ctx, StatusCode::OK, &after, &first)
 }

@@ -469,6 +469,46 @@ pub struct TicketDetail {
     pub thread: Vec<ThreadEntry>,
     /// Pass as `thread_cursor` for more of the thread.
     pub thread_next_cursor: Option<String>,
+    /// The satisfaction survey of each resolution cycle, oldest first.
+    pub surveys: Vec<SurveyView>,
+}
+
+/// One cycle's survey as the agent sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurveyView {
+    pub cycle: u32,
+    pub channel: Channel,
+    pub resolved_by: baton_domain::csat::ResolvedBy,
+    /// The agent whose resolution it rates.
+    pub agent: Option<String>,
+    pub resolved_at: String,
+    pub offer: baton_domain::csat::Offer,
+    /// 1 to 5, once answered.
+    pub rating: Option<u8>,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    pub answered_at: Option<String>,
+    /// How often the customer answered (the last answer counts).
+    pub answers: u32,
+}
+
+impl From<&baton_domain::csat::Survey> for SurveyView {
+    fn from(s: &baton_domain::csat::Survey) -> Self {
+        let r = s.response.as_ref();
+        SurveyView {
+            cycle: s.cycle,
+            channel: s.channel,
+            resolved_by: s.resolved_by.clone(),
+            agent: s.agent.as_ref().map(|a| a.to_string()),
+            resolved_at: s.resolved_at.to_string(),
+            offer: s.offer.clone(),
+            rating: r.map(|r| r.rating),
+            comment: r.and_then(|r| r.comment.clone()),
+            reason: r.and_then(|r| r.reason.clone()),
+            answered_at: r.map(|r| r.answered_at.to_string()),
+            answers: r.map_or(0, |r| r.answers),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -511,6 +551,9 @@ pub struct PatchBody {
     pub tags: Option<Vec<String>>,
     /// A team id; an empty string clears the team.
     pub team: Option<String>,
+    /// With `status: resolved`: `false` resolves without a satisfaction survey (a spam
+    /// thread, a duplicate); otherwise the tenant's survey settings decide.
+    pub survey: Option<bool>,
 }
 
 // ------------------------------------------------------------------ directory

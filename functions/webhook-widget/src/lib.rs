@@ -34,18 +34,19 @@ const MAX_PAGE: u32 = 100;
 pub struct Deps {
     pub store: Arc<dyn Store>,
     pub inbound_queue: Arc<dyn Queue>,
+    /// Where a survey answer's analytics event is relayed.
+    pub queues: baton_app::Queues,
     pub token_secret: String,
     pub clock: Box<dyn Clock>,
 }
 
 impl Deps {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, baton_aws::ConfigError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(Deps {
             store: Arc::new(baton_aws::DynamoStore::from_env(sdk)?),
-            inbound_queue: Arc::new(baton_aws::SqsQueue::from_env(
-                aws_sdk_sqs::Client::new(sdk),
-                "INBOUND_QUEUE_URL",
-            )?),
+            queues: baton_aws::SqsQueue::relay_queues(&sqs, &[baton_domain::outbox::EffectTarget::Analytics])?,
+            inbound_queue: Arc::new(baton_aws::SqsQueue::from_env(sqs, "INBOUND_QUEUE_URL")?),
             token_secret: baton_aws::env_var("WIDGET_TOKEN_SECRET", "the key that signs widget visitor tokens")?,
             clock: Box::new(SystemClock),
         })
@@ -133,6 +134,9 @@ async fn route(deps: &Deps, req: &Request, origin: Option<&str>) -> (Answer, Opt
         (&Method::POST, ["widget", "v1", "conversations"]) => start(deps, req, origin).await,
         (&Method::POST, ["widget", "v1", "conversations", id, "messages"]) => {
             with_visitor(deps, req, origin, id, |claims| post_message(deps, req, claims)).await
+        }
+        (&Method::POST, ["widget", "v1", "conversations", id, "survey"]) => {
+            with_visitor(deps, req, origin, id, |c| answer_survey(deps, req, c)).await
         }
         (&Method::GET, ["widget", "v1", "conversations", id, "messages"]) => {
             with_visitor(deps, req, origin, id, |claims| list_messages(deps, req, claims)).await
@@ -422,7 +426,74 @@ fn view(m: &Message) -> Value {
         (_, Author::Agent { .. }) => "agent",
         (_, Author::System) => "system",
     };
-    json!({ "id": m.id.to_string(), "from": from, "text": m.text, "created_at": m.created_at })
+    let mut v = json!({ "id": m.id.to_string(), "from": from, "text": m.text, "created_at": m.created_at });
+    if let Some(s) = m.survey {
+        // Answered with `POST …/survey` and these numbers.
+        v["survey"] = json!({ "ticket": s.ticket.0, "cycle": s.cycle, "ratings": [1, 2, 3, 4, 5] });
+    }
+    v
+}
+
+/// A survey message is shown once its sender released it (after the tenant's delay, its
+/// ticket still resolved); a withdrawn one never.
+fn shown(m: &Message) -> bool {
+    m.survey.is_none() || matches!(m.delivery, Some(DeliveryStatus::Sent | DeliveryStatus::Delivered))
+}
+
+/// A survey not yet released: the poll stops before it, so the cursor does not pass it.
+fn waiting(m: &Message) -> bool {
+    m.survey.is_some() && m.delivery == Some(DeliveryStatus::Queued)
+}
+
+#[derive(Deserialize)]
+struct SurveyAnswer {
+    ticket: u64,
+    cycle: u32,
+    rating: u8,
+    comment: Option<String>,
+    reason: Option<String>,
+}
+
+/// The visitor answers a survey of their own conversation (again: the answer changes).
+async fn answer_survey(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answer {
+    let body: SurveyAnswer = match json_body(req) {
+        Ok(b) => b,
+        Err(a) => return a,
+    };
+    let answer = match baton_domain::csat::Answer::new(
+        &body.rating.to_string(),
+        body.comment.as_deref(),
+        body.reason.as_deref(),
+    ) {
+        Ok(a) => a,
+        Err((field, reason)) => return field_error(widget::FieldError { field, reason }),
+    };
+    let ticket = baton_domain::TicketNumber(body.ticket);
+    match deps.store.get_survey(&claims.tenant, ticket, body.cycle).await {
+        Ok(s) if s.conversation_id == claims.conversation && s.offer != baton_domain::csat::Offer::Withdrawn => {}
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such survey in this conversation",
+            )
+        }
+        Err(e) => return store_error(e),
+    }
+    match baton_app::csat::answer(
+        deps.store.as_ref(),
+        &deps.queues,
+        &claims.tenant,
+        ticket,
+        body.cycle,
+        &answer,
+        deps.clock.now(),
+    )
+    .await
+    {
+        Ok(_) => ok(StatusCode::OK, json!({ "rating": answer.rating, "status": "recorded" })),
+        Err(e) => store_error(e),
+    }
 }
 
 async fn list_messages(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answer {
@@ -450,7 +521,15 @@ async fn list_messages(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
         .list_messages_after(&claims.tenant, claims.conversation, after, limit)
         .await
     {
-        Ok(messages) => {
+        Ok(mut messages) => {
+            if let Some(stop) = messages.iter().position(waiting) {
+                messages.truncate(stop);
+            }
+            let cursor = messages
+                .last()
+                .map(|m| m.id.to_string())
+                .or_else(|| after.map(|a| a.to_string()));
+            messages.retain(shown);
             // The visitor's widget has them now: the widget's "delivered".
             for m in messages.iter().filter(|m| {
                 m.direction == Direction::Outbound
@@ -469,10 +548,6 @@ async fn list_messages(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
                     tracing::warn!(error = %e, "could not mark a polled reply delivered");
                 }
             }
-            let cursor = messages
-                .last()
-                .map(|m| m.id.to_string())
-                .or_else(|| after.map(|a| a.to_string()));
             ok(
                 StatusCode::OK,
                 json!({ "messages": messages.iter().map(view).collect::<Vec<_>>(), "cursor": cursor }),

@@ -19,6 +19,7 @@
 
 use crate::delivery::{self, Attempt};
 use baton_domain::conversation::{Author, Direction, Message};
+use baton_domain::csat::{self, Offer, Survey};
 use baton_domain::error::RecordError;
 use baton_domain::meta_send::{self, MetaFailure, Reach};
 use baton_domain::outbound::OutboundMessage;
@@ -64,6 +65,12 @@ pub enum Delivered {
     Unconfirmed,
     /// The widget polls for its replies: nothing to send.
     Polled,
+    /// A survey the channel does not allow now (outside its window, no template).
+    NotOffered {
+        reason: String,
+    },
+    /// A survey whose ticket was reopened before it went out, or that went out already.
+    Withdrawn,
     Duplicate,
 }
 
@@ -75,7 +82,7 @@ pub async fn deliver(
 ) -> Result<Delivered, RecordError> {
     match out.channel {
         Channel::Whatsapp | Channel::Instagram => {}
-        Channel::Widget => return Ok(Delivered::Polled),
+        Channel::Widget => return widget(ports.store, out).await,
         Channel::Email => return Err(RecordError::Bad("an e-mail reply on the channel queue".into())),
     }
     let Some(claimed) = delivery::claim(ports.store, ports.clock, SCOPE, out, remaining).await? else {
@@ -83,6 +90,21 @@ pub async fn deliver(
     };
     let result = send(ports, out, &claimed.key, &claimed.hash).await;
     delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
+}
+
+/// The widget polls for its replies; a survey is shown there from now on (unless its
+/// ticket was reopened meanwhile).
+async fn widget(store: &dyn Store, out: &OutboundMessage) -> Result<Delivered, RecordError> {
+    let Some(at) = out.survey else {
+        return Ok(Delivered::Polled);
+    };
+    let Some(survey) = crate::csat::to_send(store, out, at).await? else {
+        return Ok(Delivered::Withdrawn);
+    };
+    let sent = baton_domain::conversation::DeliveryStatus::Sent;
+    delivery::mark(store, &out.into(), sent, None).await?;
+    crate::csat::settle(store, out, &survey, Offer::Sent { how: "inline".into() }).await?;
+    Ok(Delivered::Polled)
 }
 
 /// One request to make, and how it goes.
@@ -107,19 +129,31 @@ async fn send(
     };
     let ticket = out.ticket.or(conversation.ticket);
     let by_human = matches!(message.author, Author::Agent { .. });
+    let survey = match out.survey {
+        Some(at) => match crate::csat::to_send(store, out, at).await? {
+            Some(s) => Some(s),
+            None => return Ok(Delivered::Withdrawn),
+        },
+        None => None,
+    };
     let last_inbound = last_customer_message(&thread).map(|m| m.sent_at.unwrap_or(m.created_at));
     let now = clock.now();
-    let template = tenant
-        .channels
-        .whatsapp
-        .as_ref()
-        .and_then(|w| w.outside_window_template.clone());
+    // Outside the window a survey has its own template (with its quick-reply buttons).
+    let template = match &survey {
+        Some(_) => tenant.reports.survey.whatsapp_template.clone(),
+        None => tenant
+            .channels
+            .whatsapp
+            .as_ref()
+            .and_then(|w| w.outside_window_template.clone()),
+    };
     let reach = match out.channel {
         Channel::Whatsapp => meta_send::whatsapp_reach(last_inbound, now, template.as_ref()),
         _ => meta_send::instagram_reach(
             last_inbound,
             now,
-            by_human,
+            // The HUMAN_AGENT tag is for a person's reply, never for a survey.
+            by_human && survey.is_none(),
             tenant
                 .channels
                 .instagram
@@ -141,16 +175,30 @@ async fn send(
         return disconnected(ports, &tenant, out, "the channel has no access token").await;
     };
     let parts = match &reach {
+        Reach::Closed(reason) if survey.is_some() => return not_offered(store, out, survey.as_ref(), reason).await,
         Reach::Closed(reason) => {
             delivery::record_failed(store, clock, out, ticket, "needs_follow_up", reason).await?;
             return Ok(Delivered::NeedsFollowUp {
                 reason: (*reason).to_owned(),
             });
         }
-        Reach::Template(t) => vec![Part {
-            body: meta_send::whatsapp_template(&out.to, t, &out.text, ticket),
-            how: "template",
-        }],
+        Reach::Template(t) => {
+            let body = meta_send::whatsapp_template(&out.to, t, &out.text, ticket);
+            vec![Part {
+                body: match &survey {
+                    Some(s) => meta_send::with_quick_reply_payloads(
+                        body,
+                        &choices(s, &csat::WHATSAPP_CHOICES)
+                            .into_iter()
+                            .map(|(p, _)| p)
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => body,
+                },
+                how: "template",
+            }]
+        }
+        Reach::Open if survey.is_some() => vec![survey_part(out, survey.as_ref().expect("checked"))],
         Reach::Open | Reach::HumanAgentTag => text_parts(out, matches!(reach, Reach::HumanAgentTag)),
     };
     let mut ids = Vec::new();
@@ -200,6 +248,11 @@ async fn send(
                         delivery::abandon_attempt(store, ATTEMPT_SCOPE, &part_key, &token_claim).await;
                         return disconnected(ports, &tenant, out, &meta_send::plain_reason(e.code, &e.message)).await;
                     }
+                    MetaFailure::WindowClosed if i == 0 && survey.is_some() => {
+                        delivery::abandon_attempt(store, ATTEMPT_SCOPE, &part_key, &token_claim).await;
+                        let reason = meta_send::plain_reason(e.code, &e.message);
+                        return not_offered(store, out, survey.as_ref(), &reason).await;
+                    }
                     MetaFailure::WindowClosed if i == 0 => {
                         delivery::abandon_attempt(store, ATTEMPT_SCOPE, &part_key, &token_claim).await;
                         // Meta knows the window better than our clock: the template, if
@@ -221,11 +274,59 @@ async fn send(
         }
     }
     delivery::record_sent(store, out, &ids).await?;
+    if let Some(s) = &survey {
+        crate::csat::settle(store, out, s, Offer::Sent { how: how.to_owned() }).await?;
+    }
     healthy(ports, &tenant, out.channel).await;
     tracing::info!(parts = ids.len(), how, "reply sent");
     Ok(Delivered::Sent {
         ids,
         how: how.to_owned(),
+    })
+}
+
+/// The survey's choices as `(payload, title)`.
+fn choices(survey: &Survey, scale: &[(u8, &str)]) -> Vec<(String, String)> {
+    scale
+        .iter()
+        .map(|(rating, title)| {
+            (
+                csat::choice_payload(survey.ticket, survey.cycle, *rating),
+                (*title).to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Inside the window: WhatsApp's reply buttons, Instagram's quick replies.
+fn survey_part(out: &OutboundMessage, survey: &Survey) -> Part {
+    match out.channel {
+        Channel::Whatsapp => Part {
+            body: meta_send::whatsapp_buttons(&out.to, &out.text, &choices(survey, &csat::WHATSAPP_CHOICES)),
+            how: "buttons",
+        },
+        _ => Part {
+            body: meta_send::instagram_quick_replies(&out.to, &out.text, &choices(survey, &csat::INSTAGRAM_CHOICES)),
+            how: "quick_replies",
+        },
+    }
+}
+
+/// The survey may not go out on this channel now: recorded as not offered, with why.
+async fn not_offered(
+    store: &dyn Store,
+    out: &OutboundMessage,
+    survey: Option<&Survey>,
+    reason: &str,
+) -> Result<Delivered, RecordError> {
+    if let Some(s) = survey {
+        let offer = Offer::NotOffered {
+            reason: reason.to_owned(),
+        };
+        crate::csat::settle(store, out, s, offer).await?;
+    }
+    Ok(Delivered::NotOffered {
+        reason: reason.to_owned(),
     })
 }
 

@@ -216,6 +216,24 @@ impl<'a> From<&'a OutboundMessage> for Target<'a> {
     }
 }
 
+/// Marks the message's delivery `status` (with the reason it failed, if it did), without
+/// a channel id.
+pub async fn mark(
+    store: &dyn Store,
+    out: &Target<'_>,
+    status: DeliveryStatus,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let outcome = DeliveryOutcome {
+        status,
+        channel_message_id: None,
+        error: error.map(str::to_owned),
+    };
+    store
+        .record_delivery(out.tenant, out.conversation, out.message, &outcome)
+        .await
+}
+
 /// The message did not reach the customer: marked failed with `reason` and, when there
 /// is a ticket, an event on its timeline where the agent sees it. `kind` says what to do:
 /// `rejected` (never retried), `needs_follow_up` (the channel's window is closed),
@@ -229,18 +247,7 @@ pub async fn record_failed<'a>(
     reason: &str,
 ) -> Result<(), StoreError> {
     let out: Target<'a> = target.into();
-    store
-        .record_delivery(
-            out.tenant,
-            out.conversation,
-            out.message,
-            &DeliveryOutcome {
-                status: DeliveryStatus::Failed,
-                channel_message_id: None,
-                error: Some(reason.to_owned()),
-            },
-        )
-        .await?;
+    mark(store, &out, DeliveryStatus::Failed, Some(reason)).await?;
     let Some(ticket) = ticket else {
         tracing::warn!(kind, "a reply without a ticket did not reach the customer");
         return Ok(());

@@ -66,6 +66,8 @@ pub enum Sent {
     Undeliverable { reason: String },
     /// Done before.
     Duplicate,
+    /// A survey whose ticket was reopened before it went out, or that went out already.
+    Withdrawn,
 }
 
 /// Sends one reply, once. `remaining` is the invocation's time left: the claim lasts no
@@ -98,6 +100,13 @@ async fn send(
 ) -> Result<Sent, RecordError> {
     let (store, clock) = (ports.store, ports.clock);
     let (tenant, conversation) = delivery::load(store, out).await?;
+    let survey = match out.survey {
+        Some(at) => match crate::csat::to_send(store, out, at).await? {
+            Some(s) => Some(s),
+            None => return Ok(Sent::Withdrawn),
+        },
+        None => None,
+    };
     let ticket = match out.ticket {
         Some(n) => match store.get_ticket(&out.tenant_id, n).await {
             Ok(t) => Some(t),
@@ -139,7 +148,7 @@ async fn send(
         .unwrap_or_default();
     let mail = compose(config, &tenant, &subject, ticket.as_ref(), &thread, out, clock.now());
     let raw = mail_out::build(&mail);
-    match delivery::begin_attempt(store, clock, ATTEMPT_SCOPE, key, hash).await? {
+    let sent = match delivery::begin_attempt(store, clock, ATTEMPT_SCOPE, key, hash).await? {
         Attempt::Fresh(token) => match ports.mailer.send_raw(&raw).await {
             Ok(ses_id) => {
                 let message_id = mail_out::ses_message_id(&ses_id, &config.region);
@@ -186,14 +195,21 @@ async fn send(
         Attempt::Interrupted => {
             // Recorded as sent already (the marker's completion was what failed)?
             let stored = thread.iter().find(|m| m.id == out.message_id);
-            if let Some(message_id) = stored.and_then(|m| m.channel_message_id.clone()) {
-                return Ok(Sent::Sent { message_id });
+            match stored.and_then(|m| m.channel_message_id.clone()) {
+                Some(message_id) => Ok(Sent::Sent { message_id }),
+                None => {
+                    tracing::warn!("an earlier invocation stopped during the send; not sending again");
+                    delivery::record_failed(store, clock, out, number, "unconfirmed", delivery::UNCONFIRMED).await?;
+                    Ok(Sent::Unconfirmed)
+                }
             }
-            tracing::warn!("an earlier invocation stopped during the send; not sending again");
-            delivery::record_failed(store, clock, out, number, "unconfirmed", delivery::UNCONFIRMED).await?;
-            Ok(Sent::Unconfirmed)
         }
+    };
+    if let (Some(s), Ok(Sent::Sent { .. })) = (&survey, &sent) {
+        let offer = baton_domain::csat::Offer::Sent { how: "link".into() };
+        crate::csat::settle(store, out, s, offer).await?;
     }
+    sent
 }
 
 /// The message as the customer will get it.

@@ -10,6 +10,7 @@
 pub mod analytics;
 pub mod channel_out;
 pub mod connections;
+pub mod csat;
 pub mod delivery;
 pub mod email_out;
 pub mod intake;

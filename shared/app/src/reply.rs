@@ -4,7 +4,7 @@
 //! puts it on the outbound queue.
 
 use baton_domain::conversation::{Author, DeliveryStatus, Direction, Message};
-use baton_domain::outbound::OutboundMessage;
+use baton_domain::outbound::{OutboundMessage, SurveyRef};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::Write;
 use baton_domain::{Channel, ConversationId, TenantId, TicketNumber, Timestamp};
@@ -23,6 +23,8 @@ pub struct Recipient {
 pub struct Reply {
     pub message: Message,
     pub effect: Effect,
+    /// What the sender gets (the effect's body).
+    pub out: OutboundMessage,
 }
 
 impl Reply {
@@ -55,6 +57,7 @@ impl Reply {
             sender: None,
             original: None,
             choices: vec![],
+            survey: None,
         };
         let out = OutboundMessage {
             tenant_id: to.tenant_id.clone(),
@@ -64,11 +67,23 @@ impl Reply {
             to: to.to.clone(),
             text,
             ticket,
+            survey: None,
         };
         Reply {
             message,
             effect: Effect::reply(kind, business_key, &out, now),
+            out,
         }
+    }
+
+    /// The reply asks `survey`: the sender sends `text` (the message keeps its own, so a
+    /// link meant for the customer is not in the agents' thread), when `due`.
+    pub fn asking(mut self, kind: &str, business_key: &str, survey: SurveyRef, text: String, due: Timestamp) -> Reply {
+        self.out.survey = Some(survey);
+        self.out.text = text;
+        self.message.survey = Some(survey);
+        self.effect = Effect::reply(kind, business_key, &self.out, due);
+        self
     }
 
     /// The two writes that record it: the effect first, so a repeat is told by it.

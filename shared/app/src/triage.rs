@@ -60,9 +60,22 @@ pub struct Deps {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Handled {
-    Answered { message_id: String },
-    HandedOff { ticket: TicketNumber, reason: String },
-    AddedToTicket { ticket: TicketNumber },
+    Answered {
+        message_id: String,
+    },
+    HandedOff {
+        ticket: TicketNumber,
+        reason: String,
+    },
+    AddedToTicket {
+        ticket: TicketNumber,
+    },
+    /// A tap on a survey's button or quick reply: the answer is recorded, the resolved
+    /// ticket stays resolved and the AI stays quiet.
+    SurveyAnswered {
+        ticket: TicketNumber,
+        rating: u8,
+    },
     Duplicate,
 }
 
@@ -150,6 +163,9 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         }
         other => other?,
     };
+    if let Some(done) = survey_answer(deps, inbound, now).await? {
+        return Ok(done);
+    }
     if conversation.owner == Owner::Human {
         if let Some(number) = conversation.ticket {
             tracing::Span::current().record("ticket", number.0);
@@ -253,6 +269,45 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     }
 }
 
+/// The message is a tap on one of this conversation's survey choices (WhatsApp buttons,
+/// a template's quick reply, Instagram quick replies): recorded as the answer. A payload
+/// naming another conversation's survey is just a message.
+async fn survey_answer(deps: &Deps, inbound: &InboundMessage, now: Timestamp) -> Result<Option<Handled>, RecordError> {
+    let Some((ticket, cycle, rating)) = inbound
+        .message
+        .attachments
+        .iter()
+        .filter(|a| a.kind == "reply")
+        .find_map(|a| baton_domain::csat::parse_choice(&a.reference))
+    else {
+        return Ok(None);
+    };
+    match deps.store.get_survey(&inbound.tenant_id, ticket, cycle).await {
+        Ok(s) if s.conversation_id == inbound.conversation_id => {}
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            tracing::warn!(ticket = %ticket, "a survey choice for no survey of this conversation; taken as a message");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let answer = baton_domain::csat::Answer {
+        rating,
+        comment: None,
+        reason: None,
+    };
+    crate::csat::answer(
+        deps.store.as_ref(),
+        &deps.queues,
+        &inbound.tenant_id,
+        ticket,
+        cycle,
+        &answer,
+        now,
+    )
+    .await?;
+    Ok(Some(Handled::SurveyAnswered { ticket, rating }))
+}
+
 /// Answers the customer from the shop (or asks for the order's number or proof), or hands
 /// off as the order step decided.
 async fn settle_order(
@@ -327,6 +382,7 @@ async fn store_inbound(
         sender: Some(inbound.sender()),
         original: inbound.email.as_ref().and_then(|e| e.original.clone()),
         choices: vec![],
+        survey: None,
     };
     match deps.store.append_message(&message).await {
         Ok(()) => Ok(message),

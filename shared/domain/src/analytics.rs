@@ -107,6 +107,17 @@ pub enum Fact {
     SlaBreached {
         target: Target,
     },
+    /// The customer answered a survey (`previous`: the rating this answer replaces). It
+    /// counts on the day of the resolution it rates, so a late or changed answer moves
+    /// the same day's numbers.
+    CsatAnswered {
+        rating: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<u8>,
+        cycle: u32,
+        resolved_by: crate::csat::ResolvedBy,
+        resolved_at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +155,7 @@ impl Event {
     pub fn counts_at(&self) -> Timestamp {
         match &self.fact {
             Fact::CustomerReturned { answered_at, .. } => *answered_at,
+            Fact::CsatAnswered { resolved_at, .. } => *resolved_at,
             _ => self.at,
         }
     }
@@ -422,6 +434,26 @@ pub fn increments(e: &Event) -> Increments {
             }
         }
         Fact::SlaBreached { target } => count(format!("sla_breached:{}", wire_name(target))),
+        Fact::CsatAnswered {
+            rating,
+            previous,
+            resolved_by,
+            ..
+        } => {
+            let by = wire_name(resolved_by);
+            let satisfied = |r: u8| i64::from(r >= crate::csat::SATISFIED);
+            let (was_counted, was_rating, was_satisfied) =
+                previous.map_or((0, 0, 0), |p| (1, i64::from(p), satisfied(p)));
+            for (name, delta) in [
+                (format!("csat_responses:{by}"), 1 - was_counted),
+                (format!("csat_rating:{by}"), i64::from(*rating) - was_rating),
+                (format!("csat_satisfied:{by}"), satisfied(*rating) - was_satisfied),
+            ] {
+                if delta != 0 {
+                    i.counters.push((name, delta));
+                }
+            }
+        }
     }
     let sums: Vec<(String, i64)> = i
         .durations
@@ -625,6 +657,7 @@ mod tests {
             choices: (0..choices)
                 .map(|i| crate::ArticleId::new(format!("a{i}")).unwrap())
                 .collect(),
+            survey: None,
         };
         let day = 24 * 3600;
         let first = [msg(Author::Customer, "2026-12-04T23:50:00Z", 0)];

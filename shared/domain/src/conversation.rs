@@ -238,6 +238,9 @@ pub struct Message {
     /// customer's next message picks one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<ArticleId>,
+    /// The satisfaction survey this message asks (the widget shows its choices inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<crate::outbound::SurveyRef>,
 }
 
 #[cfg(test)]

@@ -163,6 +163,13 @@ pub fn html_from_text(text: &str) -> String {
     html
 }
 
+/// `s` as HTML text (the five special characters escaped).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(s, &mut out);
+    out
+}
+
 fn escape_into(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {

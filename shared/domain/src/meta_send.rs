@@ -18,7 +18,7 @@ pub const SERVICE_WINDOW: time::Duration = time::Duration::hours(24);
 pub const HUMAN_AGENT_WINDOW: time::Duration = time::Duration::days(7);
 
 /// A WhatsApp message template approved for use outside the window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhatsAppTemplate {
     pub name: String,
@@ -101,6 +101,62 @@ pub fn whatsapp_template(to: &str, template: &WhatsAppTemplate, text: &str, tick
         "to": to,
         "type": "template",
         "template": t,
+    })
+}
+
+/// `POST /{phone_number_id}/messages`: a question with reply buttons (at most three; a
+/// title is cut to Meta's 20 characters, the body to 1,024), each `(payload, title)`.
+pub fn whatsapp_buttons(to: &str, body: &str, choices: &[(String, String)]) -> Value {
+    let buttons: Vec<Value> = choices
+        .iter()
+        .take(3)
+        .map(|(id, title)| json!({ "type": "reply", "reply": { "id": id, "title": title.chars().take(20).collect::<String>() } }))
+        .collect();
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": { "text": body.chars().take(1024).collect::<String>() },
+            "action": { "buttons": buttons },
+        },
+    })
+}
+
+/// A template body (see [`whatsapp_template`]) whose quick-reply buttons, in the
+/// template's order, carry these payloads back.
+pub fn with_quick_reply_payloads(mut template_body: Value, payloads: &[String]) -> Value {
+    let buttons = payloads.iter().enumerate().map(|(i, p)| {
+        json!({
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": i.to_string(),
+            "parameters": [{ "type": "payload", "payload": p }],
+        })
+    });
+    let t = &mut template_body["template"];
+    let mut components = t["components"].as_array().cloned().unwrap_or_default();
+    components.extend(buttons);
+    t["components"] = Value::Array(components);
+    template_body
+}
+
+/// `POST /me/messages`: a question with quick replies (at most 13; titles cut to 20
+/// characters), each `(payload, title)`.
+pub fn instagram_quick_replies(recipient: &str, text: &str, choices: &[(String, String)]) -> Value {
+    let replies: Vec<Value> = choices
+        .iter()
+        .take(13)
+        .map(|(payload, title)| {
+            json!({ "content_type": "text", "title": title.chars().take(20).collect::<String>(), "payload": payload })
+        })
+        .collect();
+    json!({
+        "recipient": { "id": recipient },
+        "messaging_type": "RESPONSE",
+        "message": { "text": text, "quick_replies": replies },
     })
 }
 
@@ -249,6 +305,38 @@ mod tests {
 
     fn at(h: i64) -> Timestamp {
         Timestamp::from_unix_millis(1_800_000_000_000 + h * 3_600_000).unwrap()
+    }
+
+    #[test]
+    fn survey_choices_take_each_channel_s_shape_and_limits() {
+        let choices: Vec<(String, String)> = (1..=5)
+            .map(|i| (format!("csat:1:1:{i}"), format!("{i} a title far longer than twenty")))
+            .collect();
+        let wa = whatsapp_buttons("4915550100", "How did we do?", &choices);
+        assert_eq!(wa["type"], "interactive");
+        assert_eq!(wa["interactive"]["type"], "button");
+        let buttons = wa["interactive"]["action"]["buttons"].as_array().unwrap();
+        assert_eq!(buttons.len(), 3, "WhatsApp allows three reply buttons");
+        assert_eq!(buttons[0]["reply"]["title"].as_str().unwrap().chars().count(), 20);
+        let ig = instagram_quick_replies("1254459154682919", "How did we do?", &choices);
+        assert_eq!(ig["messaging_type"], "RESPONSE");
+        let quick = ig["message"]["quick_replies"].as_array().unwrap();
+        assert_eq!(quick.len(), 5);
+        assert_eq!(quick[4]["payload"], "csat:1:1:5");
+        assert_eq!(quick[4]["content_type"], "text");
+        let template = WhatsAppTemplate {
+            name: "csat".into(),
+            language: "en_US".into(),
+            body_parameters: vec![],
+        };
+        let t = with_quick_reply_payloads(
+            whatsapp_template("4915550100", &template, "", None),
+            &["a".into(), "b".into()],
+        );
+        let components = t["template"]["components"].as_array().unwrap();
+        assert_eq!(components.len(), 2, "no body parameters, two buttons");
+        assert_eq!(components[1]["index"], "1");
+        assert_eq!(components[1]["parameters"][0]["payload"], "b");
     }
 
     #[test]

@@ -16,6 +16,17 @@ pub struct OutboundMessage {
     pub to: String,
     pub text: String,
     pub ticket: Option<TicketNumber>,
+    /// The message asks the ticket cycle's satisfaction survey: the sender offers it in
+    /// the channel's own form (buttons, quick replies, template) or records why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyRef>,
+}
+
+/// Which survey a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyRef {
+    pub ticket: TicketNumber,
+    pub cycle: u32,
 }
 
 /// A ticket that needs an assignment (the routing queue).

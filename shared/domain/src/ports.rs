@@ -320,6 +320,20 @@ pub trait TicketStore: Send + Sync {
     /// Tickets whose next SLA deadline is at or before `due_by`, across tenants, for one
     /// shard of the sparse SLA index.
     async fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError>;
+    /// A ticket cycle's survey (`NotFound { "survey" }`).
+    async fn get_survey(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        cycle: u32,
+    ) -> Result<crate::csat::Survey, StoreError>;
+    /// A ticket's surveys, oldest cycle first.
+    async fn list_surveys(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        page: &PageRequest,
+    ) -> Result<Page<crate::csat::Survey>, StoreError>;
 }
 
 #[async_trait]
@@ -457,6 +471,13 @@ pub enum Write {
     },
     /// Records an effect to relay (`AlreadyExists { "effect" }`: it was recorded before).
     RecordEffect(Effect),
+    /// Records a ticket cycle's survey (`AlreadyExists { "survey" }`: offered before).
+    OfferSurvey(crate::csat::Survey),
+    /// Replaces a survey at `expected_version` (`Conflict { "survey" }`).
+    UpdateSurvey {
+        survey: crate::csat::Survey,
+        expected_version: u64,
+    },
 }
 
 /// What a positive capacity move must find on the agent, in the same transaction.

@@ -117,6 +117,35 @@ pub struct Durations {
     pub p90_secs: Option<i64>,
 }
 
+/// Survey answers for resolutions in the range (a changed answer counts once, as it
+/// stands now).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Csat {
+    pub responses: i64,
+    /// Mean rating, 1 to 5, to two decimals.
+    pub average: Option<f64>,
+    /// Ratings of 4 or 5.
+    pub satisfied: i64,
+    /// `satisfied / responses`: the CSAT score.
+    pub score: Option<f64>,
+}
+
+impl Csat {
+    /// The answers about resolutions by `by` (`ai` or `human`).
+    fn of(s: &Sum, by: &str) -> Csat {
+        let responses = s.count(&format!("csat_responses:{by}"));
+        let satisfied = s.count(&format!("csat_satisfied:{by}"));
+        Csat {
+            responses,
+            average: (responses > 0)
+                .then(|| (s.count(&format!("csat_rating:{by}")) as f64 / responses as f64 * 100.0).round() / 100.0),
+            satisfied,
+            score: rate(satisfied, responses),
+        }
+    }
+}
+
 /// The AI report's numbers for one slice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -148,6 +177,10 @@ pub struct AiRow {
     pub handoff_rate: Option<f64>,
     /// Handoffs by reason code.
     pub handoff_reasons: BTreeMap<String, i64>,
+    /// Surveys about what the AI resolved, kept apart from the human CSAT.
+    pub answer_csat: Csat,
+    /// Surveys about what people resolved, for comparison.
+    pub human_csat: Csat,
 }
 
 impl AiRow {
@@ -174,6 +207,8 @@ impl AiRow {
             handoffs: s.count("handoffs"),
             handoff_rate: rate(s.count("handoffs"), conversations),
             handoff_reasons: s.by_prefix("handoff"),
+            answer_csat: Csat::of(s, "ai"),
+            human_csat: Csat::of(s, "human"),
         }
     }
 }
@@ -213,6 +248,8 @@ pub struct TeamRow {
     pub closed: i64,
     /// By target: `first_response`, `next_response`, `resolution`.
     pub sla: BTreeMap<String, SlaAttainment>,
+    /// Surveys about the slice's resolutions (by the agent who resolved, their team).
+    pub csat: Csat,
 }
 
 impl TeamRow {
@@ -248,6 +285,7 @@ impl TeamRow {
             reopen_rate: rate(s.count("reopened"), resolved),
             closed: s.count("closed"),
             sla,
+            csat: Csat::of(s, "human"),
         }
     }
 }

@@ -60,12 +60,15 @@ pub struct ReportSettings {
     /// An AI answer counts as a resolution when the customer neither asks for a person
     /// nor writes again within this many hours of it (Intercom's definition for Fin).
     pub ai_resolution_window_hours: u32,
+    /// The satisfaction surveys: where, when and what they ask.
+    pub survey: crate::csat::SurveySettings,
 }
 
 impl Default for ReportSettings {
     fn default() -> Self {
         ReportSettings {
             ai_resolution_window_hours: 24,
+            survey: crate::csat::SurveySettings::default(),
         }
     }
 }

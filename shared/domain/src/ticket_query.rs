@@ -291,6 +291,17 @@ mod tests {
         async fn get_ticket(&self, _: &TenantId, _: TicketNumber) -> Result<Ticket, StoreError> {
             unreachable!()
         }
+        async fn get_survey(&self, _: &TenantId, _: TicketNumber, _: u32) -> Result<crate::csat::Survey, StoreError> {
+            unreachable!()
+        }
+        async fn list_surveys(
+            &self,
+            _: &TenantId,
+            _: TicketNumber,
+            _: &PageRequest,
+        ) -> Result<crate::ports::Page<crate::csat::Survey>, StoreError> {
+            unreachable!()
+        }
         async fn update_ticket_and_capacity(
             &self,
             _: &Ticket,

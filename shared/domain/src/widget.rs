@@ -2,10 +2,7 @@
 //! page origins may talk to a tenant's widget.
 
 use crate::{ConversationId, TenantId, Timestamp};
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// Longest message a visitor may send, in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
@@ -29,38 +26,15 @@ pub struct VisitorClaims {
     pub expires: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("malformed visitor token")]
-    Malformed,
-    #[error("visitor token signature is invalid")]
-    BadSignature,
-    #[error("visitor token expired")]
-    Expired,
-}
+pub use crate::signed::TokenError;
 
-fn mac(secret: &str) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length")
-}
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-/// `base64url(claims JSON) . base64url(HMAC-SHA256)`.
+/// `base64url(claims JSON) . base64url(HMAC-SHA256)` (see `signed`).
 pub fn sign_token(secret: &str, claims: &VisitorClaims) -> String {
-    let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialise"));
-    let mut m = mac(secret);
-    m.update(payload.as_bytes());
-    format!("{payload}.{}", B64.encode(m.finalize().into_bytes()))
+    crate::signed::sign(secret, claims)
 }
 
 pub fn verify_token(secret: &str, token: &str, now: Timestamp) -> Result<VisitorClaims, TokenError> {
-    let (payload, signature) = token.split_once('.').ok_or(TokenError::Malformed)?;
-    let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
-    let mut m = mac(secret);
-    m.update(payload.as_bytes());
-    m.verify_slice(&signature).map_err(|_| TokenError::BadSignature)?;
-    let claims: VisitorClaims = serde_json::from_slice(&B64.decode(payload).map_err(|_| TokenError::Malformed)?)
-        .map_err(|_| TokenError::Malformed)?;
+    let claims: VisitorClaims = crate::signed::open(secret, token)?;
     if claims.expires < now.unix_seconds() {
         return Err(TokenError::Expired);
     }
@@ -141,7 +115,9 @@ mod tests {
         assert_eq!(verify_token("s3cret", "nodot", now), Err(TokenError::Malformed));
         // Swapping in another conversation breaks the signature.
         let (_, sig) = t.split_once('.').unwrap();
-        let forged = format!("{}.{sig}", B64.encode(serde_json::to_vec(&claims(c.expires)).unwrap()));
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let forged = format!("{}.{sig}", b64.encode(serde_json::to_vec(&claims(c.expires)).unwrap()));
         assert_eq!(verify_token("s3cret", &forged, now), Err(TokenError::BadSignature));
     }
 

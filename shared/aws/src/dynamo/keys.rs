@@ -150,6 +150,13 @@ pub fn timeline(t: &TenantId, n: TicketNumber, id: ulid::Ulid) -> Key {
     key(ticket_partition(t, n), format!("{TIMELINE_PREFIX}{id}"))
 }
 
+pub const SURVEY_PREFIX: &str = "CSAT#";
+
+/// A ticket's survey for one resolution cycle, beside its timeline.
+pub fn survey(t: &TenantId, n: TicketNumber, cycle: u32) -> Key {
+    key(ticket_partition(t, n), format!("{SURVEY_PREFIX}{cycle:06}"))
+}
+
 pub const AGENT_PREFIX: &str = "AGENT#";
 pub const TEAM_PREFIX: &str = "TEAM#";
 pub const ARTICLE_PREFIX: &str = "KB#";

@@ -2,13 +2,13 @@
 //! records.
 
 use super::conversations::{conversation_item, message_item};
-use super::tickets::{capacity_update, rotation_update, ticket_item, timeline_item, versioned_ticket_put};
+use super::tickets::{capacity_update, rotation_update, survey_item, ticket_item, timeline_item, versioned_ticket_put};
 use super::{
-    backend, backend_build, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item, DynamoStore, Item,
-    QuerySpec, SortCondition, TransactFailure,
+    backend, backend_build, is_conditional_failure, keys, n, put_new_in_transaction, s, to_item,
+    versioned_put_in_transaction, DynamoStore, Item, QuerySpec, SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{OutboxStore, Page, PageRequest, ParkedRecord, ParkingStore, UnitOfWork, Write};
 use baton_domain::{StoreError, TicketNumber, Timestamp};
@@ -96,18 +96,7 @@ impl DynamoStore {
             Write::UpdateConversation {
                 conversation,
                 expected_version,
-            } => {
-                let mut item = conversation_item(conversation)?;
-                item.insert("version".into(), n(expected_version + 1));
-                let put = Put::builder()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_exists(PK) AND version = :expected")
-                    .expression_attribute_values(":expected", n(*expected_version))
-                    .build()
-                    .map_err(backend_build)?;
-                Ok(TransactWriteItem::builder().put(put).build())
-            }
+            } => versioned_put_in_transaction(table, conversation_item(conversation)?, *expected_version),
             Write::ClaimForHumans {
                 tenant,
                 conversation,
@@ -147,6 +136,11 @@ impl DynamoStore {
                 last,
             } => rotation_update(table, tenant, team, *expected_seq, last),
             Write::RecordEffect(e) => put_new_in_transaction(table, effect_item(e)?),
+            Write::OfferSurvey(v) => put_new_in_transaction(table, survey_item(v)?),
+            Write::UpdateSurvey {
+                survey,
+                expected_version,
+            } => versioned_put_in_transaction(table, survey_item(survey)?, *expected_version),
         }
     }
 
@@ -189,6 +183,11 @@ impl DynamoStore {
                 current_version: None,
             },
             Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
+            Write::OfferSurvey(_) => StoreError::AlreadyExists { entity: "survey" },
+            Write::UpdateSurvey { survey, .. } => {
+                self.conflict_or_missing("survey", keys::survey(&survey.tenant_id, survey.ticket, survey.cycle))
+                    .await
+            }
         }
     }
 }

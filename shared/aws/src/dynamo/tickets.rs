@@ -3,7 +3,7 @@ use super::{
     SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use baton_domain::error::BackendErrorKind;
 use baton_domain::ports::{CapacityCheck, DueTicket, Page, PageRequest, TicketStore};
 use baton_domain::ticket::{Status, Ticket, TimelineEntry};
@@ -13,6 +13,11 @@ use baton_domain::{AgentId, StoreError, TeamId, TenantId, TicketNumber, Timestam
 const TICKET: &str = "ticket";
 const TIMELINE: &str = "timeline_entry";
 const COUNTER: &str = "counter";
+const SURVEY: &str = "survey";
+
+pub(super) fn survey_item(v: &baton_domain::csat::Survey) -> Result<Item, StoreError> {
+    to_item(SURVEY, keys::survey(&v.tenant_id, v.ticket, v.cycle), v)
+}
 
 /// A ticket as it is stored, index keys included: for bulk loading (the SLA sweep's
 /// benchmark seeds 10,000 tickets with `BatchWriteItem`).
@@ -41,16 +46,7 @@ pub(super) fn versioned_ticket_put(
     ticket: &Ticket,
     expected: u64,
 ) -> Result<TransactWriteItem, StoreError> {
-    let mut item = ticket_item(ticket)?;
-    item.insert("version".into(), n(expected + 1));
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_exists(PK) AND version = :expected")
-        .expression_attribute_values(":expected", n(expected))
-        .build()
-        .map_err(backend_build)?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    super::versioned_put_in_transaction(table, ticket_item(ticket)?, expected)
 }
 
 /// A transaction item that moves an existing agent's open-assignment count, checked as
@@ -291,6 +287,30 @@ impl TicketStore for DynamoStore {
             sort: SortCondition::BeginsWith(keys::TIMELINE_PREFIX.into()),
         };
         self.query_as(TIMELINE, q, page).await
+    }
+
+    async fn get_survey(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        cycle: u32,
+    ) -> Result<baton_domain::csat::Survey, StoreError> {
+        self.get_as(SURVEY, keys::survey(tenant, number, cycle)).await
+    }
+
+    async fn list_surveys(
+        &self,
+        tenant: &TenantId,
+        number: TicketNumber,
+        page: &PageRequest,
+    ) -> Result<Page<baton_domain::csat::Survey>, StoreError> {
+        let q = QuerySpec {
+            operation: "list surveys",
+            index: None,
+            partition: keys::ticket_partition(tenant, number),
+            sort: SortCondition::BeginsWith(keys::SURVEY_PREFIX.into()),
+        };
+        self.query_as(SURVEY, q, page).await
     }
 
     async fn get_timeline_entry(
