@@ -922,4 +922,26 @@ async fn a_whatsapp_survey_is_buttons_in_the_window_a_template_or_not_offered_ou
     w.customer_says(tap("16505550112", "wamid.x1", "Poor", "csat:1:1:1"), 0)
         .await;
     assert_eq!(w.survey(1, 1).await.response.unwrap().rating, 3, "not theirs to answer");
+
+    // Meta refuses the survey for good: not offered, with Meta's reason.
+    w.customer_says(whatsapp_text("16505550113", "wamid.y1", "I want to talk to a human"), 0)
+        .await;
+    let open = w
+        .env
+        .store
+        .list_by_status(&demo(), baton_domain::ticket::Status::Open, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    let n = open.iter().map(|t| t.number.0).max().unwrap();
+    w.send_queued().await;
+    w.act(n, "PATCH", "", json!({ "status": "resolved" })).await;
+    w.graph
+        .fail_next("/messages", 1, 400, meta_error(131026, None, "Message undeliverable"));
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    match w.survey(n, 1).await.offer {
+        Offer::NotOffered { reason } => assert!(!reason.is_empty()),
+        other => panic!("{other:?}"),
+    }
 }

@@ -89,6 +89,9 @@ pub async fn deliver(
         return Ok(Delivered::Duplicate);
     };
     let result = send(ports, out, &claimed.key, &claimed.hash).await;
+    if let Ok(Delivered::Failed { reason }) = &result {
+        crate::csat::not_sent(ports.store, out, reason).await?;
+    }
     delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
 }
 

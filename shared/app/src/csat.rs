@@ -187,6 +187,22 @@ pub async fn settle(
     }
 }
 
+/// The survey's message could not go out (refused, undeliverable): the survey is not
+/// offered, with why, unless it was settled already.
+pub async fn not_sent(store: &dyn Store, out: &OutboundMessage, reason: &str) -> Result<(), RecordError> {
+    let Some(at) = out.survey else {
+        return Ok(());
+    };
+    let survey = store.get_survey(&out.tenant_id, at.ticket, at.cycle).await?;
+    if survey.offer != Offer::Queued {
+        return Ok(());
+    }
+    let offer = Offer::NotOffered {
+        reason: reason.to_owned(),
+    };
+    settle(store, out, &survey, offer).await
+}
+
 /// What became of an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answered {

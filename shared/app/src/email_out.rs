@@ -88,6 +88,9 @@ pub async fn deliver(
         return Ok(Sent::Duplicate);
     };
     let result = send(ports, config, out, &claimed.key, &claimed.hash).await;
+    if let Ok(Sent::Rejected { reason } | Sent::Undeliverable { reason }) = &result {
+        crate::csat::not_sent(ports.store, out, reason).await?;
+    }
     delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
 }
 
