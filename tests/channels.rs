@@ -945,3 +945,53 @@ async fn a_whatsapp_survey_is_buttons_in_the_window_a_template_or_not_offered_ou
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instagram_survey_is_quick_replies_in_the_window_and_a_tap_answers_it() {
+    use baton_domain::csat::Offer;
+    let w = world().await;
+    w.customer_says(
+        instagram_text("1780000000000009", "mid.s1", "I want to talk to a human"),
+        1,
+    )
+    .await;
+    w.send_queued().await;
+    w.reply(1, "Your exchange is booked.").await;
+    w.send_queued().await;
+    let before = w.graph.requests().len();
+    w.act(1, "PATCH", "", json!({ "status": "resolved" })).await;
+    let (_, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    let sent = w.graph.requests();
+    assert_eq!(sent.len(), before + 1);
+    let body = &sent[before].body;
+    assert_eq!(sent[before].path, "/v21.0/me/messages");
+    assert!(body.get("tag").is_none(), "a survey is never tagged HUMAN_AGENT");
+    let payloads: Vec<&str> = body["message"]["quick_replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["payload"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        payloads,
+        ["csat:1:1:5", "csat:1:1:4", "csat:1:1:3", "csat:1:1:2", "csat:1:1:1"]
+    );
+    assert_eq!(
+        w.survey(1, 1).await.offer,
+        Offer::Sent {
+            how: "quick_replies".into()
+        }
+    );
+    let mut tap = instagram_text("1780000000000009", "mid.s2", "4 Good");
+    tap.kind = baton_domain::channels::ContentKind::InteractiveReply;
+    tap.attachments = vec![baton_domain::conversation::Attachment {
+        kind: "reply".into(),
+        reference: "csat:1:1:4".into(),
+        ..Default::default()
+    }];
+    w.customer_says(tap, 0).await;
+    assert_eq!(w.survey(1, 1).await.response.unwrap().rating, 4);
+    let t = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
+    assert_eq!(t.status, baton_domain::ticket::Status::Resolved);
+}
