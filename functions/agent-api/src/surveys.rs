@@ -74,16 +74,24 @@ pub async fn page(
             ));
         }
     };
-    let answered = baton_app::csat::answer(
+    let answered = match baton_app::csat::answer(
         deps.store.as_ref(),
         &deps.queues,
         &claims.tenant,
-        claims.ticket,
-        claims.cycle,
+        baton_domain::outbound::SurveyRef {
+            ticket: claims.ticket,
+            cycle: claims.cycle,
+        },
+        None,
         &answer,
         now,
     )
-    .await?;
+    .await
+    {
+        Ok(a) => a,
+        Err(StoreError::NotFound { .. }) => return Ok(html(StatusCode::NOT_FOUND, "Survey", NOT_VALID)),
+        Err(e) => return Err(e.into()),
+    };
     let changed = matches!(answered, Answered::Recorded { replaced: true, .. });
     let note = if changed {
         "<p>We have updated your earlier answer.</p>"

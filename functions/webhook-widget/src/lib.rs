@@ -468,30 +468,27 @@ async fn answer_survey(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
         Ok(a) => a,
         Err((field, reason)) => return field_error(widget::FieldError { field, reason }),
     };
-    let ticket = baton_domain::TicketNumber(body.ticket);
-    match deps.store.get_survey(&claims.tenant, ticket, body.cycle).await {
-        Ok(s) if s.conversation_id == claims.conversation && s.offer != baton_domain::csat::Offer::Withdrawn => {}
-        Ok(_) | Err(StoreError::NotFound { .. }) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such survey in this conversation",
-            )
-        }
-        Err(e) => return store_error(e),
-    }
+    let at = baton_domain::outbound::SurveyRef {
+        ticket: baton_domain::TicketNumber(body.ticket),
+        cycle: body.cycle,
+    };
     match baton_app::csat::answer(
         deps.store.as_ref(),
         &deps.queues,
         &claims.tenant,
-        ticket,
-        body.cycle,
+        at,
+        Some(claims.conversation),
         &answer,
         deps.clock.now(),
     )
     .await
     {
         Ok(_) => ok(StatusCode::OK, json!({ "rating": answer.rating, "status": "recorded" })),
+        Err(StoreError::NotFound { .. }) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such survey in this conversation",
+        ),
         Err(e) => store_error(e),
     }
 }

@@ -19,7 +19,7 @@ use baton_domain::outbound::{OutboundMessage, SurveyRef};
 use baton_domain::outbox::Effect;
 use baton_domain::ports::{Store, Write};
 use baton_domain::ticket::Ticket;
-use baton_domain::{AgentId, Channel, StoreError, TenantId, TicketNumber, Timestamp};
+use baton_domain::{AgentId, Channel, ConversationId, StoreError, TenantId, Timestamp};
 
 /// Where e-mailed survey links point and the key that signs them.
 #[derive(Clone)]
@@ -187,8 +187,9 @@ pub async fn settle(
     }
 }
 
-/// The survey's message could not go out (refused, undeliverable): the survey is not
-/// offered, with why, unless it was settled already.
+/// The survey's message could not go out (refused, undeliverable) or may not have (a
+/// crash mid-send, never repeated): the survey is not offered, with why, unless it was
+/// settled already. Its link, if it did arrive, still takes an answer.
 pub async fn not_sent(store: &dyn Store, out: &OutboundMessage, reason: &str) -> Result<(), RecordError> {
     let Some(at) = out.survey else {
         return Ok(());
@@ -212,19 +213,25 @@ pub enum Answered {
     Unchanged(Survey),
 }
 
-/// Records `answer` on the survey of `ticket`'s `cycle`, with its `csat_answered` event
-/// in the same transaction; a concurrent answer makes this one retry on the new version.
+/// Records `answer` on the survey `at`, with its `csat_answered` event in the same
+/// transaction; a concurrent answer makes this one retry on the new version. A survey
+/// that was withdrawn, or (`from` given) belongs to another conversation, is
+/// `NotFound { "survey" }`: only the customer it was offered to answers it.
 pub async fn answer(
     store: &dyn Store,
     queues: &Queues,
     tenant: &TenantId,
-    ticket: TicketNumber,
-    cycle: u32,
+    at: SurveyRef,
+    from: Option<ConversationId>,
     answer: &Answer,
     now: Timestamp,
 ) -> Result<Answered, StoreError> {
+    let (ticket, cycle) = (at.ticket, at.cycle);
     for _ in 0..3 {
         let survey = store.get_survey(tenant, ticket, cycle).await?;
+        if survey.offer == Offer::Withdrawn || from.is_some_and(|c| c != survey.conversation_id) {
+            return Err(StoreError::NotFound { entity: "survey" });
+        }
         let Some(next) = survey.answered(answer, now) else {
             return Ok(Answered::Unchanged(survey));
         };

@@ -282,30 +282,29 @@ async fn survey_answer(deps: &Deps, inbound: &InboundMessage, now: Timestamp) ->
     else {
         return Ok(None);
     };
-    match deps.store.get_survey(&inbound.tenant_id, ticket, cycle).await {
-        Ok(s) if s.conversation_id == inbound.conversation_id => {}
-        Ok(_) | Err(StoreError::NotFound { .. }) => {
-            tracing::warn!(ticket = %ticket, "a survey choice for no survey of this conversation; taken as a message");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
-    }
     let answer = baton_domain::csat::Answer {
         rating,
         comment: None,
         reason: None,
     };
-    crate::csat::answer(
+    match crate::csat::answer(
         deps.store.as_ref(),
         &deps.queues,
         &inbound.tenant_id,
-        ticket,
-        cycle,
+        baton_domain::outbound::SurveyRef { ticket, cycle },
+        Some(inbound.conversation_id),
         &answer,
         now,
     )
-    .await?;
-    Ok(Some(Handled::SurveyAnswered { ticket, rating }))
+    .await
+    {
+        Ok(_) => Ok(Some(Handled::SurveyAnswered { ticket, rating })),
+        Err(StoreError::NotFound { .. }) => {
+            tracing::warn!(ticket = %ticket, "a survey choice for no survey of this conversation; taken as a message");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Answers the customer from the shop (or asks for the order's number or proof), or hands
