@@ -407,51 +407,81 @@ async fn a_rejected_address_shows_on_the_timeline_and_is_not_retried() {
 /// error at any call, the redelivery sends exactly one mail; with a crash, never two, and
 /// a crash in the middle of the SES call is marked "not confirmed" on the ticket instead
 /// of mailing the customer again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_twice() {
-    use baton_tests::faults::{assert_sent_at_most_once, every_call, redeliver, Faults, Faulty, SharedClock};
-    let w = world().await;
-    let faults = Faults::new();
-    let clock = SharedClock::now_system();
-    let faulty = email_sender::Deps {
-        store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
+/// The e-mail sender with its store and mailer behind `faults`, on the test's clock.
+fn faulty_sender(
+    w: &World,
+    faults: &Arc<baton_tests::faults::Faults>,
+    clock: &baton_tests::faults::SharedClock,
+) -> email_sender::Deps {
+    use baton_tests::faults::Faulty;
+    email_sender::Deps {
+        store: Arc::new(Faulty::new(w.env.store.clone(), faults)),
         mailer: Arc::new(Faulty::new(
             SesMailer::new(aws_sdk_ses::Client::new(&w.env.sdk), None),
-            &faults,
+            faults,
         )),
         clock: Arc::new(clock.clone()),
         config: w.sender.config.clone(),
         notify_queue: w.sender.notify_queue.clone(),
         inbox_url: None,
-    };
+    }
+}
+
+/// `batch` through the faulty sender with `fault` at call `k`, then redelivered after
+/// the visibility timeout, past the dead claim's expiry; whether call `k` was reached.
+async fn send_with_fault(
+    faults: &baton_tests::faults::Faults,
+    clock: &baton_tests::faults::SharedClock,
+    faulty: &email_sender::Deps,
+    batch: &SqsEvent,
+    k: u64,
+    fault: baton_tests::faults::Fault,
+) -> bool {
+    faults.arm(k, fault);
+    let run = || send_with(faulty, batch);
+    faults.run(run()).await;
+    let fired = faults.fired();
+    faults.disarm();
+    baton_tests::faults::redeliver(faults, clock, run).await;
+    fired
+}
+
+/// A fault case's own customer asks for a person by e-mail (`tag` and the case name
+/// its addresses); returns the customer's address.
+async fn case_customer(w: &World, tag: &str, k: u64, fault: baton_tests::faults::Fault) -> String {
+    let customer = format!("{tag}{k}-{}@customer.example", fault as u8);
+    let raw = mail(
+        &customer,
+        SUPPORT,
+        &format!("{tag}-k{k}-{}@customer.example", fault as u8),
+        "Help",
+        "",
+        "I want to talk to a human.",
+    );
+    w.customer_writes(&format!("ses-{tag}-k{k}-{}", fault as u8), &raw, SUPPORT)
+        .await;
+    customer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_survives_a_fault_at_every_call_of_the_sender_and_is_never_sent_twice() {
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, Faults, SharedClock};
+    let w = world().await;
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let faulty = faulty_sender(&w, &faults, &clock);
     let mut number = 0;
     every_call("the e-mail sender", 12, |k, fault| {
         number += 1;
         let (w, faults, faulty, clock) = (&w, &faults, &faulty, &clock);
         let n = number;
         async move {
-            let customer = format!("case{k}-{}@customer.example", fault as u8);
-            let raw = mail(
-                &customer,
-                SUPPORT,
-                &format!("k{k}-{}@customer.example", fault as u8),
-                "Help",
-                "",
-                "I want to talk to a human.",
-            );
-            w.customer_writes(&format!("ses-k{k}-{}", fault as u8), &raw, SUPPORT)
-                .await;
+            case_customer(w, "case", k, fault).await;
             w.send(&w.take_email_batch().await).await;
             let text = format!("Reply for case {k} {fault:?}.");
             w.reply(n, &text).await;
             let batch = w.take_email_batch().await;
-            faults.arm(k, fault);
-            let run = || send_with(faulty, &batch);
-            faults.run(run()).await;
-            let fired = faults.fired();
-            faults.disarm();
-            // Redelivered after the visibility timeout, past the dead claim's expiry.
-            redeliver(faults, clock, run).await;
+            let fired = send_with_fault(faults, clock, faulty, &batch, k, fault).await;
             let mails = w
                 .sent()
                 .await
@@ -996,4 +1026,125 @@ async fn a_delayed_survey_waits_for_its_time_and_a_reopen_before_then_withdraws_
         .find(|m| m.id == survey.message_id)
         .unwrap();
     assert_eq!(message.delivery, Some(DeliveryStatus::Failed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer() {
+    use baton_domain::csat::{Answer, Offer, Survey};
+    use baton_domain::outbound::SurveyRef;
+    use baton_domain::outbox::Effect;
+    use baton_domain::ports::OutboxStore;
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, Faults, Faulty, SharedClock};
+    let w = world().await;
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let store = Arc::new(Faulty::new(w.env.store.clone(), &faults));
+    let faulty = faulty_sender(&w, &faults, &clock);
+    // The send: the survey's mail goes at most once, and the survey says so when it went.
+    let mut number = 0;
+    every_call("the survey's send", 8, |k, fault| {
+        number += 1;
+        let (w, faults, faulty, clock) = (&w, &faults, &faulty, &clock);
+        let n = number;
+        async move {
+            let customer = case_customer(w, "survey", k, fault).await;
+            w.reply(n, "Done.").await;
+            w.send(&w.take_email_batch().await).await;
+            let resolve = json!({ "version": w.ticket_version(n).await, "status": "resolved" });
+            let path = format!("/v1/tickets/{n}");
+            let (status, _, body) = agent_call(&w.api, &w.token, "PATCH", &path, Some(resolve)).await;
+            assert_eq!(status, 200, "{body}");
+            let batch = w.take_email_batch().await;
+            assert_eq!(batch.records.len(), 1, "the survey");
+            let fired = send_with_fault(faults, clock, faulty, &batch, k, fault).await;
+            let mails = w
+                .sent()
+                .await
+                .iter()
+                .filter(|m| {
+                    let m = String::from_utf8_lossy(m);
+                    m.contains(&customer) && m.contains("/v1/surveys/")
+                })
+                .count();
+            let survey = w.env.store.get_survey(&demo(), TicketNumber(n), 1).await.unwrap();
+            let message = w
+                .messages(n)
+                .await
+                .into_iter()
+                .find(|m| m.id == survey.message_id)
+                .unwrap();
+            let unconfirmed = timeline_events(&timeline(&w.env, TicketNumber(n)).await)
+                .iter()
+                .any(|(name, d)| name == "delivery_failed" && d["kind"] == "unconfirmed");
+            assert_sent_at_most_once(fault, k, message.delivery, mails, unconfirmed);
+            // Sent: the survey says so; unconfirmed: not offered, saying why.
+            match (message.delivery, &survey.offer) {
+                (Some(DeliveryStatus::Sent), Offer::Sent { how }) => assert_eq!(how, "link"),
+                (Some(DeliveryStatus::Failed), Offer::NotOffered { reason }) => {
+                    assert_eq!(reason, baton_app::delivery::UNCONFIRMED)
+                }
+                (d, o) => panic!("fault {fault:?} at {k}: message {d:?}, survey {o:?}"),
+            }
+            fired
+        }
+    })
+    .await;
+
+    // The answer: recorded once with its event, whichever call failed, after a retry.
+    let at = SurveyRef {
+        ticket: TicketNumber(1),
+        cycle: 1,
+    };
+    let mut rating = 0u8;
+    let queues = baton_app::Queues {
+        analytics: Some(Arc::new(Faulty::new(
+            baton_tests::queue(&w.env, "AnalyticsQueue"),
+            &faults,
+        ))),
+        ..Default::default()
+    };
+    every_call("a survey answer", 4, |k, fault| {
+        rating = rating % 5 + 1;
+        let (w, faults, store, queues) = (&w, &faults, &store, &queues);
+        let answer = Answer::new(&rating.to_string(), None, None).unwrap();
+        async move {
+            let before = w.env.store.get_survey(&demo(), at.ticket, 1).await.unwrap();
+            let answers = before.response.map_or(0, |r| r.answers);
+            let now = baton_domain::SystemClock.now();
+            faults.arm(k, fault);
+            let _ = faults
+                .run(baton_app::csat::answer(
+                    store.as_ref(),
+                    queues,
+                    &demo(),
+                    at,
+                    None,
+                    &answer,
+                    now,
+                ))
+                .await;
+            let fired = faults.fired();
+            faults.disarm();
+            baton_app::csat::answer(&w.env.store, queues, &demo(), at, None, &answer, now)
+                .await
+                .unwrap();
+            let after = w.env.store.get_survey(&demo(), at.ticket, 1).await.unwrap();
+            let r = after.response.unwrap();
+            assert_eq!(
+                (r.rating, r.answers),
+                (answer.rating, answers + 1),
+                "fault {fault:?} at {k}"
+            );
+            let key = format!("{}:answer:{}", Survey::key(&demo(), at.ticket, 1), answers + 1);
+            let effect = w
+                .env
+                .store
+                .get_effect(&Effect::id_for("analytics", &key))
+                .await
+                .unwrap();
+            assert!(effect.is_some(), "its event is in the outbox (fault {fault:?} at {k})");
+            fired
+        }
+    })
+    .await;
 }

@@ -89,8 +89,10 @@ pub async fn deliver(
         return Ok(Delivered::Duplicate);
     };
     let result = send(ports, out, &claimed.key, &claimed.hash).await;
-    if let Ok(Delivered::Failed { reason }) = &result {
-        crate::csat::not_sent(ports.store, out, reason).await?;
+    match &result {
+        Ok(Delivered::Failed { reason }) => crate::csat::not_sent(ports.store, out, reason).await?,
+        Ok(Delivered::Unconfirmed) => crate::csat::not_sent(ports.store, out, delivery::UNCONFIRMED).await?,
+        _ => {}
     }
     delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
 }

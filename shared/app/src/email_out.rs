@@ -88,8 +88,12 @@ pub async fn deliver(
         return Ok(Sent::Duplicate);
     };
     let result = send(ports, config, out, &claimed.key, &claimed.hash).await;
-    if let Ok(Sent::Rejected { reason } | Sent::Undeliverable { reason }) = &result {
-        crate::csat::not_sent(ports.store, out, reason).await?;
+    match &result {
+        Ok(Sent::Rejected { reason } | Sent::Undeliverable { reason }) => {
+            crate::csat::not_sent(ports.store, out, reason).await?
+        }
+        Ok(Sent::Unconfirmed) => crate::csat::not_sent(ports.store, out, delivery::UNCONFIRMED).await?,
+        _ => {}
     }
     delivery::settle(ports.store, ports.clock, SCOPE, &claimed, result).await
 }
