@@ -540,3 +540,206 @@ async fn report_settings_are_validated_and_move_the_day_boundary() {
     let (status, _, _) = agent_call(&w.api, &agent, "GET", "/v1/reports/team", None).await;
     assert_eq!(status, 403, "reports are for admins");
 }
+
+/// The real embedding model, loaded once per test binary.
+fn model() -> Arc<dyn baton_domain::retrieval::Embedder> {
+    static MODEL: std::sync::OnceLock<Arc<baton_embed::MiniLm>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = baton_local::local_model_dir().expect("the embedding model is installed (infra/local/venv)");
+            Arc::new(baton_embed::MiniLm::load(&dir).expect("the model loads"))
+        })
+        .clone()
+}
+
+async fn gap_report(api: &agent_api::Deps, admin: &str) -> Value {
+    let (status, _, body) = agent_call(api, admin, "GET", "/v1/reports/gaps", None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn paraphrases_of_an_uncovered_question_form_one_gap_whose_handoff_rate_falls_after_its_article() {
+    let mut w = world().await;
+    w.triage.kb_cache =
+        baton_domain::kb_cache::KbCache::new(Some(model())).with_vector_refresh(std::time::Duration::ZERO);
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let ticket_of = |m: &baton_domain::intake::InboundMessage| {
+        let (store, id) = (w.env.store.clone(), m.conversation_id);
+        async move { store.get_conversation(&demo(), id).await.unwrap().ticket }
+    };
+    // Three customers ask one question the knowledge base does not cover, in their own
+    // words; a fourth asks another.
+    let asked = [
+        ("4915550300", "Do you offer gift wrapping?"),
+        ("4915550301", "Can you gift wrap my order please?"),
+        ("4915550302", "is gift wrapping available for presents"),
+        ("4915550303", "Do you have a physical shop in Berlin I can visit?"),
+    ];
+    let mut tickets = Vec::new();
+    for (i, (sender, text)) in asked.iter().enumerate() {
+        let m = w.says(sender, &format!("wamid.gap.{i}"), text).await;
+        tickets.push(ticket_of(&m).await.unwrap_or_else(|| panic!("{text:?} is handed off")));
+    }
+    w.act(tickets[0], "POST", "/takeover", json!({})).await;
+    w.act(
+        tickets[0],
+        "POST",
+        "/replies",
+        json!({ "text": "Yes: gift wrapping is 3 EUR per order; tick \"gift wrap\" at checkout." }),
+    )
+    .await;
+    w.act(
+        tickets[0],
+        "POST",
+        "/notes",
+        json!({ "text": "internal: price list v2" }),
+    )
+    .await;
+    // Counted once, however often the batch comes.
+    let batch = take_batch(&w.env, "AnalyticsQueue").await;
+    w.consume(batch.clone()).await;
+    w.consume(batch).await;
+
+    let report = gap_report(&w.api, &admin).await;
+    let items = report["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "one gap per question asked: {report:#}");
+    let gift = &items[0];
+    assert_eq!(
+        (&gift["conversations"], &gift["asked"], &gift["handoff_rate"]),
+        (&json!(3), &json!(3), &json!(1.0)),
+        "{gift:#}"
+    );
+    assert_eq!(gift["label"], "Do you offer gift wrapping?");
+    assert_eq!(gift["samples"].as_array().unwrap().len(), 3);
+    let mut on_gap: Vec<u64> = serde_json::from_value(gift["tickets"].clone()).unwrap();
+    on_gap.sort();
+    assert_eq!(on_gap, tickets[..3].iter().map(|t| t.0).collect::<Vec<_>>());
+    assert_eq!(items[1]["conversations"], 1);
+    assert_eq!(items[1]["label"], asked[3].1);
+    assert_eq!(gift["covered"], Value::Null);
+    let weeks = gift["weeks"].as_array().unwrap();
+    assert_eq!(weeks.last().unwrap()["gaps"], 3, "{weeks:?}");
+
+    // The draft: the first question, the samples, the human's public reply (not the note).
+    let id = gift["id"].as_str().unwrap();
+    let (status, _, draft) = agent_call(&w.api, &admin, "GET", &format!("/v1/reports/gaps/{id}/draft"), None).await;
+    assert_eq!(status, 200, "{draft}");
+    assert_eq!(draft["title"], "Do you offer gift wrapping");
+    assert_eq!(
+        draft["body"],
+        "Yes: gift wrapping is 3 EUR per order; tick \"gift wrap\" at checkout."
+    );
+    assert_eq!(draft["tickets"], json!([tickets[0].0]));
+    let (status, _, _) = agent_call(&w.api, &admin, "GET", "/v1/reports/gaps/gap-404/draft", None).await;
+    assert_eq!(status, 404);
+    let mut article = json!({ "id": "gift-wrapping", "title": draft["title"], "body": draft["body"],
+                              "sample_questions": draft["sample_questions"], "gap": "no-such-gap" });
+    let (status, _, body) = agent_call(&w.api, &admin, "POST", "/v1/kb/articles", Some(article.clone())).await;
+    assert_eq!(status, 422, "an unknown gap is named: {body}");
+    assert!(body["error"]["fields"]["gap"].is_string(), "{body}");
+    article["gap"] = json!(id);
+    let (status, _, body) = agent_call(&w.api, &admin, "POST", "/v1/kb/articles", Some(article)).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Asked again in other words, now the AI answers from the article.
+    for (i, text) in ["Do you do gift wrapping?", "Can I get my order gift wrapped?"]
+        .iter()
+        .enumerate()
+    {
+        let m = w
+            .says(&format!("49155503{}", 10 + i), &format!("wamid.gap.after.{i}"), text)
+            .await;
+        assert_eq!(ticket_of(&m).await, None, "{text:?} is answered");
+    }
+    w.consume(take_batch(&w.env, "AnalyticsQueue").await).await;
+    let report = gap_report(&w.api, &admin).await;
+    let gift = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == id)
+        .unwrap();
+    assert_eq!(gift["covered"]["article_id"], "gift-wrapping");
+    assert_eq!(
+        gift["before"],
+        json!({ "asked": 3, "gaps": 3, "handoff_rate": 1.0 }),
+        "{gift:#}"
+    );
+    assert_eq!(
+        gift["after"],
+        json!({ "asked": 2, "gaps": 0, "handoff_rate": 0.0 }),
+        "{gift:#}"
+    );
+    assert_eq!(
+        (&gift["conversations"], &gift["asked"], &gift["handoff_rate"]),
+        (&json!(3), &json!(5), &json!(0.6))
+    );
+    // The AI report counts the questions and gaps too.
+    let (_, _, ai) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai", None).await;
+    let t = &ai["total"];
+    assert_eq!(
+        (&t["questions"], &t["knowledge_gaps"], &t["knowledge_gap_rate"]),
+        (&json!(6), &json!(4), &json!(0.6667)),
+        "{ai:#}"
+    );
+    let reasons = t["knowledge_gap_reasons"].as_object().unwrap();
+    assert_eq!(reasons.values().map(|v| v.as_i64().unwrap()).sum::<i64>(), 4, "{ai:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_placing_alike_gaps_at_once_make_one_gap_counting_both() {
+    use baton_domain::analytics::{events, Fact, Scope};
+    use baton_domain::gaps;
+    let w = world().await;
+    let recorder = Recorder {
+        tenants: w.consumer.store.as_ref(),
+        aggregates: w.consumer.aggregates.as_ref(),
+        archive: w.consumer.archive.as_ref(),
+    };
+    let question = |i: u64, text: &str| {
+        let scope = Scope {
+            tenant_id: demo(),
+            channel: Some(baton_domain::Channel::Whatsapp),
+            conversation: None,
+            ticket: Some(TicketNumber(900 + i)),
+            team: None,
+            agent: None,
+        };
+        let fact = Fact::Question {
+            text: text.into(),
+            gap: Some("no_knowledge".into()),
+            asked: true,
+            model: gaps::WORDS_MODEL.into(),
+            vector: gaps::encode(&gaps::word_vector(text)),
+        };
+        events(&scope, vec![fact], &format!("race-{i}"), SystemClock.now())
+    };
+    let (one, two) = (question(1, "do you gift wrap"), question(2, "do you gift wrap orders"));
+    // Both read the empty index before either writes: one transaction fails on the
+    // index's version, and that consumer places its question again, into the new gap.
+    let (a, b) = tokio::join!(record(&recorder, &one), record(&recorder, &two));
+    assert_eq!((a.unwrap().counted, b.unwrap().counted), (1, 1));
+    let index = w.consumer.aggregates.gap_index(&demo()).await.unwrap();
+    assert_eq!(index.centroids.len(), 1, "{index:?}");
+    assert_eq!((index.started, index.version), (1, 2));
+    let gap = w
+        .consumer
+        .aggregates
+        .get_gap(&demo(), &index.centroids[0].id)
+        .await
+        .unwrap();
+    assert_eq!(gap.before, gaps::Tally { asked: 2, gaps: 2 });
+    assert_eq!(gap.tickets.len(), 2);
+    // Redelivered: counted before, nothing placed again.
+    let again = record(&recorder, &one).await.unwrap();
+    assert_eq!((again.counted, again.already), (0, 1));
+    let day = local_day(SystemClock.now(), "UTC");
+    let days = w
+        .consumer
+        .aggregates
+        .daily(&demo(), gaps::SLICE, &day, &day)
+        .await
+        .unwrap();
+    assert_eq!(days[0].count(&format!("gaps:{}", gap.id)), 2);
+}

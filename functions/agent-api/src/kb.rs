@@ -42,6 +42,23 @@ async fn within_quota(ctx: &Ctx<'_>, incoming: &[Article]) -> Result<(), ApiErro
     Ok(())
 }
 
+/// The knowledge gap the body says the article covers, checked to exist (a 422 naming
+/// `gap` if not).
+async fn covered_gap(ctx: &Ctx<'_>, body: &ArticleBody) -> Result<Option<String>, ApiError> {
+    let Some(gap) = body.gap.as_deref() else {
+        return Ok(None);
+    };
+    match ctx.deps.aggregates.get_gap(&ctx.caller.tenant, gap).await {
+        Ok(_) => Ok(Some(gap.to_owned())),
+        Err(StoreError::NotFound { .. }) => {
+            let mut f = Fields::default();
+            f.check(false, "gap", "no such knowledge gap");
+            f.finish().map(|_| None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Checks one article body; `Err` holds its field errors.
 fn article_from_body(ctx: &Ctx<'_>, body: ArticleBody, id: Option<ArticleId>) -> Result<Article, Fields> {
     let mut f = Fields::default();
@@ -138,7 +155,9 @@ pub async fn list(ctx: &Ctx<'_>) -> Res {
     security(("bearer" = []))
 )]
 pub async fn create(ctx: &Ctx<'_>) -> Res {
-    let article = article_from_body(ctx, ctx.json()?, None).map_err(|f| f.finish().unwrap_err())?;
+    let body: ArticleBody = ctx.json()?;
+    let gap = covered_gap(ctx, &body).await?;
+    let article = article_from_body(ctx, body, None).map_err(|f| f.finish().unwrap_err())?;
     match ctx.deps.store.get_article(&ctx.caller.tenant, &article.id).await {
         Ok(_) => {
             return Err(ApiError::new(
@@ -152,6 +171,9 @@ pub async fn create(ctx: &Ctx<'_>) -> Res {
     }
     within_quota(ctx, std::slice::from_ref(&article)).await?;
     save(ctx, &article).await?;
+    if let Some(gap) = gap {
+        crate::gaps::cover(ctx, &gap, &article.id).await?;
+    }
     Ok(json_response(StatusCode::CREATED, &ArticleView::from(&article)))
 }
 
@@ -233,9 +255,14 @@ pub async fn get(ctx: &Ctx<'_>) -> Res {
 )]
 pub async fn update(ctx: &Ctx<'_>) -> Res {
     let existing = load(ctx).await?;
-    let article = article_from_body(ctx, ctx.json()?, Some(existing.id)).map_err(|f| f.finish().unwrap_err())?;
+    let body: ArticleBody = ctx.json()?;
+    let gap = covered_gap(ctx, &body).await?;
+    let article = article_from_body(ctx, body, Some(existing.id)).map_err(|f| f.finish().unwrap_err())?;
     within_quota(ctx, std::slice::from_ref(&article)).await?;
     save(ctx, &article).await?;
+    if let Some(gap) = gap {
+        crate::gaps::cover(ctx, &gap, &article.id).await?;
+    }
     ok(&ArticleView::from(&article))
 }
 

@@ -18,6 +18,7 @@ pub mod auth;
 mod channels;
 pub mod error;
 mod files;
+mod gaps;
 mod kb;
 pub mod openapi;
 mod reports;
@@ -237,6 +238,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/reports/team", Access::Admin),
     route("GET", "/v1/reports/settings", Access::Admin),
     route("PUT", "/v1/reports/settings", Access::Admin),
+    route("GET", "/v1/reports/gaps", Access::Admin),
+    route("GET", "/v1/reports/gaps/{id}/draft", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -454,6 +457,8 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("GET", "/v1/reports/team") => reports::team(ctx).await,
         ("GET", "/v1/reports/settings") => reports::get_settings(ctx).await,
         ("PUT", "/v1/reports/settings") => reports::put_settings(ctx).await,
+        ("GET", "/v1/reports/gaps") => gaps::list(ctx).await,
+        ("GET", "/v1/reports/gaps/{id}/draft") => gaps::draft(ctx).await,
         ("GET", "/v1/kb/articles") => kb::list(ctx).await,
         ("POST", "/v1/kb/articles") => kb::create(ctx).await,
         ("POST", "/v1/kb/import") => kb::import(ctx).await,

@@ -734,6 +734,10 @@ pub struct ArticleBody {
     #[serde(default)]
     pub sample_questions: Vec<String>,
     pub url: Option<String>,
+    /// The knowledge gap this article covers (`GET /v1/reports/gaps/{id}/draft` fills it):
+    /// the gap's questions from now on count as "after" it. Ignored by imports.
+    #[serde(default)]
+    pub gap: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,8 +6,9 @@
 //! overwrites it with the same bytes), and each event's count is one transaction with
 //! its marker (a retry finds the marker and counts nothing).
 
-use baton_domain::analytics::{increments, local_day, slices, Event};
+use baton_domain::analytics::{increments, local_day, slices, Event, Fact};
 use baton_domain::error::RecordError;
+use baton_domain::gaps::{self, Placed, Placement, Question};
 use baton_domain::ports::{AnalyticsStore, BlobStore, TenantStore};
 use baton_domain::StoreError;
 
@@ -63,14 +64,83 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
             at if at == e.at => day.clone(),
             at => local_day(at, &tenant.time_zone),
         };
-        if r.aggregates
-            .count_event(e, &counts_on, &slices(e), &increments(e))
-            .await?
-        {
+        let counted = match &e.fact {
+            Fact::Question { .. } => count_question(r.aggregates, e, &counts_on).await?,
+            _ => {
+                r.aggregates
+                    .count_event(e, &counts_on, &slices(e), &increments(e))
+                    .await?
+            }
+        };
+        if counted {
             done.counted += 1;
         } else {
             done.already += 1;
         }
     }
     Ok(done)
+}
+
+/// Counts a question and places it in its knowledge-gap cluster (`baton_domain::gaps`),
+/// placing it again when another consumer placed one in between (the index's version
+/// moved). A question whose vector cannot be read is counted, not placed.
+async fn count_question(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Result<bool, StoreError> {
+    const ATTEMPTS: usize = 3;
+    let Fact::Question {
+        text,
+        gap,
+        asked,
+        model,
+        vector,
+    } = &e.fact
+    else {
+        return Err(StoreError::Invalid {
+            field: "event",
+            reason: "not a question".into(),
+        });
+    };
+    let (slices, increments) = (slices(e), increments(e));
+    let plain = || store.count_event(e, day, &slices, &increments);
+    let Some(vector) = gaps::decode(vector) else {
+        tracing::warn!(event = %e.id, "a question's vector is unreadable; counted, not clustered");
+        return plain().await;
+    };
+    let q = Question {
+        model,
+        vector: &vector,
+        text,
+        gap: gap.is_some(),
+        asked: *asked,
+        ticket: e.ticket,
+        at: e.at,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let index = store.gap_index(&e.tenant_id).await?;
+        let mut next = index.clone();
+        let (cluster, cluster_read) = match gaps::place(&index, &q) {
+            Placement::Nowhere => return plain().await,
+            Placement::Start => (gaps::start(&mut next, &e.tenant_id, &q), 0),
+            Placement::Join(i, _) => {
+                let mut cluster = store.get_gap(&e.tenant_id, &index.centroids[i].id).await?;
+                let read = cluster.version;
+                gaps::join(&mut next, i, &mut cluster, &q);
+                (cluster, read)
+            }
+        };
+        let placed = Placed {
+            counters: gaps::day_counters(&cluster.id, &q),
+            index_read: index.version,
+            index: next,
+            cluster,
+            cluster_read,
+        };
+        match store.count_placed(e, day, &slices, &increments, &placed).await {
+            Err(StoreError::Conflict { .. }) if attempt < ATTEMPTS => {
+                tracing::info!(attempt, "another question was placed meanwhile; placing again");
+            }
+            other => return other,
+        }
+    }
 }

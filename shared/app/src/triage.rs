@@ -238,15 +238,19 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
     )
     .await;
     match (outcome.decision, outcome.answer.clone(), shops) {
-        (Decision::Answer, Some(text), _) => {
-            let said = ai_answered(AnswerSource::Kb, &outcome);
-            let done = answer(turn, &history, text, vec![], said).await?;
+        (Decision::Answer, Some(answer_text), _) => {
+            let mut said = vec![ai_answered(AnswerSource::Kb, &outcome)];
+            // The question it answered (a pick after a clarifying question is no question).
+            if offered.is_empty() {
+                said.push(question(deps, text, None, true));
+            }
+            let done = answer(turn, &history, answer_text, vec![], said).await?;
             tracing::info!(confidence = outcome.confidence, article = %outcome.citations[0].article_id, "answered from the knowledge base");
             Ok(done)
         }
         (Decision::Clarify, Some(text), _) => {
             let choices: Vec<ArticleId> = outcome.citations.iter().map(|c| c.article_id.clone()).collect();
-            let said = ai_answered(AnswerSource::Clarify, &outcome);
+            let said = vec![ai_answered(AnswerSource::Clarify, &outcome)];
             let done = answer(turn, &history, text, choices, said).await?;
             tracing::info!(
                 confidence = outcome.confidence,
@@ -323,7 +327,7 @@ async fn settle_order(
                 confidence: 1.0,
                 first: false,
             };
-            let done = answer(turn, history, text, vec![], said).await?;
+            let done = answer(turn, history, text, vec![], vec![said]).await?;
             tracing::info!(orders = ?cited, "answered from the shop");
             Ok(done)
         }
@@ -459,6 +463,32 @@ fn ai_answered(source: AnswerSource, outcome: &baton_domain::triage::TriageOutco
     }
 }
 
+/// A question put to the knowledge base, for the knowledge-gap clusters: its vector by
+/// the tenant's embedding model, or by its words when there is none or it fails.
+fn question(deps: &Deps, text: &str, gap: Option<String>, asked: bool) -> Fact {
+    let by_model = deps.kb_cache.embedder().and_then(|m| match m.embed(&[text]) {
+        Ok(mut v) if !v.is_empty() => Some((m.model_id().to_owned(), v.swap_remove(0))),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "embedding the question failed; clustering it by its words");
+            None
+        }
+    });
+    let (model, vector) = by_model.unwrap_or_else(|| {
+        (
+            baton_domain::gaps::WORDS_MODEL.to_owned(),
+            baton_domain::gaps::word_vector(text),
+        )
+    });
+    Fact::Question {
+        text: baton_domain::gaps::question_text(text),
+        gap,
+        asked,
+        model,
+        vector: baton_domain::gaps::encode(&vector),
+    }
+}
+
 /// The customer's message as analytics facts (its claw-back of the AI's last answer,
 /// within the tenant's window).
 fn customer_turn(turn: &Turn<'_>, history: &[Message]) -> Vec<Fact> {
@@ -466,14 +496,14 @@ fn customer_turn(turn: &Turn<'_>, history: &[Message]) -> Vec<Fact> {
     analytics::customer_turn(history, window, turn.now)
 }
 
-/// The AI's reply (`said`: what it was, for analytics), with its delivery and its
-/// analytics events, in one transaction.
+/// The AI's reply (`said`: what it was and the question it answered, for analytics), with
+/// its delivery and its analytics events, in one transaction.
 async fn answer(
     turn: Turn<'_>,
     history: &[Message],
     text: String,
     choices: Vec<ArticleId>,
-    said: Fact,
+    mut said: Vec<Fact>,
 ) -> Result<Handled, RecordError> {
     let Turn {
         deps,
@@ -501,12 +531,13 @@ async fn answer(
         team: None,
         agent: None,
     };
-    let mut said = said;
-    if let Fact::AiAnswered { first, .. } = &mut said {
-        *first = analytics::first_ai_answer(history);
+    for fact in &mut said {
+        if let Fact::AiAnswered { first, .. } = fact {
+            *first = analytics::first_ai_answer(history);
+        }
     }
     let mut facts = customer_turn(&turn, history);
-    facts.push(said);
+    facts.extend(said);
     let events = analytics::events(&scope, facts, key, now);
     let analytics = Effect::analytics(&events, key, now);
     let mut writes: Vec<Write> = reply.writes().into();
@@ -719,6 +750,9 @@ async fn hand_off(
     // The customer's message, the handoff and the ticket's opening, for analytics.
     let mut facts = customer_turn(&turn, history);
     facts.push(Fact::HandedOff { reason: reason.code() });
+    if let Some((text, asked)) = baton_domain::gaps::unanswered(history, &reason) {
+        facts.push(question(deps, &text, Some(reason.code()), asked));
+    }
     let analytics = crate::tickets::analytics_effect(&tenant_cfg.sla, None, &mut ticket, facts, key, now);
 
     // The whole story on the timeline: every message since the context start, however

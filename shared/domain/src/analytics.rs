@@ -66,6 +66,19 @@ pub enum Fact {
         #[serde(default)]
         first: bool,
     },
+    /// A question put to the knowledge base: answered from it, or a knowledge gap (`gap`:
+    /// the handoff reason's code; [`crate::gaps`]). `vector` is the question's embedding
+    /// ([`crate::gaps::encode`]) by `model`; `asked` is false when a question answered
+    /// (and counted) before is now found wanting (the customer asked for a person after
+    /// the answer).
+    Question {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gap: Option<String>,
+        asked: bool,
+        model: String,
+        vector: String,
+    },
     /// The customer wrote again within the tenant's AI-resolution window of an AI answer
     /// (from the knowledge base or the shop): that answer did not resolve the
     /// conversation, so its assumed resolution is clawed back. It counts on the answer's
@@ -391,6 +404,15 @@ pub fn increments(e: &Event) -> Increments {
             count(format!("ai_answers:{}", wire_name(source)));
             if *first {
                 count("ai_conversations".into());
+            }
+        }
+        Fact::Question { gap, asked, .. } => {
+            if *asked {
+                count("questions".into());
+            }
+            if let Some(reason) = gap {
+                count("knowledge_gaps".into());
+                count(format!("knowledge_gap:{reason}"));
             }
         }
         Fact::CustomerReturned { .. } => count("ai_clawed_back".into()),

@@ -251,6 +251,11 @@ impl KbCache {
         self.spaces.iter().for_each(|s| s.prepare());
     }
 
+    /// The current embedding model, if any.
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.spaces.first()
+    }
+
     pub fn is_semantic(&self) -> bool {
         !self.spaces.is_empty()
     }

@@ -18,6 +18,7 @@ pub mod customer;
 pub mod directory;
 pub mod email;
 pub mod error;
+pub mod gaps;
 pub mod handoff;
 pub mod human_request;
 pub mod idempotency;

@@ -177,6 +177,14 @@ pub struct AiRow {
     pub handoff_rate: Option<f64>,
     /// Handoffs by reason code.
     pub handoff_reasons: BTreeMap<String, i64>,
+    /// Questions put to the knowledge base (answered from it, or not).
+    pub questions: i64,
+    /// Of those, the ones it could not answer (`docs/analytics.md`, "Knowledge gaps").
+    pub knowledge_gaps: i64,
+    /// `knowledge_gaps / questions`.
+    pub knowledge_gap_rate: Option<f64>,
+    /// Knowledge gaps by handoff reason code.
+    pub knowledge_gap_reasons: BTreeMap<String, i64>,
     /// Surveys about what the AI resolved, kept apart from the human CSAT.
     pub answer_csat: Csat,
     /// Surveys about what people resolved, for comparison.
@@ -207,6 +215,10 @@ impl AiRow {
             handoffs: s.count("handoffs"),
             handoff_rate: rate(s.count("handoffs"), conversations),
             handoff_reasons: s.by_prefix("handoff"),
+            questions: s.count("questions"),
+            knowledge_gaps: s.count("knowledge_gaps"),
+            knowledge_gap_rate: rate(s.count("knowledge_gaps"), s.count("questions")),
+            knowledge_gap_reasons: s.by_prefix("knowledge_gap"),
             answer_csat: Csat::of(s, "ai"),
             human_csat: Csat::of(s, "human"),
         }

@@ -5,16 +5,20 @@
 //! not grow with the tenant's history.
 
 use super::{
-    backend_build, keys, n, put_new_in_transaction, s, to_item, DynamoStore, QuerySpec, SortCondition, TransactFailure,
+    backend_build, keys, n, put_new_in_transaction, s, to_item, versioned_put_in_transaction, DynamoStore, QuerySpec,
+    SortCondition, TransactFailure,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use baton_domain::analytics::{bucket, DailyAggregate, Event, Increments};
+use baton_domain::gaps::{self, GapCluster, GapIndex, Placed};
 use baton_domain::ports::{AnalyticsStore, PageRequest};
 use baton_domain::{StoreError, TenantId};
 
 const MARKER: &str = "analytics_event";
 const AGGREGATE: &str = "analytics_day";
+const GAP_INDEX: &str = "gap_index";
+const GAP: &str = "knowledge_gap";
 /// How long an event's marker is kept: longer than SQS keeps a message (14 days).
 const MARKER_FOR: i64 = 30 * 86_400;
 
@@ -102,14 +106,24 @@ fn aggregate_of(item: &std::collections::HashMap<String, AttributeValue>) -> Dai
     agg
 }
 
-#[async_trait]
-impl AnalyticsStore for DynamoStore {
-    async fn count_event(
+/// A put of `item` in a transaction: new when `read` is 0, else over version `read`.
+fn put_over(table: &str, mut item: super::Item, read: u64) -> Result<TransactWriteItem, StoreError> {
+    if read == 0 {
+        item.insert("version".into(), n(1));
+        put_new_in_transaction(table, item)
+    } else {
+        versioned_put_in_transaction(table, item, read)
+    }
+}
+
+impl DynamoStore {
+    async fn count_with(
         &self,
         event: &Event,
         day: &str,
         slices: &[String],
         increments: &Increments,
+        placed: Option<&Placed>,
     ) -> Result<bool, StoreError> {
         let mut marker = to_item(
             MARKER,
@@ -121,11 +135,73 @@ impl AnalyticsStore for DynamoStore {
         for slice in slices {
             items.push(add_to_day(&self.table, &event.tenant_id, slice, day, increments)?);
         }
+        if let Some(p) = placed {
+            let tenant = &event.tenant_id;
+            let index = to_item(GAP_INDEX, keys::gap_index(tenant), &p.index)?;
+            items.push(put_over(&self.table, index, p.index_read)?);
+            let cluster = to_item(GAP, keys::gap(tenant, &p.cluster.id), &p.cluster)?;
+            items.push(put_over(&self.table, cluster, p.cluster_read)?);
+            let counters = Increments {
+                counters: p.counters.clone(),
+                durations: vec![],
+            };
+            items.push(add_to_day(&self.table, tenant, gaps::SLICE, day, &counters)?);
+        }
         match self.transact("count analytics event", items).await {
             Ok(()) => Ok(true),
             Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Ok(false),
             Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
                 entity: AGGREGATE,
+                current_version: None,
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl AnalyticsStore for DynamoStore {
+    async fn count_event(
+        &self,
+        event: &Event,
+        day: &str,
+        slices: &[String],
+        increments: &Increments,
+    ) -> Result<bool, StoreError> {
+        self.count_with(event, day, slices, increments, None).await
+    }
+
+    async fn count_placed(
+        &self,
+        event: &Event,
+        day: &str,
+        slices: &[String],
+        increments: &Increments,
+        placed: &Placed,
+    ) -> Result<bool, StoreError> {
+        self.count_with(event, day, slices, increments, Some(placed)).await
+    }
+
+    async fn gap_index(&self, tenant: &TenantId) -> Result<GapIndex, StoreError> {
+        match self.get_as(GAP_INDEX, keys::gap_index(tenant)).await {
+            Err(StoreError::NotFound { .. }) => Ok(GapIndex::default()),
+            other => other,
+        }
+    }
+
+    async fn get_gap(&self, tenant: &TenantId, id: &str) -> Result<GapCluster, StoreError> {
+        self.get_as(GAP, keys::gap(tenant, id)).await
+    }
+
+    async fn put_gap(&self, cluster: &GapCluster, expected: u64) -> Result<(), StoreError> {
+        let item = to_item(GAP, keys::gap(&cluster.tenant_id, &cluster.id), cluster)?;
+        match self
+            .transact("update knowledge gap", vec![put_over(&self.table, item, expected)?])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
+                entity: GAP,
                 current_version: None,
             }),
             Err(TransactFailure::Store(e)) => Err(e),

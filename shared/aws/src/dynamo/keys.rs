@@ -54,6 +54,15 @@ pub fn analytics_day(t: &TenantId, slice: &str, day: &str) -> Key {
     key(analytics_partition(t, slice), format!("DAY#{day}"))
 }
 
+/// The tenant's knowledge gaps: the index of their centroids and one item per cluster.
+pub fn gap_index(t: &TenantId) -> Key {
+    key(format!("{}#GAPS", tenant_partition(t)), "INDEX")
+}
+
+pub fn gap(t: &TenantId, id: &str) -> Key {
+    key(format!("{}#GAPS", tenant_partition(t)), format!("GAP#{}", bounded(id)))
+}
+
 pub fn tenant(t: &TenantId) -> Key {
     key(tenant_partition(t), "CONFIG")
 }

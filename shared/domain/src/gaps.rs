@@ -1,0 +1,669 @@
+//! Knowledge gaps: the questions the AI could not answer, clustered by meaning.
+//!
+//! Triage records every question it put to the knowledge base as a
+//! [`Fact::Question`](crate::analytics::Fact::Question) with the question's vector (the
+//! same embedding model that ranks the articles; without one, a hashed bag of its words,
+//! [`WORDS_MODEL`]): answered, or a *gap* when the conversation went to a human for a
+//! knowledge reason ([`gap_reason`]). The analytics consumer places each one online:
+//!
+//! - a gap joins the nearest cluster of its model whose centroid is at least [`JOIN`]
+//!   alike (cosine), or starts a new one (up to [`MAX_CLUSTERS`] per tenant; past that
+//!   it is counted as unclustered);
+//! - an answered question only counts as *asked* in the nearest cluster at least [`JOIN`]
+//!   alike, never starts one: this is how a gap's handoff rate falls once an article
+//!   covers it.
+//!
+//! A cluster keeps its centroid (the normalised mean of its gaps' vectors), the first
+//! [`SAMPLES`] distinct questions, the latest [`TICKETS`] tickets, and its tallies before
+//! and after the article that covers it was added ([`Coverage`]). Per-day counts live in
+//! the tenant's `gaps` aggregate slice (`asked:<id>`, `gaps:<id>`), so a report over any
+//! range reads one item per day, however many questions there were.
+
+use crate::conversation::{Author, Message};
+use crate::retrieval::tokenize;
+use crate::triage::HandoffReason;
+use crate::{ArticleId, TenantId, TicketNumber, Timestamp};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// The least cosine between a question and a cluster's centroid for the question to
+/// join it (all-MiniLM-L6-v2; `docs/analytics.md`, "Knowledge gaps", gives the
+/// measurement on CLINC150 that chose it).
+pub const JOIN: f32 = 0.5;
+/// The least cosine for the word-hash fallback, whose vectors share fewer dimensions.
+pub const JOIN_WORDS: f32 = 0.45;
+/// Clusters kept per tenant: their centroids live in one item (about 530 bytes each).
+pub const MAX_CLUSTERS: usize = 500;
+pub const SAMPLES: usize = 5;
+pub const TICKETS: usize = 10;
+/// Longest question text kept (characters).
+pub const MAX_TEXT: usize = 300;
+/// The model id of the fallback vectors ([`word_vector`]).
+pub const WORDS_MODEL: &str = "words-hash-256";
+const WORD_DIMS: usize = 256;
+
+/// Whether a handoff with `reason` is a knowledge gap: no article, too little confidence,
+/// no citation, a clarifying question that settled nothing, the model judging it needs a
+/// person, or (`after_answer`: the AI had answered in the conversation) the customer asking
+/// for a person after an answer.
+pub fn gap_reason(reason: &HandoffReason, after_answer: bool) -> bool {
+    match reason {
+        HandoffReason::NoKnowledge
+        | HandoffReason::LowConfidence
+        | HandoffReason::UncitedAnswer
+        | HandoffReason::StillUnclear
+        | HandoffReason::ModelNeedsHuman { .. } => true,
+        HandoffReason::AskedForHuman | HandoffReason::Frustrated | HandoffReason::RepeatedQuestion => after_answer,
+        _ => false,
+    }
+}
+
+/// The question a handoff for `reason` leaves unanswered, from the conversation ending
+/// with the customer's current message, and whether it counts as asked: the current
+/// message; after a clarifying question that settled nothing, the message it clarified;
+/// when the customer asks for a person after an answer, the message answered (counted as
+/// asked when it was answered). `None` when the handoff is no knowledge gap. The text is
+/// as the customer wrote it (quoted mail cut): what retrieval embedded.
+pub fn unanswered(history: &[Message], reason: &HandoffReason) -> Option<(String, bool)> {
+    let (current, before) = history.split_last()?;
+    let text = |m: &Message| crate::triage::current_message(&m.text).to_owned();
+    let ai = before.iter().rposition(|m| m.author == Author::Ai);
+    let asked_before = ai.and_then(|i| {
+        let q = before[..i].iter().rposition(|m| m.author == Author::Customer)?;
+        Some((&before[q], before[i].choices.is_empty()))
+    });
+    match (reason, asked_before) {
+        (HandoffReason::StillUnclear, Some((q, _))) => Some((text(q), true)),
+        (
+            HandoffReason::AskedForHuman | HandoffReason::Frustrated | HandoffReason::RepeatedQuestion,
+            Some((q, answer)),
+        ) => gap_reason(reason, true).then(|| (text(q), !answer)),
+        _ => gap_reason(reason, false).then(|| (text(current), true)),
+    }
+}
+
+/// A question's text as kept: trimmed, whitespace folded, at most [`MAX_TEXT`] characters.
+pub fn question_text(text: &str) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    folded.chars().take(MAX_TEXT).collect()
+}
+
+/// A unit vector of the question's stemmed words hashed into 256 dimensions: the
+/// fallback when no embedding model is configured (same words, same vector).
+pub fn word_vector(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0f32; WORD_DIMS];
+    for word in tokenize(text) {
+        // FNV-1a: stable across builds and platforms.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in word.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        v[h as usize % WORD_DIMS] += 1.0;
+    }
+    normalise(&mut v);
+    v
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// A vector as stored: base64 of its scale (f32, little-endian) then one int8 a dimension.
+pub fn encode(v: &[f32]) -> String {
+    let q = crate::kb_vectors::QuantVec::quantize(v);
+    let mut bytes = q.scale.to_le_bytes().to_vec();
+    bytes.extend(q.values.iter().map(|x| *x as u8));
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The vector [`encode`] stored, normalised; `None` when it is not one.
+pub fn decode(s: &str) -> Option<Vec<f32>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    if bytes.len() < 5 {
+        return None;
+    }
+    let scale = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let mut v: Vec<f32> = bytes[4..].iter().map(|b| f32::from(*b as i8) * scale).collect();
+    normalise(&mut v);
+    Some(v)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// One cluster's centroid, as the tenant's index keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Centroid {
+    pub id: String,
+    pub model: String,
+    /// Gaps averaged into it.
+    pub n: u32,
+    pub vector: String,
+}
+
+/// The tenant's clusters' centroids, in one versioned item: every placement bumps the
+/// version, so two consumers placing at once cannot both start a cluster for one question.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GapIndex {
+    pub version: u64,
+    /// Clusters ever started (the next one's number).
+    pub started: u64,
+    pub centroids: Vec<Centroid>,
+}
+
+/// What a cluster's questions cost: asked (answered or not) and handed to a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tally {
+    pub asked: u64,
+    pub gaps: u64,
+}
+
+impl Tally {
+    /// Handoffs per question asked; `None` before any.
+    pub fn handoff_rate(&self) -> Option<f64> {
+        (self.asked > 0).then(|| self.gaps as f64 / self.asked as f64)
+    }
+}
+
+/// The article added to cover a gap, and when: questions from then on count as "after".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Coverage {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub article_id: ArticleId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: Timestamp,
+}
+
+/// One knowledge gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapCluster {
+    pub tenant_id: TenantId,
+    pub id: String,
+    pub model: String,
+    pub created_at: Timestamp,
+    pub last_at: Timestamp,
+    /// The first distinct questions, oldest first: the first one labels the gap.
+    pub samples: Vec<String>,
+    /// The latest tickets its gaps opened or joined, newest last.
+    pub tickets: Vec<TicketNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered: Option<Coverage>,
+    /// Before the covering article (all of it while there is none), and after.
+    pub before: Tally,
+    pub after: Tally,
+    pub version: u64,
+}
+
+/// A question to place: its vector, model, text, and whether it is a gap.
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    pub model: &'a str,
+    pub vector: &'a [f32],
+    pub text: &'a str,
+    pub gap: bool,
+    /// Counted as asked (false when an answer counted before is now found wanting).
+    pub asked: bool,
+    pub ticket: Option<TicketNumber>,
+    pub at: Timestamp,
+}
+
+/// Where a question goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// Into the cluster at this index of the centroids (its similarity).
+    Join(usize, f32),
+    /// A gap like no cluster: a new one.
+    Start,
+    /// An answered question like no gap, or a gap past [`MAX_CLUSTERS`]: counted only in
+    /// the tenant's totals.
+    Nowhere,
+}
+
+/// Where `q` goes in `index` (module docs).
+pub fn place(index: &GapIndex, q: &Question<'_>) -> Placement {
+    let join = if q.model == WORDS_MODEL { JOIN_WORDS } else { JOIN };
+    let best = index
+        .centroids
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.model == q.model)
+        .filter_map(|(i, c)| decode(&c.vector).map(|v| (i, cosine(&v, q.vector))))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match best {
+        Some((i, sim)) if sim >= join => Placement::Join(i, sim),
+        _ if q.gap && index.centroids.len() < MAX_CLUSTERS => Placement::Start,
+        _ => Placement::Nowhere,
+    }
+}
+
+/// A new cluster for the gap `q` (its number: `index.started + 1`).
+pub fn start(index: &mut GapIndex, tenant: &TenantId, q: &Question<'_>) -> GapCluster {
+    index.started += 1;
+    let id = format!("gap-{}", index.started);
+    index.centroids.push(Centroid {
+        id: id.clone(),
+        model: q.model.to_owned(),
+        n: 0,
+        vector: encode(q.vector),
+    });
+    let mut cluster = GapCluster {
+        tenant_id: tenant.clone(),
+        id,
+        model: q.model.to_owned(),
+        created_at: q.at,
+        last_at: q.at,
+        samples: vec![],
+        tickets: vec![],
+        covered: None,
+        before: Tally::default(),
+        after: Tally::default(),
+        version: 0,
+    };
+    let i = index.centroids.len() - 1;
+    join(index, i, &mut cluster, q);
+    cluster
+}
+
+/// Counts `q` into `cluster` (the one at `i` in `index`): its tally before or after the
+/// coverage, and for a gap its centroid, sample and ticket.
+pub fn join(index: &mut GapIndex, i: usize, cluster: &mut GapCluster, q: &Question<'_>) {
+    let after = cluster.covered.as_ref().is_some_and(|c| q.at >= c.at);
+    let tally = if after { &mut cluster.after } else { &mut cluster.before };
+    tally.asked += u64::from(q.asked);
+    tally.gaps += u64::from(q.gap);
+    cluster.last_at = cluster.last_at.max(q.at);
+    if !q.gap {
+        return;
+    }
+    let text = question_text(q.text);
+    if cluster.samples.len() < SAMPLES && !cluster.samples.iter().any(|s| s.eq_ignore_ascii_case(&text)) {
+        cluster.samples.push(text);
+    }
+    if let Some(t) = q.ticket {
+        cluster.tickets.retain(|x| *x != t);
+        cluster.tickets.push(t);
+        let excess = cluster.tickets.len().saturating_sub(TICKETS);
+        cluster.tickets.drain(..excess);
+    }
+    let c = &mut index.centroids[i];
+    let mut mean = decode(&c.vector).unwrap_or_else(|| vec![0.0; q.vector.len()]);
+    if mean.len() == q.vector.len() {
+        let n = c.n as f32;
+        mean.iter_mut().zip(q.vector).for_each(|(m, x)| *m = *m * n + x);
+        normalise(&mut mean);
+        c.vector = encode(&mean);
+    }
+    c.n += 1;
+}
+
+/// A question's placement to store ([`crate::ports::AnalyticsStore::count_placed`]): the
+/// index and the cluster as they are now, the versions they were read at (0: not
+/// stored yet) and the cluster's day counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub index: GapIndex,
+    pub index_read: u64,
+    pub cluster: GapCluster,
+    pub cluster_read: u64,
+    pub counters: Vec<(String, i64)>,
+}
+
+/// The per-day counters of `q` in its cluster (the `gaps` slice).
+pub fn day_counters(cluster: &str, q: &Question<'_>) -> Vec<(String, i64)> {
+    let mut out = vec![];
+    if q.asked {
+        out.push((format!("asked:{cluster}"), 1));
+    }
+    if q.gap {
+        out.push((format!("gaps:{cluster}"), 1));
+    }
+    out
+}
+
+/// The tenant's aggregate slice that keeps the clusters' per-day counts.
+pub const SLICE: &str = "gaps";
+
+/// A gap's per-cluster totals over some days, from the `gaps` slice's counters.
+pub fn totals(days: &[crate::analytics::DailyAggregate]) -> std::collections::BTreeMap<String, Tally> {
+    let mut out: std::collections::BTreeMap<String, Tally> = Default::default();
+    for d in days {
+        for (name, v) in &d.counters {
+            let v = (*v).max(0) as u64;
+            if let Some(id) = name.strip_prefix("asked:") {
+                out.entry(id.to_owned()).or_default().asked += v;
+            } else if let Some(id) = name.strip_prefix("gaps:") {
+                out.entry(id.to_owned()).or_default().gaps += v;
+            }
+        }
+    }
+    out
+}
+
+/// The Monday starting the week of `day` (`YYYY-MM-DD`), or the day itself if unreadable.
+pub fn week_of(day: &str) -> String {
+    match day.parse::<jiff::civil::Date>() {
+        Ok(d) => {
+            let back = i64::from(d.weekday().to_monday_zero_offset());
+            d.checked_sub(jiff::Span::new().days(back)).unwrap_or(d).to_string()
+        }
+        Err(_) => day.to_owned(),
+    }
+}
+
+/// One week of a gap.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Week {
+    /// Its Monday (tenant-local).
+    pub week: String,
+    pub asked: u64,
+    pub gaps: u64,
+}
+
+/// Where a gap is heading: its last week against the mean of the weeks before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Trend {
+    Rising,
+    Falling,
+    Steady,
+    /// One week or less of data.
+    New,
+}
+
+/// `Rising` when the last week has at least 2 more and half again as many as the mean
+/// of the earlier weeks, `Falling` when it has half as many or fewer (and at least 2
+/// less), else `Steady`.
+pub fn trend(weeks: &[Week]) -> Trend {
+    let Some((last, earlier)) = weeks.split_last().filter(|(_, e)| !e.is_empty()) else {
+        return Trend::New;
+    };
+    let mean = earlier.iter().map(|w| w.gaps as f64).sum::<f64>() / earlier.len() as f64;
+    let now = last.gaps as f64;
+    if now >= mean * 1.5 && now >= mean + 2.0 {
+        Trend::Rising
+    } else if now <= mean * 0.5 && now <= mean - 2.0 {
+        Trend::Falling
+    } else {
+        Trend::Steady
+    }
+}
+
+/// The weeks of one cluster's counts over the days asked (`days`: the `gaps` slice),
+/// every week of the range present, oldest first.
+pub fn weeks(days: &[crate::analytics::DailyAggregate], cluster: &str, from: &str, to: &str) -> Vec<Week> {
+    let mut out: Vec<Week> = Vec::new();
+    let mut week = week_of(from);
+    let last = week_of(to);
+    while week <= last && out.len() < 60 {
+        out.push(Week {
+            week: week.clone(),
+            asked: 0,
+            gaps: 0,
+        });
+        week = match week.parse::<jiff::civil::Date>() {
+            Ok(d) => d
+                .checked_add(jiff::Span::new().days(7))
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            Err(_) => break,
+        };
+    }
+    for d in days {
+        let w = week_of(&d.day);
+        if let Some(slot) = out.iter_mut().find(|x| x.week == w) {
+            slot.asked += d.count(&format!("asked:{cluster}")).max(0) as u64;
+            slot.gaps += d.count(&format!("gaps:{cluster}")).max(0) as u64;
+        }
+    }
+    out
+}
+
+/// An article pre-filled from a gap: its first question as the title, its sample
+/// questions, and the public replies humans gave on its tickets as the body, for an
+/// admin to edit and save (with `gap` set, so the gap counts "after" from then on).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArticleDraft {
+    pub gap: String,
+    pub title: String,
+    pub body: String,
+    pub sample_questions: Vec<String>,
+    /// The tickets whose replies the body comes from.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u64>))]
+    pub tickets: Vec<TicketNumber>,
+}
+
+/// The longest draft body (the article limit).
+const DRAFT_BODY: usize = 20_000;
+
+/// The draft for `cluster` from `replies` (ticket, text), newest ticket first; repeated
+/// replies once.
+pub fn draft(cluster: &GapCluster, replies: &[(TicketNumber, String)]) -> ArticleDraft {
+    let title = cluster.samples.first().map_or_else(String::new, |s| {
+        let t = s.trim().trim_end_matches(['?', '!', '.']).trim();
+        let mut c = t.chars();
+        let t: String = match c.next() {
+            Some(f) => f.to_uppercase().chain(c).collect(),
+            None => String::new(),
+        };
+        t.chars().take(200).collect()
+    });
+    let mut body = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut tickets = Vec::new();
+    for (ticket, text) in replies {
+        let text = text.trim();
+        let norm = text.to_lowercase();
+        if text.is_empty() || seen.contains(&norm) || body.len() + text.len() + 2 > DRAFT_BODY {
+            continue;
+        }
+        seen.push(norm);
+        if !body.is_empty() {
+            body.push_str("\n\n");
+        }
+        body.push_str(text);
+        if !tickets.contains(ticket) {
+            tickets.push(*ticket);
+        }
+    }
+    ArticleDraft {
+        gap: cluster.id.clone(),
+        title,
+        body,
+        sample_questions: cluster.samples.clone(),
+        tickets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q<'a>(v: &'a [f32], gap: bool, at: i64) -> Question<'a> {
+        Question {
+            model: "m",
+            vector: v,
+            text: "do you gift wrap",
+            gap,
+            asked: true,
+            ticket: Some(TicketNumber(at as u64)),
+            at: Timestamp::from_unix_millis(at * 1000).unwrap(),
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::new("t").unwrap()
+    }
+
+    #[test]
+    fn alike_gaps_join_and_an_answer_never_starts_a_cluster() {
+        let mut index = GapIndex::default();
+        let a = [1.0, 0.0, 0.0];
+        let b = [0.9, 0.436, 0.0];
+        let far = [0.0, 0.0, 1.0];
+        assert_eq!(place(&index, &q(&a, false, 1)), Placement::Nowhere);
+        assert_eq!(place(&index, &q(&a, true, 1)), Placement::Start);
+        let mut c = start(&mut index, &tenant(), &q(&a, true, 1));
+        assert_eq!(c.id, "gap-1");
+        let Placement::Join(i, _) = place(&index, &q(&b, true, 2)) else {
+            panic!("b is alike")
+        };
+        join(&mut index, i, &mut c, &q(&b, true, 2));
+        assert_eq!(place(&index, &q(&far, true, 3)), Placement::Start);
+        assert_eq!(c.before, Tally { asked: 2, gaps: 2 });
+        assert_eq!(index.centroids[0].n, 2);
+        assert_eq!(c.samples, vec!["do you gift wrap"]);
+        assert_eq!(c.tickets, vec![TicketNumber(1), TicketNumber(2)]);
+        // Another model's cluster is never joined.
+        let other = Question {
+            model: "n",
+            ..q(&a, true, 4)
+        };
+        assert_eq!(place(&index, &other), Placement::Start);
+    }
+
+    #[test]
+    fn questions_after_the_coverage_count_after() {
+        let mut index = GapIndex::default();
+        let a = [1.0, 0.0];
+        let mut c = start(&mut index, &tenant(), &q(&a, true, 10));
+        c.covered = Some(Coverage {
+            article_id: ArticleId::new("gift-wrap").unwrap(),
+            at: Timestamp::from_unix_millis(20_000).unwrap(),
+        });
+        join(&mut index, 0, &mut c, &q(&a, false, 30));
+        join(&mut index, 0, &mut c, &q(&a, false, 31));
+        join(&mut index, 0, &mut c, &q(&a, true, 32));
+        assert_eq!(c.before, Tally { asked: 1, gaps: 1 });
+        assert_eq!(c.after, Tally { asked: 3, gaps: 1 });
+        assert_eq!(c.after.handoff_rate(), Some(1.0 / 3.0));
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_trends_compare_the_last_week() {
+        assert_eq!(week_of("2026-12-04"), "2026-11-30");
+        assert_eq!(week_of("2026-11-30"), "2026-11-30");
+        assert_eq!(week_of("2026-12-06"), "2026-11-30");
+        let w = |gaps| Week {
+            week: String::new(),
+            asked: gaps,
+            gaps,
+        };
+        assert_eq!(trend(&[w(3)]), Trend::New);
+        assert_eq!(trend(&[w(2), w(2), w(6)]), Trend::Rising);
+        assert_eq!(trend(&[w(6), w(6), w(1)]), Trend::Falling);
+        assert_eq!(trend(&[w(3), w(4)]), Trend::Steady);
+        let days = vec![crate::analytics::DailyAggregate {
+            day: "2026-12-02".into(),
+            slice: SLICE.into(),
+            counters: [("gaps:gap-1".to_owned(), 2), ("asked:gap-1".to_owned(), 3)].into(),
+            ..Default::default()
+        }];
+        let ws = weeks(&days, "gap-1", "2026-11-20", "2026-12-04");
+        assert_eq!(
+            ws.iter().map(|w| (w.week.as_str(), w.gaps)).collect::<Vec<_>>(),
+            [("2026-11-16", 0), ("2026-11-23", 0), ("2026-11-30", 2)]
+        );
+    }
+
+    #[test]
+    fn a_draft_takes_the_first_question_and_the_distinct_replies() {
+        let mut index = GapIndex::default();
+        let mut c = start(&mut index, &tenant(), &q(&[1.0], true, 1));
+        c.samples = vec!["do you gift wrap?".into(), "gift wrapping available".into()];
+        let d = draft(
+            &c,
+            &[
+                (TicketNumber(2), "Yes, for 3 EUR at checkout.".into()),
+                (TicketNumber(1), "yes, for 3 eur at checkout.".into()),
+                (TicketNumber(1), "Pick it at checkout.".into()),
+            ],
+        );
+        assert_eq!(d.title, "Do you gift wrap");
+        assert_eq!(d.body, "Yes, for 3 EUR at checkout.\n\nPick it at checkout.");
+        assert_eq!(d.tickets, vec![TicketNumber(2), TicketNumber(1)]);
+        assert_eq!(d.sample_questions.len(), 2);
+    }
+
+    fn said(author: Author, text: &str, choices: &[&str]) -> Message {
+        Message {
+            tenant_id: tenant(),
+            conversation_id: crate::ConversationId::generate(),
+            id: ulid::Ulid::new(),
+            direction: crate::conversation::Direction::Inbound,
+            author,
+            text: text.into(),
+            attachments: vec![],
+            channel_message_id: None,
+            delivery: None,
+            delivery_error: None,
+            created_at: Timestamp::from_unix_millis(0).unwrap(),
+            sent_at: None,
+            sender: None,
+            original: None,
+            choices: choices.iter().map(|c| ArticleId::new(*c).unwrap()).collect(),
+            survey: None,
+        }
+    }
+
+    #[test]
+    fn the_question_left_unanswered_is_the_one_the_ai_could_not_settle() {
+        let asked = said(Author::Customer, "  do you  gift wrap? ", &[]);
+        let answered = said(Author::Ai, "We wrap for 3 EUR.", &[]);
+        let human = said(Author::Customer, "let me talk to a person", &[]);
+        // No knowledge: the message itself, as written.
+        assert_eq!(
+            unanswered(std::slice::from_ref(&asked), &HandoffReason::NoKnowledge),
+            Some(("  do you  gift wrap? ".into(), true))
+        );
+        // A person asked for after an answer: the question answered, counted then.
+        let h = [asked.clone(), answered.clone(), human.clone()];
+        assert_eq!(
+            unanswered(&h, &HandoffReason::AskedForHuman),
+            Some(("  do you  gift wrap? ".into(), false))
+        );
+        // A person asked for first: no gap.
+        assert_eq!(
+            unanswered(std::slice::from_ref(&human), &HandoffReason::AskedForHuman),
+            None
+        );
+        // A clarifying question that settled nothing: the question it clarified, counted now.
+        let clarify = said(Author::Ai, "Which one: 1. wrapping 2. cards", &["a", "b"]);
+        let h = [asked.clone(), clarify, said(Author::Customer, "neither", &[])];
+        assert_eq!(
+            unanswered(&h, &HandoffReason::StillUnclear),
+            Some(("  do you  gift wrap? ".into(), true))
+        );
+        // A new question after an answer that no article covers: the new one.
+        let h = [asked, answered, said(Author::Customer, "and engraving?", &[])];
+        assert_eq!(
+            unanswered(&h, &HandoffReason::LowConfidence),
+            Some(("and engraving?".into(), true))
+        );
+        assert_eq!(question_text("  do you  gift wrap? "), "do you gift wrap?");
+    }
+
+    #[test]
+    fn vectors_survive_storage_and_words_hash_alike() {
+        let v = word_vector("Do you offer gift wrapping?");
+        let back = decode(&encode(&v)).unwrap();
+        assert!(cosine(&v, &back) > 0.999);
+        assert!(cosine(&v, &word_vector("gift wrapping offered?")) > 0.8);
+        assert!(decode("x").is_none());
+        assert!(gap_reason(&HandoffReason::NoKnowledge, false));
+        assert!(!gap_reason(&HandoffReason::AskedForHuman, false));
+        assert!(gap_reason(&HandoffReason::AskedForHuman, true));
+        assert!(!gap_reason(&HandoffReason::OrderUnverified, true));
+    }
+}
