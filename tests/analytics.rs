@@ -6,7 +6,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton_app::analytics::{record, Recorder};
 use baton_domain::analytics::{local_day, DailyAggregate, Event};
-use baton_domain::ports::{ConversationStore, TenantStore, TicketStore};
+use baton_domain::ports::{AnalyticsStore, ConversationStore, TenantStore, TicketStore};
 use baton_domain::{Clock, SystemClock, TenantId, TicketNumber};
 use baton_tests::{agent_call, agent_token, intake_onto, seeded_env, take_batch, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
@@ -245,12 +245,30 @@ async fn the_consumer_survives_a_fault_at_every_call_and_counts_each_event_once(
                 agent: None,
             };
             let now = SystemClock.now();
+            // A gap, placed into its cluster (the same one every time) as it is counted.
+            let text = "can I pay with a gift card";
+            let gap = Fact::Question {
+                text: text.into(),
+                gap: Some("no_knowledge".into()),
+                asked: true,
+                model: baton_domain::clusters::WORDS_MODEL.into(),
+                vector: baton_domain::clusters::encode(&baton_domain::clusters::word_vector(text)),
+            };
             let change = events(
                 &scope,
-                vec![Fact::TicketCreated, Fact::TicketClosed],
+                vec![Fact::TicketCreated, gap, Fact::TicketClosed],
                 &format!("crash:{k}:{fault:?}"),
                 now,
             );
+            let gaps_counted = || async {
+                let gaps = baton_domain::clusters::Family::Gaps;
+                let index = w.env.store.cluster_index(&demo(), gaps).await.unwrap();
+                match index.centroids.first() {
+                    None => 0,
+                    Some(c) => w.env.store.get_cluster(&demo(), gaps, &c.id).await.unwrap().before.gaps,
+                }
+            };
+            let gaps_before = gaps_counted().await;
             let before = w.today("channel:email").await;
             faults.arm(k, fault);
             let first = faults.run(record(faulty, &change)).await;
@@ -264,16 +282,17 @@ async fn the_consumer_survives_a_fault_at_every_call_and_counts_each_event_once(
             let again = record(clean, &change).await.unwrap();
             assert_eq!(again.counted, 0, "{fault:?} at {k}: nothing counted twice");
             let after = w.today("channel:email").await;
-            for counter in ["tickets_created", "closed"] {
+            for counter in ["tickets_created", "closed", "knowledge_gaps"] {
                 assert_eq!(
                     after.count(counter) - before.count(counter),
                     1,
                     "{fault:?} at {k}: {counter} counted once"
                 );
             }
+            assert_eq!(gaps_counted().await - gaps_before, 1, "{fault:?} at {k}: placed once");
             let key = baton_app::analytics::archive_key(&change[0], &local_day(now, "UTC"));
             let archived = w.consumer.archive.get(&key, 1 << 20).await.unwrap().expect("archived");
-            assert_eq!(String::from_utf8(archived).unwrap().lines().count(), 2);
+            assert_eq!(String::from_utf8(archived).unwrap().lines().count(), 3);
             fired
         }
     })
@@ -690,7 +709,7 @@ async fn paraphrases_of_an_uncovered_question_form_one_gap_whose_handoff_rate_fa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_placing_alike_gaps_at_once_make_one_gap_counting_both() {
     use baton_domain::analytics::{events, Fact, Scope};
-    use baton_domain::gaps;
+    use baton_domain::clusters;
     let w = world().await;
     let recorder = Recorder {
         tenants: w.consumer.store.as_ref(),
@@ -710,8 +729,8 @@ async fn two_consumers_placing_alike_gaps_at_once_make_one_gap_counting_both() {
             text: text.into(),
             gap: Some("no_knowledge".into()),
             asked: true,
-            model: gaps::WORDS_MODEL.into(),
-            vector: gaps::encode(&gaps::word_vector(text)),
+            model: clusters::WORDS_MODEL.into(),
+            vector: clusters::encode(&clusters::word_vector(text)),
         };
         events(&scope, vec![fact], &format!("race-{i}"), SystemClock.now())
     };
@@ -720,16 +739,21 @@ async fn two_consumers_placing_alike_gaps_at_once_make_one_gap_counting_both() {
     // index's version, and that consumer places its question again, into the new gap.
     let (a, b) = tokio::join!(record(&recorder, &one), record(&recorder, &two));
     assert_eq!((a.unwrap().counted, b.unwrap().counted), (1, 1));
-    let index = w.consumer.aggregates.gap_index(&demo()).await.unwrap();
+    let index = w
+        .consumer
+        .aggregates
+        .cluster_index(&demo(), clusters::Family::Gaps)
+        .await
+        .unwrap();
     assert_eq!(index.centroids.len(), 1, "{index:?}");
     assert_eq!((index.started, index.version), (1, 2));
     let gap = w
         .consumer
         .aggregates
-        .get_gap(&demo(), &index.centroids[0].id)
+        .get_cluster(&demo(), clusters::Family::Gaps, &index.centroids[0].id)
         .await
         .unwrap();
-    assert_eq!(gap.before, gaps::Tally { asked: 2, gaps: 2 });
+    assert_eq!(gap.before, clusters::Tally { asked: 2, gaps: 2 });
     assert_eq!(gap.tickets.len(), 2);
     // Redelivered: counted before, nothing placed again.
     let again = record(&recorder, &one).await.unwrap();
@@ -738,8 +762,102 @@ async fn two_consumers_placing_alike_gaps_at_once_make_one_gap_counting_both() {
     let days = w
         .consumer
         .aggregates
-        .daily(&demo(), gaps::SLICE, &day, &day)
+        .daily(&demo(), clusters::Family::Gaps.slice(), &day, &day)
         .await
         .unwrap();
     assert_eq!(days[0].count(&format!("gaps:{}", gap.id)), 2);
+}
+
+#[tokio::test]
+async fn recurring_topics_are_counted_by_week_and_a_week_that_doubles_is_flagged_as_a_spike() {
+    let mut w = world().await;
+    w.triage.kb_cache = baton_domain::kb_cache::KbCache::new(Some(model()));
+    // Monday 2 November 2026, noon.
+    let clock = baton_tests::faults::SharedClock(Arc::new(baton_domain::FixedClock::new(
+        baton_domain::Timestamp::parse_rfc3339("2026-11-02T12:00:00Z").unwrap(),
+    )));
+    w.triage.clock = Arc::new(clock.clone());
+    w.api.clock = Box::new(clock.clone());
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let refund = [
+        "I want to talk to a human, my refund has still not arrived",
+        "Let me speak to a person please, where is the refund for my return?",
+        "I need a human agent: I returned the shoes weeks ago and got no refund",
+        "human please, my refund is missing",
+        "Can I talk to someone? The money for my returned order never came back",
+    ];
+    let address = [
+        "I want to talk to a human, I need to change my delivery address",
+        "Please get me a person, the shipping address on my order is wrong",
+    ];
+    // Weeks 1–3: one refund ticket and one address ticket; week 4: four refund tickets.
+    let mut n = 0;
+    let mut open = |text: &str| {
+        n += 1;
+        (format!("49155504{n:02}"), format!("wamid.topic.{n}"), text.to_owned())
+    };
+    for week in 0..3 {
+        for (sender, id, text) in [open(refund[week]), open(address[week % 2])] {
+            w.says(&sender, &id, &text).await;
+        }
+        clock.advance(time::Duration::days(7));
+    }
+    for text in &refund[1..] {
+        let (sender, id, text) = open(text);
+        w.says(&sender, &id, &text).await;
+    }
+    let tickets = w.env.store.next_ticket_number(&demo()).await.unwrap().0 - 1;
+    assert_eq!(tickets, 10, "every message was handed off");
+    let number = TicketNumber(10);
+    w.act(number, "PATCH", "", json!({ "tags": ["refund"] })).await;
+    w.consume(take_batch(&w.env, "AnalyticsQueue").await).await;
+
+    let (status, _, report) = agent_call(
+        &w.api,
+        &admin,
+        "GET",
+        "/v1/reports/topics?from=2026-11-02&to=2026-11-23",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let items = report["items"].as_array().unwrap();
+    let weeks = |row: &Value| -> Vec<u64> {
+        row["weeks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["tickets"].as_u64().unwrap())
+            .collect()
+    };
+    let refunds = &items[0];
+    assert_eq!(
+        refunds["tickets"], 7,
+        "the refund paraphrases are one topic: {report:#}"
+    );
+    assert_eq!(weeks(refunds), [1, 1, 1, 4]);
+    assert_eq!((&refunds["trend"], &refunds["spike"]), (&json!("rising"), &json!(true)));
+    assert_eq!(refunds["label"], "my refund has still not arrived", "what it is about");
+    let addresses = &items[1];
+    assert_eq!(addresses["tickets"], 3, "{report:#}");
+    assert_eq!(weeks(addresses), [1, 1, 1, 0]);
+    assert_eq!(addresses["spike"], false);
+    assert_eq!(items.len(), 2, "{report:#}");
+    // Tags: every ticket's channel and handoff reason, and the one added later.
+    let tag = |name: &str| {
+        report["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {report:#}"))
+    };
+    assert_eq!(weeks(&tag("whatsapp")), [2, 2, 2, 4], "twice the mean: a spike");
+    assert_eq!(weeks(&tag("refund")), [0, 0, 0, 1], "too few for a spike");
+    assert_eq!(
+        report["spikes"],
+        json!([refunds["id"], "tag:handoff:asked_for_human", "tag:whatsapp"]),
+        "{report:#}"
+    );
 }

@@ -1,4 +1,4 @@
-//! How well knowledge-gap clustering (`baton_domain::gaps`) groups paraphrases, measured
+//! How well knowledge-gap clustering (`baton_domain::clusters`) groups paraphrases, measured
 //! on real customer phrasings: `cargo run -p baton-tests --example gap_clusters [INTENTS]`.
 //! Prints a table for `docs/analytics.md`; never part of the test command.
 //!
@@ -14,7 +14,7 @@
 //!   question, one gap);
 //! - top-1 recall: the share of intents whose largest cluster holds at least half of them.
 
-use baton_domain::gaps::{self, GapIndex, Placement, Question};
+use baton_domain::clusters::{self, ClusterIndex, Placement, Question};
 use baton_domain::retrieval::Embedder;
 use baton_domain::{TenantId, Timestamp};
 use std::collections::{BTreeMap, HashMap};
@@ -33,7 +33,7 @@ struct Scores {
 
 fn cluster(model: &str, items: &[(String, Vec<f32>)], join: f32) -> Scores {
     let tenant = TenantId::new("bench").unwrap();
-    let mut index = GapIndex::default();
+    let mut index = ClusterIndex::default();
     let mut clusters = HashMap::new();
     let mut member: Vec<String> = Vec::new();
     for (i, (_, v)) in items.iter().enumerate() {
@@ -50,11 +50,11 @@ fn cluster(model: &str, items: &[(String, Vec<f32>)], join: f32) -> Scores {
             Placement::Join(at, _) => {
                 let id = index.centroids[at].id.clone();
                 let c = clusters.get_mut(&id).unwrap();
-                gaps::join(&mut index, at, c, &q);
+                clusters::join(&mut index, at, c, &q);
                 id
             }
             _ => {
-                let c = gaps::start(&mut index, &tenant, &q);
+                let c = clusters::start(&mut index, &tenant, clusters::Family::Gaps, &q);
                 let id = c.id.clone();
                 clusters.insert(id.clone(), c);
                 id
@@ -82,14 +82,14 @@ fn cluster(model: &str, items: &[(String, Vec<f32>)], join: f32) -> Scores {
     }
 }
 
-/// `gaps::place` at another threshold: the nearest centroid at least `join` alike.
-fn place_at(index: &GapIndex, q: &Question<'_>, join: f32) -> Placement {
+/// `clusters::place` at another threshold: the nearest centroid at least `join` alike.
+fn place_at(index: &ClusterIndex, q: &Question<'_>, join: f32) -> Placement {
     let best = index
         .centroids
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
-            gaps::decode(&c.vector).map(|v| (i, v.iter().zip(q.vector).map(|(a, b)| a * b).sum::<f32>()))
+            clusters::decode(&c.vector).map(|v| (i, v.iter().zip(q.vector).map(|(a, b)| a * b).sum::<f32>()))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     match best {
@@ -122,7 +122,10 @@ fn main() {
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     let vectors = model.embed(&refs).expect("questions embed");
     let semantic: Vec<(String, Vec<f32>)> = texts.iter().map(|(i, _)| i.clone()).zip(vectors).collect();
-    let words: Vec<(String, Vec<f32>)> = texts.iter().map(|(i, t)| (i.clone(), gaps::word_vector(t))).collect();
+    let words: Vec<(String, Vec<f32>)> = texts
+        .iter()
+        .map(|(i, t)| (i.clone(), clusters::word_vector(t)))
+        .collect();
     println!(
         "{} questions of {} intents\n\n| vectors | join | clusters | purity | completeness | intents kept together |",
         texts.len(),
@@ -131,7 +134,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for (name, items, model_id) in [
         ("all-MiniLM-L6-v2", &semantic, model.model_id().to_owned()),
-        ("word hash", &words, gaps::WORDS_MODEL.to_owned()),
+        ("word hash", &words, clusters::WORDS_MODEL.to_owned()),
     ] {
         for join in [0.4, 0.45, 0.5, 0.55, 0.6, 0.7] {
             let s = cluster(&model_id, items, join);

@@ -342,10 +342,10 @@ faulty!(MessagingApi {
 
 faulty!(AnalyticsStore {
     fn count_event(&self, event: &baton_domain::analytics::Event, day: &str, slices: &[String], increments: &baton_domain::analytics::Increments) -> Result<bool, StoreError>;
-    fn count_placed(&self, event: &baton_domain::analytics::Event, day: &str, slices: &[String], increments: &baton_domain::analytics::Increments, placed: &baton_domain::gaps::Placed) -> Result<bool, StoreError>;
-    fn gap_index(&self, tenant: &TenantId) -> Result<baton_domain::gaps::GapIndex, StoreError>;
-    fn get_gap(&self, tenant: &TenantId, id: &str) -> Result<baton_domain::gaps::GapCluster, StoreError>;
-    fn put_gap(&self, cluster: &baton_domain::gaps::GapCluster, expected: u64) -> Result<(), StoreError>;
+    fn count_placed(&self, event: &baton_domain::analytics::Event, day: &str, slices: &[String], increments: &baton_domain::analytics::Increments, placed: &baton_domain::clusters::Placed) -> Result<bool, StoreError>;
+    fn cluster_index(&self, tenant: &TenantId, family: baton_domain::clusters::Family) -> Result<baton_domain::clusters::ClusterIndex, StoreError>;
+    fn get_cluster(&self, tenant: &TenantId, family: baton_domain::clusters::Family, id: &str) -> Result<baton_domain::clusters::Cluster, StoreError>;
+    fn put_cluster(&self, cluster: &baton_domain::clusters::Cluster, expected: u64) -> Result<(), StoreError>;
     fn daily(&self, tenant: &TenantId, slice: &str, from: &str, to: &str) -> Result<Vec<baton_domain::analytics::DailyAggregate>, StoreError>;
 });
 

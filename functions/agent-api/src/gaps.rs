@@ -1,5 +1,5 @@
 //! Knowledge gaps (admins): the questions the AI could not answer, clustered by meaning
-//! (`baton_domain::gaps`), ranked by the conversations they sent to a person in the days
+//! (`baton_domain::clusters`), ranked by the conversations they sent to a person in the days
 //! asked, each with its weeks, samples, tickets and its handoff rate before and after the
 //! article that covers it; and a draft article pre-filled from the human replies that
 //! resolved its tickets.
@@ -10,15 +10,16 @@
 use crate::error::{or_not_found, ApiError, ErrorBody};
 use crate::{ok, Ctx};
 use baton_domain::analytics::local_day;
+use baton_domain::clusters::{self, ArticleDraft, Cluster, Coverage, Family, Tally, Trend, Week};
 use baton_domain::conversation::Author;
-use baton_domain::gaps::{self, ArticleDraft, Coverage, GapCluster, Tally, Trend, Week};
 use baton_domain::ports::PageRequest;
 use baton_domain::reports::DayRange;
+use baton_domain::tenant::Tenant;
 use baton_domain::ticket::TimelineKind;
 use baton_domain::{StoreError, Timestamp};
 use lambda_http::{Body, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 type Res = Result<Response<Body>, ApiError>;
 
@@ -88,14 +89,60 @@ pub struct GapReport {
     pub clusters_read: usize,
 }
 
-fn row(c: &GapCluster, in_range: Tally, weeks: Vec<Week>) -> GapRow {
+/// What a cluster report (gaps, topics) is asked for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read from the query by name; here for the document
+pub struct ClusterQuery {
+    /// The first day (`YYYY-MM-DD`, tenant-local); 29 days before `to` if absent.
+    from: Option<String>,
+    /// The last day, included; today (tenant-local) if absent.
+    to: Option<String>,
+    /// Rows returned, 1–100 (20).
+    limit: Option<u32>,
+}
+
+/// The caller's tenant, the days and the `limit` (20 if absent, else 1–100) asked for.
+pub async fn asked(ctx: &Ctx<'_>) -> Result<(Tenant, DayRange, usize), ApiError> {
+    let tenant = or_not_found(ctx.deps.store.get_tenant(&ctx.caller.tenant).await, "tenant")?;
+    let today = local_day(ctx.now, &tenant.time_zone);
+    let range = DayRange::asked(ctx.query("from"), ctx.query("to"), &today).map_err(ApiError::bad_request)?;
+    let limit = match ctx.query("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(ApiError::bad_request(format!("`limit` is 1–{MAX_LIMIT}, not {raw:?}"))),
+        },
+    };
+    Ok((tenant, range, limit))
+}
+
+/// The clusters `ids` of `family`, in their order (`None` for one not found).
+pub async fn load<'a>(
+    ctx: &Ctx<'_>,
+    family: Family,
+    ids: impl Iterator<Item = &'a String>,
+) -> Result<Vec<Option<Cluster>>, ApiError> {
+    let aggregates = ctx.deps.aggregates.as_ref();
+    let tenant = &ctx.caller.tenant;
+    Ok(futures::future::try_join_all(ids.map(|id| async move {
+        match aggregates.get_cluster(tenant, family, id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await?)
+}
+
+fn row(c: &Cluster, in_range: Tally, weeks: Vec<Week>) -> GapRow {
     GapRow {
         id: c.id.clone(),
         label: c.samples.first().cloned().unwrap_or_default(),
         conversations: in_range.gaps,
         asked: in_range.asked,
         handoff_rate: in_range.handoff_rate(),
-        trend: gaps::trend(&weeks),
+        trend: clusters::trend(&weeks.iter().map(|w| w.gaps).collect::<Vec<_>>()),
         weeks,
         samples: c.samples.clone(),
         tickets: c.tickets.iter().rev().map(|t| t.0).collect(),
@@ -110,11 +157,7 @@ fn row(c: &GapCluster, in_range: Tally, weeks: Vec<Week>) -> GapRow {
 #[utoipa::path(
     get, operation_id = "reports_gaps", path = "/v1/reports/gaps", tag = "reports",
     summary = "Knowledge gaps: what the AI could not answer, clustered by meaning and ranked (admins)",
-    params(
-        ("from" = Option<String>, Query, description = "The first day (`YYYY-MM-DD`, tenant-local); 29 days before `to` if absent"),
-        ("to" = Option<String>, Query, description = "The last day, included; today if absent"),
-        ("limit" = Option<u32>, Query, description = "Gaps returned, 1–100 (20)"),
-    ),
+    params(ClusterQuery),
     responses(
         (status = 200, body = GapReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -123,18 +166,11 @@ fn row(c: &GapCluster, in_range: Tally, weeks: Vec<Week>) -> GapRow {
 )]
 pub async fn list(ctx: &Ctx<'_>) -> Res {
     let tenant_id = &ctx.caller.tenant;
-    let tenant = or_not_found(ctx.deps.store.get_tenant(tenant_id).await, "tenant")?;
-    let today = local_day(ctx.now, &tenant.time_zone);
-    let range = DayRange::asked(ctx.query("from"), ctx.query("to"), &today).map_err(ApiError::bad_request)?;
-    let limit = match ctx.query("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n @ 1..=MAX_LIMIT) => n,
-            _ => return Err(ApiError::bad_request(format!("`limit` is 1–{MAX_LIMIT}, not {raw:?}"))),
-        },
-    };
+    let (tenant, range, limit) = asked(ctx).await?;
     let aggregates = ctx.deps.aggregates.as_ref();
-    let days = aggregates.daily(tenant_id, gaps::SLICE, &range.from, &range.to).await?;
+    let days = aggregates
+        .daily(tenant_id, Family::Gaps.slice(), &range.from, &range.to)
+        .await?;
     let all = aggregates.daily(tenant_id, "all", &range.from, &range.to).await?;
     let unclustered = all.iter().map(|d| d.count("knowledge_gaps")).sum::<i64>()
         - days
@@ -143,27 +179,20 @@ pub async fn list(ctx: &Ctx<'_>) -> Res {
             .filter(|(k, _)| k.starts_with("gaps:"))
             .map(|(_, v)| v)
             .sum::<i64>();
-    let mut ranked: Vec<(String, Tally)> = gaps::totals(&days).into_iter().collect();
+    let mut ranked: Vec<(String, Tally)> = clusters::totals(&days).into_iter().collect();
     ranked.sort_by(|a, b| {
         (b.1.gaps, b.1.asked)
             .cmp(&(a.1.gaps, a.1.asked))
             .then_with(|| a.0.cmp(&b.0))
     });
     ranked.truncate(limit);
-    let clusters = futures::future::try_join_all(ranked.iter().map(|(id, _)| async move {
-        match aggregates.get_gap(tenant_id, id).await {
-            Ok(c) => Ok(Some(c)),
-            Err(StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }))
-    .await?;
+    let clusters = load(ctx, Family::Gaps, ranked.iter().map(|(id, _)| id)).await?;
     let items: Vec<GapRow> = ranked
         .iter()
         .zip(&clusters)
         .filter_map(|((id, tally), c)| {
             let c = c.as_ref()?;
-            Some(row(c, *tally, gaps::weeks(&days, id, &range.from, &range.to)))
+            Some(row(c, *tally, clusters::weeks(&days, id, &range.from, &range.to)))
         })
         .collect();
     tracing::info!(
@@ -196,7 +225,13 @@ pub async fn list(ctx: &Ctx<'_>) -> Res {
 )]
 pub async fn draft(ctx: &Ctx<'_>) -> Res {
     let tenant = &ctx.caller.tenant;
-    let cluster = or_not_found(ctx.deps.aggregates.get_gap(tenant, ctx.param("id")).await, "gap")?;
+    let cluster = or_not_found(
+        ctx.deps
+            .aggregates
+            .get_cluster(tenant, Family::Gaps, ctx.param("id"))
+            .await,
+        "gap",
+    )?;
     let store = ctx.deps.store.as_ref();
     let newest: Vec<_> = cluster.tickets.iter().rev().take(DRAFT_TICKETS).copied().collect();
     let timelines = futures::future::try_join_all(newest.iter().map(|n| async move {
@@ -221,14 +256,20 @@ pub async fn draft(ctx: &Ctx<'_>) -> Res {
             })
         })
         .collect();
-    ok(&gaps::draft(&cluster, &replies))
+    ok(&clusters::draft(&cluster, &replies))
 }
 
 /// Marks the gap `id` covered by `article` from now on (an article saved from its
 /// draft); a gap already covered keeps its first article. `Err` when there is no such gap.
 pub async fn cover(ctx: &Ctx<'_>, id: &str, article: &baton_domain::ArticleId) -> Result<(), ApiError> {
     for _ in 0..3 {
-        let mut cluster = or_not_found(ctx.deps.aggregates.get_gap(&ctx.caller.tenant, id).await, "gap")?;
+        let mut cluster = or_not_found(
+            ctx.deps
+                .aggregates
+                .get_cluster(&ctx.caller.tenant, Family::Gaps, id)
+                .await,
+            "gap",
+        )?;
         if cluster.covered.is_some() {
             return Ok(());
         }
@@ -237,7 +278,7 @@ pub async fn cover(ctx: &Ctx<'_>, id: &str, article: &baton_domain::ArticleId) -
             article_id: article.clone(),
             at: ctx.now,
         });
-        match ctx.deps.aggregates.put_gap(&cluster, read).await {
+        match ctx.deps.aggregates.put_cluster(&cluster, read).await {
             Err(StoreError::Conflict { .. }) => continue,
             other => return other.map_err(ApiError::from),
         }

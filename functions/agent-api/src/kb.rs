@@ -48,7 +48,12 @@ async fn covered_gap(ctx: &Ctx<'_>, body: &ArticleBody) -> Result<Option<String>
     let Some(gap) = body.gap.as_deref() else {
         return Ok(None);
     };
-    match ctx.deps.aggregates.get_gap(&ctx.caller.tenant, gap).await {
+    match ctx
+        .deps
+        .aggregates
+        .get_cluster(&ctx.caller.tenant, baton_domain::clusters::Family::Gaps, gap)
+        .await
+    {
         Ok(_) => Ok(Some(gap.to_owned())),
         Err(StoreError::NotFound { .. }) => {
             let mut f = Fields::default();

@@ -27,6 +27,7 @@ mod shop;
 mod sla;
 mod surveys;
 mod tickets;
+mod topics;
 mod views;
 
 use auth::{Authenticator, Caller};
@@ -240,6 +241,7 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/v1/reports/settings", Access::Admin),
     route("GET", "/v1/reports/gaps", Access::Admin),
     route("GET", "/v1/reports/gaps/{id}/draft", Access::Admin),
+    route("GET", "/v1/reports/topics", Access::Admin),
 ];
 
 /// What a handler gets: the caller, the path parameters, the query and the body.
@@ -459,6 +461,7 @@ async fn dispatch(route: &Route, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiErr
         ("PUT", "/v1/reports/settings") => reports::put_settings(ctx).await,
         ("GET", "/v1/reports/gaps") => gaps::list(ctx).await,
         ("GET", "/v1/reports/gaps/{id}/draft") => gaps::draft(ctx).await,
+        ("GET", "/v1/reports/topics") => topics::list(ctx).await,
         ("GET", "/v1/kb/articles") => kb::list(ctx).await,
         ("POST", "/v1/kb/articles") => kb::create(ctx).await,
         ("POST", "/v1/kb/import") => kb::import(ctx).await,

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::views::*;
-use crate::{admin, ai, channels, files, gaps, kb, reports, routing, shop, sla, tickets};
+use crate::{admin, ai, channels, files, gaps, kb, reports, routing, shop, sla, tickets, topics};
 use lambda_http::{Body, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
         routing::get_rules, routing::put_rules, routing::preview, routing::next,
         sla::get, sla::put, sla::import_holidays,
         shop::get, shop::put, shop::delete, shop::check, shop::refresh_orders,
-        reports::ai, reports::team, reports::get_settings, reports::put_settings, gaps::list, gaps::draft,
+        reports::ai, reports::team, reports::get_settings, reports::put_settings, gaps::list, gaps::draft, topics::list,
         crate::surveys::page_doc, crate::surveys::answer_doc,
     ),
     components(schemas(ErrorBody, ErrorDetail, TicketPage, TicketDetail, ActionResult, baton_domain::ticket_query::TicketSort)),

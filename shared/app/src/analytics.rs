@@ -7,8 +7,8 @@
 //! its marker (a retry finds the marker and counts nothing).
 
 use baton_domain::analytics::{increments, local_day, slices, Event, Fact};
+use baton_domain::clusters::{self, Family, Placed, Placement, Question};
 use baton_domain::error::RecordError;
-use baton_domain::gaps::{self, Placed, Placement, Question};
 use baton_domain::ports::{AnalyticsStore, BlobStore, TenantStore};
 use baton_domain::StoreError;
 
@@ -65,7 +65,7 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
             at => local_day(at, &tenant.time_zone),
         };
         let counted = match &e.fact {
-            Fact::Question { .. } => count_question(r.aggregates, e, &counts_on).await?,
+            Fact::Question { .. } | Fact::Topic { .. } => count_clustered(r.aggregates, e, &counts_on).await?,
             _ => {
                 r.aggregates
                     .count_event(e, &counts_on, &slices(e), &increments(e))
@@ -81,27 +81,33 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
     Ok(done)
 }
 
-/// Counts a question and places it in its knowledge-gap cluster (`baton_domain::gaps`),
-/// placing it again when another consumer placed one in between (the index's version
-/// moved). A question whose vector cannot be read is counted, not placed.
-async fn count_question(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Result<bool, StoreError> {
+/// Counts a question or a ticket's topic and places it in its cluster
+/// (`baton_domain::clusters`), placing it again when another consumer placed one in
+/// between (the index's version moved). One whose vector cannot be read is counted, not
+/// placed.
+async fn count_clustered(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Result<bool, StoreError> {
     const ATTEMPTS: usize = 3;
-    let Fact::Question {
-        text,
-        gap,
-        asked,
-        model,
-        vector,
-    } = &e.fact
-    else {
-        return Err(StoreError::Invalid {
-            field: "event",
-            reason: "not a question".into(),
-        });
+    let (family, text, gap, asked, model, vector) = match &e.fact {
+        Fact::Question {
+            text,
+            gap,
+            asked,
+            model,
+            vector,
+        } => (Family::Gaps, text, gap.is_some(), *asked, model, vector),
+        Fact::Topic {
+            text, model, vector, ..
+        } => (Family::Topics, text, true, true, model, vector),
+        _ => {
+            return Err(StoreError::Invalid {
+                field: "event",
+                reason: "neither a question nor a topic".into(),
+            })
+        }
     };
     let (slices, increments) = (slices(e), increments(e));
     let plain = || store.count_event(e, day, &slices, &increments);
-    let Some(vector) = gaps::decode(vector) else {
+    let Some(vector) = clusters::decode(vector) else {
         tracing::warn!(event = %e.id, "a question's vector is unreadable; counted, not clustered");
         return plain().await;
     };
@@ -109,28 +115,28 @@ async fn count_question(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Res
         model,
         vector: &vector,
         text,
-        gap: gap.is_some(),
-        asked: *asked,
+        gap,
+        asked,
         ticket: e.ticket,
         at: e.at,
     };
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let index = store.gap_index(&e.tenant_id).await?;
+        let index = store.cluster_index(&e.tenant_id, family).await?;
         let mut next = index.clone();
-        let (cluster, cluster_read) = match gaps::place(&index, &q) {
+        let (cluster, cluster_read) = match clusters::place(&index, &q) {
             Placement::Nowhere => return plain().await,
-            Placement::Start => (gaps::start(&mut next, &e.tenant_id, &q), 0),
+            Placement::Start => (clusters::start(&mut next, &e.tenant_id, family, &q), 0),
             Placement::Join(i, _) => {
-                let mut cluster = store.get_gap(&e.tenant_id, &index.centroids[i].id).await?;
+                let mut cluster = store.get_cluster(&e.tenant_id, family, &index.centroids[i].id).await?;
                 let read = cluster.version;
-                gaps::join(&mut next, i, &mut cluster, &q);
+                clusters::join(&mut next, i, &mut cluster, &q);
                 (cluster, read)
             }
         };
         let placed = Placed {
-            counters: gaps::day_counters(&cluster.id, &q),
+            counters: clusters::day_counters(&cluster, &q),
             index_read: index.version,
             index: next,
             cluster,

@@ -463,29 +463,43 @@ fn ai_answered(source: AnswerSource, outcome: &baton_domain::triage::TriageOutco
     }
 }
 
-/// A question put to the knowledge base, for the knowledge-gap clusters: its vector by
-/// the tenant's embedding model, or by its words when there is none or it fails.
-fn question(deps: &Deps, text: &str, gap: Option<String>, asked: bool) -> Fact {
+/// A text's vector for clustering (`baton_domain::clusters`), stored: by the tenant's
+/// embedding model, or by its words when there is none or it fails. The model's id first.
+fn vector_of(deps: &Deps, text: &str) -> (String, String) {
+    use baton_domain::clusters::{encode, word_vector, WORDS_MODEL};
     let by_model = deps.kb_cache.embedder().and_then(|m| match m.embed(&[text]) {
         Ok(mut v) if !v.is_empty() => Some((m.model_id().to_owned(), v.swap_remove(0))),
         Ok(_) => None,
         Err(e) => {
-            tracing::warn!(error = %e, "embedding the question failed; clustering it by its words");
+            tracing::warn!(error = %e, "embedding for the clusters failed; clustering by words");
             None
         }
     });
-    let (model, vector) = by_model.unwrap_or_else(|| {
-        (
-            baton_domain::gaps::WORDS_MODEL.to_owned(),
-            baton_domain::gaps::word_vector(text),
-        )
-    });
+    let (model, vector) = by_model.unwrap_or_else(|| (WORDS_MODEL.to_owned(), word_vector(text)));
+    (model, encode(&vector))
+}
+
+/// A question put to the knowledge base, for the knowledge-gap clusters.
+fn question(deps: &Deps, text: &str, gap: Option<String>, asked: bool) -> Fact {
+    let (model, vector) = vector_of(deps, text);
     Fact::Question {
-        text: baton_domain::gaps::question_text(text),
+        text: baton_domain::clusters::question_text(text),
         gap,
         asked,
         model,
-        vector: baton_domain::gaps::encode(&vector),
+        vector,
+    }
+}
+
+/// A new ticket's topic: its subject and first message, its tags.
+fn topic(deps: &Deps, ticket: &Ticket, history: &[Message]) -> Fact {
+    let text = baton_domain::clusters::topic_text(&ticket.subject, history);
+    let (model, vector) = vector_of(deps, &text);
+    Fact::Topic {
+        text: baton_domain::clusters::question_text(&text),
+        tags: ticket.tags.clone(),
+        model,
+        vector,
     }
 }
 
@@ -750,9 +764,10 @@ async fn hand_off(
     // The customer's message, the handoff and the ticket's opening, for analytics.
     let mut facts = customer_turn(&turn, history);
     facts.push(Fact::HandedOff { reason: reason.code() });
-    if let Some((text, asked)) = baton_domain::gaps::unanswered(history, &reason) {
+    if let Some((text, asked)) = baton_domain::clusters::unanswered(history, &reason) {
         facts.push(question(deps, &text, Some(reason.code()), asked));
     }
+    facts.push(topic(deps, &ticket, history));
     let analytics = crate::tickets::analytics_effect(&tenant_cfg.sla, None, &mut ticket, facts, key, now);
 
     // The whole story on the timeline: every message since the context start, however

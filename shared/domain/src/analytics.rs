@@ -67,8 +67,8 @@ pub enum Fact {
         first: bool,
     },
     /// A question put to the knowledge base: answered from it, or a knowledge gap (`gap`:
-    /// the handoff reason's code; [`crate::gaps`]). `vector` is the question's embedding
-    /// ([`crate::gaps::encode`]) by `model`; `asked` is false when a question answered
+    /// the handoff reason's code; [`crate::clusters`]). `vector` is the question's embedding
+    /// ([`crate::clusters::encode`]) by `model`; `asked` is false when a question answered
     /// (and counted) before is now found wanting (the customer asked for a person after
     /// the answer).
     Question {
@@ -76,6 +76,15 @@ pub enum Fact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gap: Option<String>,
         asked: bool,
+        model: String,
+        vector: String,
+    },
+    /// A ticket opened, for the recurring topics ([`crate::clusters`]): its subject and
+    /// first message (`text`), its tags, and the text's vector by `model`.
+    Topic {
+        text: String,
+        #[serde(default)]
+        tags: Vec<String>,
         model: String,
         vector: String,
     },
@@ -93,6 +102,11 @@ pub enum Fact {
     },
     TicketCreated,
     TicketAssigned,
+    /// A tag put on a ticket (at its opening or later): the recurring topics count tags
+    /// by week.
+    Tagged {
+        tag: String,
+    },
     /// A public human reply; `first_in_cycle` carries the cycle's first response time.
     HumanReplied {
         cycle: u32,
@@ -265,8 +279,16 @@ pub fn ticket_step(before: Option<&Ticket>, after: &mut Ticket, schedule: &Sched
         if after.assignee.is_some() {
             facts.push(Fact::TicketAssigned);
         }
+        facts.extend(after.tags.iter().map(|tag| Fact::Tagged { tag: tag.clone() }));
         return facts;
     };
+    facts.extend(
+        after
+            .tags
+            .iter()
+            .filter(|t| !before.tags.contains(t))
+            .map(|tag| Fact::Tagged { tag: tag.clone() }),
+    );
     let started = |t: &Ticket| t.cycle.started_at.unwrap_or(t.created_at);
     if !before.status.is_active() && after.status.is_active() {
         after.cycle = Cycle {
@@ -415,6 +437,8 @@ pub fn increments(e: &Event) -> Increments {
                 count(format!("knowledge_gap:{reason}"));
             }
         }
+        Fact::Topic { .. } => count("topics".into()),
+        Fact::Tagged { tag } => count(format!("tag:{tag}")),
         Fact::CustomerReturned { .. } => count("ai_clawed_back".into()),
         Fact::HandedOff { reason } => {
             count("handoffs".into());

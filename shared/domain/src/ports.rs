@@ -524,8 +524,8 @@ pub trait AnalyticsStore: Send + Sync {
         slices: &[String],
         increments: &crate::analytics::Increments,
     ) -> Result<bool, StoreError>;
-    /// [`AnalyticsStore::count_event`] for a question placed in a knowledge-gap cluster:
-    /// also writes the tenant's new gap index (if its stored version is still
+    /// [`AnalyticsStore::count_event`] for a question or ticket placed in a cluster: also
+    /// writes the tenant's new index of the cluster's family (if its stored version is still
     /// `placed.index_read`; 0: none yet), the cluster (if its stored version is still
     /// `placed.cluster_read`; 0: new) and the cluster's day counters, all or none. Another
     /// placement in between is `Conflict`: read again and place again.
@@ -535,13 +535,22 @@ pub trait AnalyticsStore: Send + Sync {
         day: &str,
         slices: &[String],
         increments: &crate::analytics::Increments,
-        placed: &crate::gaps::Placed,
+        placed: &crate::clusters::Placed,
     ) -> Result<bool, StoreError>;
-    /// The tenant's knowledge-gap index (empty, version 0, before the first gap).
-    async fn gap_index(&self, tenant: &TenantId) -> Result<crate::gaps::GapIndex, StoreError>;
-    async fn get_gap(&self, tenant: &TenantId, id: &str) -> Result<crate::gaps::GapCluster, StoreError>;
+    /// The tenant's index of `family`'s clusters (empty, version 0, before the first).
+    async fn cluster_index(
+        &self,
+        tenant: &TenantId,
+        family: crate::clusters::Family,
+    ) -> Result<crate::clusters::ClusterIndex, StoreError>;
+    async fn get_cluster(
+        &self,
+        tenant: &TenantId,
+        family: crate::clusters::Family,
+        id: &str,
+    ) -> Result<crate::clusters::Cluster, StoreError>;
     /// Replaces the cluster if its stored version is `expected` (else `Conflict`).
-    async fn put_gap(&self, cluster: &crate::gaps::GapCluster, expected: u64) -> Result<(), StoreError>;
+    async fn put_cluster(&self, cluster: &crate::clusters::Cluster, expected: u64) -> Result<(), StoreError>;
     /// One slice's aggregates for the days `from..=to` (`YYYY-MM-DD`), oldest first; days
     /// with no event are absent.
     async fn daily(

@@ -11,14 +11,14 @@ use super::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use baton_domain::analytics::{bucket, DailyAggregate, Event, Increments};
-use baton_domain::gaps::{self, GapCluster, GapIndex, Placed};
+use baton_domain::clusters::{Cluster, ClusterIndex, Family, Placed};
 use baton_domain::ports::{AnalyticsStore, PageRequest};
 use baton_domain::{StoreError, TenantId};
 
 const MARKER: &str = "analytics_event";
 const AGGREGATE: &str = "analytics_day";
-const GAP_INDEX: &str = "gap_index";
-const GAP: &str = "knowledge_gap";
+const INDEX: &str = "cluster_index";
+const CLUSTER: &str = "cluster";
 /// How long an event's marker is kept: longer than SQS keeps a message (14 days).
 const MARKER_FOR: i64 = 30 * 86_400;
 
@@ -137,15 +137,16 @@ impl DynamoStore {
         }
         if let Some(p) = placed {
             let tenant = &event.tenant_id;
-            let index = to_item(GAP_INDEX, keys::gap_index(tenant), &p.index)?;
+            let family = p.cluster.family.slice();
+            let index = to_item(INDEX, keys::cluster_index(tenant, family), &p.index)?;
             items.push(put_over(&self.table, index, p.index_read)?);
-            let cluster = to_item(GAP, keys::gap(tenant, &p.cluster.id), &p.cluster)?;
+            let cluster = to_item(CLUSTER, keys::cluster(tenant, family, &p.cluster.id), &p.cluster)?;
             items.push(put_over(&self.table, cluster, p.cluster_read)?);
             let counters = Increments {
                 counters: p.counters.clone(),
                 durations: vec![],
             };
-            items.push(add_to_day(&self.table, tenant, gaps::SLICE, day, &counters)?);
+            items.push(add_to_day(&self.table, tenant, family, day, &counters)?);
         }
         match self.transact("count analytics event", items).await {
             Ok(()) => Ok(true),
@@ -182,26 +183,27 @@ impl AnalyticsStore for DynamoStore {
         self.count_with(event, day, slices, increments, Some(placed)).await
     }
 
-    async fn gap_index(&self, tenant: &TenantId) -> Result<GapIndex, StoreError> {
-        match self.get_as(GAP_INDEX, keys::gap_index(tenant)).await {
-            Err(StoreError::NotFound { .. }) => Ok(GapIndex::default()),
+    async fn cluster_index(&self, tenant: &TenantId, family: Family) -> Result<ClusterIndex, StoreError> {
+        match self.get_as(INDEX, keys::cluster_index(tenant, family.slice())).await {
+            Err(StoreError::NotFound { .. }) => Ok(ClusterIndex::default()),
             other => other,
         }
     }
 
-    async fn get_gap(&self, tenant: &TenantId, id: &str) -> Result<GapCluster, StoreError> {
-        self.get_as(GAP, keys::gap(tenant, id)).await
+    async fn get_cluster(&self, tenant: &TenantId, family: Family, id: &str) -> Result<Cluster, StoreError> {
+        self.get_as(CLUSTER, keys::cluster(tenant, family.slice(), id)).await
     }
 
-    async fn put_gap(&self, cluster: &GapCluster, expected: u64) -> Result<(), StoreError> {
-        let item = to_item(GAP, keys::gap(&cluster.tenant_id, &cluster.id), cluster)?;
+    async fn put_cluster(&self, cluster: &Cluster, expected: u64) -> Result<(), StoreError> {
+        let key = keys::cluster(&cluster.tenant_id, cluster.family.slice(), &cluster.id);
+        let item = to_item(CLUSTER, key, cluster)?;
         match self
-            .transact("update knowledge gap", vec![put_over(&self.table, item, expected)?])
+            .transact("update cluster", vec![put_over(&self.table, item, expected)?])
             .await
         {
             Ok(()) => Ok(()),
             Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
-                entity: GAP,
+                entity: CLUSTER,
                 current_version: None,
             }),
             Err(TransactFailure::Store(e)) => Err(e),

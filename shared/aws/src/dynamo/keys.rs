@@ -54,13 +54,18 @@ pub fn analytics_day(t: &TenantId, slice: &str, day: &str) -> Key {
     key(analytics_partition(t, slice), format!("DAY#{day}"))
 }
 
-/// The tenant's knowledge gaps: the index of their centroids and one item per cluster.
-pub fn gap_index(t: &TenantId) -> Key {
-    key(format!("{}#GAPS", tenant_partition(t)), "INDEX")
+/// A family of the tenant's clusters (`gaps`, `topics`): the index of their centroids and
+/// one item per cluster.
+fn clusters_partition(t: &TenantId, family: &str) -> String {
+    format!("{}#CLUSTERS#{family}", tenant_partition(t))
 }
 
-pub fn gap(t: &TenantId, id: &str) -> Key {
-    key(format!("{}#GAPS", tenant_partition(t)), format!("GAP#{}", bounded(id)))
+pub fn cluster_index(t: &TenantId, family: &str) -> Key {
+    key(clusters_partition(t, family), "INDEX")
+}
+
+pub fn cluster(t: &TenantId, family: &str, id: &str) -> Key {
+    key(clusters_partition(t, family), format!("CLUSTER#{}", bounded(id)))
 }
 
 pub fn tenant(t: &TenantId) -> Key {

@@ -1,23 +1,26 @@
-//! Knowledge gaps: the questions the AI could not answer, clustered by meaning.
+//! What customers ask, clustered by meaning: knowledge gaps (the questions the AI could
+//! not answer) and recurring topics (what tickets are about).
 //!
 //! Triage records every question it put to the knowledge base as a
 //! [`Fact::Question`](crate::analytics::Fact::Question) with the question's vector (the
 //! same embedding model that ranks the articles; without one, a hashed bag of its words,
-//! [`WORDS_MODEL`]): answered, or a *gap* when the conversation went to a human for a
-//! knowledge reason ([`gap_reason`]). The analytics consumer places each one online:
+//! [`WORDS_MODEL`]): answered, or a *gap* when the conversation went to a person for a
+//! knowledge reason ([`gap_reason`]); and every ticket it opens as a
+//! [`Fact::Topic`](crate::analytics::Fact::Topic) (its subject and first message, its
+//! tags). The analytics consumer places each one online, in its [`Family`]:
 //!
-//! - a gap joins the nearest cluster of its model whose centroid is at least [`JOIN`]
-//!   alike (cosine), or starts a new one (up to [`MAX_CLUSTERS`] per tenant; past that
-//!   it is counted as unclustered);
-//! - an answered question only counts as *asked* in the nearest cluster at least [`JOIN`]
+//! - a gap (or a ticket) joins the nearest cluster of its model whose centroid is at
+//!   least [`JOIN`] alike (cosine), or starts a new one (up to [`MAX_CLUSTERS`] per tenant
+//!   and family; past that it is counted as unclustered);
+//! - an answered question only counts as *asked* in the nearest gap at least [`JOIN`]
 //!   alike, never starts one: this is how a gap's handoff rate falls once an article
 //!   covers it.
 //!
-//! A cluster keeps its centroid (the normalised mean of its gaps' vectors), the first
-//! [`SAMPLES`] distinct questions, the latest [`TICKETS`] tickets, and its tallies before
-//! and after the article that covers it was added ([`Coverage`]). Per-day counts live in
-//! the tenant's `gaps` aggregate slice (`asked:<id>`, `gaps:<id>`), so a report over any
-//! range reads one item per day, however many questions there were.
+//! A cluster keeps its centroid (the normalised mean of its members' vectors), the first
+//! [`SAMPLES`] distinct texts, the latest [`TICKETS`] tickets, and (gaps) its tallies
+//! before and after the article that covers it ([`Coverage`]). Per-day counts live in the
+//! family's aggregate slice ([`Family::slice`]), so a report over any range reads one item
+//! per day, however many questions or tickets there were.
 
 use crate::conversation::{Author, Message};
 use crate::retrieval::tokenize;
@@ -82,6 +85,47 @@ pub fn unanswered(history: &[Message], reason: &HandoffReason) -> Option<(String
     }
 }
 
+/// `text` without its clauses that only ask for a person ("I want to talk to a human,
+/// my refund is late" → "my refund is late"): what a ticket is about, not how it got to
+/// a person. The whole text when every clause asks for one.
+pub fn without_human_request(text: &str) -> String {
+    let clauses: Vec<&str> = text
+        .split_inclusive([',', '.', ';', ':', '!', '?', '\n'])
+        .filter(|c| !c.trim().is_empty())
+        .collect();
+    let kept: Vec<&str> = clauses
+        .iter()
+        .copied()
+        .filter(|c| !crate::human_request::asks_for_human(&crate::triage::normalise(c)))
+        .collect();
+    if kept.is_empty() {
+        return text.trim().to_owned();
+    }
+    let joined = kept.concat();
+    let trimmed = joined
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
+    trimmed.to_owned()
+}
+
+/// What a ticket is about, to cluster: its subject and its first customer message (the
+/// message alone when the subject was made from it), without asking for a person.
+pub fn topic_text(subject: &str, history: &[Message]) -> String {
+    let first = history
+        .iter()
+        .find(|m| m.author == Author::Customer)
+        .map(|m| question_text(crate::triage::current_message(&m.text)))
+        .unwrap_or_default();
+    let subject = subject.trim().trim_end_matches('…');
+    if subject.is_empty() || first.starts_with(subject) {
+        without_human_request(&first)
+    } else if first.is_empty() {
+        subject.to_owned()
+    } else {
+        format!("{subject}. {}", without_human_request(&first))
+    }
+}
+
 /// A question's text as kept: trimmed, whitespace folded, at most [`MAX_TEXT`] characters.
 pub fn question_text(text: &str) -> String {
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -138,6 +182,35 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// What a cluster groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Questions the AI could not answer (and the answered ones like them).
+    #[default]
+    Gaps,
+    /// Tickets, by their subject and first message.
+    Topics,
+}
+
+impl Family {
+    /// Its clusters' ids start with this (`gap-3`, `topic-7`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Family::Gaps => "gap",
+            Family::Topics => "topic",
+        }
+    }
+
+    /// The tenant's aggregate slice of its clusters' day counts.
+    pub fn slice(self) -> &'static str {
+        match self {
+            Family::Gaps => "gaps",
+            Family::Topics => "topics",
+        }
+    }
+}
+
 /// One cluster's centroid, as the tenant's index keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Centroid {
@@ -151,7 +224,7 @@ pub struct Centroid {
 /// The tenant's clusters' centroids, in one versioned item: every placement bumps the
 /// version, so two consumers placing at once cannot both start a cluster for one question.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GapIndex {
+pub struct ClusterIndex {
     pub version: u64,
     /// Clusters ever started (the next one's number).
     pub started: u64,
@@ -185,8 +258,10 @@ pub struct Coverage {
 
 /// One knowledge gap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GapCluster {
+pub struct Cluster {
     pub tenant_id: TenantId,
+    #[serde(default)]
+    pub family: Family,
     pub id: String,
     pub model: String,
     pub created_at: Timestamp,
@@ -229,7 +304,7 @@ pub enum Placement {
 }
 
 /// Where `q` goes in `index` (module docs).
-pub fn place(index: &GapIndex, q: &Question<'_>) -> Placement {
+pub fn place(index: &ClusterIndex, q: &Question<'_>) -> Placement {
     let join = if q.model == WORDS_MODEL { JOIN_WORDS } else { JOIN };
     let best = index
         .centroids
@@ -245,18 +320,19 @@ pub fn place(index: &GapIndex, q: &Question<'_>) -> Placement {
     }
 }
 
-/// A new cluster for the gap `q` (its number: `index.started + 1`).
-pub fn start(index: &mut GapIndex, tenant: &TenantId, q: &Question<'_>) -> GapCluster {
+/// A new cluster of `family` for `q` (its number: `index.started + 1`).
+pub fn start(index: &mut ClusterIndex, tenant: &TenantId, family: Family, q: &Question<'_>) -> Cluster {
     index.started += 1;
-    let id = format!("gap-{}", index.started);
+    let id = format!("{}-{}", family.prefix(), index.started);
     index.centroids.push(Centroid {
         id: id.clone(),
         model: q.model.to_owned(),
         n: 0,
         vector: encode(q.vector),
     });
-    let mut cluster = GapCluster {
+    let mut cluster = Cluster {
         tenant_id: tenant.clone(),
+        family,
         id,
         model: q.model.to_owned(),
         created_at: q.at,
@@ -275,7 +351,7 @@ pub fn start(index: &mut GapIndex, tenant: &TenantId, q: &Question<'_>) -> GapCl
 
 /// Counts `q` into `cluster` (the one at `i` in `index`): its tally before or after the
 /// coverage, and for a gap its centroid, sample and ticket.
-pub fn join(index: &mut GapIndex, i: usize, cluster: &mut GapCluster, q: &Question<'_>) {
+pub fn join(index: &mut ClusterIndex, i: usize, cluster: &mut Cluster, q: &Question<'_>) {
     let after = cluster.covered.as_ref().is_some_and(|c| q.at >= c.at);
     let tally = if after { &mut cluster.after } else { &mut cluster.before };
     tally.asked += u64::from(q.asked);
@@ -310,15 +386,20 @@ pub fn join(index: &mut GapIndex, i: usize, cluster: &mut GapCluster, q: &Questi
 /// stored yet) and the cluster's day counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placed {
-    pub index: GapIndex,
+    pub index: ClusterIndex,
     pub index_read: u64,
-    pub cluster: GapCluster,
+    pub cluster: Cluster,
     pub cluster_read: u64,
     pub counters: Vec<(String, i64)>,
 }
 
-/// The per-day counters of `q` in its cluster (the `gaps` slice).
-pub fn day_counters(cluster: &str, q: &Question<'_>) -> Vec<(String, i64)> {
+/// The per-day counters of `q` in `cluster` (its family's slice): a topic counts
+/// `tickets:<id>`, a question `asked:<id>` and, a gap, `gaps:<id>`.
+pub fn day_counters(cluster: &Cluster, q: &Question<'_>) -> Vec<(String, i64)> {
+    let (family, cluster) = (cluster.family, &cluster.id);
+    if family == Family::Topics {
+        return vec![(format!("tickets:{cluster}"), 1)];
+    }
     let mut out = vec![];
     if q.asked {
         out.push((format!("asked:{cluster}"), 1));
@@ -329,21 +410,14 @@ pub fn day_counters(cluster: &str, q: &Question<'_>) -> Vec<(String, i64)> {
     out
 }
 
-/// The tenant's aggregate slice that keeps the clusters' per-day counts.
-pub const SLICE: &str = "gaps";
-
-/// A gap's per-cluster totals over some days, from the `gaps` slice's counters.
+/// Each gap's totals over some days, from the `gaps` slice's counters.
 pub fn totals(days: &[crate::analytics::DailyAggregate]) -> std::collections::BTreeMap<String, Tally> {
     let mut out: std::collections::BTreeMap<String, Tally> = Default::default();
-    for d in days {
-        for (name, v) in &d.counters {
-            let v = (*v).max(0) as u64;
-            if let Some(id) = name.strip_prefix("asked:") {
-                out.entry(id.to_owned()).or_default().asked += v;
-            } else if let Some(id) = name.strip_prefix("gaps:") {
-                out.entry(id.to_owned()).or_default().gaps += v;
-            }
-        }
+    for (id, asked) in sums(days, "asked") {
+        out.entry(id).or_default().asked = asked;
+    }
+    for (id, gaps) in sums(days, "gaps") {
+        out.entry(id).or_default().gaps = gaps;
     }
     out
 }
@@ -381,15 +455,15 @@ pub enum Trend {
     New,
 }
 
-/// `Rising` when the last week has at least 2 more and half again as many as the mean
-/// of the earlier weeks, `Falling` when it has half as many or fewer (and at least 2
-/// less), else `Steady`.
-pub fn trend(weeks: &[Week]) -> Trend {
+/// Where weekly counts (oldest first) are heading: `Rising` when the last week has at
+/// least 2 more and half again as many as the mean of the earlier weeks, `Falling` when
+/// it has half as many or fewer (and at least 2 less), else `Steady`.
+pub fn trend(weeks: &[u64]) -> Trend {
     let Some((last, earlier)) = weeks.split_last().filter(|(_, e)| !e.is_empty()) else {
         return Trend::New;
     };
-    let mean = earlier.iter().map(|w| w.gaps as f64).sum::<f64>() / earlier.len() as f64;
-    let now = last.gaps as f64;
+    let mean = earlier.iter().map(|w| *w as f64).sum::<f64>() / earlier.len() as f64;
+    let now = *last as f64;
     if now >= mean * 1.5 && now >= mean + 2.0 {
         Trend::Rising
     } else if now <= mean * 0.5 && now <= mean - 2.0 {
@@ -399,18 +473,26 @@ pub fn trend(weeks: &[Week]) -> Trend {
     }
 }
 
-/// The weeks of one cluster's counts over the days asked (`days`: the `gaps` slice),
-/// every week of the range present, oldest first.
-pub fn weeks(days: &[crate::analytics::DailyAggregate], cluster: &str, from: &str, to: &str) -> Vec<Week> {
-    let mut out: Vec<Week> = Vec::new();
+/// The fewest tickets in a week that can be a spike.
+pub const SPIKE_MIN: u64 = 3;
+
+/// Whether the last of weekly counts (oldest first) is a spike: at least [`SPIKE_MIN`]
+/// and at least twice the mean of the weeks before it (there must be some).
+pub fn spike(weeks: &[u64]) -> bool {
+    let Some((last, earlier)) = weeks.split_last().filter(|(_, e)| !e.is_empty()) else {
+        return false;
+    };
+    let mean = earlier.iter().sum::<u64>() as f64 / earlier.len() as f64;
+    *last >= SPIKE_MIN && *last as f64 >= 2.0 * mean
+}
+
+/// Every week (its Monday) from the week of `from` to the week of `to`, at most 60.
+pub fn week_slots(from: &str, to: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let mut week = week_of(from);
     let last = week_of(to);
     while week <= last && out.len() < 60 {
-        out.push(Week {
-            week: week.clone(),
-            asked: 0,
-            gaps: 0,
-        });
+        out.push(week.clone());
         week = match week.parse::<jiff::civil::Date>() {
             Ok(d) => d
                 .checked_add(jiff::Span::new().days(7))
@@ -419,14 +501,44 @@ pub fn weeks(days: &[crate::analytics::DailyAggregate], cluster: &str, from: &st
             Err(_) => break,
         };
     }
+    out
+}
+
+/// One counter's weekly sums over `days`, one per [`week_slots`] week.
+pub fn weekly(days: &[crate::analytics::DailyAggregate], counter: &str, from: &str, to: &str) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = week_slots(from, to).into_iter().map(|w| (w, 0)).collect();
     for d in days {
         let w = week_of(&d.day);
-        if let Some(slot) = out.iter_mut().find(|x| x.week == w) {
-            slot.asked += d.count(&format!("asked:{cluster}")).max(0) as u64;
-            slot.gaps += d.count(&format!("gaps:{cluster}")).max(0) as u64;
+        if let Some(slot) = out.iter_mut().find(|x| x.0 == w) {
+            slot.1 += d.count(counter).max(0) as u64;
         }
     }
     out
+}
+
+/// Counters named `<prefix>:<name>` summed over `days`, by name.
+pub fn sums(days: &[crate::analytics::DailyAggregate], prefix: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut out: std::collections::BTreeMap<String, u64> = Default::default();
+    for d in days {
+        for (name, v) in &d.counters {
+            if let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix(':')) {
+                *out.entry(rest.to_owned()).or_default() += (*v).max(0) as u64;
+            }
+        }
+    }
+    out
+}
+
+/// The weeks of one gap's counts over the days asked (`days`: the `gaps` slice), every
+/// week of the range present, oldest first.
+pub fn weeks(days: &[crate::analytics::DailyAggregate], cluster: &str, from: &str, to: &str) -> Vec<Week> {
+    let asked = weekly(days, &format!("asked:{cluster}"), from, to);
+    let gaps = weekly(days, &format!("gaps:{cluster}"), from, to);
+    asked
+        .into_iter()
+        .zip(gaps)
+        .map(|((week, asked), (_, gaps))| Week { week, asked, gaps })
+        .collect()
 }
 
 /// An article pre-filled from a gap: its first question as the title, its sample
@@ -449,7 +561,7 @@ const DRAFT_BODY: usize = 20_000;
 
 /// The draft for `cluster` from `replies` (ticket, text), newest ticket first; repeated
 /// replies once.
-pub fn draft(cluster: &GapCluster, replies: &[(TicketNumber, String)]) -> ArticleDraft {
+pub fn draft(cluster: &Cluster, replies: &[(TicketNumber, String)]) -> ArticleDraft {
     let title = cluster.samples.first().map_or_else(String::new, |s| {
         let t = s.trim().trim_end_matches(['?', '!', '.']).trim();
         let mut c = t.chars();
@@ -508,13 +620,13 @@ mod tests {
 
     #[test]
     fn alike_gaps_join_and_an_answer_never_starts_a_cluster() {
-        let mut index = GapIndex::default();
+        let mut index = ClusterIndex::default();
         let a = [1.0, 0.0, 0.0];
         let b = [0.9, 0.436, 0.0];
         let far = [0.0, 0.0, 1.0];
         assert_eq!(place(&index, &q(&a, false, 1)), Placement::Nowhere);
         assert_eq!(place(&index, &q(&a, true, 1)), Placement::Start);
-        let mut c = start(&mut index, &tenant(), &q(&a, true, 1));
+        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 1));
         assert_eq!(c.id, "gap-1");
         let Placement::Join(i, _) = place(&index, &q(&b, true, 2)) else {
             panic!("b is alike")
@@ -535,9 +647,9 @@ mod tests {
 
     #[test]
     fn questions_after_the_coverage_count_after() {
-        let mut index = GapIndex::default();
+        let mut index = ClusterIndex::default();
         let a = [1.0, 0.0];
-        let mut c = start(&mut index, &tenant(), &q(&a, true, 10));
+        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 10));
         c.covered = Some(Coverage {
             article_id: ArticleId::new("gift-wrap").unwrap(),
             at: Timestamp::from_unix_millis(20_000).unwrap(),
@@ -555,18 +667,18 @@ mod tests {
         assert_eq!(week_of("2026-12-04"), "2026-11-30");
         assert_eq!(week_of("2026-11-30"), "2026-11-30");
         assert_eq!(week_of("2026-12-06"), "2026-11-30");
-        let w = |gaps| Week {
-            week: String::new(),
-            asked: gaps,
-            gaps,
-        };
-        assert_eq!(trend(&[w(3)]), Trend::New);
-        assert_eq!(trend(&[w(2), w(2), w(6)]), Trend::Rising);
-        assert_eq!(trend(&[w(6), w(6), w(1)]), Trend::Falling);
-        assert_eq!(trend(&[w(3), w(4)]), Trend::Steady);
+        assert_eq!(trend(&[3]), Trend::New);
+        assert_eq!(trend(&[2, 2, 6]), Trend::Rising);
+        assert_eq!(trend(&[6, 6, 1]), Trend::Falling);
+        assert_eq!(trend(&[3, 4]), Trend::Steady);
+        assert!(!spike(&[5]), "no weeks before to compare with");
+        assert!(spike(&[1, 2, 3]));
+        assert!(spike(&[0, 0, 3]));
+        assert!(!spike(&[0, 0, 2]), "too few");
+        assert!(!spike(&[2, 3, 4]), "not twice the mean");
         let days = vec![crate::analytics::DailyAggregate {
             day: "2026-12-02".into(),
-            slice: SLICE.into(),
+            slice: Family::Gaps.slice().into(),
             counters: [("gaps:gap-1".to_owned(), 2), ("asked:gap-1".to_owned(), 3)].into(),
             ..Default::default()
         }];
@@ -579,8 +691,8 @@ mod tests {
 
     #[test]
     fn a_draft_takes_the_first_question_and_the_distinct_replies() {
-        let mut index = GapIndex::default();
-        let mut c = start(&mut index, &tenant(), &q(&[1.0], true, 1));
+        let mut index = ClusterIndex::default();
+        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&[1.0], true, 1));
         c.samples = vec!["do you gift wrap?".into(), "gift wrapping available".into()];
         let d = draft(
             &c,
@@ -652,6 +764,25 @@ mod tests {
             Some(("and engraving?".into(), true))
         );
         assert_eq!(question_text("  do you  gift wrap? "), "do you gift wrap?");
+    }
+
+    #[test]
+    fn a_topic_is_what_the_ticket_is_about_not_the_request_for_a_person() {
+        for (text, topic) in [
+            (
+                "I want to talk to a human, my refund has still not arrived",
+                "my refund has still not arrived",
+            ),
+            (
+                "Let me speak to a person please, where is the refund for my return?",
+                "where is the refund for my return?",
+            ),
+            ("human please, my refund is missing", "my refund is missing"),
+            ("I want to talk to a human", "I want to talk to a human"),
+            ("Where is my parcel?", "Where is my parcel?"),
+        ] {
+            assert_eq!(without_human_request(text), topic, "{text}");
+        }
     }
 
     #[test]
