@@ -861,3 +861,54 @@ async fn recurring_topics_are_counted_by_week_and_a_week_that_doubles_is_flagged
         "{report:#}"
     );
 }
+
+#[tokio::test]
+async fn thanks_for_an_answer_confirm_its_resolution_and_neither_reply_nor_open_a_ticket() {
+    let w = world().await;
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    w.says("4915550600", "wamid.ty.1", "How long does delivery take?").await;
+    let thanked = w.says("4915550600", "wamid.ty.2", "Thanks, that helped! 👍").await;
+    w.says("4915550601", "wamid.ty.3", "How long does delivery take?").await;
+    let not_thanks = w
+        .says("4915550601", "wamid.ty.4", "thanks but my parcel still has not arrived")
+        .await;
+    let store = &w.env.store;
+    let thanked = store.get_conversation(&demo(), thanked.conversation_id).await.unwrap();
+    assert_eq!(thanked.ticket, None, "a thank-you is no question for a person");
+    let messages = store
+        .list_messages(&demo(), thanked.id, &baton_domain::ports::PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        messages.len(),
+        3,
+        "the question, the answer, the thanks: no reply to it"
+    );
+    let not_thanks = store
+        .get_conversation(&demo(), not_thanks.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_messages(&demo(), not_thanks.id, &baton_domain::ports::PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4,
+        "a complaint gets its reply"
+    );
+    w.consume(take_batch(&w.env, "AnalyticsQueue").await).await;
+    let (_, _, ai) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai", None).await;
+    let t = &ai["total"];
+    assert_eq!(
+        (
+            &t["assumed_resolutions"],
+            &t["confirmed_resolutions"],
+            &t["clawed_back"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{ai:#}"
+    );
+}

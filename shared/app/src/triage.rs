@@ -76,6 +76,9 @@ pub enum Handled {
         ticket: TicketNumber,
         rating: u8,
     },
+    /// The customer thanked for the AI's answer: recorded as its confirmation, nothing
+    /// sent.
+    Thanked,
     Duplicate,
 }
 
@@ -188,9 +191,15 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
             }
         }
     }
+    let history = history(deps, &conversation, &stored).await?;
+    // Thanks for the AI's answer: its confirmation, recorded; nothing to answer, nobody
+    // to call.
+    let said = baton_domain::triage::current_message(&inbound.message.text);
+    if analytics::answer_replied_to(&history).is_some() && baton_domain::triage::acknowledges(said) {
+        return acknowledge(turn, &history).await;
+    }
     if let Some(window) = ai_quota_used_up(deps, tenant, &tenant_cfg.quotas, now).await {
         tracing::warn!(window = %window, "the tenant's AI quota is used up; handing off");
-        let history = history(deps, &conversation, &stored).await?;
         return hand_off(
             turn,
             conversation,
@@ -201,7 +210,6 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
         )
         .await;
     }
-    let history = history(deps, &conversation, &stored).await?;
     let before: Vec<(bool, String)> = history[..history.len() - 1]
         .iter()
         .map(|m| (m.author == Author::Customer, m.text.clone()))
@@ -503,11 +511,48 @@ fn topic(deps: &Deps, ticket: &Ticket, history: &[Message]) -> Fact {
     }
 }
 
-/// The customer's message as analytics facts (its claw-back of the AI's last answer,
-/// within the tenant's window).
-fn customer_turn(turn: &Turn<'_>, history: &[Message]) -> Vec<Fact> {
+/// The customer's message as analytics facts (`thanks`: it only thanks for the AI's last
+/// answer, which it confirms; else its claw-back of that answer, within the window).
+fn customer_turn(turn: &Turn<'_>, history: &[Message], thanks: bool) -> Vec<Fact> {
     let window = i64::from(turn.tenant.reports.ai_resolution_window_hours) * 3600;
-    analytics::customer_turn(history, window, turn.now)
+    analytics::customer_turn(history, window, thanks, turn.now)
+}
+
+/// Where a conversation's events happened (before any ticket).
+fn conversation_scope(inbound: &InboundMessage) -> Scope {
+    Scope {
+        tenant_id: inbound.tenant_id.clone(),
+        channel: Some(inbound.message.channel),
+        conversation: Some(inbound.conversation_id),
+        ticket: None,
+        team: None,
+        agent: None,
+    }
+}
+
+/// The customer thanked the AI for its answer: the answer's resolution is confirmed
+/// (analytics, in one write keyed by the message, so a retry records it once). No reply
+/// and no handoff: a "thanks!" is no question.
+async fn acknowledge(turn: Turn<'_>, history: &[Message]) -> Result<Handled, RecordError> {
+    let (deps, key, now) = (turn.deps, turn.key, turn.now);
+    let facts = customer_turn(&turn, history, true);
+    let events = analytics::events(&conversation_scope(turn.inbound), facts, key, now);
+    let effects: Vec<Effect> = Effect::analytics(&events, key, now).into_iter().collect();
+    match deps
+        .store
+        .commit(effects.iter().cloned().map(Write::RecordEffect).collect())
+        .await
+    {
+        Ok(()) => {
+            relay(deps.store.as_ref(), &deps.queues, &effects, now).await;
+        }
+        Err(StoreError::AlreadyExists { entity: "effect" }) => {
+            relay_recorded(deps.store.as_ref(), &deps.queues, &effect_ids(key), now).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!("the customer thanked for the answer");
+    Ok(Handled::Thanked)
 }
 
 /// The AI's reply (`said`: what it was and the question it answered, for analytics), with
@@ -537,20 +582,13 @@ async fn answer(
         now,
     );
     reply.message.choices = choices;
-    let scope = Scope {
-        tenant_id: inbound.tenant_id.clone(),
-        channel: Some(inbound.message.channel),
-        conversation: Some(inbound.conversation_id),
-        ticket: None,
-        team: None,
-        agent: None,
-    };
+    let scope = conversation_scope(inbound);
     for fact in &mut said {
         if let Fact::AiAnswered { first, .. } = fact {
             *first = analytics::first_ai_answer(history);
         }
     }
-    let mut facts = customer_turn(&turn, history);
+    let mut facts = customer_turn(&turn, history, false);
     facts.extend(said);
     let events = analytics::events(&scope, facts, key, now);
     let analytics = Effect::analytics(&events, key, now);
@@ -762,7 +800,7 @@ async fn hand_off(
     // The SLA clocks start with the ticket, by the tenant's policies.
     let sla_changes = baton_domain::sla::advance(&tenant_cfg.sla, &mut ticket, Default::default(), now);
     // The customer's message, the handoff and the ticket's opening, for analytics.
-    let mut facts = customer_turn(&turn, history);
+    let mut facts = customer_turn(&turn, history, false);
     facts.push(Fact::HandedOff { reason: reason.code() });
     if let Some((text, asked)) = baton_domain::clusters::unanswered(history, &reason) {
         facts.push(question(deps, &text, Some(reason.code()), asked));

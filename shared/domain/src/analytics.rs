@@ -96,6 +96,11 @@ pub enum Fact {
         answered_at: Timestamp,
         after_secs: i64,
     },
+    /// The customer thanked the AI for its answer (positive feedback): the answer's
+    /// resolution is confirmed, not assumed. It counts on the answer's day.
+    AiConfirmed {
+        answered_at: Timestamp,
+    },
     /// The conversation went to a human (`reason`: the handoff reason's code).
     HandedOff {
         reason: String,
@@ -181,26 +186,38 @@ impl Event {
     /// claw-back, which counts on the day of the answer it takes back.
     pub fn counts_at(&self) -> Timestamp {
         match &self.fact {
-            Fact::CustomerReturned { answered_at, .. } => *answered_at,
+            Fact::CustomerReturned { answered_at, .. } | Fact::AiConfirmed { answered_at } => *answered_at,
             Fact::CsatAnswered { resolved_at, .. } => *resolved_at,
             _ => self.at,
         }
     }
 }
 
+/// The AI answer the customer's message (the last of `history`) replies to: the message
+/// before it, if that is an AI answer (not a clarifying question).
+pub fn answer_replied_to(history: &[Message]) -> Option<&Message> {
+    let previous = history.len().checked_sub(2).and_then(|i| history.get(i));
+    previous.filter(|m| m.author == Author::Ai && m.choices.is_empty())
+}
+
 /// What a customer's message says about the conversation so far, for analytics:
 /// `history` is the conversation ending with the message; `window_secs` the tenant's
-/// AI-resolution window. The message itself, and a claw-back when it comes within the
-/// window of an AI answer that would otherwise count as a resolution (not a clarifying
-/// question: that one asked for this message).
-pub fn customer_turn(history: &[Message], window_secs: i64, now: Timestamp) -> Vec<Fact> {
+/// AI-resolution window; `thanks`: the message only thanks or confirms
+/// ([`crate::triage::acknowledges`]). The message itself, and, replying to an AI answer
+/// that counts as a resolution (not a clarifying question: that one asked for this
+/// message), its confirmation when the message thanks for it, else its claw-back when it
+/// comes within the window.
+pub fn customer_turn(history: &[Message], window_secs: i64, thanks: bool, now: Timestamp) -> Vec<Fact> {
     let mut facts = vec![Fact::CustomerMessage {
         first: history.len() == 1,
     }];
-    let previous = history.len().checked_sub(2).and_then(|i| history.get(i));
-    if let Some(answer) = previous.filter(|m| m.author == Author::Ai && m.choices.is_empty()) {
+    if let Some(answer) = answer_replied_to(history) {
         let after = now.unix_seconds() - answer.created_at.unix_seconds();
-        if after <= window_secs {
+        if thanks {
+            facts.push(Fact::AiConfirmed {
+                answered_at: answer.created_at,
+            });
+        } else if after <= window_secs {
             facts.push(Fact::CustomerReturned {
                 answered_at: answer.created_at,
                 after_secs: after,
@@ -440,6 +457,7 @@ pub fn increments(e: &Event) -> Increments {
         Fact::Topic { .. } => count("topics".into()),
         Fact::Tagged { tag } => count(format!("tag:{tag}")),
         Fact::CustomerReturned { .. } => count("ai_clawed_back".into()),
+        Fact::AiConfirmed { .. } => count("ai_confirmed".into()),
         Fact::HandedOff { reason } => {
             count("handoffs".into());
             count(format!("handoff:{reason}"));
@@ -708,7 +726,7 @@ mod tests {
         let day = 24 * 3600;
         let first = [msg(Author::Customer, "2026-12-04T23:50:00Z", 0)];
         assert_eq!(
-            customer_turn(&first, day, ts("2026-12-04T23:50:00Z")),
+            customer_turn(&first, day, false, ts("2026-12-04T23:50:00Z")),
             [Fact::CustomerMessage { first: true }]
         );
         assert!(first_ai_answer(&first));
@@ -718,7 +736,7 @@ mod tests {
             answered.clone(),
             msg(Author::Customer, "2026-12-05T00:05:00Z", 0),
         ];
-        let facts = customer_turn(&back, day, ts("2026-12-05T00:05:00Z"));
+        let facts = customer_turn(&back, day, false, ts("2026-12-05T00:05:00Z"));
         assert_eq!(
             facts[1],
             Fact::CustomerReturned {
@@ -734,13 +752,23 @@ mod tests {
             "counted where the resolution was"
         );
         // After the window, or after a clarifying question, nothing is taken back.
-        assert_eq!(customer_turn(&back, day, ts("2026-12-06T00:00:00Z")).len(), 1);
+        assert_eq!(customer_turn(&back, day, false, ts("2026-12-06T00:00:00Z")).len(), 1);
+        // Thanks confirm the answer, whenever they come.
+        assert_eq!(
+            customer_turn(&back, day, true, ts("2026-12-06T00:00:00Z"))[1],
+            Fact::AiConfirmed {
+                answered_at: back[1].created_at
+            }
+        );
         let clarified = [
             first[0].clone(),
             msg(Author::Ai, "2026-12-04T23:55:00Z", 2),
             back[2].clone(),
         ];
-        assert_eq!(customer_turn(&clarified, day, ts("2026-12-05T00:05:00Z")).len(), 1);
+        assert_eq!(
+            customer_turn(&clarified, day, false, ts("2026-12-05T00:05:00Z")).len(),
+            1
+        );
     }
 
     #[test]

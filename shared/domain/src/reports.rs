@@ -168,6 +168,9 @@ pub struct AiRow {
     pub assumed_resolutions: i64,
     /// Of those, the ones the customer came back after within the window.
     pub clawed_back: i64,
+    /// Answers the customer thanked for (positive feedback): resolutions confirmed, not
+    /// only assumed.
+    pub confirmed_resolutions: i64,
     /// `assumed_resolutions - clawed_back`.
     pub ai_resolutions: i64,
     /// `ai_resolutions / ai_conversations`.
@@ -210,6 +213,7 @@ impl AiRow {
             clarifying_questions: s.count("ai_answers:clarify"),
             assumed_resolutions: assumed,
             clawed_back,
+            confirmed_resolutions: s.count("ai_confirmed"),
             ai_resolutions: resolutions,
             ai_resolution_rate: rate(resolutions, ai_conversations),
             handoffs: s.count("handoffs"),

@@ -491,6 +491,179 @@ async fn answer_picked(
     }
 }
 
+/// Words that only thank or confirm, in the languages the phrase lists cover, and the
+/// fillers around them ("ok great, thanks a lot").
+const ACKNOWLEDGING: &[&str] = &[
+    "thanks",
+    "thank",
+    "thankyou",
+    "thx",
+    "ty",
+    "tysm",
+    "cheers",
+    "perfect",
+    "great",
+    "awesome",
+    "brilliant",
+    "excellent",
+    "wonderful",
+    "fantastic",
+    "amazing",
+    "helpful",
+    "helped",
+    "solved",
+    "sorted",
+    "works",
+    "worked",
+    "appreciated",
+    "appreciate",
+    "merci",
+    "danke",
+    "gracias",
+    "grazie",
+    "obrigado",
+    "obrigada",
+    "dank",
+    "vielen",
+    "schon",
+    "beaucoup",
+    "muchas",
+    "mille",
+    "super",
+    "cool",
+    "nice",
+    "good",
+    "ok",
+    "okay",
+    "k",
+    "alright",
+    "yes",
+    "yeah",
+    "yep",
+    "got",
+    "it",
+    "that",
+    "this",
+    "so",
+    "much",
+    "very",
+    "a",
+    "lot",
+    "lots",
+    "many",
+    "for",
+    "the",
+    "your",
+    "you",
+    "help",
+    "all",
+    "now",
+    "and",
+    "really",
+    "is",
+    "was",
+    "just",
+    "what",
+    "needed",
+    "i",
+    "bye",
+    "have",
+    "day",
+    "answer",
+    "info",
+    "information",
+    "s",
+    "exactly",
+];
+/// Of those, the ones that carry the thanks or the confirmation.
+const POSITIVE: &[&str] = &[
+    "thanks",
+    "thank",
+    "thankyou",
+    "thx",
+    "ty",
+    "tysm",
+    "cheers",
+    "perfect",
+    "great",
+    "awesome",
+    "brilliant",
+    "excellent",
+    "wonderful",
+    "fantastic",
+    "amazing",
+    "helpful",
+    "helped",
+    "solved",
+    "sorted",
+    "works",
+    "worked",
+    "appreciated",
+    "appreciate",
+    "merci",
+    "danke",
+    "gracias",
+    "grazie",
+    "obrigado",
+    "obrigada",
+    "dank",
+    "super",
+];
+
+/// Whether a customer's message only thanks or confirms ("Thanks!", "that helped, thank
+/// you", "perfect 👍", "merci beaucoup"): positive feedback on what was said before it,
+/// with no new question, no complaint and no request. Up to 10 words, every one a word of
+/// thanks or a filler around it, at least one of thanks; or a thumbs-up alone.
+pub fn acknowledges(text: &str) -> bool {
+    let trimmed = text.trim();
+    if matches!(trimmed, "👍" | "🙏" | "❤️" | "👌" | "🙂" | "😊") {
+        return true;
+    }
+    if trimmed.contains('?') {
+        return false;
+    }
+    let norm = normalise(trimmed);
+    let words: Vec<&str> = norm.split_whitespace().collect();
+    (1..=10).contains(&words.len())
+        && words.iter().all(|w| ACKNOWLEDGING.contains(w))
+        && words.iter().any(|w| POSITIVE.contains(w))
+}
+
+#[cfg(test)]
+mod acknowledging {
+    use super::acknowledges;
+
+    #[test]
+    fn thanks_and_confirmations_acknowledge_and_nothing_else_does() {
+        for yes in [
+            "Thanks!",
+            "thank you so much",
+            "That helped, thanks",
+            "perfect 👍",
+            "ok great, thanks a lot",
+            "👍",
+            "Danke schön!",
+            "merci beaucoup",
+            "Muchas gracias",
+            "cheers, that's what I needed",
+        ] {
+            assert!(acknowledges(yes), "{yes}");
+        }
+        for no in [
+            "thanks but it still hasn't arrived",
+            "thanks, and how do I return it?",
+            "not helpful",
+            "no thanks I want a human",
+            "where is my order",
+            "great, can I also change my address",
+            "ok",
+            "",
+        ] {
+            assert!(!acknowledges(no), "{no}");
+        }
+    }
+}
+
 /// Lower-cases and folds the accents of the languages the phrase lists cover.
 pub(crate) fn normalise(text: &str) -> String {
     text.to_lowercase()
