@@ -54,7 +54,7 @@ fn cluster(model: &str, items: &[(String, Vec<f32>)], join: f32) -> Scores {
                 id
             }
             _ => {
-                let c = clusters::start(&mut index, &tenant, clusters::Family::Gaps, &q);
+                let (c, _) = clusters::start(&mut index, &tenant, clusters::Family::Gaps, &q);
                 let id = c.id.clone();
                 clusters.insert(id.clone(), c);
                 id

@@ -125,18 +125,21 @@ async fn count_clustered(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Re
         attempt += 1;
         let index = store.cluster_index(&e.tenant_id, family).await?;
         let mut next = index.clone();
-        let (cluster, cluster_read) = match clusters::place(&index, &q) {
+        let (cluster, cluster_read, counters) = match clusters::place(&index, &q) {
             Placement::Nowhere => return plain().await,
-            Placement::Start => (clusters::start(&mut next, &e.tenant_id, family, &q), 0),
+            Placement::Start => {
+                let (cluster, counters) = clusters::start(&mut next, &e.tenant_id, family, &q);
+                (cluster, 0, counters)
+            }
             Placement::Join(i, _) => {
                 let mut cluster = store.get_cluster(&e.tenant_id, family, &index.centroids[i].id).await?;
                 let read = cluster.version;
-                clusters::join(&mut next, i, &mut cluster, &q);
-                (cluster, read)
+                let counters = clusters::join(&mut next, i, &mut cluster, &q);
+                (cluster, read, counters)
             }
         };
         let placed = Placed {
-            counters: clusters::day_counters(&cluster, &q),
+            counters,
             index_read: index.version,
             index: next,
             cluster,

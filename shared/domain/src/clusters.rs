@@ -320,8 +320,14 @@ pub fn place(index: &ClusterIndex, q: &Question<'_>) -> Placement {
     }
 }
 
-/// A new cluster of `family` for `q` (its number: `index.started + 1`).
-pub fn start(index: &mut ClusterIndex, tenant: &TenantId, family: Family, q: &Question<'_>) -> Cluster {
+/// A new cluster of `family` for `q` (its number: `index.started + 1`), and `q`'s day
+/// counters in it ([`join`]).
+pub fn start(
+    index: &mut ClusterIndex,
+    tenant: &TenantId,
+    family: Family,
+    q: &Question<'_>,
+) -> (Cluster, Vec<(String, i64)>) {
     index.started += 1;
     let id = format!("{}-{}", family.prefix(), index.started);
     index.centroids.push(Centroid {
@@ -345,20 +351,34 @@ pub fn start(index: &mut ClusterIndex, tenant: &TenantId, family: Family, q: &Qu
         version: 0,
     };
     let i = index.centroids.len() - 1;
-    join(index, i, &mut cluster, q);
-    cluster
+    let counters = join(index, i, &mut cluster, q);
+    (cluster, counters)
 }
 
 /// Counts `q` into `cluster` (the one at `i` in `index`): its tally before or after the
-/// coverage, and for a gap its centroid, sample and ticket.
-pub fn join(index: &mut ClusterIndex, i: usize, cluster: &mut Cluster, q: &Question<'_>) {
+/// coverage, and for a gap its centroid, sample and ticket. Returns `q`'s counters for
+/// the day in its family's slice: a topic `tickets:<id>`; a question `asked:<id>` and, a
+/// gap, `gaps:<id>`. A gap not counted as asked (its answer was, [`unanswered`]) is
+/// counted as asked all the same when its answer was not counted here, so a cluster
+/// never has more gaps than questions.
+pub fn join(index: &mut ClusterIndex, i: usize, cluster: &mut Cluster, q: &Question<'_>) -> Vec<(String, i64)> {
     let after = cluster.covered.as_ref().is_some_and(|c| q.at >= c.at);
     let tally = if after { &mut cluster.after } else { &mut cluster.before };
-    tally.asked += u64::from(q.asked);
+    let asked = q.asked || tally.asked < tally.gaps + u64::from(q.gap);
+    tally.asked += u64::from(asked);
     tally.gaps += u64::from(q.gap);
     cluster.last_at = cluster.last_at.max(q.at);
+    let id = &cluster.id;
+    let counters = match cluster.family {
+        Family::Topics => vec![(format!("tickets:{id}"), 1)],
+        Family::Gaps => [(asked, "asked"), (q.gap, "gaps")]
+            .into_iter()
+            .filter(|(counted, _)| *counted)
+            .map(|(_, name)| (format!("{name}:{id}"), 1))
+            .collect(),
+    };
     if !q.gap {
-        return;
+        return counters;
     }
     let text = question_text(q.text);
     if cluster.samples.len() < SAMPLES && !cluster.samples.iter().any(|s| s.eq_ignore_ascii_case(&text)) {
@@ -379,6 +399,7 @@ pub fn join(index: &mut ClusterIndex, i: usize, cluster: &mut Cluster, q: &Quest
         c.vector = encode(&mean);
     }
     c.n += 1;
+    counters
 }
 
 /// A question's placement to store ([`crate::ports::AnalyticsStore::count_placed`]): the
@@ -391,23 +412,6 @@ pub struct Placed {
     pub cluster: Cluster,
     pub cluster_read: u64,
     pub counters: Vec<(String, i64)>,
-}
-
-/// The per-day counters of `q` in `cluster` (its family's slice): a topic counts
-/// `tickets:<id>`, a question `asked:<id>` and, a gap, `gaps:<id>`.
-pub fn day_counters(cluster: &Cluster, q: &Question<'_>) -> Vec<(String, i64)> {
-    let (family, cluster) = (cluster.family, &cluster.id);
-    if family == Family::Topics {
-        return vec![(format!("tickets:{cluster}"), 1)];
-    }
-    let mut out = vec![];
-    if q.asked {
-        out.push((format!("asked:{cluster}"), 1));
-    }
-    if q.gap {
-        out.push((format!("gaps:{cluster}"), 1));
-    }
-    out
 }
 
 /// Each gap's totals over some days, from the `gaps` slice's counters.
@@ -626,7 +630,8 @@ mod tests {
         let far = [0.0, 0.0, 1.0];
         assert_eq!(place(&index, &q(&a, false, 1)), Placement::Nowhere);
         assert_eq!(place(&index, &q(&a, true, 1)), Placement::Start);
-        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 1));
+        let (mut c, counters) = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 1));
+        assert_eq!(counters, [("asked:gap-1".to_owned(), 1), ("gaps:gap-1".to_owned(), 1)]);
         assert_eq!(c.id, "gap-1");
         let Placement::Join(i, _) = place(&index, &q(&b, true, 2)) else {
             panic!("b is alike")
@@ -649,7 +654,7 @@ mod tests {
     fn questions_after_the_coverage_count_after() {
         let mut index = ClusterIndex::default();
         let a = [1.0, 0.0];
-        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 10));
+        let (mut c, _) = start(&mut index, &tenant(), Family::Gaps, &q(&a, true, 10));
         c.covered = Some(Coverage {
             article_id: ArticleId::new("gift-wrap").unwrap(),
             at: Timestamp::from_unix_millis(20_000).unwrap(),
@@ -660,6 +665,18 @@ mod tests {
         assert_eq!(c.before, Tally { asked: 1, gaps: 1 });
         assert_eq!(c.after, Tally { asked: 3, gaps: 1 });
         assert_eq!(c.after.handoff_rate(), Some(1.0 / 3.0));
+        // A gap whose answer was counted before (here) is not asked again; one whose
+        // answer was counted nowhere is.
+        let later = |at| Question {
+            asked: false,
+            ..q(&a, true, at)
+        };
+        assert_eq!(join(&mut index, 0, &mut c, &later(33)), [("gaps:gap-1".to_owned(), 1)]);
+        assert_eq!(c.after, Tally { asked: 3, gaps: 2 });
+        join(&mut index, 0, &mut c, &later(34));
+        let counted = join(&mut index, 0, &mut c, &later(35));
+        assert_eq!(c.after, Tally { asked: 4, gaps: 4 }, "never more gaps than questions");
+        assert_eq!(counted, [("asked:gap-1".to_owned(), 1), ("gaps:gap-1".to_owned(), 1)]);
     }
 
     #[test]
@@ -692,7 +709,7 @@ mod tests {
     #[test]
     fn a_draft_takes_the_first_question_and_the_distinct_replies() {
         let mut index = ClusterIndex::default();
-        let mut c = start(&mut index, &tenant(), Family::Gaps, &q(&[1.0], true, 1));
+        let (mut c, _) = start(&mut index, &tenant(), Family::Gaps, &q(&[1.0], true, 1));
         c.samples = vec!["do you gift wrap?".into(), "gift wrapping available".into()];
         let d = draft(
             &c,
