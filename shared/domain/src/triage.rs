@@ -491,9 +491,8 @@ async fn answer_picked(
     }
 }
 
-/// Words that only thank or confirm, in the languages the phrase lists cover, and the
-/// fillers around them ("ok great, thanks a lot").
-const ACKNOWLEDGING: &[&str] = &[
+/// Words that carry thanks or a confirmation, in the languages the phrase lists cover.
+const POSITIVE: &[&str] = &[
     "thanks",
     "thank",
     "thankyou",
@@ -524,12 +523,16 @@ const ACKNOWLEDGING: &[&str] = &[
     "obrigado",
     "obrigada",
     "dank",
+    "super",
+];
+/// The words around them ("ok great, thanks a lot", "merci beaucoup").
+const FILLERS: &[&str] = &[
+    "ok great, thanks a lot",
     "vielen",
     "schon",
     "beaucoup",
     "muchas",
     "mille",
-    "super",
     "cool",
     "nice",
     "good",
@@ -575,41 +578,6 @@ const ACKNOWLEDGING: &[&str] = &[
     "s",
     "exactly",
 ];
-/// Of those, the ones that carry the thanks or the confirmation.
-const POSITIVE: &[&str] = &[
-    "thanks",
-    "thank",
-    "thankyou",
-    "thx",
-    "ty",
-    "tysm",
-    "cheers",
-    "perfect",
-    "great",
-    "awesome",
-    "brilliant",
-    "excellent",
-    "wonderful",
-    "fantastic",
-    "amazing",
-    "helpful",
-    "helped",
-    "solved",
-    "sorted",
-    "works",
-    "worked",
-    "appreciated",
-    "appreciate",
-    "merci",
-    "danke",
-    "gracias",
-    "grazie",
-    "obrigado",
-    "obrigada",
-    "dank",
-    "super",
-];
-
 /// Whether a customer's message only thanks or confirms ("Thanks!", "that helped, thank
 /// you", "perfect 👍", "merci beaucoup"): positive feedback on what was said before it,
 /// with no new question, no complaint and no request. Up to 10 words, every one a word of
@@ -625,7 +593,7 @@ pub fn acknowledges(text: &str) -> bool {
     let norm = normalise(trimmed);
     let words: Vec<&str> = norm.split_whitespace().collect();
     (1..=10).contains(&words.len())
-        && words.iter().all(|w| ACKNOWLEDGING.contains(w))
+        && words.iter().all(|w| POSITIVE.contains(w) || FILLERS.contains(w))
         && words.iter().any(|w| POSITIVE.contains(w))
 }
 
