@@ -172,14 +172,10 @@ pub async fn list(ctx: &Ctx<'_>) -> Res {
         .daily(tenant_id, Family::Gaps.slice(), &range.from, &range.to)
         .await?;
     let all = aggregates.daily(tenant_id, "all", &range.from, &range.to).await?;
-    let unclustered = all.iter().map(|d| d.count("knowledge_gaps")).sum::<i64>()
-        - days
-            .iter()
-            .flat_map(|d| d.counters.iter())
-            .filter(|(k, _)| k.starts_with("gaps:"))
-            .map(|(_, v)| v)
-            .sum::<i64>();
     let mut ranked: Vec<(String, Tally)> = clusters::totals(&days).into_iter().collect();
+    let clustered: u64 = ranked.iter().map(|(_, t)| t.gaps).sum();
+    let gaps: i64 = all.iter().map(|d| d.count("knowledge_gaps")).sum();
+    let unclustered = gaps - clustered as i64;
     ranked.sort_by(|a, b| {
         (b.1.gaps, b.1.asked)
             .cmp(&(a.1.gaps, a.1.asked))

@@ -6,8 +6,8 @@
 //! overwrites it with the same bytes), and each event's count is one transaction with
 //! its marker (a retry finds the marker and counts nothing).
 
-use baton_domain::analytics::{increments, local_day, slices, Event, Fact};
-use baton_domain::clusters::{self, Family, Placed, Placement, Question};
+use baton_domain::analytics::{increments, local_day, slices, Event};
+use baton_domain::clusters::{self, Member, Placed, Placement, Question};
 use baton_domain::error::RecordError;
 use baton_domain::ports::{AnalyticsStore, BlobStore, TenantStore};
 use baton_domain::StoreError;
@@ -64,9 +64,9 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
             at if at == e.at => day.clone(),
             at => local_day(at, &tenant.time_zone),
         };
-        let counted = match &e.fact {
-            Fact::Question { .. } | Fact::Topic { .. } => count_clustered(r.aggregates, e, &counts_on).await?,
-            _ => {
+        let counted = match clusters::member(&e.fact) {
+            Some(member) => count_clustered(r.aggregates, e, &member, &counts_on).await?,
+            None => {
                 r.aggregates
                     .count_event(e, &counts_on, &slices(e), &increments(e))
                     .await?
@@ -85,38 +85,26 @@ pub async fn record(r: &Recorder<'_>, events: &[Event]) -> Result<Recorded, Reco
 /// (`baton_domain::clusters`), placing it again when another consumer placed one in
 /// between (the index's version moved). One whose vector cannot be read is counted, not
 /// placed.
-async fn count_clustered(store: &dyn AnalyticsStore, e: &Event, day: &str) -> Result<bool, StoreError> {
+async fn count_clustered(
+    store: &dyn AnalyticsStore,
+    e: &Event,
+    member: &Member<'_>,
+    day: &str,
+) -> Result<bool, StoreError> {
     const ATTEMPTS: usize = 3;
-    let (family, text, gap, asked, model, vector) = match &e.fact {
-        Fact::Question {
-            text,
-            gap,
-            asked,
-            model,
-            vector,
-        } => (Family::Gaps, text, gap.is_some(), *asked, model, vector),
-        Fact::Topic {
-            text, model, vector, ..
-        } => (Family::Topics, text, true, true, model, vector),
-        _ => {
-            return Err(StoreError::Invalid {
-                field: "event",
-                reason: "neither a question nor a topic".into(),
-            })
-        }
-    };
+    let family = member.family;
     let (slices, increments) = (slices(e), increments(e));
     let plain = || store.count_event(e, day, &slices, &increments);
-    let Some(vector) = clusters::decode(vector) else {
-        tracing::warn!(event = %e.id, "a question's vector is unreadable; counted, not clustered");
+    let Some(vector) = clusters::decode(member.vector) else {
+        tracing::warn!(event = %e.id, "an event's vector is unreadable; counted, not clustered");
         return plain().await;
     };
     let q = Question {
-        model,
+        model: member.model,
         vector: &vector,
-        text,
-        gap,
-        asked,
+        text: member.text,
+        gap: member.gap,
+        asked: member.asked,
         ticket: e.ticket,
         at: e.at,
     };

@@ -278,6 +278,51 @@ pub struct Cluster {
     pub version: u64,
 }
 
+/// What an analytics event puts in a cluster: a question among the gaps, a new ticket
+/// among the topics (always as a member that may start one). `vector` is as stored
+/// ([`decode`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member<'a> {
+    pub family: Family,
+    pub model: &'a str,
+    pub vector: &'a str,
+    pub text: &'a str,
+    pub gap: bool,
+    pub asked: bool,
+}
+
+/// The cluster member `fact` is, if it is one.
+pub fn member(fact: &crate::analytics::Fact) -> Option<Member<'_>> {
+    use crate::analytics::Fact;
+    match fact {
+        Fact::Question {
+            text,
+            gap,
+            asked,
+            model,
+            vector,
+        } => Some(Member {
+            family: Family::Gaps,
+            model,
+            vector,
+            text,
+            gap: gap.is_some(),
+            asked: *asked,
+        }),
+        Fact::Topic {
+            text, model, vector, ..
+        } => Some(Member {
+            family: Family::Topics,
+            model,
+            vector,
+            text,
+            gap: true,
+            asked: true,
+        }),
+        _ => None,
+    }
+}
+
 /// A question to place: its vector, model, text, and whether it is a gap.
 #[derive(Debug, Clone)]
 pub struct Question<'a> {

@@ -151,8 +151,9 @@ impl DynamoStore {
         match self.transact("count analytics event", items).await {
             Ok(()) => Ok(true),
             Err(f @ TransactFailure::Conditions(_)) if f.failed_at(0) => Ok(false),
+            // Day counters are ADDs: only a placement's index or cluster can have moved.
             Err(TransactFailure::Conditions(_)) => Err(StoreError::Conflict {
-                entity: AGGREGATE,
+                entity: if placed.is_some() { INDEX } else { AGGREGATE },
                 current_version: None,
             }),
             Err(TransactFailure::Store(e)) => Err(e),
