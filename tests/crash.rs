@@ -295,6 +295,45 @@ async fn an_answer_survives_a_fault_at_every_call_and_is_sent_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thanks_for_an_answer_survive_a_fault_at_every_call_and_neither_reply_nor_open_a_ticket() {
+    let w = world().await;
+    every_call("the thanks path", 4, |k, fault| {
+        let w = &w;
+        async move {
+            let sender = format!("3164{k:03}{}", fault as u8);
+            let asked = w.customer_says(&sender, "How long does delivery take?").await;
+            w.faults.disarm();
+            let clean = triage::handler(&w.triage(), LambdaEvent::new(sqs_event(&asked), Context::default()))
+                .await
+                .unwrap();
+            assert!(clean.batch_item_failures.is_empty());
+            assert_eq!(w.outbound().await.len(), 1, "the answer");
+            let thanks = w.customer_says(&sender, "Thanks, that helped!").await;
+            let fired = w.triage_with_fault(&thanks, k, fault).await;
+            let thread = w.thread(thanks.conversation_id).await;
+            let authors: Vec<&Author> = thread.iter().map(|(a, _)| a).collect();
+            assert_eq!(
+                authors,
+                vec![&Author::Customer, &Author::Ai, &Author::Customer],
+                "{fault:?} at {k}: {thread:?}"
+            );
+            assert!(w.outbound().await.is_empty(), "{fault:?} at {k}: no reply to thanks");
+            assert!(w.routed().await.is_empty(), "{fault:?} at {k}: no ticket");
+            let c = w
+                .env
+                .store
+                .get_conversation(&demo(), thanks.conversation_id)
+                .await
+                .unwrap();
+            assert_eq!((c.owner, c.ticket), (Owner::Ai, None));
+            w.assert_triage_completed(&thanks).await;
+            fired
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_answer_survives_a_fault_at_every_call_and_a_failing_shop_hands_off_once() {
     let w = world_with_shop().await;
     let shop = w.shop.as_ref().unwrap();
