@@ -821,6 +821,15 @@ async fn recurring_topics_are_counted_by_week_and_a_week_that_doubles_is_flagged
     )
     .await;
     assert_eq!(status, 200, "{report}");
+    for bad in [
+        "/v1/reports/topics?limit=0",
+        "/v1/reports/gaps?limit=101",
+        "/v1/reports/topics?from=2026-13-01",
+    ] {
+        let (status, _, body) = agent_call(&w.api, &admin, "GET", bad, None).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].is_string(), "{bad}: {body}");
+    }
     let items = report["items"].as_array().unwrap();
     let weeks = |row: &Value| -> Vec<u64> {
         row["weeks"]
