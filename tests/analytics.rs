@@ -529,10 +529,10 @@ async fn report_settings_are_validated_and_move_the_day_boundary() {
         body["survey"],
         json!({ "email": true, "whatsapp": true, "instagram": true, "widget": true, "delay_minutes": 0,
                 "question": "How would you rate the help you received?", "whatsapp_template": null,
-                "link_valid_days": 7 })
+                "link_valid_days": 7, "after_ai": true, "ai_delay_minutes": 60 })
     );
     let bad = json!({ "time_zone": "Mars/Olympus", "ai_resolution_window_hours": 0,
-                      "survey": { "question": " ", "delay_minutes": 5000 } });
+                      "survey": { "question": " ", "delay_minutes": 5000, "ai_delay_minutes": 0 } });
     let (status, _, body) = agent_call(&w.api, &admin, "PUT", "/v1/reports/settings", Some(bad)).await;
     assert_eq!(status, 422, "{body}");
     let fields = &body["error"]["fields"];
@@ -541,6 +541,7 @@ async fn report_settings_are_validated_and_move_the_day_boundary() {
         "ai_resolution_window_hours",
         "survey.question",
         "survey.delay_minutes",
+        "survey.ai_delay_minutes",
     ] {
         assert!(fields[f].is_string(), "{f}: {body}");
     }

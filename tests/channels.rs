@@ -163,11 +163,7 @@ impl World {
     }
 
     async fn survey(&self, n: u64, cycle: u32) -> baton_domain::csat::Survey {
-        self.env
-            .store
-            .get_survey(&demo(), TicketNumber(n), cycle)
-            .await
-            .unwrap()
+        baton_tests::cycle_survey(&self.env, n, cycle).await
     }
 
     async fn events(&self, n: u64, name: &str) -> Vec<Value> {
@@ -493,18 +489,47 @@ async fn an_instagram_reply_is_tagged_human_agent_only_for_a_person_within_seven
 /// The agent's reply goes once whatever call of the sender fails or crashes: with an
 /// error at any call, the redelivery sends exactly one message; with a crash, never two,
 /// and a crash in the middle of the Graph call is marked "not confirmed" on the ticket.
+/// `batch` through `faulty` with `fault` at call `k`, then redelivered without faults
+/// until it is done; whether the fault was reached.
+async fn send_with_fault(
+    faults: &Arc<baton_tests::faults::Faults>,
+    clock: &baton_tests::faults::SharedClock,
+    faulty: &channel_sender::Deps,
+    batch: &SqsEvent,
+    k: u64,
+    fault: baton_tests::faults::Fault,
+) -> bool {
+    faults.arm(k, fault);
+    let run = || channel_sender::handler(faulty, LambdaEvent::new(batch.clone(), Context::default()));
+    faults.run(run()).await;
+    let fired = faults.fired();
+    faults.disarm();
+    baton_tests::faults::redeliver(faults, clock, run).await;
+    fired
+}
+
+/// The channel sender with every store and Graph API call open to `faults`.
+fn faulty_sender(
+    w: &World,
+    faults: &Arc<baton_tests::faults::Faults>,
+    clock: &baton_tests::faults::SharedClock,
+) -> channel_sender::Deps {
+    use baton_tests::faults::Faulty;
+    channel_sender::Deps {
+        store: Arc::new(Faulty::new(w.env.store.clone(), faults)),
+        api: Arc::new(Faulty::new(GraphSender::new(format!("{}/v21.0", w.graph.url)), faults)),
+        tokens: w.sender.tokens.clone(),
+        clock: Arc::new(clock.clone()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_survives_a_fault_at_every_call_of_the_channel_sender_and_is_never_sent_twice() {
-    use baton_tests::faults::{assert_sent_at_most_once, every_call, redeliver, Faults, Faulty, SharedClock};
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, Faults, SharedClock};
     let w = world().await;
     let faults = Faults::new();
     let clock = SharedClock::now_system();
-    let faulty = channel_sender::Deps {
-        store: Arc::new(Faulty::new(w.env.store.clone(), &faults)),
-        api: Arc::new(Faulty::new(GraphSender::new(format!("{}/v21.0", w.graph.url)), &faults)),
-        tokens: w.sender.tokens.clone(),
-        clock: Arc::new(clock.clone()),
-    };
+    let faulty = faulty_sender(&w, &faults, &clock);
     let mut number = 0;
     every_call("the channel sender", 8, |k, fault| {
         number += 1;
@@ -525,12 +550,7 @@ async fn a_reply_survives_a_fault_at_every_call_of_the_channel_sender_and_is_nev
             let text = format!("Reply for case {k} {fault:?}.");
             let id = w.reply(n, &text).await;
             let batch = take_batch(&w.env, "OutboundQueue").await;
-            faults.arm(k, fault);
-            let run = || channel_sender::handler(faulty, LambdaEvent::new(batch.clone(), Context::default()));
-            faults.run(run()).await;
-            let fired = faults.fired();
-            faults.disarm();
-            redeliver(faults, clock, run).await;
+            let fired = send_with_fault(faults, clock, faulty, &batch, k, fault).await;
             let sends = w
                 .graph
                 .requests()
@@ -994,4 +1014,193 @@ async fn an_instagram_survey_is_quick_replies_in_the_window_and_a_tap_answers_it
     assert_eq!(w.survey(1, 1).await.response.unwrap().rating, 4);
     let t = w.env.store.get_ticket(&demo(), TicketNumber(1)).await.unwrap();
     assert_eq!(t.status, baton_domain::ticket::Status::Resolved);
+}
+
+/// The first reply in `batch` to each customer: their conversation and the message.
+fn first_replies(batch: &SqsEvent) -> std::collections::HashMap<String, (baton_domain::ConversationId, ulid::Ulid)> {
+    let mut first = std::collections::HashMap::new();
+    for r in &batch.records {
+        let out: baton_domain::outbound::OutboundMessage = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        first.entry(out.to).or_insert((out.conversation_id, out.message_id));
+    }
+    first
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_resolution_is_surveyed_after_the_delay_unless_the_customer_came_back() {
+    use baton_domain::csat::{Offer, ResolvedBy};
+    use baton_domain::outbound::SurveyRef;
+    let w = world().await;
+    let question = "How long does delivery take?";
+    // Helped: asks, gets the AI's answer, says nothing more.
+    w.customer_says(whatsapp_text("16505550120", "wamid.ai1", question), 0)
+        .await;
+    // Helped: asks, thanks for the answer (a confirmation, not a return).
+    w.customer_says(whatsapp_text("16505550121", "wamid.ai2", question), 0)
+        .await;
+    w.customer_says(whatsapp_text("16505550121", "wamid.ai3", "Thanks, that helped!"), 0)
+        .await;
+    // Not helped: asks, then wants a person.
+    w.customer_says(whatsapp_text("16505550122", "wamid.ai4", question), 0)
+        .await;
+    w.customer_says(
+        whatsapp_text("16505550122", "wamid.ai5", "I want to talk to a human"),
+        0,
+    )
+    .await;
+    let (batch, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert_eq!(
+        batch.records.len(),
+        4,
+        "three answers and the handoff notice, no survey yet"
+    );
+    let answers = first_replies(&batch);
+    let answered = w.graph.requests().len();
+
+    // Not due before the tenant's AI delay (60 minutes).
+    let sweep = |minutes: i64| {
+        let at = baton_domain::Clock::now(&baton_domain::SystemClock).plus(time::Duration::minutes(minutes));
+        let queues = w.triage.queues.clone();
+        let store = w.env.store.clone();
+        async move { baton_app::relay::sweep(&store, &queues, at, 50).await.unwrap() }
+    };
+    sweep(50).await;
+    assert!(take_batch(&w.env, "OutboundQueue").await.records.is_empty());
+    sweep(61).await;
+    let (batch, out) = w.send_queued().await;
+    assert!(out.batch_item_failures.is_empty());
+    assert_eq!(batch.records.len(), 3, "each answer's survey falls due");
+    let sent = w.graph.requests();
+    let to: Vec<&str> = sent[answered..]
+        .iter()
+        .map(|r| r.body["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(to, ["16505550120", "16505550121"], "not to the customer who came back");
+
+    // Buttons naming the answer, the survey stored as the AI's resolution.
+    let (conversation, answer) = answers["16505550120"];
+    let body = &sent[answered].body;
+    assert_eq!(body["type"], "interactive");
+    let ids: Vec<&str> = body["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["reply"]["id"].as_str().unwrap())
+        .collect();
+    let great = format!("csat:ai:{answer}:5");
+    assert_eq!(
+        ids,
+        [
+            great.as_str(),
+            &format!("csat:ai:{answer}:3"),
+            &format!("csat:ai:{answer}:1")
+        ]
+    );
+    let of = SurveyRef::Answer { conversation, answer };
+    let survey = w.env.store.get_survey(&demo(), &of).await.unwrap();
+    assert_eq!(survey.offer, Offer::Sent { how: "buttons".into() });
+    assert_eq!(
+        (survey.resolved_by, survey.agent, survey.of.ticket()),
+        (ResolvedBy::Ai, None, None)
+    );
+    let shown = w
+        .env
+        .store
+        .list_messages(&demo(), conversation, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    let message = shown.iter().find(|m| m.id == survey.message_id).expect("in the thread");
+    assert_eq!(
+        (message.survey, message.delivery),
+        (Some(of), Some(DeliveryStatus::Sent))
+    );
+    let (conversation_back, answer_back) = answers["16505550122"];
+    let not_offered = SurveyRef::Answer {
+        conversation: conversation_back,
+        answer: answer_back,
+    };
+    assert!(matches!(
+        w.env.store.get_survey(&demo(), &not_offered).await,
+        Err(baton_domain::StoreError::NotFound { .. })
+    ));
+
+    // Delivered again: nothing sent again, one survey message.
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.graph.requests().len(), answered + 2);
+
+    // The tap answers it, quietly; the AI report counts it as answer CSAT only.
+    w.customer_says(tap("16505550120", "wamid.ai6", "Great", &great), 0)
+        .await;
+    let survey = w.env.store.get_survey(&demo(), &of).await.unwrap();
+    assert_eq!(survey.response.unwrap().rating, 5);
+    assert!(
+        take_batch(&w.env, "OutboundQueue").await.records.is_empty(),
+        "nothing said back"
+    );
+    baton_tests::count_analytics(&w.env).await;
+    let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
+    let (status, _, ai) = agent_call(&w.api, &admin, "GET", "/v1/reports/ai", None).await;
+    assert_eq!(status, 200, "{ai}");
+    assert_eq!(
+        ai["total"]["answer_csat"],
+        json!({ "responses": 1, "average": 5.0, "satisfied": 1, "score": 1.0 })
+    );
+    assert_eq!(ai["total"]["human_csat"]["responses"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_resolutions_survey_survives_a_fault_at_every_call_of_its_send() {
+    use baton_domain::csat::Offer;
+    use baton_domain::outbound::SurveyRef;
+    use baton_tests::faults::{assert_sent_at_most_once, every_call, Faults, SharedClock};
+    let w = world().await;
+    let faults = Faults::new();
+    let clock = SharedClock::now_system();
+    let faulty = faulty_sender(&w, &faults, &clock);
+    every_call("the AI survey's send", 8, |k, fault| {
+        let (w, faults, faulty, clock) = (&w, &faults, &faulty, &clock);
+        async move {
+            let customer = format!("1650556{k:02}{}", fault as u8);
+            let id = format!("wamid.ai-k{k}-{}", fault as u8);
+            w.customer_says(whatsapp_text(&customer, &id, "How long does delivery take?"), 0)
+                .await;
+            let (answered, _) = w.send_queued().await;
+            let (conversation, answer) = first_replies(&answered)[&customer];
+            let at = baton_domain::Clock::now(&baton_domain::SystemClock).plus(time::Duration::minutes(61));
+            baton_app::relay::sweep(&w.env.store, &w.triage.queues, at, 50)
+                .await
+                .unwrap();
+            let batch = take_batch(&w.env, "OutboundQueue").await;
+            assert_eq!(batch.records.len(), 1, "the survey (fault {fault:?} at call {k})");
+            let fired = send_with_fault(faults, clock, faulty, &batch, k, fault).await;
+            let sends = w
+                .graph
+                .requests()
+                .iter()
+                .filter(|r| r.status == 200 && r.body["to"] == customer.as_str() && r.body["type"] == "interactive")
+                .count();
+            let of = SurveyRef::Answer { conversation, answer };
+            let survey = w.env.store.get_survey(&demo(), &of).await.unwrap();
+            let messages = w
+                .env
+                .store
+                .list_messages(&demo(), conversation, &PageRequest::first(100))
+                .await
+                .unwrap()
+                .items;
+            let asked: Vec<&Message> = messages.iter().filter(|m| m.survey == Some(of)).collect();
+            assert_eq!(asked.len(), 1, "one survey message (fault {fault:?} at call {k})");
+            let unconfirmed = asked[0].delivery_error.as_deref() == Some(baton_app::delivery::UNCONFIRMED);
+            assert_sent_at_most_once(fault, k, asked[0].delivery, sends, unconfirmed);
+            match (&survey.offer, asked[0].delivery) {
+                (Offer::Sent { how }, Some(DeliveryStatus::Sent)) => assert_eq!(how, "buttons"),
+                (Offer::NotOffered { .. }, Some(DeliveryStatus::Failed)) => assert!(unconfirmed),
+                (o, d) => panic!("fault {fault:?} at call {k}: survey {o:?}, message {d:?}"),
+            }
+            fired
+        }
+    })
+    .await;
 }

@@ -174,8 +174,13 @@ impl World {
         .unwrap();
     }
 
+    /// The replies relayed (the surveys of earlier cases' AI answers, which fall due as
+    /// the shared clock moves on, left out).
     async fn outbound(&self) -> Vec<OutboundMessage> {
-        drain_queue(&self.env, "OutboundQueue").await
+        let all: Vec<OutboundMessage> = drain_queue(&self.env, "OutboundQueue").await;
+        all.into_iter()
+            .filter(|m| !matches!(m.survey, Some(baton_domain::outbound::SurveyRef::Answer { .. })))
+            .collect()
     }
 
     /// The tickets sent to the router (backfills, which freed places send, are dropped).

@@ -901,7 +901,7 @@ async fn an_emailed_survey_goes_once_per_cycle_takes_a_changed_answer_and_counts
     assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "link".into() });
     let alex = agent_api::auth::agent_id_for_email("alex@demo.example");
     assert_eq!(
-        (survey.cycle, survey.agent.as_ref(), &survey.resolved_by),
+        (survey.of.cycle(), survey.agent.as_ref(), &survey.resolved_by),
         (1, Some(&alex), &baton_domain::csat::ResolvedBy::Human)
     );
 
@@ -934,17 +934,7 @@ async fn an_emailed_survey_goes_once_per_cycle_takes_a_changed_answer_and_counts
 
     // Counted once, as it stands now (4: satisfied), for Alex and the whole tenant; the
     // AI's answer CSAT stays apart.
-    let consumer = analytics::Deps {
-        store: Arc::new(w.env.store.clone()),
-        aggregates: Arc::new(w.env.store.clone()),
-        archive: Arc::new(baton_tests::bucket(&w.env, "AnalyticsBucket")),
-        clock: Arc::new(baton_domain::SystemClock),
-    };
-    let events = baton_tests::take_batch(&w.env, "AnalyticsQueue").await;
-    let out = analytics::handler(&consumer, LambdaEvent::new(events, Context::default()))
-        .await
-        .unwrap();
-    assert!(out.batch_item_failures.is_empty());
+    baton_tests::count_analytics(&w.env).await;
     let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
     let (status, _, team) = agent_call(&w.api, &admin, "GET", "/v1/reports/team?by=agent", None).await;
     assert_eq!(status, 200, "{team}");
@@ -1017,7 +1007,7 @@ async fn a_delayed_survey_waits_for_its_time_and_a_reopen_before_then_withdraws_
     let before = w.sent().await.len();
     assert!(w.send(&survey_mail).await.batch_item_failures.is_empty());
     assert_eq!(w.sent().await.len(), before, "nothing mailed");
-    let survey = w.env.store.get_survey(&demo(), TicketNumber(1), 1).await.unwrap();
+    let survey = baton_tests::cycle_survey(&w.env, 1, 1).await;
     assert_eq!(survey.offer, baton_domain::csat::Offer::Withdrawn);
     let message = w
         .messages(1)
@@ -1066,7 +1056,7 @@ async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer()
                     m.contains(&customer) && m.contains("/v1/surveys/")
                 })
                 .count();
-            let survey = w.env.store.get_survey(&demo(), TicketNumber(n), 1).await.unwrap();
+            let survey = baton_tests::cycle_survey(&w.env, n, 1).await;
             let message = w
                 .messages(n)
                 .await
@@ -1091,7 +1081,7 @@ async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer()
     .await;
 
     // The answer: recorded once with its event, whichever call failed, after a retry.
-    let at = SurveyRef {
+    let at = SurveyRef::Cycle {
         ticket: TicketNumber(1),
         cycle: 1,
     };
@@ -1108,7 +1098,7 @@ async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer()
         let (w, faults, store, queues) = (&w, &faults, &store, &queues);
         let answer = Answer::new(&rating.to_string(), None, None).unwrap();
         async move {
-            let before = w.env.store.get_survey(&demo(), at.ticket, 1).await.unwrap();
+            let before = w.env.store.get_survey(&demo(), &at).await.unwrap();
             let answers = before.response.map_or(0, |r| r.answers);
             let now = baton_domain::SystemClock.now();
             faults.arm(k, fault);
@@ -1128,14 +1118,14 @@ async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer()
             baton_app::csat::answer(&w.env.store, queues, &demo(), at, None, &answer, now)
                 .await
                 .unwrap();
-            let after = w.env.store.get_survey(&demo(), at.ticket, 1).await.unwrap();
+            let after = w.env.store.get_survey(&demo(), &at).await.unwrap();
             let r = after.response.unwrap();
             assert_eq!(
                 (r.rating, r.answers),
                 (answer.rating, answers + 1),
                 "fault {fault:?} at {k}"
             );
-            let key = format!("{}:answer:{}", Survey::key(&demo(), at.ticket, 1), answers + 1);
+            let key = format!("{}:answer:{}", Survey::key(&demo(), &at), answers + 1);
             let effect = w
                 .env
                 .store
@@ -1147,4 +1137,69 @@ async fn a_survey_survives_a_fault_at_every_call_of_its_send_and_of_its_answer()
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_resolution_by_email_is_surveyed_by_a_link_whose_page_takes_the_answer() {
+    let w = world().await;
+    let raw = mail(
+        "ben@customer.example",
+        SUPPORT,
+        "ai1@customer.example",
+        "Delivery",
+        "",
+        "How long does delivery take?",
+    );
+    w.customer_writes("ses-ai1", &raw, SUPPORT).await;
+    let answer = w.take_email_batch().await;
+    assert_eq!(answer.records.len(), 1, "the AI's answer");
+    assert!(w.send(&answer).await.batch_item_failures.is_empty());
+
+    // Due an hour later: the mail carries the link, the agents' thread does not.
+    let queues = baton_app::Queues {
+        email: Some(Arc::new(baton_tests::queue(&w.env, "EmailQueue"))),
+        ..Default::default()
+    };
+    let at = baton_domain::SystemClock.now().plus(time::Duration::minutes(61));
+    baton_app::relay::sweep(&w.env.store, &queues, at, 50).await.unwrap();
+    let batch = w.take_email_batch().await;
+    assert_eq!(batch.records.len(), 1, "the survey");
+    assert!(w.send(&batch).await.batch_item_failures.is_empty());
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 2);
+    let mail = parse(&sent[1]);
+    assert_eq!(
+        mail.to().unwrap().first().unwrap().address(),
+        Some("ben@customer.example")
+    );
+    let text = mail.body_text(0).unwrap().into_owned();
+    let link = text
+        .split_whitespace()
+        .find(|t| t.starts_with("https://api.baton.test/v1/surveys/"))
+        .expect("the survey link");
+    let path = link.trim_start_matches("https://api.baton.test");
+    let out: baton_domain::outbound::OutboundMessage =
+        serde_json::from_str(batch.records[0].body.as_deref().unwrap()).unwrap();
+    let of = out.survey.expect("a survey");
+    assert!(matches!(of, baton_domain::outbound::SurveyRef::Answer { .. }));
+    let survey = w.env.store.get_survey(&demo(), &of).await.unwrap();
+    assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "link".into() });
+    assert_eq!(survey.resolved_by, baton_domain::csat::ResolvedBy::Ai);
+    let thread = w
+        .env
+        .store
+        .list_messages(&demo(), out.conversation_id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    let kept = thread.iter().find(|m| m.id == survey.message_id).unwrap();
+    assert!(!kept.text.contains("/v1/surveys/"), "{}", kept.text);
+
+    // The page asks and records the answer on the AI's survey.
+    let (status, page) = survey_call(&w.api, "GET", path, None).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, page) = survey_call(&w.api, "POST", path, Some("rating=2&reason=Too+vague")).await;
+    assert_eq!(status, 200, "{page}");
+    let r = w.env.store.get_survey(&demo(), &of).await.unwrap().response.unwrap();
+    assert_eq!((r.rating, r.reason.as_deref()), (2, Some("Too vague")));
 }

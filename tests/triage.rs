@@ -441,6 +441,20 @@ async fn close_sibling_articles_get_a_clarifying_question_and_the_customers_pick
     );
 }
 
+/// The channel sender as the widget's replies meet it (no Graph API is ever called).
+fn widget_sender(h: &Harness) -> channel_sender::Deps {
+    use std::sync::Arc;
+    channel_sender::Deps {
+        store: Arc::new(h.env.store.clone()),
+        api: Arc::new(baton_aws::graph::GraphSender::new("http://127.0.0.1:9/v21.0")),
+        tokens: Arc::new(baton_aws::graph::EnvTokens {
+            whatsapp: None,
+            instagram: None,
+        }),
+        clock: Arc::new(SystemClock),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_widget_shows_the_survey_inline_once_released_and_takes_the_visitor_s_rating() {
     use std::sync::Arc;
@@ -487,15 +501,7 @@ async fn the_widget_shows_the_survey_inline_once_released_and_takes_the_visitor_
         .unwrap()
         .iter()
         .all(|m| m.get("survey").is_none()));
-    let sender = channel_sender::Deps {
-        store: Arc::new(h.env.store.clone()),
-        api: Arc::new(baton_aws::graph::GraphSender::new("http://127.0.0.1:9/v21.0")),
-        tokens: Arc::new(baton_aws::graph::EnvTokens {
-            whatsapp: None,
-            instagram: None,
-        }),
-        clock: Arc::new(SystemClock),
-    };
+    let sender = widget_sender(&h);
     let batch = baton_tests::take_batch(&h.env, "OutboundQueue").await;
     let out = channel_sender::handler(&sender, LambdaEvent::new(batch, Context::default()))
         .await
@@ -527,7 +533,67 @@ async fn the_widget_shows_the_survey_inline_once_released_and_takes_the_visitor_
     assert_eq!(answer(1, 5).await["status"], "recorded");
     assert_eq!(answer(2, 5).await["error"]["code"], "not_found");
     assert_eq!(answer(1, 7).await["error"]["code"], "invalid");
-    let survey = h.env.store.get_survey(&demo(), number, 1).await.unwrap();
+    let survey = baton_tests::cycle_survey(&h.env, number.0, 1).await;
     assert_eq!(survey.response.unwrap().rating, 5);
+    assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "inline".into() });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_shows_an_ai_resolutions_survey_once_due_and_takes_the_visitor_s_rating() {
+    let h = harness().await;
+    let (conv, token) = start(&h).await;
+    say(&h, &conv, &token, "a1", "How long does delivery take?").await;
+    let survey_path = format!("/widget/v1/conversations/{conv}/survey");
+    let poll = |after: String| {
+        let path = format!("/widget/v1/conversations/{conv}/messages?after={after}");
+        let (h, token) = (&h, token.clone());
+        async move { widget_call(h, "GET", &path, Some(&token), json!(null)).await }
+    };
+    let first = poll(String::new()).await;
+    let messages = first["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["from"], "assistant", "{first}");
+    let answer = messages.last().unwrap()["id"].as_str().unwrap().to_owned();
+    // A thanks confirms it; the widget's cursor moves past the thanks.
+    say(&h, &conv, &token, "a2", "Thanks, that helped!").await;
+    let thanked = poll(first["cursor"].as_str().unwrap().to_owned()).await;
+    assert_eq!(thanked["messages"][0]["from"], "visitor", "{thanked}");
+    let cursor = thanked["cursor"].as_str().unwrap().to_owned();
+
+    // An hour on, the AI's answer stood: its survey is released inline.
+    let sender = widget_sender(&h);
+    baton_tests::take_batch(&h.env, "OutboundQueue").await;
+    let at = baton_domain::Clock::now(&SystemClock).plus(time::Duration::minutes(61));
+    baton_app::relay::sweep(&h.env.store, &h.triage.queues, at, 50)
+        .await
+        .unwrap();
+    let batch = baton_tests::take_batch(&h.env, "OutboundQueue").await;
+    assert_eq!(batch.records.len(), 1, "the survey");
+    let out = channel_sender::handler(&sender, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+    let now = poll(cursor).await;
+    assert_eq!(now["messages"].as_array().unwrap().len(), 1, "{now}");
+    let last = now["messages"][0].clone();
+    assert_eq!(
+        last["survey"],
+        json!({ "answer": answer, "ratings": [1, 2, 3, 4, 5] }),
+        "{now}"
+    );
+
+    // The visitor rates the answer; a body naming no survey is refused.
+    let rate = |body: serde_json::Value| widget_call(&h, "POST", &survey_path, Some(&token), body);
+    assert_eq!(
+        rate(json!({ "answer": answer, "rating": 4 })).await["status"],
+        "recorded"
+    );
+    assert_eq!(rate(json!({ "rating": 4 })).await["error"]["code"], "invalid");
+    let of = baton_domain::outbound::SurveyRef::Answer {
+        conversation: conv.parse().unwrap(),
+        answer: answer.parse().unwrap(),
+    };
+    let survey = h.env.store.get_survey(&demo(), &of).await.unwrap();
+    assert_eq!(survey.response.unwrap().rating, 4);
+    assert_eq!(survey.resolved_by, baton_domain::csat::ResolvedBy::Ai);
     assert_eq!(survey.offer, baton_domain::csat::Offer::Sent { how: "inline".into() });
 }

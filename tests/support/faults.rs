@@ -256,7 +256,7 @@ faulty!(TicketStore {
     fn list_by_assignee(&self, tenant: &TenantId, agent: &AgentId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_team_backlog(&self, tenant: &TenantId, team: &TeamId, page: &PageRequest) -> Result<Page<Ticket>, StoreError>;
     fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError>;
-    fn get_survey(&self, tenant: &TenantId, number: TicketNumber, cycle: u32) -> Result<baton_domain::csat::Survey, StoreError>;
+    fn get_survey(&self, tenant: &TenantId, of: &baton_domain::outbound::SurveyRef) -> Result<baton_domain::csat::Survey, StoreError>;
     fn list_surveys(&self, tenant: &TenantId, number: TicketNumber, page: &PageRequest) -> Result<Page<baton_domain::csat::Survey>, StoreError>;
 });
 

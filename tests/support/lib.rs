@@ -500,6 +500,10 @@ pub fn triage_deps(env: &TestEnv, store: std::sync::Arc<dyn baton_domain::ports:
     deps.queues.notify = Some(std::sync::Arc::new(queue(env, "NotifyQueue")));
     deps.queues.index = Some(std::sync::Arc::new(queue(env, "IndexQueue")));
     deps.queues.analytics = Some(std::sync::Arc::new(queue(env, "AnalyticsQueue")));
+    deps.survey_links = Some(baton_app::csat::SurveyLinks {
+        base_url: "https://api.baton.test".into(),
+        secret: local_secret("SURVEY_TOKEN_SECRET"),
+    });
     deps
 }
 
@@ -869,4 +873,41 @@ pub fn converse_tool_use(name: &str, input: serde_json::Value) -> serde_json::Va
         "usage": { "inputTokens": 812, "outputTokens": 64, "totalTokens": 876 },
         "metrics": { "latencyMs": 420 }
     })
+}
+
+/// The analytics consumer over the test's table and archive bucket, on the wall clock.
+pub fn analytics_consumer(env: &TestEnv) -> analytics::Deps {
+    let store = std::sync::Arc::new(env.store.clone());
+    analytics::Deps {
+        store: store.clone(),
+        aggregates: store,
+        archive: std::sync::Arc::new(bucket(env, "AnalyticsBucket")),
+        clock: std::sync::Arc::new(baton_domain::SystemClock),
+    }
+}
+
+/// Everything on the analytics queue now, through the consumer: counted.
+pub async fn count_analytics(env: &TestEnv) {
+    let consumer = analytics_consumer(env);
+    let events = take_batch(env, "AnalyticsQueue").await;
+    let out = analytics::handler(
+        &consumer,
+        lambda_runtime::LambdaEvent::new(events, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+}
+
+/// Ticket `n`'s survey of resolution cycle `cycle`.
+pub async fn cycle_survey(env: &TestEnv, n: u64, cycle: u32) -> baton_domain::csat::Survey {
+    use baton_domain::ports::TicketStore;
+    let of = baton_domain::outbound::SurveyRef::Cycle {
+        ticket: baton_domain::TicketNumber(n),
+        cycle,
+    };
+    env.store
+        .get_survey(&baton_domain::TenantId::new("demo").unwrap(), &of)
+        .await
+        .unwrap()
 }

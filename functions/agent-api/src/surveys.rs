@@ -33,12 +33,17 @@ pub async fn page(
         Err(TokenError::Expired) => return Ok(html(StatusCode::GONE, "Survey closed", EXPIRED)),
         Err(_) => return Ok(html(StatusCode::NOT_FOUND, "Survey", NOT_VALID)),
     };
+    let Some(of) = claims.of() else {
+        return Ok(html(StatusCode::NOT_FOUND, "Survey", NOT_VALID));
+    };
     let span = tracing::Span::current();
     span.record("tenant", claims.tenant.as_str());
-    span.record("ticket", claims.ticket.0);
+    if let Some(ticket) = of.ticket() {
+        span.record("ticket", ticket.0);
+    }
     let (tenant, survey) = match (
         deps.store.get_tenant(&claims.tenant).await,
-        deps.store.get_survey(&claims.tenant, claims.ticket, claims.cycle).await,
+        deps.store.get_survey(&claims.tenant, &of).await,
     ) {
         (Ok(t), Ok(s)) => (t, s),
         (Err(StoreError::NotFound { .. }), _) | (_, Err(StoreError::NotFound { .. })) => {
@@ -78,10 +83,7 @@ pub async fn page(
         deps.store.as_ref(),
         &deps.queues,
         &claims.tenant,
-        baton_domain::outbound::SurveyRef {
-            ticket: claims.ticket,
-            cycle: claims.cycle,
-        },
+        of,
         None,
         &answer,
         now,

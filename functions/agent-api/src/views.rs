@@ -496,7 +496,7 @@ impl From<&baton_domain::csat::Survey> for SurveyView {
     fn from(s: &baton_domain::csat::Survey) -> Self {
         let r = s.response.as_ref();
         SurveyView {
-            cycle: s.cycle,
+            cycle: s.of.cycle(),
             channel: s.channel,
             resolved_by: s.resolved_by.clone(),
             agent: s.agent.as_ref().map(|a| a.to_string()),

@@ -48,6 +48,7 @@ pub fn deps(
         clock: Arc::new(SystemClock),
         kb_cache: KbCache::default(),
         shops: None,
+        survey_links: None,
     }
 }
 
@@ -79,6 +80,12 @@ pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Deps, baton_aws::ConfigEr
             reason: e.to_string(),
         })?;
     deps.kb_cache = KbCache::with_models(models);
+    // The e-mailed surveys of AI resolutions link to the agent API's survey page.
+    let secret = baton_aws::config::optional_env_var("SURVEY_TOKEN_SECRET");
+    let base_url = baton_aws::config::optional_env_var("PUBLIC_API_URL");
+    deps.survey_links = secret
+        .zip(base_url)
+        .map(|(secret, base_url)| baton_app::csat::SurveyLinks { base_url, secret });
     // Tenants' shops, asked about orders; the credential is opened (KMS) on first use.
     deps.shops = Some(Arc::new(baton_app::shop::Shops::new(
         deps.store.clone(),

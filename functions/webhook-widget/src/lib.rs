@@ -15,6 +15,7 @@ use baton_app::intake::{self, IntakeError, IntakeOutcome, IntakePorts};
 use baton_domain::channels::{ChannelMessage, ContentKind};
 use baton_domain::conversation::{Author, Conversation, DeliveryOutcome, DeliveryStatus, Direction, Message};
 use baton_domain::customer::{Customer, Identity, IdentityRef};
+use baton_domain::outbound::SurveyRef;
 use baton_domain::ports::{Queue, Store};
 use baton_domain::tenant::Tenant;
 use baton_domain::widget::{self, VisitorClaims};
@@ -429,7 +430,11 @@ fn view(m: &Message) -> Value {
     let mut v = json!({ "id": m.id.to_string(), "from": from, "text": m.text, "created_at": m.created_at });
     if let Some(s) = m.survey {
         // Answered with `POST …/survey` and these numbers.
-        v["survey"] = json!({ "ticket": s.ticket.0, "cycle": s.cycle, "ratings": [1, 2, 3, 4, 5] });
+        v["survey"] = match s {
+            SurveyRef::Cycle { ticket, cycle } => json!({ "ticket": ticket.0, "cycle": cycle }),
+            SurveyRef::Answer { answer, .. } => json!({ "answer": answer.to_string() }),
+        };
+        v["survey"]["ratings"] = json!([1, 2, 3, 4, 5]);
     }
     v
 }
@@ -447,8 +452,10 @@ fn waiting(m: &Message) -> bool {
 
 #[derive(Deserialize)]
 struct SurveyAnswer {
-    ticket: u64,
-    cycle: u32,
+    /// A ticket's survey: its number and cycle; an AI answer's: the answer's id.
+    ticket: Option<u64>,
+    cycle: Option<u32>,
+    answer: Option<ulid::Ulid>,
     rating: u8,
     comment: Option<String>,
     reason: Option<String>,
@@ -468,9 +475,21 @@ async fn answer_survey(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
         Ok(a) => a,
         Err((field, reason)) => return field_error(widget::FieldError { field, reason }),
     };
-    let at = baton_domain::outbound::SurveyRef {
-        ticket: baton_domain::TicketNumber(body.ticket),
-        cycle: body.cycle,
+    let at = match (body.ticket, body.cycle, body.answer) {
+        (Some(ticket), Some(cycle), None) => SurveyRef::Cycle {
+            ticket: baton_domain::TicketNumber(ticket),
+            cycle,
+        },
+        (None, None, Some(answer)) => SurveyRef::Answer {
+            conversation: claims.conversation,
+            answer,
+        },
+        _ => {
+            return field_error(widget::FieldError {
+                field: "survey",
+                reason: "name a ticket and its cycle, or an answer".into(),
+            })
+        }
     };
     match baton_app::csat::answer(
         deps.store.as_ref(),

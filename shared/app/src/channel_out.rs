@@ -25,7 +25,7 @@ use baton_domain::meta_send::{self, MetaFailure, Reach};
 use baton_domain::outbound::OutboundMessage;
 use baton_domain::ports::{ChannelTokens, MessagingApi, SendError, Store};
 use baton_domain::tenant::{ChannelHealth, Tenant};
-use baton_domain::{Channel, Clock};
+use baton_domain::{Channel, Clock, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub async fn deliver(
 ) -> Result<Delivered, RecordError> {
     match out.channel {
         Channel::Whatsapp | Channel::Instagram => {}
-        Channel::Widget => return widget(ports.store, out).await,
+        Channel::Widget => return widget(ports.store, out, ports.clock.now()).await,
         Channel::Email => return Err(RecordError::Bad("an e-mail reply on the channel queue".into())),
     }
     let Some(claimed) = delivery::claim(ports.store, ports.clock, SCOPE, out, remaining).await? else {
@@ -99,11 +99,11 @@ pub async fn deliver(
 
 /// The widget polls for its replies; a survey is shown there from now on (unless its
 /// ticket was reopened meanwhile).
-async fn widget(store: &dyn Store, out: &OutboundMessage) -> Result<Delivered, RecordError> {
+async fn widget(store: &dyn Store, out: &OutboundMessage, now: Timestamp) -> Result<Delivered, RecordError> {
     let Some(at) = out.survey else {
         return Ok(Delivered::Polled);
     };
-    let Some(survey) = crate::csat::to_send(store, out, at).await? else {
+    let Some(survey) = crate::csat::to_send(store, out, at, now).await? else {
         return Ok(Delivered::Withdrawn);
     };
     let sent = baton_domain::conversation::DeliveryStatus::Sent;
@@ -126,6 +126,15 @@ async fn send(
 ) -> Result<Delivered, RecordError> {
     let (store, clock) = (ports.store, ports.clock);
     let (tenant, conversation) = delivery::load(store, out).await?;
+    let now = clock.now();
+    // First: an AI answer's survey message is written when it goes.
+    let survey = match out.survey {
+        Some(at) => match crate::csat::to_send(store, out, at, now).await? {
+            Some(s) => Some(s),
+            None => return Ok(Delivered::Withdrawn),
+        },
+        None => None,
+    };
     let thread = store
         .latest_messages(&out.tenant_id, out.conversation_id, None, THREAD_WINDOW)
         .await?;
@@ -134,15 +143,7 @@ async fn send(
     };
     let ticket = out.ticket.or(conversation.ticket);
     let by_human = matches!(message.author, Author::Agent { .. });
-    let survey = match out.survey {
-        Some(at) => match crate::csat::to_send(store, out, at).await? {
-            Some(s) => Some(s),
-            None => return Ok(Delivered::Withdrawn),
-        },
-        None => None,
-    };
     let last_inbound = last_customer_message(&thread).map(|m| m.sent_at.unwrap_or(m.created_at));
-    let now = clock.now();
     // Outside the window a survey has its own template (with its quick-reply buttons).
     let template = match &survey {
         Some(_) => tenant.reports.survey.whatsapp_template.clone(),
@@ -294,12 +295,7 @@ async fn send(
 fn choices(survey: &Survey, scale: &[(u8, &str)]) -> Vec<(String, String)> {
     scale
         .iter()
-        .map(|(rating, title)| {
-            (
-                csat::choice_payload(survey.ticket, survey.cycle, *rating),
-                (*title).to_owned(),
-            )
-        })
+        .map(|(rating, title)| (csat::choice_payload(&survey.of, *rating), (*title).to_owned()))
         .collect()
 }
 

@@ -5,6 +5,9 @@
 //! resolve ─ same transaction: survey (ticket + cycle, once) + its message + outbox
 //!   (due after the tenant's delay) ─ relay ─ sender: still this cycle, still resolved?
 //!   ─ the channel's form, or "not offered" with the reason ─ survey marked
+//! AI answer ─ same transaction: the survey's message in the outbox (due after the
+//!   tenant's AI delay) ─ relay ─ sender: the AI still holds the conversation, the
+//!   customer has not come back? ─ survey (answer, once) + its message ─ as above
 //! answer (page, button, quick reply) ─ survey replaced at its version + csat_answered
 //!   in the outbox ─ analytics
 //! ```
@@ -12,7 +15,7 @@
 use crate::relay::{relay, Queues};
 use crate::reply::{Recipient, Reply};
 use baton_domain::analytics::{self, Fact, Scope};
-use baton_domain::conversation::{Author, DeliveryStatus};
+use baton_domain::conversation::{Author, DeliveryStatus, Owner};
 use baton_domain::csat::{self, Answer, Offer, ResolvedBy, Survey, SurveyClaims, SurveySettings};
 use baton_domain::error::RecordError;
 use baton_domain::outbound::{OutboundMessage, SurveyRef};
@@ -64,6 +67,44 @@ impl Offering {
     }
 }
 
+/// The survey `of`'s message to `to`, due `delay_minutes` after `now`; `None` when the
+/// tenant does not survey that channel. E-mail needs `links` for its page.
+fn message(
+    settings: &SurveySettings,
+    of: SurveyRef,
+    to: &Recipient,
+    links: Option<&SurveyLinks>,
+    delay_minutes: u32,
+    now: Timestamp,
+) -> Option<Reply> {
+    if !settings.enabled_on(to.channel) {
+        return None;
+    }
+    let due = now.plus(time::Duration::minutes(i64::from(delay_minutes)));
+    let link = match to.channel {
+        Channel::Email => {
+            let Some(links) = links else {
+                tracing::warn!("no survey link base is configured: e-mail surveys are off");
+                return None;
+            };
+            let expires = due.plus(time::Duration::days(i64::from(settings.link_valid_days)));
+            Some(links.link(&SurveyClaims::new(to.tenant_id.clone(), of, expires.unix_seconds())))
+        }
+        _ => None,
+    };
+    let key = Survey::key(&to.tenant_id, &of);
+    let shown = csat::shown_text(settings, to.channel, link.is_some());
+    // The message sorts at its due time: after everything said before it goes out (an
+    // AI answer's survey is written then), so a widget's cursor never passes it.
+    let id = ulid::Ulid::from_parts(
+        u64::try_from(due.unix_millis()).unwrap_or(0),
+        ulid::Ulid::new().random(),
+    );
+    let reply = Reply::build("survey", &key, to, id, Author::System, shown, of.ticket(), now);
+    let sent = csat::message_text(settings, to.channel, link.as_deref());
+    Some(reply.asking("survey", &key, of, sent, due))
+}
+
 /// The survey of `ticket`'s current cycle, just resolved by `agent`, to `to`; `None`
 /// when the tenant does not survey that channel. E-mail needs `links` for its page.
 pub fn offer(
@@ -74,59 +115,22 @@ pub fn offer(
     links: Option<&SurveyLinks>,
     now: Timestamp,
 ) -> Option<Offering> {
-    if !settings.enabled_on(to.channel) {
-        return None;
-    }
-    let cycle = ticket.cycle.number;
-    let due = now.plus(time::Duration::minutes(i64::from(settings.delay_minutes)));
-    let link = match to.channel {
-        Channel::Email => {
-            let Some(links) = links else {
-                tracing::warn!("no survey link base is configured: e-mail surveys are off");
-                return None;
-            };
-            Some(
-                links.link(&SurveyClaims {
-                    tenant: ticket.tenant_id.clone(),
-                    ticket: ticket.number,
-                    cycle,
-                    expires: due
-                        .plus(time::Duration::days(i64::from(settings.link_valid_days)))
-                        .unix_seconds(),
-                }),
-            )
-        }
-        _ => None,
-    };
-    let key = Survey::key(&ticket.tenant_id, ticket.number, cycle);
-    let id = ulid::Ulid::new();
-    let shown = match link {
-        Some(_) => format!("{}\n\n(The survey link was sent by e-mail.)", settings.question.trim()),
-        None => csat::message_text(settings, to.channel, None),
-    };
-    let asks = SurveyRef {
+    let of = SurveyRef::Cycle {
         ticket: ticket.number,
-        cycle,
+        cycle: ticket.cycle.number,
     };
-    let reply = Reply::build("survey", &key, to, id, Author::System, shown, Some(ticket.number), now).asking(
-        "survey",
-        &key,
-        asks,
-        csat::message_text(settings, to.channel, link.as_deref()),
-        due,
-    );
+    let reply = message(settings, of, to, links, settings.delay_minutes, now)?;
     Some(Offering {
         survey: Survey {
             tenant_id: ticket.tenant_id.clone(),
-            ticket: ticket.number,
-            cycle,
+            of,
             conversation_id: to.conversation_id,
             channel: to.channel,
             resolved_by: ResolvedBy::Human,
             agent: agent.cloned().or_else(|| ticket.assignee.clone()),
             team: ticket.team.clone(),
             resolved_at: now,
-            message_id: id,
+            message_id: reply.message.id,
             offer: Offer::Queued,
             response: None,
             version: 1,
@@ -135,24 +139,130 @@ pub fn offer(
     })
 }
 
-/// Before a sender offers `out`'s survey: the survey, if it is still to go out (queued,
-/// its ticket still resolved in that cycle); else `None`, and a ticket reopened meanwhile
-/// withdraws it.
-pub async fn to_send(store: &dyn Store, out: &OutboundMessage, at: SurveyRef) -> Result<Option<Survey>, RecordError> {
-    let survey = match store.get_survey(&out.tenant_id, at.ticket, at.cycle).await {
-        Ok(s) => s,
-        Err(StoreError::NotFound { .. }) => return Err(RecordError::Bad("the survey of this message is gone".into())),
-        Err(e) => return Err(e.into()),
+/// The survey of the AI's answer `answer` to `to`, for the answer's transaction: only
+/// its message's delivery, due after the tenant's AI delay (the survey and the message
+/// are written when it falls due, if the customer is still helped; see `to_send`).
+/// `None` when the tenant does not survey AI resolutions or that channel.
+pub fn after_answer(
+    settings: &SurveySettings,
+    to: &Recipient,
+    answer: ulid::Ulid,
+    links: Option<&SurveyLinks>,
+    now: Timestamp,
+) -> Option<Effect> {
+    if !settings.after_ai {
+        return None;
+    }
+    let of = SurveyRef::Answer {
+        conversation: to.conversation_id,
+        answer,
+    };
+    message(settings, of, to, links, settings.ai_delay_minutes, now).map(|r| r.effect)
+}
+
+/// Before a sender offers `out`'s survey: the survey, if it is still to go out; else
+/// `None`. A ticket's survey goes while its ticket is still resolved in that cycle (a
+/// ticket reopened meanwhile withdraws it); an AI answer's is written now (see
+/// `offer_answer`).
+pub async fn to_send(
+    store: &dyn Store,
+    out: &OutboundMessage,
+    at: SurveyRef,
+    now: Timestamp,
+) -> Result<Option<Survey>, RecordError> {
+    let survey = match (store.get_survey(&out.tenant_id, &at).await, at) {
+        (Ok(s), _) => s,
+        (Err(StoreError::NotFound { .. }), SurveyRef::Answer { answer, .. }) => {
+            return offer_answer(store, out, at, answer, now).await
+        }
+        (Err(StoreError::NotFound { .. }), SurveyRef::Cycle { .. }) => {
+            return Err(RecordError::Bad("the survey of this message is gone".into()))
+        }
+        (Err(e), _) => return Err(e.into()),
     };
     if survey.offer != Offer::Queued {
         return Ok(None);
     }
-    let ticket = store.get_ticket(&out.tenant_id, at.ticket).await?;
-    if ticket.cycle.number != at.cycle || ticket.status.is_active() {
+    let SurveyRef::Cycle { ticket, cycle } = at else {
+        return Ok(Some(survey));
+    };
+    let ticket = store.get_ticket(&out.tenant_id, ticket).await?;
+    if ticket.cycle.number != cycle || ticket.status.is_active() {
         settle(store, out, &survey, Offer::Withdrawn).await?;
         return Ok(None);
     }
     Ok(Some(survey))
+}
+
+/// How many of the newest messages are read for whether the customer came back.
+const SINCE_ANSWER: u32 = 50;
+
+/// An AI answer's survey falls due: offered (the survey and its message written, once)
+/// if the AI still holds the conversation and the customer has not written since the
+/// answer, a thanks aside; else nothing is written and the message is not sent.
+async fn offer_answer(
+    store: &dyn Store,
+    out: &OutboundMessage,
+    of: SurveyRef,
+    answer: ulid::Ulid,
+    now: Timestamp,
+) -> Result<Option<Survey>, RecordError> {
+    let (tenant, conversation) = (&out.tenant_id, out.conversation_id);
+    let c = store.get_conversation(tenant, conversation).await?;
+    let recent = store.latest_messages(tenant, conversation, None, SINCE_ANSWER).await?;
+    let Some(at) = recent.iter().position(|m| m.id == answer) else {
+        tracing::info!("the customer wrote on long after the AI's answer: its survey is not offered");
+        return Ok(None);
+    };
+    let came_back = recent[at + 1..].iter().any(|m| {
+        m.author == Author::Customer
+            && !baton_domain::triage::acknowledges(baton_domain::triage::current_message(&m.text))
+    });
+    if c.owner != Owner::Ai || came_back {
+        tracing::info!(
+            came_back,
+            "the AI's answer did not resolve the conversation: its survey is not offered"
+        );
+        return Ok(None);
+    }
+    let settings = store.get_tenant(tenant).await?.reports.survey;
+    let to = Recipient {
+        tenant_id: tenant.clone(),
+        conversation_id: conversation,
+        channel: out.channel,
+        to: out.to.clone(),
+    };
+    let shown = csat::shown_text(&settings, out.channel, out.channel == Channel::Email);
+    let key = Survey::key(tenant, &of);
+    let mut reply = Reply::build("survey", &key, &to, out.message_id, Author::System, shown, None, now);
+    reply.message.survey = Some(of);
+    let survey = Survey {
+        tenant_id: tenant.clone(),
+        of,
+        conversation_id: conversation,
+        channel: out.channel,
+        resolved_by: ResolvedBy::Ai,
+        agent: None,
+        team: None,
+        resolved_at: recent[at].created_at,
+        message_id: out.message_id,
+        offer: Offer::Queued,
+        response: None,
+        version: 1,
+    };
+    let writes = vec![Write::OfferSurvey(survey.clone()), Write::AppendMessage(reply.message)];
+    match store.commit(writes).await {
+        Ok(()) => {
+            tracing::info!("the AI's answer resolved the conversation: its survey is offered");
+            Ok(Some(survey))
+        }
+        // A redelivery after a crash: the survey written then decides.
+        Err(StoreError::AlreadyExists { .. }) => {
+            let survey = store.get_survey(tenant, &of).await?;
+            Ok((survey.offer == Offer::Queued).then_some(survey))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Records how the survey went out (or why not: its message is marked failed with the
@@ -171,7 +281,7 @@ pub async fn settle(
     if let Some(reason) = &reason {
         crate::delivery::mark(store, &out.into(), DeliveryStatus::Failed, Some(reason)).await?;
     }
-    tracing::info!(ticket = %survey.ticket, cycle = survey.cycle, offer = ?offer, "survey settled");
+    tracing::info!(survey = %survey.of, offer = ?offer, "survey settled");
     let mut next = survey.clone();
     next.offer = offer;
     match store
@@ -194,10 +304,12 @@ pub async fn not_sent(store: &dyn Store, out: &OutboundMessage, reason: &str) ->
     let Some(at) = out.survey else {
         return Ok(());
     };
-    let survey = store.get_survey(&out.tenant_id, at.ticket, at.cycle).await?;
-    if survey.offer != Offer::Queued {
-        return Ok(());
-    }
+    let survey = match store.get_survey(&out.tenant_id, &at).await {
+        Ok(s) if s.offer == Offer::Queued => s,
+        // Settled, or an AI answer's that was never offered.
+        Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let offer = Offer::NotOffered {
         reason: reason.to_owned(),
     };
@@ -226,9 +338,8 @@ pub async fn answer(
     answer: &Answer,
     now: Timestamp,
 ) -> Result<Answered, StoreError> {
-    let (ticket, cycle) = (at.ticket, at.cycle);
     for _ in 0..3 {
-        let survey = store.get_survey(tenant, ticket, cycle).await?;
+        let survey = store.get_survey(tenant, &at).await?;
         if survey.offer == Offer::Withdrawn || from.is_some_and(|c| c != survey.conversation_id) {
             return Err(StoreError::NotFound { entity: "survey" });
         }
@@ -237,19 +348,19 @@ pub async fn answer(
         };
         let previous = survey.response.as_ref().map(|r| r.rating);
         let n = next.response.as_ref().map_or(1, |r| r.answers);
-        let key = format!("{}:answer:{n}", Survey::key(tenant, ticket, cycle));
+        let key = format!("{}:answer:{n}", Survey::key(tenant, &at));
         let scope = Scope {
             tenant_id: tenant.clone(),
             channel: Some(survey.channel),
             conversation: Some(survey.conversation_id),
-            ticket: Some(ticket),
+            ticket: at.ticket(),
             team: survey.team.clone(),
             agent: survey.agent.clone(),
         };
         let fact = Fact::CsatAnswered {
             rating: answer.rating,
             previous,
-            cycle,
+            cycle: at.cycle(),
             resolved_by: survey.resolved_by.clone(),
             resolved_at: survey.resolved_at,
         };
@@ -261,7 +372,7 @@ pub async fn answer(
         writes.extend(effect.iter().cloned().map(Write::RecordEffect));
         match store.commit(writes).await {
             Ok(()) => {
-                tracing::info!(ticket = %ticket, cycle, answers = n, "survey answered");
+                tracing::info!(survey = %at, answers = n, "survey answered");
                 if let Some(e) = &effect {
                     relay(store, queues, std::slice::from_ref(e), now).await;
                 }

@@ -108,7 +108,7 @@ async fn send(
     let (store, clock) = (ports.store, ports.clock);
     let (tenant, conversation) = delivery::load(store, out).await?;
     let survey = match out.survey {
-        Some(at) => match crate::csat::to_send(store, out, at).await? {
+        Some(at) => match crate::csat::to_send(store, out, at, clock.now()).await? {
             Some(s) => Some(s),
             None => return Ok(Sent::Withdrawn),
         },

@@ -54,6 +54,8 @@ pub struct Deps {
     /// The tenants' shops, for questions about orders and the orders on a ticket (none:
     /// the knowledge base answers everything).
     pub shops: Option<Arc<Shops>>,
+    /// Where the surveys of AI resolutions by e-mail link to (none: not by e-mail).
+    pub survey_links: Option<crate::csat::SurveyLinks>,
 }
 
 /// What happened to one message (also the stored idempotency result).
@@ -73,7 +75,9 @@ pub enum Handled {
     /// A tap on a survey's button or quick reply: the answer is recorded, the resolved
     /// ticket stays resolved and the AI stays quiet.
     SurveyAnswered {
-        ticket: TicketNumber,
+        /// None: the survey of an AI resolution.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<TicketNumber>,
         rating: u8,
     },
     /// The customer thanked for the AI's answer: recorded as its confirmation, nothing
@@ -285,12 +289,12 @@ async fn process(deps: &Deps, inbound: &InboundMessage, key: &str) -> Result<Han
 /// a template's quick reply, Instagram quick replies): recorded as the answer. A payload
 /// naming another conversation's survey is just a message.
 async fn survey_answer(deps: &Deps, inbound: &InboundMessage, now: Timestamp) -> Result<Option<Handled>, RecordError> {
-    let Some((ticket, cycle, rating)) = inbound
+    let Some((of, rating)) = inbound
         .message
         .attachments
         .iter()
         .filter(|a| a.kind == "reply")
-        .find_map(|a| baton_domain::csat::parse_choice(&a.reference))
+        .find_map(|a| baton_domain::csat::parse_choice(&a.reference, inbound.conversation_id))
     else {
         return Ok(None);
     };
@@ -303,16 +307,19 @@ async fn survey_answer(deps: &Deps, inbound: &InboundMessage, now: Timestamp) ->
         deps.store.as_ref(),
         &deps.queues,
         &inbound.tenant_id,
-        baton_domain::outbound::SurveyRef { ticket, cycle },
+        of,
         Some(inbound.conversation_id),
         &answer,
         now,
     )
     .await
     {
-        Ok(_) => Ok(Some(Handled::SurveyAnswered { ticket, rating })),
+        Ok(_) => Ok(Some(Handled::SurveyAnswered {
+            ticket: of.ticket(),
+            rating,
+        })),
         Err(StoreError::NotFound { .. }) => {
-            tracing::warn!(ticket = %ticket, "a survey choice for no survey of this conversation; taken as a message");
+            tracing::warn!(survey = %of, "a survey choice for no survey of this conversation; taken as a message");
             Ok(None)
         }
         Err(e) => Err(e.into()),
@@ -590,10 +597,28 @@ async fn answer(
     }
     let mut facts = customer_turn(&turn, history, false);
     facts.extend(said);
+    // An answer (not a clarifying question) that may resolve the conversation: its
+    // survey's message waits in the outbox until the AI delay has passed.
+    let resolves = facts
+        .iter()
+        .any(|f| matches!(f, Fact::AiAnswered { source, .. } if *source != AnswerSource::Clarify));
+    let survey = resolves
+        .then(|| {
+            let to = recipient(inbound);
+            crate::csat::after_answer(
+                &turn.tenant.reports.survey,
+                &to,
+                reply.message.id,
+                deps.survey_links.as_ref(),
+                now,
+            )
+        })
+        .flatten();
     let events = analytics::events(&scope, facts, key, now);
     let analytics = Effect::analytics(&events, key, now);
     let mut writes: Vec<Write> = reply.writes().into();
     writes.extend(analytics.iter().cloned().map(Write::RecordEffect));
+    writes.extend(survey.into_iter().map(Write::RecordEffect));
     match deps.store.commit(writes).await {
         Ok(()) => {
             let mut effects = vec![reply.effect.clone()];

@@ -1,5 +1,6 @@
-//! Customer satisfaction: one survey per resolution cycle of a ticket, offered on the
-//! customer's own channel, answered once and updated by a later answer.
+//! Customer satisfaction: one survey per resolution cycle of a ticket, and one per answer
+//! the AI resolved a conversation with on its own, offered on the customer's own channel,
+//! answered once and updated by a later answer.
 //!
 //! A human resolving a ticket (not force-closing, merging, or resolving with "no survey")
 //! records the survey and its message in the same transaction as the resolve, under a key
@@ -9,8 +10,15 @@
 //! buttons inside the 24-hour window, the tenant's survey template outside it, or nothing
 //! (recorded as not offered); Instagram gets quick replies inside its window; the widget
 //! shows it inline once the human has left.
+//!
+//! An AI answer (from the knowledge base or the shop, not a clarifying question) records
+//! its survey's message in the outbox with the answer, due `ai_delay_minutes` later. When
+//! it falls due the sender offers it only if the AI still holds the conversation and the
+//! customer has not come back since (a thanks does not count): then the survey and its
+//! message are written, under a key made of the answer, and sent like a ticket's.
 
 use crate::meta_send::WhatsAppTemplate;
+use crate::outbound::SurveyRef;
 use crate::signed::{self, TokenError};
 use crate::{AgentId, Channel, ConversationId, TeamId, TenantId, TicketNumber, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -39,6 +47,11 @@ pub struct SurveySettings {
     pub whatsapp_template: Option<WhatsAppTemplate>,
     /// How long an e-mailed survey link stays valid, in days.
     pub link_valid_days: u32,
+    /// Offer a survey after a conversation the AI resolved on its own.
+    pub after_ai: bool,
+    /// Minutes between the AI's answer and its survey (1 to a day): the customer who
+    /// comes back meanwhile was not helped, and is not asked.
+    pub ai_delay_minutes: u32,
 }
 
 impl Default for SurveySettings {
@@ -52,6 +65,8 @@ impl Default for SurveySettings {
             question: "How would you rate the help you received?".into(),
             whatsapp_template: None,
             link_valid_days: 7,
+            after_ai: true,
+            ai_delay_minutes: 60,
         }
     }
 }
@@ -84,6 +99,12 @@ impl SurveySettings {
             p.push((
                 "survey.question",
                 format!("1 to {} characters", Self::MAX_QUESTION_CHARS),
+            ));
+        }
+        if !(1..=Self::MAX_DELAY_MINUTES).contains(&self.ai_delay_minutes) {
+            p.push((
+                "survey.ai_delay_minutes",
+                format!("1 to {} (a day)", Self::MAX_DELAY_MINUTES),
             ));
         }
         if !(1..=Self::MAX_LINK_DAYS).contains(&self.link_valid_days) {
@@ -136,12 +157,13 @@ pub struct Response {
     pub answers: u32,
 }
 
-/// One survey: a ticket's resolution cycle, offered once.
+/// One survey: a ticket's resolution cycle, or an AI resolution, offered once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Survey {
     pub tenant_id: TenantId,
-    pub ticket: TicketNumber,
-    pub cycle: u32,
+    /// What it rates (stored as `ticket` and `cycle`, or `conversation` and `answer`).
+    #[serde(flatten)]
+    pub of: SurveyRef,
     pub conversation_id: ConversationId,
     pub channel: Channel,
     pub resolved_by: ResolvedBy,
@@ -159,9 +181,12 @@ pub struct Survey {
 }
 
 impl Survey {
-    /// The business key: one survey per ticket and cycle.
-    pub fn key(tenant: &TenantId, ticket: TicketNumber, cycle: u32) -> String {
-        format!("survey:{tenant}:{ticket}:{cycle}")
+    /// The business key: one survey per ticket and cycle, or per AI answer.
+    pub fn key(tenant: &TenantId, of: &SurveyRef) -> String {
+        match of {
+            SurveyRef::Cycle { ticket, cycle } => format!("survey:{tenant}:{ticket}:{cycle}"),
+            SurveyRef::Answer { answer, .. } => format!("survey:{tenant}:ai:{answer}"),
+        }
     }
 
     /// The answer `rating` etc. applied: a first answer, or a replacement of the last.
@@ -221,13 +246,44 @@ impl Answer {
 pub struct SurveyClaims {
     #[serde(rename = "t")]
     pub tenant: TenantId,
-    #[serde(rename = "n")]
-    pub ticket: TicketNumber,
-    #[serde(rename = "c")]
-    pub cycle: u32,
+    /// A ticket's cycle (`n`, `c`) or an AI answer (`v`, `a`).
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    ticket: Option<TicketNumber>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    cycle: Option<u32>,
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    conversation: Option<ConversationId>,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    answer: Option<ulid::Ulid>,
     /// Expiry, epoch seconds.
     #[serde(rename = "e")]
     pub expires: i64,
+}
+
+impl SurveyClaims {
+    pub fn new(tenant: TenantId, of: SurveyRef, expires: i64) -> SurveyClaims {
+        let (ticket, cycle, conversation, answer) = match of {
+            SurveyRef::Cycle { ticket, cycle } => (Some(ticket), Some(cycle), None, None),
+            SurveyRef::Answer { conversation, answer } => (None, None, Some(conversation), Some(answer)),
+        };
+        SurveyClaims {
+            tenant,
+            ticket,
+            cycle,
+            conversation,
+            answer,
+            expires,
+        }
+    }
+
+    /// The survey it names (`None`: a signed token that names none, never issued).
+    pub fn of(&self) -> Option<SurveyRef> {
+        match (self.ticket, self.cycle, self.conversation, self.answer) {
+            (Some(ticket), Some(cycle), None, None) => Some(SurveyRef::Cycle { ticket, cycle }),
+            (None, None, Some(conversation), Some(answer)) => Some(SurveyRef::Answer { conversation, answer }),
+            _ => None,
+        }
+    }
 }
 
 /// The survey links' own key: the deployment may share one secret with the widget, and
@@ -249,18 +305,31 @@ pub fn open_link(secret: &str, token: &str, now: Timestamp) -> Result<SurveyClai
     Ok(claims)
 }
 
-/// The payload a button or quick reply carries back: `csat:{ticket}:{cycle}:{rating}`.
-pub fn choice_payload(ticket: TicketNumber, cycle: u32, rating: u8) -> String {
-    format!("csat:{}:{cycle}:{rating}", ticket.0)
+/// The payload a button or quick reply carries back: `csat:{ticket}:{cycle}:{rating}`,
+/// or `csat:ai:{answer}:{rating}` (the conversation is the one the tap comes from).
+pub fn choice_payload(of: &SurveyRef, rating: u8) -> String {
+    match of {
+        SurveyRef::Cycle { ticket, cycle } => format!("csat:{}:{cycle}:{rating}", ticket.0),
+        SurveyRef::Answer { answer, .. } => format!("csat:ai:{answer}:{rating}"),
+    }
 }
 
-/// The ticket, cycle and rating of a survey choice's payload; `None` for anything else.
-pub fn parse_choice(payload: &str) -> Option<(TicketNumber, u32, u8)> {
+/// The survey and rating of a choice's payload tapped in `conversation`; `None` for
+/// anything else.
+pub fn parse_choice(payload: &str, conversation: ConversationId) -> Option<(SurveyRef, u8)> {
     let mut parts = payload.strip_prefix("csat:")?.split(':');
-    let ticket = parts.next()?.parse().ok()?;
-    let cycle = parts.next()?.parse().ok()?;
+    let of = match parts.next()? {
+        "ai" => SurveyRef::Answer {
+            conversation,
+            answer: parts.next()?.parse().ok()?,
+        },
+        ticket => SurveyRef::Cycle {
+            ticket: TicketNumber(ticket.parse().ok()?),
+            cycle: parts.next()?.parse().ok()?,
+        },
+    };
     let rating = parts.next()?.parse().ok().filter(|r| (1..=5).contains(r))?;
-    parts.next().is_none().then_some((TicketNumber(ticket), cycle, rating))
+    parts.next().is_none().then_some((of, rating))
 }
 
 /// The survey message's text on `channel` (`link`: the e-mailed page).
@@ -272,6 +341,15 @@ pub fn message_text(settings: &SurveySettings, channel: Channel, link: Option<&s
             settings.link_valid_days
         ),
         _ => q.to_owned(),
+    }
+}
+
+/// The survey message as the thread shows it (`linked`: its link went by e-mail, and is
+/// not for agents' eyes).
+pub fn shown_text(settings: &SurveySettings, channel: Channel, linked: bool) -> String {
+    match linked {
+        true => format!("{}\n\n(The survey link was sent by e-mail.)", settings.question.trim()),
+        false => message_text(settings, channel, None),
     }
 }
 
@@ -297,13 +375,20 @@ mod tests {
     #[test]
     fn links_open_only_with_the_secret_and_before_expiry() {
         let now = at("2026-12-04T10:00:00Z");
-        let claims = SurveyClaims {
-            tenant: TenantId::new("demo").unwrap(),
+        let of = SurveyRef::Cycle {
             ticket: TicketNumber(7),
             cycle: 2,
-            expires: now.unix_seconds() + 3600,
         };
+        let claims = SurveyClaims::new(TenantId::new("demo").unwrap(), of, now.unix_seconds() + 3600);
         let token = sign_link("k", &claims);
+        assert_eq!(open_link("k", &token, now).unwrap().of(), Some(of));
+        let ai = SurveyRef::Answer {
+            conversation: ConversationId::generate(),
+            answer: ulid::Ulid::new(),
+        };
+        let ai_claims = SurveyClaims::new(TenantId::new("demo").unwrap(), ai, now.unix_seconds() + 3600);
+        let ai_token = sign_link("k", &ai_claims);
+        assert_eq!(open_link("k", &ai_token, now).unwrap().of(), Some(ai));
         assert_eq!(open_link("k", &token, now), Ok(claims));
         assert_eq!(open_link("other", &token, now), Err(TokenError::BadSignature));
         assert_eq!(
@@ -315,8 +400,17 @@ mod tests {
 
     #[test]
     fn choices_round_trip_and_nothing_else_parses() {
-        let p = choice_payload(TicketNumber(42), 3, 5);
-        assert_eq!(parse_choice(&p), Some((TicketNumber(42), 3, 5)));
+        let conversation = ConversationId::generate();
+        let cycle = SurveyRef::Cycle {
+            ticket: TicketNumber(42),
+            cycle: 3,
+        };
+        assert_eq!(parse_choice(&choice_payload(&cycle, 5), conversation), Some((cycle, 5)));
+        let ai = SurveyRef::Answer {
+            conversation,
+            answer: ulid::Ulid::new(),
+        };
+        assert_eq!(parse_choice(&choice_payload(&ai, 2), conversation), Some((ai, 2)));
         for bad in [
             "csat:42:3:6",
             "csat:42:3:0",
@@ -324,8 +418,46 @@ mod tests {
             "csat:42:3:5:1",
             "hello",
             "csat:x:1:1",
+            "csat:ai:nope:1",
+            "csat:ai:01J0000000000000000000000A",
         ] {
-            assert_eq!(parse_choice(bad), None, "{bad}");
+            assert_eq!(parse_choice(bad, conversation), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_survey_is_stored_with_what_it_rates_at_the_top_level() {
+        let conversation = ConversationId::generate();
+        let mut s = survey();
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!((json["ticket"].as_u64(), json["cycle"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(serde_json::from_value::<Survey>(json).unwrap(), s);
+        s.of = SurveyRef::Answer {
+            conversation,
+            answer: ulid::Ulid::new(),
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("ticket").is_none());
+        assert_eq!(serde_json::from_value::<Survey>(json).unwrap(), s);
+    }
+
+    fn survey() -> Survey {
+        Survey {
+            tenant_id: TenantId::new("demo").unwrap(),
+            of: SurveyRef::Cycle {
+                ticket: TicketNumber(1),
+                cycle: 1,
+            },
+            conversation_id: ConversationId::generate(),
+            channel: Channel::Email,
+            resolved_by: ResolvedBy::Human,
+            agent: None,
+            team: None,
+            resolved_at: at("2026-12-04T10:00:00Z"),
+            message_id: ulid::Ulid::nil(),
+            offer: Offer::Queued,
+            response: None,
+            version: 1,
         }
     }
 
@@ -341,21 +473,7 @@ mod tests {
         );
         let first = Answer::new(" 2 ", Some("  "), Some("slow")).unwrap();
         assert_eq!(first.comment, None);
-        let s = Survey {
-            tenant_id: TenantId::new("demo").unwrap(),
-            ticket: TicketNumber(1),
-            cycle: 1,
-            conversation_id: ConversationId::generate(),
-            channel: Channel::Email,
-            resolved_by: ResolvedBy::Human,
-            agent: None,
-            team: None,
-            resolved_at: at("2026-12-04T10:00:00Z"),
-            message_id: ulid::Ulid::nil(),
-            offer: Offer::Queued,
-            response: None,
-            version: 1,
-        };
+        let s = survey();
         let once = s.answered(&first, at("2026-12-04T11:00:00Z")).unwrap();
         assert_eq!(once.response.as_ref().unwrap().answers, 1);
         assert_eq!(
@@ -376,12 +494,18 @@ mod tests {
             delay_minutes: 2000,
             question: " ".into(),
             link_valid_days: 0,
+            ai_delay_minutes: 0,
             ..SurveySettings::default()
         };
         let fields: Vec<_> = s.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,
-            ["survey.delay_minutes", "survey.question", "survey.link_valid_days"]
+            [
+                "survey.delay_minutes",
+                "survey.question",
+                "survey.ai_delay_minutes",
+                "survey.link_valid_days"
+            ]
         );
         s = SurveySettings::default();
         assert!(s.problems().is_empty());

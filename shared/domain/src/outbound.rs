@@ -22,11 +22,47 @@ pub struct OutboundMessage {
     pub survey: Option<SurveyRef>,
 }
 
-/// Which survey a message carries.
+/// Which survey a message carries: a ticket's resolution cycle, or an answer the AI
+/// resolved the conversation with on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SurveyRef {
-    pub ticket: TicketNumber,
-    pub cycle: u32,
+#[serde(untagged)]
+pub enum SurveyRef {
+    Cycle {
+        ticket: TicketNumber,
+        cycle: u32,
+    },
+    Answer {
+        conversation: ConversationId,
+        /// The AI's answer the survey asks about.
+        answer: ulid::Ulid,
+    },
+}
+
+impl SurveyRef {
+    /// The ticket it rates, if a human resolved one.
+    pub fn ticket(&self) -> Option<TicketNumber> {
+        match self {
+            SurveyRef::Cycle { ticket, .. } => Some(*ticket),
+            SurveyRef::Answer { .. } => None,
+        }
+    }
+
+    /// The resolution cycle it rates; 0 for an AI resolution (no ticket).
+    pub fn cycle(&self) -> u32 {
+        match self {
+            SurveyRef::Cycle { cycle, .. } => *cycle,
+            SurveyRef::Answer { .. } => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for SurveyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SurveyRef::Cycle { ticket, cycle } => write!(f, "ticket {ticket} cycle {cycle}"),
+            SurveyRef::Answer { answer, .. } => write!(f, "answer {answer}"),
+        }
+    }
 }
 
 /// A ticket that needs an assignment (the routing queue).

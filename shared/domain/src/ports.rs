@@ -320,12 +320,11 @@ pub trait TicketStore: Send + Sync {
     /// Tickets whose next SLA deadline is at or before `due_by`, across tenants, for one
     /// shard of the sparse SLA index.
     async fn list_due(&self, shard: u8, due_by: Timestamp, page: &PageRequest) -> Result<Page<DueTicket>, StoreError>;
-    /// A ticket cycle's survey (`NotFound { "survey" }`).
+    /// A ticket cycle's or an AI answer's survey (`NotFound { "survey" }`).
     async fn get_survey(
         &self,
         tenant: &TenantId,
-        number: TicketNumber,
-        cycle: u32,
+        of: &crate::outbound::SurveyRef,
     ) -> Result<crate::csat::Survey, StoreError>;
     /// A ticket's surveys, oldest cycle first.
     async fn list_surveys(

@@ -291,7 +291,11 @@ mod tests {
         async fn get_ticket(&self, _: &TenantId, _: TicketNumber) -> Result<Ticket, StoreError> {
             unreachable!()
         }
-        async fn get_survey(&self, _: &TenantId, _: TicketNumber, _: u32) -> Result<crate::csat::Survey, StoreError> {
+        async fn get_survey(
+            &self,
+            _: &TenantId,
+            _: &crate::outbound::SurveyRef,
+        ) -> Result<crate::csat::Survey, StoreError> {
             unreachable!()
         }
         async fn list_surveys(

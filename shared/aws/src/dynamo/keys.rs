@@ -2,6 +2,7 @@
 //! pattern each one serves. Parts that come from users (external ids) only ever appear
 //! last, so a `#` inside them cannot make two different keys equal.
 
+use baton_domain::outbound::SurveyRef;
 use baton_domain::ticket::{Status, Ticket};
 use baton_domain::{
     AgentId, ArticleId, Channel, ConversationId, CustomerId, TeamId, TenantId, TicketNumber, Timestamp,
@@ -166,9 +167,16 @@ pub fn timeline(t: &TenantId, n: TicketNumber, id: ulid::Ulid) -> Key {
 
 pub const SURVEY_PREFIX: &str = "CSAT#";
 
-/// A ticket's survey for one resolution cycle, beside its timeline.
-pub fn survey(t: &TenantId, n: TicketNumber, cycle: u32) -> Key {
-    key(ticket_partition(t, n), format!("{SURVEY_PREFIX}{cycle:06}"))
+/// A ticket's survey for one resolution cycle, beside its timeline; an AI resolution's
+/// beside the conversation's messages (`CSAT#` sorts before `META` and `MSG#`).
+pub fn survey(t: &TenantId, of: &SurveyRef) -> Key {
+    match of {
+        SurveyRef::Cycle { ticket, cycle } => key(ticket_partition(t, *ticket), format!("{SURVEY_PREFIX}{cycle:06}")),
+        SurveyRef::Answer { conversation, answer } => key(
+            conversation_partition(t, *conversation),
+            format!("{SURVEY_PREFIX}{answer}"),
+        ),
+    }
 }
 
 pub const AGENT_PREFIX: &str = "AGENT#";

@@ -185,7 +185,7 @@ impl DynamoStore {
             Write::RecordEffect(_) => StoreError::AlreadyExists { entity: EFFECT },
             Write::OfferSurvey(_) => StoreError::AlreadyExists { entity: "survey" },
             Write::UpdateSurvey { survey, .. } => {
-                self.conflict_or_missing("survey", keys::survey(&survey.tenant_id, survey.ticket, survey.cycle))
+                self.conflict_or_missing("survey", keys::survey(&survey.tenant_id, &survey.of))
                     .await
             }
         }

@@ -16,7 +16,7 @@ const COUNTER: &str = "counter";
 const SURVEY: &str = "survey";
 
 pub(super) fn survey_item(v: &baton_domain::csat::Survey) -> Result<Item, StoreError> {
-    to_item(SURVEY, keys::survey(&v.tenant_id, v.ticket, v.cycle), v)
+    to_item(SURVEY, keys::survey(&v.tenant_id, &v.of), v)
 }
 
 /// A ticket as it is stored, index keys included: for bulk loading (the SLA sweep's
@@ -292,10 +292,9 @@ impl TicketStore for DynamoStore {
     async fn get_survey(
         &self,
         tenant: &TenantId,
-        number: TicketNumber,
-        cycle: u32,
+        of: &baton_domain::outbound::SurveyRef,
     ) -> Result<baton_domain::csat::Survey, StoreError> {
-        self.get_as(SURVEY, keys::survey(tenant, number, cycle)).await
+        self.get_as(SURVEY, keys::survey(tenant, of)).await
     }
 
     async fn list_surveys(
