@@ -1072,15 +1072,21 @@ async fn an_ai_resolution_is_surveyed_after_the_delay_unless_the_customer_came_b
     assert!(out.batch_item_failures.is_empty());
     assert_eq!(batch.records.len(), 3, "each answer's survey falls due");
     let sent = w.graph.requests();
-    let to: Vec<&str> = sent[answered..]
+    // Conversations are sent in parallel: in any order.
+    let mut to: Vec<&str> = sent[answered..]
         .iter()
         .map(|r| r.body["to"].as_str().unwrap())
         .collect();
+    to.sort_unstable();
     assert_eq!(to, ["16505550120", "16505550121"], "not to the customer who came back");
 
     // Buttons naming the answer, the survey stored as the AI's resolution.
     let (conversation, answer) = answers["16505550120"];
-    let body = &sent[answered].body;
+    let body = &sent[answered..]
+        .iter()
+        .find(|r| r.body["to"] == "16505550120")
+        .unwrap()
+        .body;
     assert_eq!(body["type"], "interactive");
     let ids: Vec<&str> = body["interactive"]["action"]["buttons"]
         .as_array()
