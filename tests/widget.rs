@@ -113,6 +113,9 @@ async fn polling_returns_the_thread_after_the_cursor() {
     let (conv, token) = start(&deps).await;
     let conv_id: ConversationId = conv.parse().unwrap();
     let demo = TenantId::new("demo").unwrap();
+    let visitor = baton_domain::widget::verify_token(&local_secret("WIDGET_TOKEN_SECRET"), &token, SystemClock.now())
+        .unwrap()
+        .visitor;
     let mut ids = Vec::new();
     for (direction, author, text) in [
         (Direction::Inbound, Author::Customer, "Where is my order?"),
@@ -133,7 +136,9 @@ async fn polling_returns_the_thread_after_the_cursor() {
             author,
             text: text.into(),
             attachments: vec![],
-            channel_message_id: None,
+            // As triage stores a widget message: under its intake key, which ends with the
+            // visitor's id and the widget's.
+            channel_message_id: (direction == Direction::Inbound).then(|| format!("widget:demo:{visitor}:w-1")),
             delivery: None,
             delivery_error: None,
             sender: None,
@@ -159,6 +164,9 @@ async fn polling_returns_the_thread_after_the_cursor() {
         .collect();
     assert_eq!(from, vec!["visitor", "assistant", "agent"]);
     assert_eq!(body["cursor"], ids[2].to_string());
+    // The widget matches what it sent by its own id.
+    assert_eq!(body["messages"][0]["client_message_id"], "w-1");
+    assert!(body["messages"][1].get("client_message_id").is_none());
 
     let after = format!("after={}", ids[0]);
     let mut c = Call::new("GET", format!("/widget/v1/conversations/{conv}/messages"));

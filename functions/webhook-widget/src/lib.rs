@@ -420,7 +420,7 @@ async fn post_message(deps: &Deps, req: &Request, claims: VisitorClaims) -> Answ
     )
 }
 
-fn view(m: &Message) -> Value {
+fn view(m: &Message, visitor: &str) -> Value {
     let from = match (&m.direction, &m.author) {
         (Direction::Inbound, _) | (_, Author::Customer) => "visitor",
         (_, Author::Ai) => "assistant",
@@ -428,6 +428,17 @@ fn view(m: &Message) -> Value {
         (_, Author::System) => "system",
     };
     let mut v = json!({ "id": m.id.to_string(), "from": from, "text": m.text, "created_at": m.created_at });
+    // The widget's own id for what the visitor sent, so it can match the copy it shows:
+    // stored as the intake key `widget:{tenant}:{visitor}:{client id}`.
+    let marker = format!("{visitor}:");
+    if let Some(client_id) = m
+        .channel_message_id
+        .as_deref()
+        .filter(|_| m.direction == Direction::Inbound)
+        .and_then(|id| id.find(&marker).map(|at| &id[at + marker.len()..]))
+    {
+        v["client_message_id"] = json!(client_id);
+    }
     if let Some(s) = m.survey {
         // Answered with `POST …/survey` and these numbers.
         v["survey"] = match s {
@@ -566,7 +577,7 @@ async fn list_messages(deps: &Deps, req: &Request, claims: VisitorClaims) -> Ans
             }
             ok(
                 StatusCode::OK,
-                json!({ "messages": messages.iter().map(view).collect::<Vec<_>>(), "cursor": cursor }),
+                json!({ "messages": messages.iter().map(|m| view(m, &claims.visitor)).collect::<Vec<_>>(), "cursor": cursor }),
             )
         }
         Err(e) => store_error(e),
