@@ -41,6 +41,13 @@ impl EnvFile {
         }
     }
 
+    /// Whether `apply` sets `name` for `function` (from its own section or `Parameters`).
+    pub fn sets(&self, function: &str, name: &str) -> bool {
+        ["Parameters", function]
+            .iter()
+            .any(|section| self.sections.get(*section).is_some_and(|vars| vars.contains_key(name)))
+    }
+
     pub fn get(&self, section: &str, name: &str) -> Option<&str> {
         self.sections.get(section)?.get(name).map(String::as_str)
     }

@@ -1,6 +1,8 @@
 //! The local HTTP API: every `HttpApi` route of every function in the template, served
 //! on one address, each request turned into an API Gateway HTTP API (payload 2.0) event
-//! and the function's proxy response turned back into HTTP.
+//! and the function's proxy response turned back into HTTP. A `GET` that no route takes
+//! is served from the web assets (`web/dist`: the demo page at `/`, `widget.js`), as the
+//! CDN in front of the bucket does in AWS.
 
 use crate::lambda_host::{FunctionHost, InvokeError};
 use axum::body::{to_bytes, Body, Bytes};
@@ -11,6 +13,7 @@ use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// API Gateway's own payload limit.
@@ -108,14 +111,85 @@ fn percent_decode(s: &str) -> String {
 
 struct Gateway {
     routes: Vec<CompiledRoute>,
+    assets: Option<PathBuf>,
 }
 
-pub fn router(routes: Vec<Route>) -> Router {
+/// The routes, and the directory of static web assets (if any) for what they do not take.
+pub fn router(routes: Vec<Route>, assets: Option<PathBuf>) -> Router {
     let mut compiled: Vec<CompiledRoute> = routes.into_iter().map(compile).collect();
     compiled.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
-    Router::new()
-        .fallback(handle)
-        .with_state(Arc::new(Gateway { routes: compiled }))
+    Router::new().fallback(handle).with_state(Arc::new(Gateway {
+        routes: compiled,
+        assets,
+    }))
+}
+
+/// The headers the web pages are served with: they load only their own scripts and
+/// styles and talk only to their own origin; customer text is never markup.
+pub const PAGE_SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-frame-options", "DENY"),
+];
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A file under `dir` for a URL path: `/` and directories are their `index.html`; a path
+/// with anything but plain name segments (`..`, backslashes, NULs) is no file.
+fn asset_path(dir: &Path, url_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(url_path);
+    let mut file = dir.to_path_buf();
+    for seg in decoded.split('/').filter(|s| !s.is_empty()) {
+        if seg == "." || seg == ".." || seg.contains(['\\', '\0']) || seg.starts_with('.') {
+            return None;
+        }
+        file.push(seg);
+    }
+    if file.is_dir() {
+        file.push("index.html");
+    }
+    file.is_file().then_some(file)
+}
+
+async fn serve_asset(dir: &Path, url_path: &str, head: bool) -> Response {
+    let Some(file) = asset_path(dir, url_path) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Ok(bytes) = tokio::fs::read(&file).await else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    // Content-hashed names never change; everything else is revalidated.
+    let cache = if name.split('.').count() == 3 && name.starts_with("widget.") && name.ends_with(".js") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut resp = Response::new(if head { Body::empty() } else { Body::from(bytes) });
+    let headers = resp.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type(&file)));
+    headers.insert("cache-control", HeaderValue::from_static(cache));
+    for (k, v) in PAGE_SECURITY_HEADERS {
+        headers.insert(k, HeaderValue::from_static(v));
+    }
+    resp
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -135,7 +209,10 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let Some((route, params)) = gw.routes.iter().find_map(|r| r.matches(&method, &path).map(|p| (r, p))) else {
-        return message(StatusCode::NOT_FOUND, "Not Found");
+        return match (&gw.assets, method.as_str()) {
+            (Some(dir), "GET" | "HEAD") => serve_asset(dir, &path, method == "HEAD").await,
+            _ => message(StatusCode::NOT_FOUND, "Not Found"),
+        };
     };
     let (parts, body) = req.into_parts();
     let body = match to_bytes(Body::new(body), MAX_BODY).await {
@@ -320,5 +397,30 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn serves_only_files_under_the_asset_directory() {
+        let dir = std::env::temp_dir().join(format!("baton-assets-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(dir.join("inbox")).unwrap();
+        std::fs::write(dir.join("index.html"), "demo").unwrap();
+        std::fs::write(dir.join("inbox/index.html"), "inbox").unwrap();
+        std::fs::write(dir.join("widget.js"), "js").unwrap();
+        std::fs::write(dir.join(".env"), "secret").unwrap();
+        assert_eq!(asset_path(&dir, "/"), Some(dir.join("index.html")));
+        assert_eq!(asset_path(&dir, "/inbox/"), Some(dir.join("inbox/index.html")));
+        assert_eq!(asset_path(&dir, "/widget.js"), Some(dir.join("widget.js")));
+        for bad in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/inbox/../../x",
+            "/.env",
+            "/missing.js",
+            "/a%5c..%5cb",
+        ] {
+            assert_eq!(asset_path(&dir, bad), None, "{bad}");
+        }
+        assert_eq!(content_type(Path::new("a/widget.js")), "text/javascript; charset=utf-8");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -62,6 +62,9 @@ pub struct RunnerOptions {
     /// The ports of the Graph API and shop stand-ins (`make dev`'s fixed ones, so the
     /// README's commands reach them); `0` picks free ones, as a port in use does.
     pub standin_ports: (u16, u16),
+    /// Static web assets served for the `GET`s no route takes (`web/dist`: the demo page,
+    /// the widget); `None` serves none.
+    pub assets: Option<PathBuf>,
 }
 
 /// `make dev`'s Graph API stand-in port.
@@ -81,6 +84,7 @@ impl RunnerOptions {
             schedule_every: None,
             binary_dir: binary_dir(root),
             standin_ports: (0, 0),
+            assets: Some(root.join("web/dist")),
         }
     }
 }
@@ -124,7 +128,14 @@ pub fn function_env(
 ) -> Result<BTreeMap<String, String>, RunnerError> {
     let mut env = BTreeMap::new();
     for (name, expr) in &f.environment {
-        env.insert(name.clone(), resources.resolve(expr)?);
+        let value = match resources.resolve(expr) {
+            Ok(v) => v,
+            // What only AWS knows (an HTTP API's generated host name): the local settings
+            // name it instead, and `apply` below sets it.
+            Err(_) if env_file.sets(&f.logical_id, name) => String::new(),
+            Err(e) => return Err(e.into()),
+        };
+        env.insert(name.clone(), value);
     }
     env_file.apply(&f.logical_id, &mut env);
     // Locally the embedding model comes from the venv (the same pinned files the template's
@@ -240,6 +251,15 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
         }
     };
     let shop = demo_shop(sdk, &resources, opts.standin_ports.1).await;
+    // Bound first, so the functions that link to the API (survey links) know its address.
+    let listener = match opts.http_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let local_api = match &listener {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut functions = BTreeMap::new();
     let mut routes = Vec::new();
@@ -261,6 +281,9 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
                 let mut env = function_env(f, &resources, &env_file, endpoint_url)?;
                 if let (Some(slot), Some(standin)) = (env.get_mut("GRAPH_API_BASE_URL"), &graph) {
                     *slot = standin.url.clone();
+                }
+                if let (Some(slot), Some(url)) = (env.get_mut("PUBLIC_API_URL"), &local_api) {
+                    *slot = url.clone();
                 }
                 env
             },
@@ -302,11 +325,10 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
         }
         functions.insert(f.logical_id.clone(), host);
     }
-    let http_addr = match opts.http_addr {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+    let http_addr = match listener {
+        Some(listener) => {
             let bound = listener.local_addr()?;
-            let app = gateway::router(routes).into_make_service_with_connect_info::<SocketAddr>();
+            let app = gateway::router(routes, opts.assets.clone()).into_make_service_with_connect_info::<SocketAddr>();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "HTTP server stopped");

@@ -201,6 +201,7 @@ async fn dev(args: &[String]) -> Res<()> {
     println!();
     println!("Baton is running.");
     println!("  HTTP API        http://{http}   (every HttpApi route in template.yaml)");
+    println!("  demo shop page  http://{http}/   (with the widget; web/dist, built by infra/local/web)");
     println!(
         "  AWS endpoint    {}   (moto; table {})",
         ep.url,
