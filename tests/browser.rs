@@ -1,7 +1,7 @@
 //! Baton as its users meet it: Debian's Chromium, driven by Playwright (`web/e2e/`),
 //! against the whole local product: every function of `template.yaml` behind the local
-//! HTTP API, fed by its queues and schedules, and the demo page with `widget.js` from
-//! `web/dist`, exactly as `make dev` serves them.
+//! HTTP API, fed by its queues and schedules, and the demo page with `widget.js` and the
+//! inbox from `web/dist`, exactly as `make dev` serves them (with its local sign-in).
 
 use baton_local::RunnerOptions;
 use baton_tests::{agent_token, build_binaries, root, seeded_env, TestEnv};
@@ -46,7 +46,7 @@ fn web_and_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_widget_in_a_real_browser() {
+async fn the_widget_and_the_inbox_in_a_real_browser() {
     build_binaries();
     web_and_browser();
     let env = seeded_env().await;
@@ -57,7 +57,7 @@ async fn the_widget_in_a_real_browser() {
     let agent_id = agent_api::auth::agent_id_for_email("ann@demo.example").to_string();
     let artifacts = root().join("target/e2e");
     let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "e2e/widget.test.mjs"])
+        .args(["--test", "--test-reporter=spec", "e2e/product.test.mjs"])
         .current_dir(root().join("web"))
         .env("BATON_URL", &base)
         .env("BATON_ADMIN_TOKEN", &admin)

@@ -297,31 +297,17 @@ pub fn http_request(
 /// A bearer token for the local agent API, with its tenant and agent created through
 /// `infra/local/token`'s code.
 pub async fn agent_token(env: &TestEnv, tenant: &str, email: &str, role: &str) -> String {
-    use agent_api::auth::{agent_id_for_email, mint_local, LocalClaims, LOCAL_AUDIENCE};
-    let tenant_id = baton_domain::TenantId::new(tenant).unwrap();
-    let agent = agent_id_for_email(email);
-    let role_value = if role == "admin" {
-        baton_domain::directory::Role::Admin
-    } else {
-        baton_domain::directory::Role::Agent
-    };
-    baton_local::seed::ensure_tenant_and_agent(&env.store, &tenant_id, &agent, email, role_value)
-        .await
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    mint_local(
+    baton_local::dev_auth::mint(
+        Some(&env.store),
         &local_secret("LOCAL_JWT_SECRET"),
-        &LocalClaims {
-            sub: agent.to_string(),
-            aud: LOCAL_AUDIENCE.into(),
-            iat: now,
-            exp: now + 3600,
-            email: email.into(),
-            tenant: tenant.into(),
-            agent_id: agent.to_string(),
-            role: role.into(),
-        },
+        tenant,
+        email,
+        role,
+        1,
     )
+    .await
+    .expect("a local token")
+    .0
 }
 
 /// One agent-API call as the HTTP API hands it over: status, `Retry-After`, JSON body.

@@ -82,3 +82,46 @@ export async function visitorThread(conversation) {
   if (!res.ok) throw new Error(`poll: ${res.status}`);
   return (await res.json()).messages;
 }
+
+/** An agent signed in to the inbox with the local sign-in, in a context of their own. */
+export async function inboxAs(chrome, email, role = "agent") {
+  const context = await chrome.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("response", (r) => r.status() >= 400 && r.status() !== 409 && errors.push(`${r.status()} ${r.url()}`));
+  await page.goto(BASE + "/inbox/");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Role").selectOption(role);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Get next ticket" }).waitFor();
+  return { context, page, errors };
+}
+
+/** Opens ticket `number` from the inbox queue (it appears there by polling). */
+export async function openFromQueue(page, number) {
+  const row = page.locator(`.rows [data-ticket="${number}"]`);
+  await row.waitFor({ timeout: 30000 });
+  await row.click();
+  try {
+    await page.locator(".ticket-head h1", { hasText: `#${number}` }).waitFor({ timeout: 15000 });
+  } catch (e) {
+    await page.screenshot({ path: screenshotPath(`failed-open-${number}.png`) });
+    throw new Error(`ticket #${number} did not open; the page says: ${(await page.locator("main.ticket").innerText()).slice(0, 400)}`);
+  }
+}
+
+/** A widget conversation started and written to through the widget API, as a visitor's browser would. */
+export async function visitorSays(text) {
+  const headers = { "content-type": "application/json", origin: BASE };
+  const start = await fetch(`${BASE}/widget/v1/conversations`, { method: "POST", headers, body: JSON.stringify({ widget_key: "wk_demo", name: "Quinn" }) });
+  if (start.status !== 201) throw new Error(`start: ${start.status}`);
+  const c = await start.json();
+  const sent = await fetch(`${BASE}/widget/v1/conversations/${c.conversation_id}/messages`, {
+    method: "POST",
+    headers: { ...headers, authorization: `Bearer ${c.visitor_token}` },
+    body: JSON.stringify({ client_message_id: "q-1", text }),
+  });
+  if (sent.status !== 202) throw new Error(`send: ${sent.status}`);
+  return c;
+}

@@ -112,16 +112,80 @@ fn percent_decode(s: &str) -> String {
 struct Gateway {
     routes: Vec<CompiledRoute>,
     assets: Option<PathBuf>,
+    dev: Option<DevSignIn>,
 }
 
-/// The routes, and the directory of static web assets (if any) for what they do not take.
-pub fn router(routes: Vec<Route>, assets: Option<PathBuf>) -> Router {
+/// The inbox's local sign-in: `POST /_baton/dev-token` mints a token for the agent it
+/// names (creating them in the table), and `GET /inbox/config.json` tells the inbox to
+/// offer it. Only the local runner serves these.
+pub struct DevSignIn {
+    pub store: baton_aws::DynamoStore,
+    pub secret: String,
+}
+
+/// The routes, the directory of static web assets (if any) for what they do not take,
+/// and the local sign-in.
+pub fn router(routes: Vec<Route>, assets: Option<PathBuf>, dev: Option<DevSignIn>) -> Router {
     let mut compiled: Vec<CompiledRoute> = routes.into_iter().map(compile).collect();
     compiled.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
     Router::new().fallback(handle).with_state(Arc::new(Gateway {
         routes: compiled,
         assets,
+        dev,
     }))
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json"), ("cache-control", "no-store")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct DevTokenRequest {
+    email: String,
+    #[serde(default = "default_role")]
+    role: String,
+    #[serde(default = "default_tenant")]
+    tenant: String,
+}
+
+fn default_role() -> String {
+    "agent".into()
+}
+
+fn default_tenant() -> String {
+    crate::seed::DEMO_TENANT.into()
+}
+
+async fn dev_token(dev: &DevSignIn, body: &[u8]) -> Response {
+    let Ok(req) = serde_json::from_slice::<DevTokenRequest>(body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": { "code": "bad_request", "message": "send {\"email\", \"role\"?, \"tenant\"?}" } }),
+        );
+    };
+    let email = req.email.trim().to_ascii_lowercase();
+    match crate::dev_auth::mint(Some(&dev.store), &dev.secret, &req.tenant, &email, &req.role, 12).await {
+        Ok((token, agent)) => json_response(
+            StatusCode::OK,
+            json!({ "token": token, "agent_id": agent.to_string(), "tenant": req.tenant, "role": req.role, "email": email }),
+        ),
+        Err(crate::dev_auth::DevAuthError::Invalid(m)) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": { "code": "validation_failed", "message": m } }),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "dev sign-in failed");
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": { "code": "internal", "message": "sign-in failed" } }),
+            )
+        }
+    }
 }
 
 /// The headers the web pages are served with: they load only their own scripts and
@@ -208,6 +272,20 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .map(|c| c.0.ip().to_string());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
+    if let Some(dev) = &gw.dev {
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/inbox/config.json") => {
+                return json_response(StatusCode::OK, json!({ "auth": { "kind": "dev" }, "api": "" }))
+            }
+            ("POST", "/_baton/dev-token") => {
+                return match to_bytes(req.into_body(), 16 * 1024).await {
+                    Ok(body) => dev_token(dev, &body).await,
+                    Err(_) => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+                };
+            }
+            _ => {}
+        }
+    }
     let Some((route, params)) = gw.routes.iter().find_map(|r| r.matches(&method, &path).map(|p| (r, p))) else {
         return match (&gw.assets, method.as_str()) {
             (Some(dir), "GET" | "HEAD") => serve_asset(dir, &path, method == "HEAD").await,

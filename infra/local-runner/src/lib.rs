@@ -3,6 +3,7 @@
 //! the HTTP API, SQS pollers and schedules the template declares. A function added to
 //! the template runs here without changes to this crate.
 
+pub mod dev_auth;
 pub mod endpoint;
 pub mod envfile;
 pub mod gateway;
@@ -328,7 +329,15 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
     let http_addr = match listener {
         Some(listener) => {
             let bound = listener.local_addr()?;
-            let app = gateway::router(routes, opts.assets.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let dev = match (env_file.get("Parameters", "LOCAL_JWT_SECRET"), resources.table_name()) {
+                (Some(secret), Some(table)) => Some(gateway::DevSignIn {
+                    store: baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+                    secret: secret.to_owned(),
+                }),
+                _ => None,
+            };
+            let app =
+                gateway::router(routes, opts.assets.clone(), dev).into_make_service_with_connect_info::<SocketAddr>();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "HTTP server stopped");

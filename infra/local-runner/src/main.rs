@@ -7,6 +7,7 @@
 //! - `baton-local token [--tenant T] [--email E] [--role admin|agent] [--hours N]`: prints
 //!   a bearer token the local agent API accepts; creates the tenant and the agent on the
 //!   local endpoint when they do not exist.
+//! - `baton-local openapi`: prints the agent API's OpenAPI document.
 //! - `baton-local provision`: create the template's resources and the demo tenant on the
 //!   endpoint in `AWS_ENDPOINT_URL` (or 127.0.0.1:4566), then exit.
 //! - `baton-local parked list|replay [--consumer triage] [--table T] [--queue-url URL]
@@ -16,7 +17,7 @@
 //!   the table and queue default to the local stack's (`infra/local/env.json`).
 
 use baton_local::endpoint::{self, LocalEndpoint};
-use baton_local::{envfile::EnvFile, provision, rie, seed, template::Template, RunnerOptions};
+use baton_local::{dev_auth, envfile::EnvFile, provision, rie, seed, template::Template, RunnerOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ fn usage() -> ExitCode {
     eprintln!("usage: baton-local dev [--port PORT] [--schedule-every SECONDS]");
     eprintln!("       baton-local invoke FUNCTION EVENT_FILE");
     eprintln!("       baton-local token [--tenant T] [--email E] [--role admin|agent] [--hours N]");
+    eprintln!("       baton-local openapi");
     eprintln!("       baton-local provision");
     eprintln!("       baton-local parked list|replay [--consumer C] [--table T] [--queue-url URL] [--message-id ID]");
     ExitCode::from(2)
@@ -45,6 +47,7 @@ async fn main() -> ExitCode {
         Some("invoke") if args.len() == 3 => invoke(&args[1], &args[2]).await,
         Some("provision") => provision_only().await,
         Some("token") => token(&args[1..]).await,
+        Some("openapi") => openapi(),
         Some("parked") if args.len() >= 2 => parked(&args[1], &args[2..]).await,
         _ => return usage(),
     };
@@ -107,7 +110,6 @@ async fn provision_only() -> Res<()> {
 /// Mints a local token. The tenant and agent are created on the endpoint that is running
 /// (`AWS_ENDPOINT_URL`, or `make dev`'s); with none running, the token is still printed.
 async fn token(args: &[String]) -> Res<()> {
-    use agent_api::auth::{agent_id_for_email, mint_local, LocalClaims, LOCAL_AUDIENCE};
     let mut tenant = seed::DEMO_TENANT.to_owned();
     let mut email = "admin@demo.example".to_owned();
     let mut role = "admin".to_owned();
@@ -123,13 +125,7 @@ async fn token(args: &[String]) -> Res<()> {
             other => return Err(format!("unknown option {other}").into()),
         }
     }
-    let tenant_id = baton_domain::TenantId::new(tenant.as_str())?;
-    let role_value = match role.as_str() {
-        "admin" => baton_domain::directory::Role::Admin,
-        "agent" => baton_domain::directory::Role::Agent,
-        _ => return Err("--role is admin or agent".into()),
-    };
-    let agent = agent_id_for_email(&email);
+    dev_auth::parse_role(&role)?;
     let root = endpoint::repo_root();
     let env_file = EnvFile::load(&root.join("infra/local/env.json"))?;
     let secret = env_file
@@ -141,7 +137,7 @@ async fn token(args: &[String]) -> Res<()> {
         _ if port_open(DEFAULT_ENDPOINT_PORT) => Some(format!("http://127.0.0.1:{DEFAULT_ENDPOINT_PORT}")),
         _ => None,
     };
-    match url {
+    let store = match url {
         Some(url) => {
             let table = match std::env::var("TABLE_NAME") {
                 Ok(t) if !t.is_empty() => t,
@@ -151,23 +147,24 @@ async fn token(args: &[String]) -> Res<()> {
                     .to_owned(),
             };
             let sdk = LocalEndpoint::existing(url).sdk_config().await;
-            let store = baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            seed::ensure_tenant_and_agent(&store, &tenant_id, &agent, &email, role_value).await?;
+            Some(baton_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table))
         }
-        None => eprintln!("baton-local: no local endpoint running; tenant {tenant} and agent {agent} were not created"),
-    }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = LocalClaims {
-        sub: agent.to_string(),
-        aud: LOCAL_AUDIENCE.to_owned(),
-        iat: now,
-        exp: now + hours.clamp(1, 24 * 30) * 3600,
-        email,
-        tenant,
-        agent_id: agent.to_string(),
-        role,
+        None => None,
     };
-    println!("{}", mint_local(&secret, &claims));
+    let (token, agent) = dev_auth::mint(store.as_ref(), &secret, &tenant, &email, &role, hours).await?;
+    if store.is_none() {
+        eprintln!("baton-local: no local endpoint running; tenant {tenant} and agent {agent} were not created");
+    }
+    println!("{token}");
+    Ok(())
+}
+
+/// The agent API's OpenAPI document, as `GET /v1/openapi.json` serves it (the inbox's
+/// typed client is generated from it by `infra/local/web`).
+fn openapi() -> Res<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", agent_api::openapi::document())?;
     Ok(())
 }
 

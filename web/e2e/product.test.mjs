@@ -1,8 +1,8 @@
-// The widget as a visitor uses it, in Debian's Chromium, against the whole local Baton:
-// the demo page, widget.js, the webhook, triage, the router, the agent API, the survey.
+// Baton as visitors and agents use it, in Debian's Chromium, against the whole local Baton:
+// the demo page, widget.js, the inbox, the webhook, triage, the router, the agent API, the survey.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, api, browser, eventually, savedConversation, screenshotPath, visitorThread } from "./support.mjs";
+import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, api, browser, eventually, inboxAs, openFromQueue, savedConversation, screenshotPath, visitorSays, visitorThread } from "./support.mjs";
 
 let chrome;
 
@@ -87,12 +87,16 @@ test("a visitor gets the AI's answer, then a person in the same thread, then the
   assert.equal(mine.source, "widget");
   assert.equal(mine.team, "support");
 
-  // Ann replies; the visitor sees it in the same thread, marked as a person's.
-  let ticket = await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`);
-  await api(AGENT_TOKEN, "POST", `/v1/tickets/${number}/replies`, {
-    version: ticket.ticket.version,
-    text: "Hi, Ann here. <b>Standard</b> delivery is 3 to 5 days.",
-  });
+  // Ann works in the inbox: the ticket is in her queue; she reads the thread and replies.
+  const inbox = await inboxAs(chrome, "ann@demo.example");
+  await openFromQueue(inbox.page, number);
+  await inbox.page.locator(".thread .entry.customer", { hasText: "talk to a human" }).waitFor();
+  await inbox.page.locator(".facts .customer").waitFor();
+  await inbox.page.getByLabel("Reply to the customer").fill("Hi, Ann here. <b>Standard</b> delivery is 3 to 5 days.");
+  await inbox.page.getByRole("button", { name: "Send reply" }).click();
+  await inbox.page.locator(".thread .entry.agent", { hasText: "Ann here" }).waitFor();
+
+  // The visitor sees it in the same thread, marked as a person's.
   const reply = widget.locator(".msg.agent").first();
   await reply.waitFor({ timeout: 30000 });
   assert.match(await reply.innerText(), /^Support team/);
@@ -102,9 +106,12 @@ test("a visitor gets the AI's answer, then a person in the same thread, then the
   const order = await widget.locator(".thread > .msg, .thread > .survey").evaluateAll((els) => els.map((e) => e.className));
   assert.deepEqual(order.slice(0, 5), ["msg visitor", "msg assistant", "msg visitor", "msg system", "msg agent"]);
 
-  // Ann resolves; the survey appears in the thread and takes the rating.
-  ticket = await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`);
-  await api(AGENT_TOKEN, "PATCH", `/v1/tickets/${number}`, { version: ticket.ticket.version, status: "resolved" });
+  // Ann resolves in the inbox; the survey appears in the visitor's thread and takes the rating.
+  await inbox.page.screenshot({ path: screenshotPath("inbox.png") });
+  await inbox.page.getByRole("button", { name: "Resolve" }).click();
+  await inbox.page.locator(".ticket-head .status", { hasText: "Resolved" }).waitFor();
+  assert.deepEqual(inbox.errors, []);
+  await inbox.context.close();
   const survey = widget.locator(".survey");
   await survey.waitFor({ timeout: 30000 });
   await survey.getByRole("button", { name: "Rate 5 of 5" }).click();
@@ -162,4 +169,36 @@ test("messages typed offline are sent once, in order, when the connection return
   assert.equal(await widget.locator(".msg.visitor").count(), 4);
   assert.deepEqual(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|ERR_CONNECTION_RESET/.test(e)), []);
   await context.close();
+});
+
+test("two agents on one ticket: the second is shown the first's reply before hers goes out", async () => {
+  await visitorSays("Please let me talk to a human about my parcel");
+  const number = await eventually("the ticket in Ann's queue", async () => {
+    const q = await api(AGENT_TOKEN, "GET", "/v1/tickets?assignee=me&sort=last_activity");
+    return q.items.find((t) => t.customer.name === "Quinn")?.number;
+  });
+  const ann = await inboxAs(chrome, "ann@demo.example");
+  await openFromQueue(ann.page, number);
+  await ann.page.getByLabel("Reply to the customer").fill("Ann: I am looking into it now.");
+
+  // Meanwhile the admin answers the same ticket.
+  const t = await api(ADMIN_TOKEN, "GET", `/v1/tickets/${number}`);
+  await api(ADMIN_TOKEN, "POST", `/v1/tickets/${number}/replies`, { version: t.ticket.version, text: "Admin: your parcel left today." });
+
+  // Ann sends on the version she read: she is shown the admin's reply first.
+  await ann.page.getByRole("button", { name: "Send reply" }).click();
+  const dialog = ann.page.getByRole("alertdialog");
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /your parcel left today/);
+  let replies = (await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`)).thread.filter((e) => e.kind === "message" && e.actor === "agent");
+  assert.deepEqual(replies.map((e) => e.text), ["Admin: your parcel left today."], "nothing of Ann's went out unconfirmed");
+
+  // She confirms: hers goes out after it, once.
+  await dialog.getByRole("button", { name: "Send anyway" }).click();
+  await ann.page.locator(".thread .entry.agent", { hasText: "I am looking into it now" }).waitFor();
+  replies = (await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`)).thread.filter((e) => e.kind === "message" && e.actor === "agent");
+  assert.deepEqual(replies.map((e) => e.text), ["Admin: your parcel left today.", "Ann: I am looking into it now."]);
+  assert.equal(await ann.page.getByLabel("Reply to the customer").inputValue(), "");
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
 });
