@@ -8,7 +8,7 @@ use baton_app::analytics::{record, Recorder};
 use baton_domain::analytics::{local_day, DailyAggregate, Event};
 use baton_domain::ports::{AnalyticsStore, ConversationStore, TenantStore, TicketStore};
 use baton_domain::{Clock, SystemClock, TenantId, TicketNumber};
-use baton_tests::{agent_call, agent_token, intake_onto, seeded_env, take_batch, whatsapp_text, TestEnv};
+use baton_tests::{agent_call, agent_token, intake_onto_at, seeded_env, take_batch, whatsapp_text, TestEnv};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ struct World {
     api: agent_api::Deps,
     consumer: analytics::Deps,
     token: String,
+    /// The time messages arrive at: the scenario's clock where it sets one.
+    clock: Arc<dyn Clock + Send + Sync>,
 }
 
 async fn world() -> World {
@@ -39,12 +41,20 @@ async fn world() -> World {
         },
         token: agent_token(&env, "demo", "ada@demo.example", "agent").await,
         env,
+        clock: Arc::new(SystemClock),
     }
 }
 
 impl World {
     async fn says(&self, sender: &str, id: &str, text: &str) -> baton_domain::intake::InboundMessage {
-        let m = intake_onto(&self.env, "InboundQueue", whatsapp_text(sender, id, text)).await;
+        let m = intake_onto_at(
+            &self.env,
+            "InboundQueue",
+            whatsapp_text(sender, id, text),
+            baton_domain::conversation::DEFAULT_INACTIVITY,
+            self.clock.as_ref(),
+        )
+        .await;
         baton_tests::triage_records(&self.triage, std::slice::from_ref(&m)).await;
         m
     }
@@ -313,6 +323,7 @@ async fn reports_give_the_numbers_worked_out_by_hand_and_csv_has_the_same_totals
     )));
     w.triage.clock = Arc::new(clock.clone());
     w.api.clock = Box::new(clock.clone());
+    w.clock = Arc::new(clock.clone());
     let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
     let sla = json!({
         "calendars": [{ "id": "office", "name": "Office", "time_zone": "UTC", "hours": [
@@ -779,6 +790,7 @@ async fn recurring_topics_are_counted_by_week_and_a_week_that_doubles_is_flagged
     )));
     w.triage.clock = Arc::new(clock.clone());
     w.api.clock = Box::new(clock.clone());
+    w.clock = Arc::new(clock.clone());
     let admin = agent_token(&w.env, "demo", "lead@demo.example", "admin").await;
     let refund = [
         "I want to talk to a human, my refund has still not arrived",

@@ -398,9 +398,20 @@ pub async fn intake_onto_after(
     message: baton_domain::channels::ChannelMessage,
     inactivity: time::Duration,
 ) -> baton_domain::intake::InboundMessage {
+    intake_onto_at(env, logical_id, message, inactivity, &baton_domain::SystemClock).await
+}
+
+/// [`intake_onto_after`] at `clock`'s time: a scenario on a test clock receives its
+/// messages at that clock's time too (a conversation's gaps are measured between them).
+pub async fn intake_onto_at(
+    env: &TestEnv,
+    logical_id: &str,
+    message: baton_domain::channels::ChannelMessage,
+    inactivity: time::Duration,
+    clock: &dyn baton_domain::Clock,
+) -> baton_domain::intake::InboundMessage {
     let target = queue(env, logical_id);
-    let ports = baton_app::intake::IntakePorts::new(&env.store, &target, &baton_domain::SystemClock)
-        .with_inactivity(inactivity);
+    let ports = baton_app::intake::IntakePorts::new(&env.store, &target, clock).with_inactivity(inactivity);
     let demo = baton_domain::TenantId::new("demo").unwrap();
     baton_app::intake::accept(&ports, &demo, message, None, None)
         .await
