@@ -109,10 +109,117 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A query string's decoded pairs; `form` reads `+` as a space (HTML forms, API
+/// Gateway), otherwise it stays a `+` (e-mail addresses).
+fn query_pairs(raw: &str, form: bool) -> impl Iterator<Item = (String, String)> + '_ {
+    raw.split('&').filter(|p| !p.is_empty()).map(move |pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| match form {
+            true => percent_decode(&s.replace('+', " ")),
+            false => percent_decode(s),
+        };
+        (decode(k), decode(v))
+    })
+}
+
 struct Gateway {
     routes: Vec<CompiledRoute>,
     assets: Option<PathBuf>,
-    dev: Option<DevSignIn>,
+    local: Local,
+}
+
+/// What only the local runner serves, beside the template's routes.
+#[derive(Default)]
+pub struct Local {
+    pub dev: Option<DevSignIn>,
+    pub mail: Option<MailDrop>,
+}
+
+/// The local mail drop: `POST /_baton/mail?to=<recipient>[&to=…][&from=<envelope sender>]`
+/// with a raw RFC 5322 message as the body does what the template's SES receipt rule does
+/// with mail for the inbound domain: stores it under the rule's prefix, then invokes the
+/// rule's function with SES's receipt event (spam, virus, SPF, DKIM and DMARC verdicts
+/// `PASS`, or the `verdict=` given), and answers with what the function made of it.
+pub struct MailDrop {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub prefix: String,
+    pub host: FunctionHost,
+}
+
+/// The largest message SES receives.
+const MAX_MAIL: usize = 40 * 1024 * 1024;
+
+/// SES's receipt event for a message stored as `message_id`.
+fn ses_receipt_event(message_id: &str, from: &str, to: &[String], verdict: &str, now: &str) -> Value {
+    let v = json!({ "status": verdict });
+    json!({ "Records": [{
+        "eventSource": "aws:ses",
+        "eventVersion": "1.0",
+        "ses": {
+            "mail": { "timestamp": now, "source": from, "messageId": message_id, "destination": to },
+            "receipt": {
+                "timestamp": now, "processingTimeMillis": 1, "recipients": to,
+                "spamVerdict": v, "virusVerdict": v, "spfVerdict": v, "dkimVerdict": v, "dmarcVerdict": v,
+                "action": { "type": "Lambda", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:local", "invocationType": "Event" }
+            }
+        }
+    }] })
+}
+
+async fn drop_mail(mail: &MailDrop, query: &str, body: Bytes) -> Response {
+    let mut to = Vec::new();
+    let mut from = None;
+    let mut verdict = "PASS".to_owned();
+    for (k, v) in query_pairs(query, false) {
+        match k.as_str() {
+            "to" => to.extend(v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty())),
+            "from" => from = Some(v),
+            "verdict" => verdict = v.to_ascii_uppercase(),
+            _ => {}
+        }
+    }
+    if to.is_empty() || body.is_empty() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": { "code": "bad_request", "message": "POST a raw message to /_baton/mail?to=<recipient>[&from=<sender>]" } }),
+        );
+    }
+    // The envelope sender defaults to the From header's address, as most mailers send.
+    let from = from.unwrap_or_else(|| {
+        baton_domain::email::parse(&body)
+            .map(|m| m.from_address)
+            .unwrap_or_default()
+    });
+    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    if let Err(e) = mail
+        .s3
+        .put_object()
+        .bucket(&mail.bucket)
+        .key(format!("{}{id}", mail.prefix))
+        .body(body.into())
+        .send()
+        .await
+    {
+        tracing::error!(error = %e, "storing the dropped message failed");
+        return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    }
+    let now = baton_domain::Clock::now(&baton_domain::SystemClock).to_string();
+    let event = ses_receipt_event(&id, &from, &to, &verdict, &now);
+    let payload = Bytes::from(serde_json::to_vec(&event).expect("event serialises"));
+    match mail.host.invoke(payload).await {
+        Ok(out) => json_response(
+            StatusCode::ACCEPTED,
+            json!({ "message_id": id, "result": serde_json::from_slice::<Value>(&out).unwrap_or(Value::Null) }),
+        ),
+        Err(e) => {
+            tracing::error!(function = mail.host.name(), error = %e, "the receipt rule's function failed");
+            json_response(
+                StatusCode::BAD_GATEWAY,
+                json!({ "message_id": id, "error": { "code": "function_failed", "message": e.to_string() } }),
+            )
+        }
+    }
 }
 
 /// The inbox's local sign-in: `POST /_baton/dev-token` mints a token for the agent it
@@ -125,13 +232,13 @@ pub struct DevSignIn {
 
 /// The routes, the directory of static web assets (if any) for what they do not take,
 /// and the local sign-in.
-pub fn router(routes: Vec<Route>, assets: Option<PathBuf>, dev: Option<DevSignIn>) -> Router {
+pub fn router(routes: Vec<Route>, assets: Option<PathBuf>, local: Local) -> Router {
     let mut compiled: Vec<CompiledRoute> = routes.into_iter().map(compile).collect();
     compiled.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
     Router::new().fallback(handle).with_state(Arc::new(Gateway {
         routes: compiled,
         assets,
-        dev,
+        local,
     }))
 }
 
@@ -272,7 +379,14 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .map(|c| c.0.ip().to_string());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    if let Some(dev) = &gw.dev {
+    if let (Some(mail), "POST", "/_baton/mail") = (&gw.local.mail, method.as_str(), path.as_str()) {
+        let query = req.uri().query().unwrap_or("").to_owned();
+        return match to_bytes(req.into_body(), MAX_MAIL).await {
+            Ok(body) => drop_mail(mail, &query, body).await,
+            Err(_) => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        };
+    }
+    if let Some(dev) = &gw.local.dev {
         match (method.as_str(), path.as_str()) {
             ("GET", "/inbox/config.json") => {
                 return json_response(StatusCode::OK, json!({ "auth": { "kind": "dev" }, "api": "" }))
@@ -342,12 +456,7 @@ fn api_event(
     }
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
     let mut query = Map::new();
-    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (
-            percent_decode(&k.replace('+', " ")),
-            percent_decode(&v.replace('+', " ")),
-        );
+    for (k, v) in query_pairs(&raw_query, true) {
         match query.get_mut(&k) {
             Some(Value::String(existing)) => {
                 existing.push(',');
@@ -468,6 +577,41 @@ fn proxy_response(raw: &[u8]) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_query_reads_plus_as_a_space_and_an_address_keeps_it() {
+        let pairs = |form| query_pairs("to=support+demo@x.example&q=a%2Bb+c&flag", form).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(true),
+            [
+                ("to".to_owned(), "support demo@x.example".to_owned()),
+                ("q".to_owned(), "a+b c".to_owned()),
+                ("flag".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(pairs(false)[0].1, "support+demo@x.example");
+        assert_eq!(pairs(false)[1].1, "a+b+c");
+    }
+
+    #[test]
+    fn the_mail_drop_hands_on_ses_s_receipt_event() {
+        let to = vec!["support+demo@inbound.example".to_owned()];
+        let e = ses_receipt_event("m1", "mira@example.net", &to, "PASS", "2026-12-07T10:00:00.000Z");
+        let ses = &e["Records"][0]["ses"];
+        assert_eq!(e["Records"][0]["eventSource"], "aws:ses");
+        assert_eq!(ses["mail"]["messageId"], "m1");
+        assert_eq!(ses["mail"]["source"], "mira@example.net");
+        assert_eq!(ses["receipt"]["recipients"][0], "support+demo@inbound.example");
+        for v in [
+            "spamVerdict",
+            "virusVerdict",
+            "spfVerdict",
+            "dkimVerdict",
+            "dmarcVerdict",
+        ] {
+            assert_eq!(ses["receipt"][v]["status"], "PASS", "{v}");
+        }
+    }
 
     #[test]
     fn decodes_percent_escapes_without_panicking_on_truncation() {

@@ -336,8 +336,21 @@ pub async fn start(sdk: &aws_config::SdkConfig, endpoint_url: &str, opts: Runner
                 }),
                 _ => None,
             };
+            let mail = template.receipt_rules.iter().find_map(|r| {
+                let host = functions.get(&r.function)?;
+                match resources.physical.get(&r.bucket)? {
+                    provision::Physical::Bucket { name } => Some(gateway::MailDrop {
+                        s3: baton_aws::S3Bucket::client_for(sdk),
+                        bucket: name.clone(),
+                        prefix: r.prefix.clone(),
+                        host: host.clone(),
+                    }),
+                    _ => None,
+                }
+            });
+            let local = gateway::Local { dev, mail };
             let app =
-                gateway::router(routes, opts.assets.clone(), dev).into_make_service_with_connect_info::<SocketAddr>();
+                gateway::router(routes, opts.assets.clone(), local).into_make_service_with_connect_info::<SocketAddr>();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "HTTP server stopped");

@@ -84,6 +84,20 @@ pub struct Template {
     /// KMS keys (channel secrets, alarm encryption).
     pub keys: Vec<Resource>,
     pub functions: Vec<FunctionDef>,
+    /// SES receipt rules that store a message in a bucket, then invoke a function.
+    pub receipt_rules: Vec<ReceiptRuleDef>,
+}
+
+/// An `AWS::SES::ReceiptRule` with an `S3Action` followed by a `LambdaAction`: what SES
+/// does with mail for the inbound domain, and what the runner's local mail drop repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRuleDef {
+    pub logical_id: String,
+    /// The bucket's logical id.
+    pub bucket: String,
+    pub prefix: String,
+    /// The function's logical id.
+    pub function: String,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +193,7 @@ impl Template {
             buckets: vec![],
             keys: vec![],
             functions: vec![],
+            receipt_rules: vec![],
         };
         if let Some(Value::Mapping(params)) = get(&doc, "Parameters") {
             for (k, v) in params {
@@ -237,6 +252,7 @@ impl Template {
                     });
                 }
                 Some("AWS::Serverless::Function") => t.functions.push(parse_function(id, &props, &globals)?),
+                Some("AWS::SES::ReceiptRule") => t.receipt_rules.extend(parse_receipt_rule(id, &props)),
                 _ => {}
             }
         }
@@ -259,6 +275,21 @@ impl FunctionDef {
             .next()
             .unwrap_or(&self.code_uri)
     }
+}
+
+fn parse_receipt_rule(id: &str, props: &Value) -> Option<ReceiptRuleDef> {
+    let Some(Value::Sequence(actions)) = get(props, "Rule").and_then(|r| get(r, "Actions")) else {
+        return None;
+    };
+    let target = |v: Option<&Value>| v.and_then(Expr::parse).and_then(|e| e.target().map(str::to_owned));
+    let s3 = actions.iter().find_map(|a| get(a, "S3Action"))?;
+    let lambda = actions.iter().find_map(|a| get(a, "LambdaAction"))?;
+    Some(ReceiptRuleDef {
+        logical_id: id.to_owned(),
+        bucket: target(get(s3, "BucketName"))?,
+        prefix: get_str(s3, "ObjectKeyPrefix").unwrap_or_default(),
+        function: target(get(lambda, "FunctionArn"))?,
+    })
 }
 
 fn parse_function(id: &str, props: &Value, globals: &Value) -> Result<FunctionDef, TemplateError> {
@@ -433,5 +464,16 @@ Resources:
         let t = Template::load(&path).unwrap();
         assert!(!t.functions.is_empty());
         assert!(t.queues.iter().filter(|q| q.redrive.is_none()).count() >= 1);
+        // SES stores inbound mail, then hands it to the function: the local mail drop
+        // does the same.
+        assert_eq!(
+            t.receipt_rules,
+            vec![ReceiptRuleDef {
+                logical_id: "ReceiptRule".into(),
+                bucket: "RawMailBucket".into(),
+                prefix: "inbound/".into(),
+                function: "InboundEmailFunction".into(),
+            }]
+        );
     }
 }
