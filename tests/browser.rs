@@ -4,7 +4,7 @@
 //! inbox from `web/dist`, exactly as `make dev` serves them (with its local sign-in).
 
 use baton_local::RunnerOptions;
-use baton_tests::{agent_token, build_binaries, root, seeded_env, TestEnv};
+use baton_tests::{agent_token, build_binaries, local_secret, root, seeded_env, TestEnv};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -64,6 +64,12 @@ async fn the_widget_and_the_inbox_in_a_real_browser() {
         .env("BATON_AGENT_TOKEN", &agent)
         .env("BATON_AGENT_ID", &agent_id)
         .env("BATON_ARTIFACTS", &artifacts)
+        .env("BATON_AWS_URL", &env.endpoint.url)
+        .env(
+            "BATON_GRAPH_URL",
+            &baton.graph.as_ref().expect("the Graph API stand-in").url,
+        )
+        .env("BATON_WHATSAPP_APP_SECRET", local_secret("WHATSAPP_APP_SECRET"))
         .output()
         .await
         .expect("node runs");

@@ -2,7 +2,8 @@
 // the demo page, widget.js, the inbox, the webhook, triage, the router, the agent API, the survey.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, api, browser, eventually, inboxAs, openFromQueue, savedConversation, screenshotPath, visitorSays, visitorThread } from "./support.mjs";
+import { readFileSync } from "node:fs";
+import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, address, api, browser, eventually, graphRequests, inboxAs, mailArrives, openFromQueue, savedConversation, screenshotPath, sentMail, visitorSays, visitorThread, whatsappSays } from "./support.mjs";
 
 let chrome;
 
@@ -201,4 +202,237 @@ test("two agents on one ticket: the second is shown the first's reply before her
   assert.equal(await ann.page.getByLabel("Reply to the customer").inputValue(), "");
   assert.deepEqual(ann.errors, []);
   await ann.context.close();
+});
+
+test("a WhatsApp customer asks for a person; the agent's reply from the inbox reaches the Graph API", async () => {
+  await whatsappSays("16505551234", "Sheena Nelson", `wamid.e2e-${Date.now()}`, "I need to speak to a person about my order please");
+  const number = await eventually("the WhatsApp ticket in Ann's queue", async () => {
+    const q = await api(AGENT_TOKEN, "GET", "/v1/tickets?assignee=me&channel=whatsapp");
+    return q.items.find((t) => t.customer.name === "Sheena Nelson")?.number;
+  });
+  const ann = await inboxAs(chrome, "ann@demo.example");
+  await ann.page.getByLabel("Channel").selectOption("whatsapp");
+  await openFromQueue(ann.page, number);
+  await ann.page.locator(".facts .customer", { hasText: "16505551234" }).waitFor();
+  await ann.page.getByLabel("Reply to the customer").fill("Hi Sheena, Ann here: your order #1001 is with DHL.");
+  await ann.page.keyboard.press("Control+Enter");
+  await ann.page.locator(".thread .entry.agent", { hasText: "is with DHL" }).waitFor();
+  const sent = await eventually("the reply at the Graph API", async () =>
+    (await graphRequests()).find((r) => r.channel === "whatsapp" && JSON.stringify(r.body).includes("your order #1001 is with DHL")),
+  );
+  assert.equal(sent.body.to, "16505551234");
+  assert.equal(sent.body.type, "text");
+  assert.match(sent.path, /\/100000000000001\/messages$/);
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+});
+
+test("an SLA breach the sweep finds shows in the inbox", async () => {
+  // Urgent tickets: one minute to a first response (the demo's other policies stay).
+  const sla = await api(ADMIN_TOKEN, "GET", "/v1/sla");
+  sla.policies = [
+    { id: "e2e-urgent", name: "Urgent (e2e)", conditions: [{ field: "priority", any: ["urgent"] }], targets: { first_response_minutes: 1 } },
+    ...sla.policies.filter((p) => p.id !== "e2e-urgent"),
+  ];
+  await api(ADMIN_TOKEN, "PUT", "/v1/sla", sla);
+  await visitorSays("Please get me a human, this is urgent");
+  const number = await eventually("the ticket in Ann's queue", async () => {
+    const q = await api(AGENT_TOKEN, "GET", "/v1/tickets?assignee=me&sort=last_activity");
+    return q.items.find((t) => t.customer.name === "Quinn" && t.status === "open")?.number;
+  });
+  const t = await api(ADMIN_TOKEN, "GET", `/v1/tickets/${number}`);
+  await api(ADMIN_TOKEN, "PATCH", `/v1/tickets/${number}`, { version: t.ticket.version, priority: "urgent" });
+
+  // The sweep runs every two seconds here; the target falls due a minute after the handoff.
+  const mark = await eventually(
+    "the sweep's breach mark",
+    async () => (await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`)).thread.find((e) => e.event === "sla_breached"),
+    150,
+    2000,
+  );
+  assert.equal(mark.detail.target, "first_response");
+
+  const ann = await inboxAs(chrome, "ann@demo.example");
+  await ann.page.getByLabel("SLA").selectOption("breached");
+  const row = ann.page.locator(`.rows [data-ticket="${number}"]`, { hasText: "breached" });
+  await row.waitFor({ timeout: 30000 });
+  assert.match(await row.innerText(), /breached/);
+  // Only breached tickets are listed under that filter (once the filtered queue has loaded).
+  await eventually("a queue of breached tickets only", async () =>
+    (await ann.page.locator(".rows .sla").allInnerTexts()).every((text) => /^breached/.test(text)),
+  );
+  await openFromQueue(ann.page, number);
+  await ann.page.locator(".thread .event.sla_breached", { hasText: "First response target breached" }).waitFor();
+  assert.match(await ann.page.locator(".facts .sla").innerText(), /First response: breached/);
+  await ann.page.screenshot({ path: screenshotPath("inbox-sla-breach.png") });
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+});
+
+test("an e-mail to the support alias becomes a ticket; the customer's answer to the agent's reply lands on it", async () => {
+  const stamp = Date.now();
+  const first = [
+    "From: Mira Jensen <mira.jensen@example.net>",
+    "To: Demo Shop Support <support+demo@inbound.baton.local>",
+    "Subject: Zipper broke on my jacket",
+    `Message-ID: <e2e-${stamp}-1@mail.example.net>`,
+    `Date: ${new Date().toUTCString().replace("GMT", "+0000")}`,
+    "MIME-Version: 1.0",
+    "Content-Type: text/plain; charset=UTF-8",
+    "",
+    "Hello, the zipper of the jacket from order #1002 broke after two days.",
+    "I would like to talk to a person about a replacement please.",
+    "",
+    "Mira",
+    "",
+  ].join("\r\n");
+  const got = await mailArrives("support+demo@inbound.baton.local", first);
+  assert.equal(got.outcome, "queued", JSON.stringify(got));
+  const number = await eventually("the e-mail ticket in Ann's queue", async () => {
+    const q = await api(AGENT_TOKEN, "GET", "/v1/tickets?assignee=me&channel=email");
+    return q.items.find((t) => t.customer.name === "Mira Jensen")?.number;
+  });
+
+  const ann = await inboxAs(chrome, "ann@demo.example");
+  await ann.page.getByLabel("Channel").selectOption("email");
+  await openFromQueue(ann.page, number);
+  await ann.page.locator(".thread .entry.customer", { hasText: "zipper of the jacket" }).waitFor();
+  await ann.page.getByLabel("Reply to the customer").fill("Hi Mira, sorry about that: a new jacket is on its way today.");
+  await ann.page.getByRole("button", { name: "Send reply" }).click();
+  await ann.page.locator(".thread .entry.agent", { hasText: "new jacket is on its way" }).waitFor();
+
+  // The reply leaves through SES with the ticket's own reply address.
+  const reply = await eventually("the reply handed to SES", async () =>
+    (await sentMail()).find((m) => address(m.headers.to) === "mira.jensen@example.net" && m.raw.includes("new jacket"))
+  );
+  const alias = address(reply.headers["reply-to"]);
+  assert.match(alias, /@inbound\.baton\.local$/);
+  assert.notEqual(alias, "support+demo@inbound.baton.local", "a ticket's own alias, not the support address");
+  assert.match(reply.headers["in-reply-to"] ?? "", new RegExp(`e2e-${stamp}-1@mail\\.example\\.net`));
+
+  const answer = [
+    "From: Mira Jensen <mira.jensen@example.net>",
+    `To: ${reply.headers["reply-to"]}`,
+    "Subject: Re: Zipper broke on my jacket",
+    `Message-ID: <e2e-${stamp}-2@mail.example.net>`,
+    `In-Reply-To: ${reply.headers["message-id"]}`,
+    `References: <e2e-${stamp}-1@mail.example.net> ${reply.headers["message-id"]}`,
+    "MIME-Version: 1.0",
+    "Content-Type: text/plain; charset=UTF-8",
+    "",
+    "Wonderful, thank you! Should I send the broken one back?",
+    "",
+    "On Mon, Ann wrote:",
+    "> Hi Mira, sorry about that: a new jacket is on its way today.",
+    "",
+  ].join("\r\n");
+  const back = await mailArrives(alias, answer);
+  assert.equal(back.outcome, "queued", JSON.stringify(back));
+  // The open ticket says it changed (the pane polls); shown, the answer is on this ticket.
+  await ann.page.locator(".changed", { hasText: "This ticket changed" }).waitFor({ timeout: 30000 });
+  await ann.page.getByRole("button", { name: "Show the changes" }).click();
+  await ann.page.locator(".thread .entry.customer", { hasText: "Should I send the broken one back?" }).waitFor();
+  // No other ticket was opened for it.
+  const mine = await api(AGENT_TOKEN, "GET", "/v1/tickets?assignee=me&channel=email");
+  assert.deepEqual(mine.items.filter((t) => t.customer.name === "Mira Jensen").map((t) => t.number), [number]);
+  const detail = await api(AGENT_TOKEN, "GET", `/v1/tickets/${number}`);
+  const said = detail.thread.filter((e) => e.actor === "customer" && e.kind === "message").map((e) => e.text);
+  assert.equal(said.length, 2, JSON.stringify(said));
+  assert.ok(!said[1].includes("> Hi Mira"), "the quoted history is not part of the new message");
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+});
+
+test("an admin reads the reports, exports the team CSV with the API's totals, and drafts an article from a knowledge gap", async () => {
+  // Two customers ask a question the knowledge base does not cover, in their own words.
+  const stamp = Date.now();
+  await whatsappSays("16505550101", "Gwen Park", `wamid.gap-${stamp}-1`, "Do you offer gift wrapping?");
+  await whatsappSays("16505550102", "Omar Haddad", `wamid.gap-${stamp}-2`, "Can you gift wrap my order please?");
+  const gifts = await eventually("both gift-wrapping tickets", async () => {
+    const q = await api(ADMIN_TOKEN, "GET", "/v1/tickets?channel=whatsapp");
+    const found = q.items.filter((t) => ["Gwen Park", "Omar Haddad"].includes(t.customer.name));
+    return found.length === 2 && found;
+  });
+  const gwen = gifts.find((t) => t.customer.name === "Gwen Park");
+  const t = await api(ADMIN_TOKEN, "GET", `/v1/tickets/${gwen.number}`);
+  await api(ADMIN_TOKEN, "POST", `/v1/tickets/${gwen.number}/takeover`, { version: t.ticket.version });
+  const taken = await api(ADMIN_TOKEN, "GET", `/v1/tickets/${gwen.number}`);
+  await api(ADMIN_TOKEN, "POST", `/v1/tickets/${gwen.number}/replies`, {
+    version: taken.ticket.version,
+    text: "Yes: gift wrapping is 3 EUR per order; tick gift wrap at checkout.",
+  });
+  const gap = await eventually(
+    "the gift-wrapping knowledge gap",
+    async () => (await api(ADMIN_TOKEN, "GET", "/v1/reports/gaps")).items.find((g) => /gift wrap/i.test(g.label) && g.conversations >= 2),
+    60,
+    1000,
+  );
+
+  const admin = await inboxAs(chrome, "admin@demo.example", "admin");
+  const page = admin.page;
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("heading", { name: "AI", exact: true }).waitFor();
+  // The AI report's numbers are the API's, and its charts are drawn.
+  const ai = await api(ADMIN_TOKEN, "GET", "/v1/reports/ai?by=channel");
+  assert.equal(await page.locator('[data-kpi="conversations"]').innerText(), String(ai.total.conversations));
+  assert.ok(ai.total.conversations >= 4, JSON.stringify(ai.total));
+  await page.getByRole("img", { name: "Handoffs by reason" }).waitFor();
+  assert.ok((await page.locator('svg[aria-label="Handoffs by reason"] .bar').count()) >= 1);
+
+  // The team CSV's last row is the total the API reports.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export team CSV" }).click()]);
+  const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/).map((l) => l.split(","));
+  const team = await api(ADMIN_TOKEN, "GET", "/v1/reports/team?by=agent");
+  const total = csv.at(-1);
+  assert.equal(total[0], "all");
+  for (const column of ["resolved", "human_replies", "assignments"]) {
+    assert.equal(Number(total[csv[0].indexOf(column)]), team.total[column], column);
+  }
+
+  // "Draft an article" on the gap: the article starts from its questions and the reply.
+  const row = page.locator(`tr[data-gap="${gap.id}"]`);
+  await row.waitFor();
+  await page.screenshot({ path: screenshotPath("reports.png"), fullPage: true });
+  await row.getByRole("button", { name: "Draft an article" }).click();
+  await page.locator(".notice-inline", { hasText: "Drafted from the knowledge gap" }).waitFor();
+  assert.match(await page.getByLabel("Body").inputValue(), /gift wrapping is 3 EUR/);
+  assert.match(await page.getByLabel("Questions it answers (one per line)").inputValue(), /gift wrap/i);
+  await page.getByLabel("Title").fill("Gift wrapping");
+  await page.getByRole("button", { name: "Create article" }).click();
+  await page.getByText("Gift wrapping: saved.").waitFor();
+  await page.locator(".list strong", { hasText: "Gift wrapping" }).waitFor();
+  const covered = await eventually("the gap covered by the article", async () =>
+    (await api(ADMIN_TOKEN, "GET", "/v1/reports/gaps")).items.find((g) => g.id === gap.id && g.covered),
+  );
+  assert.ok(covered.covered.article_id);
+  assert.deepEqual(admin.errors, []);
+  await admin.context.close();
+});
+
+test("an admin previews where a ticket would be routed and what the AI would answer", async () => {
+  const admin = await inboxAs(chrome, "admin@demo.example", "admin");
+  const page = admin.page;
+  await page.goto(BASE + "/inbox/#/admin/routing");
+  await page.getByLabel("Sample message").fill("I want a refund for my broken order");
+  await page.getByRole("button", { name: "Explain" }).click();
+  const explained = page.getByLabel("Routing explanation");
+  await explained.waitFor();
+  const expected = await api(ADMIN_TOKEN, "POST", "/v1/routing/preview", { text: "I want a refund for my broken order", tags: [] });
+  assert.match(await explained.innerText(), new RegExp(expected.team_reason.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+
+  await page.getByRole("link", { name: "AI", exact: true }).click();
+  await page.getByLabel("Preview question").fill("How long does delivery take?");
+  await page.getByRole("button", { name: "Preview" }).click();
+  const result = page.getByLabel("Preview result");
+  await result.waitFor();
+  assert.match(await result.innerText(), /^Answer/);
+  assert.ok((await result.locator(".citations li").count()) >= 1, "the answer cites an article");
+
+  await page.getByRole("link", { name: "Agents & teams" }).click();
+  await page.locator('tr[data-agent="ann@demo.example"]').waitFor();
+  await page.getByRole("link", { name: "Channels" }).click();
+  await page.getByRole("heading", { name: "Website widget" }).waitFor();
+  assert.match(await page.locator(".snippet").innerText(), /data-widget-key="wk_demo"/);
+  assert.deepEqual(admin.errors, []);
+  await admin.context.close();
 });

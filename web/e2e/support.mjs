@@ -1,6 +1,7 @@
 // What the browser tests share: Debian's Chromium under Playwright, the running Baton
 // (tests/browser.rs starts it and passes its address and tokens), and polling helpers.
 import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -124,4 +125,67 @@ export async function visitorSays(text) {
   });
   if (sent.status !== 202) throw new Error(`send: ${sent.status}`);
   return c;
+}
+
+/** A WhatsApp customer's text as Meta delivers it to the webhook, signed with the app secret. */
+export async function whatsappSays(from, name, id, text) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = JSON.stringify({
+    object: "whatsapp_business_account",
+    entry: [{ id: "102290129340398", changes: [{ field: "messages", value: {
+      messaging_product: "whatsapp",
+      metadata: { display_phone_number: "15550783881", phone_number_id: "100000000000001" },
+      contacts: [{ profile: { name }, wa_id: from }],
+      messages: [{ from, id, timestamp: String(now), type: "text", text: { body: text } }],
+    } }] }],
+  });
+  const signature = createHmac("sha256", required("BATON_WHATSAPP_APP_SECRET")).update(body).digest("hex");
+  const res = await fetch(`${BASE}/webhooks/whatsapp`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hub-signature-256": `sha256=${signature}` },
+    body,
+  });
+  if (res.status !== 200) throw new Error(`webhook: ${res.status} ${await res.text()}`);
+}
+
+/** What the Graph API stand-in was sent (the senders' requests, oldest first). */
+export async function graphRequests() {
+  const res = await fetch(`${required("BATON_GRAPH_URL")}/_baton/requests`);
+  return (await res.json()).requests;
+}
+
+/**
+ * A raw message through the runner's local mail drop, as SES's receipt rule hands mail for
+ * the inbound domain to the inbound-email function; what the function made of it
+ * (`{ outcome: "queued" | "duplicate" | "quarantined" | "ignored", … }`).
+ */
+export async function mailArrives(to, raw) {
+  const res = await fetch(`${BASE}/_baton/mail?to=${encodeURIComponent(to)}`, {
+    method: "POST",
+    headers: { "content-type": "message/rfc822" },
+    body: raw,
+  });
+  if (res.status !== 202) throw new Error(`mail drop: ${res.status} ${await res.text()}`);
+  return (await res.json()).result.results[0];
+}
+
+/** The messages the local endpoint's SES was given to send, parsed into headers and raw text. */
+export async function sentMail() {
+  const res = await fetch(`${required("BATON_AWS_URL")}/moto-api/data.json`);
+  const data = await res.json();
+  return (data.ses?.RawMessage ?? []).map((m) => {
+    const raw = m.raw_data;
+    const head = raw.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, " ");
+    const headers = {};
+    for (const line of head.split(/\r?\n/)) {
+      const at = line.indexOf(":");
+      if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim();
+    }
+    return { headers, raw };
+  });
+}
+
+/** The bare address in a header value such as `"Demo Shop" <support+x@…>`. */
+export function address(header) {
+  return (/<([^>]+)>/.exec(header ?? "")?.[1] ?? header ?? "").trim();
 }

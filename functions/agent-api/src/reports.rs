@@ -178,7 +178,8 @@ fn provisional_from(tenant: &Tenant, now: Timestamp, range: &DayRange) -> Option
     summary = "The AI report: involvement, resolutions with claw-backs, handoffs by reason (admins)",
     params(ReportQuery),
     responses(
-        (status = 200, body = Report<AiRow>), (status = 200, content_type = "text/csv", description = "`format=csv`"),
+        (status = 200, description = "The report (`format=csv`: its rows, then the total)",
+         content((Report<AiRow> = "application/json"), (String = "text/csv"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -192,7 +193,8 @@ pub async fn ai(ctx: &Ctx<'_>) -> Res {
     summary = "Team performance: first response and resolution times, SLA attainment, reopens (admins)",
     params(ReportQuery),
     responses(
-        (status = 200, body = Report<TeamRow>), (status = 200, content_type = "text/csv", description = "`format=csv`"),
+        (status = 200, description = "The report (`format=csv`: its rows, then the total)",
+         content((Report<TeamRow> = "application/json"), (String = "text/csv"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -1,10 +1,12 @@
-// The inbox: the queue, the open ticket's thread and its facts, side by side.
+// The inbox: the queue, the open ticket's thread and its facts, side by side; for
+// admins, the admin pages under `#/admin/<page>`.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { type Agent, type Api, ApiFailure, type Channel, ok, type Priority, type SlaStatus, type Status, type Team, type TicketRow } from "./api/client";
 import type { Session } from "./auth";
 import { CHANNEL_LABEL, STATUS_LABEL, ago, untilDue } from "./format";
 import { TicketPane } from "./TicketPane";
+import { Admin, type AdminPage, isAdminPage } from "./admin/Admin";
 
 const QUEUE_POLL_MS = 5000;
 
@@ -17,6 +19,13 @@ export interface Filters {
   channel: "" | Channel;
   tag: string;
   sort: "next_breach" | "priority" | "last_activity";
+}
+
+/** The admin page the location names, if any (and the caller may see it). */
+function pageOf(hash: string, admin: boolean): AdminPage | null {
+  const m = /^#\/admin\/([a-z]+)/.exec(hash);
+  if (!admin || !m) return null;
+  return isAdminPage(m[1]) ? m[1] : "reports";
 }
 
 const DEFAULT_FILTERS: Filters = { view: "mine", team: "", status: "active", priority: "", sla: "", channel: "", tag: "", sort: "next_breach" };
@@ -37,6 +46,13 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
   const [notice, setNotice] = useState<string | null>(null);
   const [pane, setPane] = useState<"queue" | "ticket">("queue");
   const [showHelp, setShowHelp] = useState(false);
+  const isAdmin = session.role === "admin";
+  const [adminPage, setAdminPage] = useState<AdminPage | null>(() => pageOf(window.location.hash, isAdmin));
+  useEffect(() => {
+    const follow = () => setAdminPage(pageOf(window.location.hash, isAdmin));
+    window.addEventListener("hashchange", follow);
+    return () => window.removeEventListener("hashchange", follow);
+  }, [isAdmin]);
   const me = agents.find((a) => a.id === session.agentId);
 
   const directory: Directory = useMemo(
@@ -81,6 +97,7 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
   const open = useCallback((n: number) => {
     setSelected(n);
     setPane("ticket");
+    if (window.location.hash.startsWith("#/admin")) window.location.hash = "#/";
   }, []);
 
   const getNext = useCallback(async () => {
@@ -118,7 +135,7 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement;
-      if (t.closest("input, textarea, select, [contenteditable]") || e.metaKey || e.ctrlKey || e.altKey) return;
+      if (adminPage || t.closest("input, textarea, select, [contenteditable]") || e.metaKey || e.ctrlKey || e.altKey) return;
       const list = rowsRef.current;
       const at = list.findIndex((r) => r.number === selected);
       if (e.key === "j" && list.length) open(list[Math.min(at + 1, list.length - 1)].number);
@@ -131,14 +148,24 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [selected, open, getNext]);
+  }, [selected, open, getNext, adminPage]);
 
   const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setFilters((f) => ({ ...f, [k]: v }));
 
   return (
-    <div className={`inbox show-${pane}`}>
+    <div className={adminPage ? "inbox admin-view" : `inbox show-${pane}`}>
       <header className="topbar">
         <strong className="brand">Baton</strong>
+        {isAdmin && (
+          <nav className="views" aria-label="Views">
+            <a href="#/" aria-current={adminPage ? undefined : "page"}>
+              Inbox
+            </a>
+            <a href={`#/admin/${adminPage ?? "reports"}`} aria-current={adminPage ? "page" : undefined}>
+              Admin
+            </a>
+          </nav>
+        )}
         <button type="button" className="primary" onClick={getNext} title="Get the most urgent waiting ticket (g)">
           Get next ticket
         </button>
@@ -169,6 +196,9 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
           </button>
         </div>
       )}
+      {adminPage && <Admin api={api} page={adminPage} directory={directory} reloadDirectory={loadDirectory} />}
+      {!adminPage && (
+      <>
       <aside className="queue" aria-label="Ticket queue">
         <div className="filters">
           <div className="tabs" role="tablist">
@@ -258,6 +288,8 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
           />
         )}
       </main>
+      </>
+      )}
       {showHelp && (
         <div className="dialog-backdrop" onClick={() => setShowHelp(false)}>
           <div className="dialog" role="dialog" aria-label="Keyboard shortcuts" onClick={(e) => e.stopPropagation()}>
