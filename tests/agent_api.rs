@@ -176,6 +176,19 @@ async fn agents_work_the_queue_and_every_action_lands_on_the_timeline() {
         ("We are on it, Carla.", Channel::Whatsapp)
     );
     assert_eq!(out[0].message_id.to_string(), r["entry_id"].as_str().unwrap());
+    // The thread shows the reply waiting for its sender, and the facts WhatsApp's
+    // window, opened by the customer's message a moment ago.
+    let (_, detail) = call(&deps, Some(&agent), "GET", &path, None).await;
+    let reply = detail["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == r["entry_id"])
+        .expect("the reply is on the thread");
+    assert_eq!(reply["delivery"], "queued");
+    let window = &detail["reply_window"];
+    assert_eq!(window["state"], "open", "{window}");
+    assert!(window["closes_at"].as_str().unwrap() > window["last_customer_message_at"].as_str().unwrap());
 
     // The same version again is stale: 409 with the ticket as it is now.
     let (status, stale) = call(
@@ -1226,4 +1239,60 @@ async fn the_knowledge_base_quota_refuses_writes_past_it_with_a_clear_error() {
         (422, Some("kb_quota_exceeded")),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_customer_s_tickets_come_from_their_own_index_newest_first() {
+    let env = seeded_env().await;
+    let deps = deps(&env, Box::new(SystemClock));
+    let agent = token(&env, "demo", "bo@demo.example", "agent").await;
+    let demo = TenantId::new("demo").unwrap();
+    let first = ticket(&env, "demo", Priority::Normal, &[]).await;
+    let other = ticket(&env, "demo", Priority::Normal, &[]).await;
+    // The same customer again, later, on a ticket that is already closed.
+    let earlier = env
+        .store
+        .get_ticket(&demo, baton_domain::TicketNumber(first))
+        .await
+        .unwrap();
+    let number = env.store.next_ticket_number(&demo).await.unwrap();
+    let mut again = baton_domain::ticket::Ticket::open(
+        demo.clone(),
+        number,
+        "The zip broke too",
+        Priority::Normal,
+        earlier.customer_id,
+        earlier.source.clone(),
+        SystemClock.now().plus(time::Duration::seconds(1)),
+    );
+    again.status = baton_domain::ticket::Status::Closed;
+    env.store.create_ticket(&again, &[]).await.unwrap();
+
+    let path = format!(
+        "/v1/tickets?customer={}&status=open,waiting_on_customer,waiting_on_team,resolved,closed",
+        earlier.customer_id
+    );
+    let (status, page) = call(&deps, Some(&agent), "GET", &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    let numbers: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [number.0, first], "theirs only, the latest activity first");
+    assert!(!numbers.contains(&other));
+    // Without `status`, the active ones only.
+    let (_, active) = call(
+        &deps,
+        Some(&agent),
+        "GET",
+        &format!("/v1/tickets?customer={}", earlier.customer_id),
+        None,
+    )
+    .await;
+    assert_eq!(active["items"].as_array().unwrap().len(), 1);
+    let (status, bad) = call(&deps, Some(&agent), "GET", "/v1/tickets?customer=nobody", None).await;
+    assert_eq!(status, 422, "{bad}");
+    assert!(bad["error"]["fields"]["customer"].is_string(), "{bad}");
 }

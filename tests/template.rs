@@ -44,6 +44,7 @@ async fn provisioned_table_and_queues_match_the_template() {
             "Backlog",
             "ByActivity",
             "ByAssignee",
+            "ByCustomer",
             "ByDue",
             "ByStatus",
             "OutboxPending",

@@ -803,6 +803,27 @@ pub async fn handed_off_ticket(
         ),
     ];
     env.store.create_ticket(&ticket, &timeline).await.unwrap();
+    // The customer's message in the conversation too, as intake stores it (it opens the
+    // channel's reply window).
+    let message = baton_domain::conversation::Message {
+        tenant_id: tenant.clone(),
+        conversation_id: conversation,
+        id: first,
+        direction: baton_domain::conversation::Direction::Inbound,
+        author: Author::Customer,
+        text: format!("{subject}, I want a human"),
+        attachments: vec![],
+        channel_message_id: Some(format!("wamid.{first}")),
+        delivery: None,
+        delivery_error: None,
+        created_at: now,
+        sent_at: Some(now),
+        sender: None,
+        original: None,
+        choices: vec![],
+        survey: None,
+    };
+    env.store.append_message(&message).await.unwrap();
     number
 }
 

@@ -37,6 +37,7 @@ type Res = Result<Response<Body>, ApiError>;
         ("status" = Option<String>, Query, description = "Comma-separated statuses; default: open, waiting_on_customer, waiting_on_team"),
         ("priority" = Option<Priority>, Query),
         ("assignee" = Option<String>, Query, description = "`me`, `unassigned` or an agent id"),
+        ("customer" = Option<String>, Query, description = "One customer's tickets (their id), most recent activity first whatever the sort"),
         ("team" = Option<String>, Query),
         ("sla" = Option<SlaStatus>, Query),
         ("channel" = Option<Channel>, Query),
@@ -126,6 +127,10 @@ fn parse_filter(ctx: &Ctx<'_>) -> Result<(TicketFilter, TicketSort), ApiError> {
         );
     }
     filter.tag = ctx.query("tag").map(str::to_owned);
+    if let Some(c) = ctx.query("customer") {
+        filter.customer = c.parse::<baton_domain::CustomerId>().ok();
+        fields.check(filter.customer.is_some(), "customer", "not a customer id");
+    }
     let sort = match ctx.query("sort") {
         None | Some("priority") => TicketSort::Priority,
         Some("last_activity") => TicketSort::LastActivity,
@@ -182,13 +187,40 @@ pub async fn detail(ctx: &Ctx<'_>) -> Res {
     let tenant = &ctx.caller.tenant;
     let thread = ctx.deps.store.list_timeline(tenant, ticket.number, &page).await?;
     let customer = ctx.deps.store.get_customer(tenant, ticket.customer_id).await.ok();
+    let conversation_id = ticket.source.conversation_id;
     let owner = ctx
         .deps
         .store
-        .get_conversation(tenant, ticket.source.conversation_id)
+        .get_conversation(tenant, conversation_id)
         .await
         .ok()
         .map(|c| c.owner);
+    // The latest messages: the replies' delivery states and the customer's last message.
+    let recent = match ctx
+        .deps
+        .store
+        .latest_messages(tenant, conversation_id, None, DELIVERY_LOOKBACK)
+        .await
+    {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "delivery states not read");
+            None
+        }
+    };
+    let mut thread_view: Vec<ThreadEntry> = thread.items.iter().map(ThreadEntry::from).collect();
+    let reply_window = match &recent {
+        Some(messages) => {
+            for m in messages.iter().filter(|m| m.delivery.is_some()) {
+                if let Some(entry) = thread_view.iter_mut().find(|e| e.id == m.id.to_string()) {
+                    entry.delivery = m.delivery;
+                    entry.delivery_error = m.delivery_error.clone();
+                }
+            }
+            Some(reply_window_view(ctx, &ticket, messages).await?)
+        }
+        None => None,
+    };
     let surveys = ctx
         .deps
         .store
@@ -199,9 +231,43 @@ pub async fn detail(ctx: &Ctx<'_>) -> Res {
         ticket: TicketView::new(&ticket, ctx.now),
         customer: customer.as_ref().map(CustomerView::from),
         conversation_owner: owner,
-        thread: thread.items.iter().map(ThreadEntry::from).collect(),
+        thread: thread_view,
         thread_next_cursor: thread.next_cursor,
         surveys: surveys.iter().map(SurveyView::from).collect(),
+        reply_window,
+    })
+}
+
+/// The reply window with the channel sender's rules and the tenant's channel settings.
+async fn reply_window_view(
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    messages: &[baton_domain::conversation::Message],
+) -> Result<ReplyWindowView, ApiError> {
+    use baton_domain::conversation::Direction;
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.direction == Direction::Inbound && m.author == Author::Customer)
+        .map(|m| m.sent_at.unwrap_or(m.created_at));
+    let channel = ticket.source.channel;
+    let (template, human_agent) = match channel {
+        Channel::Whatsapp | Channel::Instagram => {
+            let tenant = or_not_found(ctx.deps.store.get_tenant(&ctx.caller.tenant).await, "tenant")?;
+            let c = &tenant.channels;
+            (
+                c.whatsapp.as_ref().and_then(|w| w.outside_window_template.clone()),
+                c.instagram.as_ref().is_some_and(|i| i.human_agent_allowed),
+            )
+        }
+        _ => (None, false),
+    };
+    let w = baton_domain::meta_send::reply_window(channel, last, ctx.now, template.as_ref(), human_agent);
+    Ok(ReplyWindowView {
+        state: w.state.to_owned(),
+        closes_at: w.closes_at,
+        last_customer_message_at: last,
+        explain: w.explain,
     })
 }
 

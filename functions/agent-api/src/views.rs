@@ -319,6 +319,36 @@ pub struct ThreadEntry {
     /// the whole is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<OriginalView>,
+    /// Replies (AI and human): what the channel last said of it (`queued`, `sent`,
+    /// `delivered`, `read`, `failed`), for the conversation's latest
+    /// [`DELIVERY_LOOKBACK`] messages; absent for older ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<baton_domain::conversation::DeliveryStatus>,
+    /// Why it failed, in the channel's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
+}
+
+/// How many of a conversation's latest messages the ticket detail reads for the
+/// replies' delivery states and the reply window (one query).
+pub const DELIVERY_LOOKBACK: u32 = 100;
+
+/// What a reply on the ticket's channel would do now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyWindowView {
+    /// `open`, `human_agent` (Instagram past 24 hours: a person's reply goes tagged
+    /// `HUMAN_AGENT`, up to 7 days), `template` (WhatsApp past 24 hours: the approved
+    /// template goes instead), `closed` (nothing may be sent: a reply becomes a
+    /// follow-up), `none` (e-mail, widget: no window).
+    pub state: String,
+    /// When the current state ends.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closes_at: Option<Timestamp>,
+    /// When the customer last wrote (by the channel's own time, if it gave one).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_customer_message_at: Option<Timestamp>,
+    /// What happens to a reply, in words.
+    pub explain: String,
 }
 
 /// One attachment of a message. Its bytes come from `download` (a short-lived link).
@@ -395,6 +425,8 @@ impl From<&TimelineEntry> for ThreadEntry {
             attachments: Vec::new(),
             sender: None,
             original: None,
+            delivery: None,
+            delivery_error: None,
         };
         let base = format!("/v1/tickets/{}/entries/{}", e.ticket, e.id);
         match &e.entry {
@@ -471,6 +503,9 @@ pub struct TicketDetail {
     pub thread_next_cursor: Option<String>,
     /// The satisfaction survey of each resolution cycle, oldest first.
     pub surveys: Vec<SurveyView>,
+    /// What a reply on the ticket's channel would do now (absent if the conversation
+    /// could not be read).
+    pub reply_window: Option<ReplyWindowView>,
 }
 
 /// One cycle's survey as the agent sees it.

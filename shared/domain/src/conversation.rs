@@ -139,6 +139,7 @@ pub struct DeliveryOutcome {
 
 /// Delivery state of an outbound message as the channel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Queued,

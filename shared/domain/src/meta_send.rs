@@ -3,7 +3,7 @@
 //! codes mean for a send. Pure: the Graph adapter posts what this builds and hands back
 //! what Meta answered.
 
-use crate::{TicketNumber, Timestamp};
+use crate::{Channel, TicketNumber, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -221,6 +221,71 @@ pub fn instagram_reach(
     }
 }
 
+/// What an agent's reply on a channel would do now, for the inbox's facts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplyWindow {
+    /// `open` (a plain message goes), `human_agent` (Instagram past 24 hours: a person's
+    /// reply goes tagged `HUMAN_AGENT`), `template` (WhatsApp past 24 hours: the approved
+    /// template goes instead), `closed` (nothing may be sent: the reply becomes a
+    /// follow-up), or `none` (e-mail and the widget have no window).
+    pub state: &'static str,
+    /// When the current state ends (the plain or the human-agent window).
+    pub closes_at: Option<Timestamp>,
+    /// What happens to a reply, in the agent's words.
+    pub explain: String,
+}
+
+/// The reply window of `channel` for a customer who last wrote at `last_inbound`, with
+/// the rules the channel sender applies ([`whatsapp_reach`], [`instagram_reach`]).
+pub fn reply_window(
+    channel: Channel,
+    last_inbound: Option<Timestamp>,
+    now: Timestamp,
+    template: Option<&WhatsAppTemplate>,
+    human_agent_allowed: bool,
+) -> ReplyWindow {
+    let until = |w: time::Duration| last_inbound.map(|t| t.plus(w));
+    let (state, closes_at, explain) = match channel {
+        Channel::Whatsapp | Channel::Instagram => {
+            let reach = match channel {
+                Channel::Whatsapp => whatsapp_reach(last_inbound, now, template),
+                _ => instagram_reach(last_inbound, now, true, human_agent_allowed),
+            };
+            match reach {
+                Reach::Open => (
+                    "open",
+                    until(SERVICE_WINDOW),
+                    "A reply goes as a plain message until 24 hours after the customer's last message.".to_owned(),
+                ),
+                Reach::HumanAgentTag => (
+                    "human_agent",
+                    until(HUMAN_AGENT_WINDOW),
+                    "Past 24 hours: a person's reply goes tagged HUMAN_AGENT, until 7 days after the customer's last message.".to_owned(),
+                ),
+                Reach::Template(t) => (
+                    "template",
+                    None,
+                    format!(
+                        "The customer last wrote more than 24 hours ago: a reply goes as the approved template {} ({}), with the reply in it.",
+                        t.name, t.language
+                    ),
+                ),
+                Reach::Closed(why) => ("closed", None, why.to_owned()),
+            }
+        }
+        Channel::Email | Channel::Widget => (
+            "none",
+            None,
+            "No reply window on this channel: a reply always goes.".to_owned(),
+        ),
+    };
+    ReplyWindow {
+        state,
+        closes_at,
+        explain,
+    }
+}
+
 fn within(last: Option<Timestamp>, now: Timestamp, window: time::Duration) -> bool {
     last.is_some_and(|t| now.datetime() - t.datetime() < window)
 }
@@ -305,6 +370,41 @@ mod tests {
 
     fn at(h: i64) -> Timestamp {
         Timestamp::from_unix_millis(1_800_000_000_000 + h * 3_600_000).unwrap()
+    }
+
+    #[test]
+    fn the_reply_window_says_what_a_reply_would_do_on_each_channel() {
+        let last = Some(at(0));
+        let w = reply_window(Channel::Whatsapp, last, at(23), None, false);
+        assert_eq!((w.state, w.closes_at), ("open", Some(at(24))));
+        let w = reply_window(Channel::Whatsapp, last, at(25), None, false);
+        assert_eq!((w.state, w.closes_at), ("closed", None));
+        assert_eq!(w.explain, WHATSAPP_WINDOW_CLOSED);
+        let template = WhatsAppTemplate {
+            name: "follow_up".into(),
+            language: "en_US".into(),
+            body_parameters: vec!["{text}".into()],
+        };
+        let w = reply_window(Channel::Whatsapp, last, at(25), Some(&template), false);
+        assert_eq!(w.state, "template");
+        assert!(w.explain.contains("follow_up (en_US)"), "{}", w.explain);
+        let w = reply_window(Channel::Instagram, last, at(25), None, true);
+        assert_eq!((w.state, w.closes_at), ("human_agent", Some(at(7 * 24))));
+        assert_eq!(
+            reply_window(Channel::Instagram, last, at(25), None, false).state,
+            "closed"
+        );
+        assert_eq!(
+            reply_window(Channel::Instagram, last, at(7 * 24 + 1), None, true).state,
+            "closed"
+        );
+        // No customer message yet: closed (nothing opened the window).
+        assert_eq!(
+            reply_window(Channel::Whatsapp, None, at(0), None, false).state,
+            "closed"
+        );
+        let w = reply_window(Channel::Email, None, at(0), None, false);
+        assert_eq!((w.state, w.closes_at), ("none", None));
     }
 
     #[test]

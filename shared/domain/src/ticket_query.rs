@@ -10,7 +10,7 @@
 
 use crate::ports::{Page, TicketStore};
 use crate::ticket::{Priority, SlaStatus, Status, Ticket};
-use crate::{AgentId, Channel, StoreError, TeamId, TenantId, Timestamp};
+use crate::{AgentId, Channel, CustomerId, StoreError, TeamId, TenantId, Timestamp};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -28,12 +28,14 @@ pub enum TicketStream {
     Activity,
     /// `ByDue`: the tenant's active tickets, nearest SLA deadline first.
     Due,
+    /// `ByCustomer`: one customer's tickets, most recent activity first.
+    Customer(CustomerId),
 }
 
 impl TicketStream {
     /// Streams read newest first (descending sort keys).
     pub fn descending(&self) -> bool {
-        matches!(self, TicketStream::Activity)
+        matches!(self, TicketStream::Activity | TicketStream::Customer(_))
     }
 }
 
@@ -77,6 +79,7 @@ pub struct TicketFilter {
     pub sla: Option<SlaStatus>,
     pub channel: Option<Channel>,
     pub tag: Option<String>,
+    pub customer: Option<CustomerId>,
 }
 
 const ACTIVE: [Status; 3] = [Status::Open, Status::WaitingOnCustomer, Status::WaitingOnTeam];
@@ -102,11 +105,16 @@ impl TicketFilter {
             && self.sla.is_none_or(|s| t.sla.status(t.status, now) == s)
             && self.channel.is_none_or(|c| t.source.channel == c)
             && self.tag.as_ref().is_none_or(|tag| t.tags.iter().any(|x| x == tag))
+            && self.customer.is_none_or(|c| t.customer_id == c)
     }
 }
 
 /// The streams that serve a listing: the narrowest index the filters allow.
 pub fn plan(filter: &TicketFilter, sort: TicketSort) -> Vec<TicketStream> {
+    // A customer has few tickets: theirs, newest activity first, whatever the sort.
+    if let Some(c) = filter.customer {
+        return vec![TicketStream::Customer(c)];
+    }
     match sort {
         TicketSort::LastActivity => return vec![TicketStream::Activity],
         TicketSort::NextBreach => return vec![TicketStream::Due],
@@ -460,6 +468,17 @@ mod tests {
             vec![TicketStream::Status(Status::Closed)]
         );
         assert_eq!(plan(&closed, TicketSort::LastActivity), vec![TicketStream::Activity]);
+        // One customer's tickets: their own index, whatever else is asked.
+        let customer = crate::CustomerId::generate();
+        let theirs = TicketFilter {
+            customer: Some(customer),
+            statuses: vec![Status::Open, Status::Closed],
+            ..Default::default()
+        };
+        for sort in [TicketSort::Priority, TicketSort::LastActivity, TicketSort::NextBreach] {
+            assert_eq!(plan(&theirs, sort), vec![TicketStream::Customer(customer)]);
+        }
+        assert!(TicketStream::Customer(customer).descending());
     }
 
     #[tokio::test]

@@ -288,6 +288,13 @@ pub const BY_ACTIVITY: Index = Index {
     sk: "ByActivitySK",
 };
 
+/// A customer's tickets, by last activity (the same sort key as `ByActivity`).
+pub const BY_CUSTOMER: Index = Index {
+    name: "ByCustomer",
+    pk: "ByCustomerPK",
+    sk: "ByCustomerSK",
+};
+
 /// Shards of the SLA-due index: spreads the write load of one hot "due soon" partition.
 pub const SLA_SHARDS: u8 = baton_domain::sla::SLA_SHARDS;
 
@@ -312,6 +319,10 @@ pub fn due_partition(t: &TenantId) -> String {
 
 pub fn activity_partition(t: &TenantId) -> String {
     format!("TENANT#{t}#ACTIVITY")
+}
+
+pub fn customer_tickets_partition(t: &TenantId, c: CustomerId) -> String {
+    format!("TENANT#{t}#CUSTOMER#{c}#TICKETS")
 }
 
 pub fn backlog_partition(t: &TenantId, team: &TeamId) -> String {
@@ -347,6 +358,8 @@ pub fn ticket_index_keys(t: &Ticket) -> Vec<(&'static str, String)> {
         (BY_STATUS.sk, format!("{rank}#{due_part}#{num}")),
         (BY_ACTIVITY.pk, activity_partition(&t.tenant_id)),
         (BY_ACTIVITY.sk, format!("{}#{num}", t.last_activity_at)),
+        (BY_CUSTOMER.pk, customer_tickets_partition(&t.tenant_id, t.customer_id)),
+        (BY_CUSTOMER.sk, format!("{}#{num}", t.last_activity_at)),
     ];
     if let Some(agent) = &t.assignee {
         keys.push((BY_ASSIGNEE.pk, assignee_partition(&t.tenant_id, agent)));

@@ -222,6 +222,7 @@ impl TicketStore for DynamoStore {
             ),
             TicketStream::Backlog(team) => (&keys::BACKLOG, keys::backlog_partition(tenant, team), ""),
             TicketStream::Activity => (&keys::BY_ACTIVITY, keys::activity_partition(tenant), ""),
+            TicketStream::Customer(c) => (&keys::BY_CUSTOMER, keys::customer_tickets_partition(tenant, *c), ""),
             TicketStream::Due => (&keys::BY_DUE, keys::due_partition(tenant), ""),
         };
         let forward = !stream.descending();
