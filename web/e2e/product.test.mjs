@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, address, api, browser, eventually, graphRequests, inboxAs, mailArrives, openFromQueue, savedConversation, screenshotPath, sentMail, visitorSays, visitorThread, whatsappSays } from "./support.mjs";
+import { ADMIN_TOKEN, AGENT_ID, AGENT_TOKEN, BASE, address, api, browser, eventually, graphRequests, inboxAs, mailArrives, openFromQueue, savedConversation, screenshotPath, sentMail, visitorSays, visitorThread, whatsappSays, whatsappStatus } from "./support.mjs";
 
 let chrome;
 
@@ -223,6 +223,15 @@ test("a WhatsApp customer asks for a person; the agent's reply from the inbox re
   assert.equal(sent.body.to, "16505551234");
   assert.equal(sent.body.type, "text");
   assert.match(sent.path, /\/100000000000001\/messages$/);
+  // The thread shows it went, and the facts that the 24-hour window is open.
+  const reply = ann.page.locator(".thread .entry.agent", { hasText: "is with DHL" });
+  await reply.locator(".delivery", { hasText: "Sent" }).waitFor();
+  // Meta reports it read: the thread says so without a reload.
+  await whatsappStatus(sent.answer.messages[0].id, "read", "16505551234");
+  await reply.locator(".delivery.read", { hasText: "Read" }).waitFor({ timeout: 20000 });
+  // Her first ticket: no others yet.
+  assert.match(await ann.page.getByLabel("Past tickets").innerText(), /first/);
+  assert.match(await ann.page.getByLabel("Reply window").innerText(), /Reply window: open[\s\S]*closes in 2[34] h/i);
   assert.deepEqual(ann.errors, []);
   await ann.context.close();
 });
@@ -428,8 +437,21 @@ test("an admin previews where a ticket would be routed and what the AI would ans
   assert.match(await result.innerText(), /^Answer/);
   assert.ok((await result.locator(".citations li").count()) >= 1, "the answer cites an article");
 
+  // A new agent, then their skills: the API holds what the page set.
   await page.getByRole("link", { name: "Agents & teams" }).click();
   await page.locator('tr[data-agent="ann@demo.example"]').waitFor();
+  await page.getByLabel("New agent's e-mail").fill("bo.lind@demo.example");
+  await page.getByLabel("New agent's name").fill("Bo Lind");
+  await page.getByRole("button", { name: "Add agent" }).click();
+  const skills = page.getByLabel("Skills of Bo Lind");
+  await skills.fill("returns, refunds");
+  await skills.blur();
+  await page.getByText("Bo Lind: saved.").waitFor();
+  const bo = await eventually("Bo's skills in the directory", async () =>
+    (await api(ADMIN_TOKEN, "GET", "/v1/agents?limit=100")).items.find((a) => a.email === "bo.lind@demo.example" && a.skills.length === 2),
+  );
+  assert.deepEqual(bo.skills, ["returns", "refunds"]);
+  assert.equal(bo.name, "Bo Lind");
   await page.getByRole("link", { name: "Channels" }).click();
   await page.getByRole("heading", { name: "Website widget" }).waitFor();
   assert.match(await page.locator(".snippet").innerText(), /data-widget-key="wk_demo"/);

@@ -130,13 +130,25 @@ export async function visitorSays(text) {
 /** A WhatsApp customer's text as Meta delivers it to the webhook, signed with the app secret. */
 export async function whatsappSays(from, name, id, text) {
   const now = Math.floor(Date.now() / 1000);
+  await whatsappWebhook({
+    contacts: [{ profile: { name }, wa_id: from }],
+    messages: [{ from, id, timestamp: String(now), type: "text", text: { body: text } }],
+  });
+}
+
+/** Meta's status update for a message Baton sent (`sent`, `delivered`, `read`, `failed`). */
+export async function whatsappStatus(id, status, recipient) {
+  const now = Math.floor(Date.now() / 1000);
+  await whatsappWebhook({ statuses: [{ id, status, timestamp: String(now), recipient_id: recipient }] });
+}
+
+async function whatsappWebhook(value) {
   const body = JSON.stringify({
     object: "whatsapp_business_account",
     entry: [{ id: "102290129340398", changes: [{ field: "messages", value: {
       messaging_product: "whatsapp",
       metadata: { display_phone_number: "15550783881", phone_number_id: "100000000000001" },
-      contacts: [{ profile: { name }, wa_id: from }],
-      messages: [{ from, id, timestamp: String(now), type: "text", text: { body: text } }],
+      ...value,
     } }] }],
   });
   const signature = createHmac("sha256", required("BATON_WHATSAPP_APP_SECRET")).update(body).digest("hex");

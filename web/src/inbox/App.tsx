@@ -285,6 +285,7 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
             directory={directory}
             onChanged={loadQueue}
             onBack={() => setPane("queue")}
+            onOpen={open}
           />
         )}
       </main>

@@ -7,7 +7,7 @@
 // before anything is sent, so nobody answers over a colleague's reply unawares.
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import { type Api, ApiFailure, type Detail, describe, type Entry, ok, type Priority, type Status } from "./api/client";
+import { type Api, ApiFailure, type Detail, describe, type Entry, ok, type Priority, type Status, type TicketRow } from "./api/client";
 import type { Session } from "./auth";
 import type { Directory } from "./App";
 import { changesSince } from "./changes";
@@ -23,7 +23,15 @@ interface Conflict {
   retry: () => void;
 }
 
-export function TicketPane(props: { api: Api; number: number; session: Session; directory: Directory; onChanged: () => void; onBack: () => void }) {
+export function TicketPane(props: {
+  api: Api;
+  number: number;
+  session: Session;
+  directory: Directory;
+  onChanged: () => void;
+  onBack: () => void;
+  onOpen: (n: number) => void;
+}) {
   const { api, number, session, directory, onChanged } = props;
   const [seen, setSeen] = useState<Detail | null>(null);
   const [latest, setLatest] = useState<Detail | null>(null);
@@ -57,7 +65,13 @@ export function TicketPane(props: { api: Api; number: number; session: Session; 
       .catch((e: Error) => live && setError(describe(e)));
     const t = window.setInterval(() => {
       fetchDetail()
-        .then((d) => live && setLatest(d))
+        .then((d) => {
+          if (!live) return;
+          setLatest(d);
+          // The same version: nothing the agent acts on changed (delivery states, the
+          // reply window move on), so the view follows without asking.
+          setSeen((s) => (s && s.ticket.version === d.ticket.version ? d : s));
+        })
         .catch(() => {});
     }, DETAIL_POLL_MS);
     return () => {
@@ -65,6 +79,19 @@ export function TicketPane(props: { api: Api; number: number; session: Session; 
       window.clearInterval(t);
     };
   }, [fetchDetail]);
+
+  /** An attachment's bytes, through a short-lived link the API signs. */
+  const download = useCallback(
+    async (entry: string, index: number) => {
+      try {
+        const link = await ok(api.GET("/v1/tickets/{number}/entries/{id}/attachments/{index}", { params: { path: { number, id: entry, index } } }));
+        window.open(link.url, "_blank", "noopener");
+      } catch (e) {
+        setError(describe(e as Error));
+      }
+    },
+    [api, number],
+  );
 
   const readLatest = useCallback(() => {
     if (latest) setSeen(latest);
@@ -200,7 +227,7 @@ export function TicketPane(props: { api: Api; number: number; session: Session; 
         )}
         <ol className="thread">
           {seen.thread.map((e) => (
-            <ThreadItem key={e.id} entry={e} name={directory.name} customer={seen.customer?.name} />
+            <ThreadItem key={e.id} entry={e} name={directory.name} customer={seen.customer?.name} onDownload={download} />
           ))}
           {seen.surveys.map((s) => (
             <li key={`csat-${s.cycle}`} className="event csat">
@@ -253,6 +280,7 @@ export function TicketPane(props: { api: Api; number: number; session: Session; 
       <aside className="facts" aria-label="Ticket facts">
         <Actions detail={seen} isAdmin={isAdmin} me={session.agentId} directory={directory} busy={busy} patch={patch} simple={simple} assign={assign} />
         <Facts detail={seen} directory={directory} />
+        {seen.customer && <PastTickets api={api} customer={seen.customer.id} current={t.number} onOpen={props.onOpen} />}
       </aside>
       {conflict && (
         <div className="dialog-backdrop">
@@ -283,7 +311,17 @@ export function TicketPane(props: { api: Api; number: number; session: Session; 
   );
 }
 
-function ThreadItem({ entry: e, name, customer }: { entry: Entry; name: (id: string) => string; customer?: string | null }) {
+function ThreadItem({
+  entry: e,
+  name,
+  customer,
+  onDownload,
+}: {
+  entry: Entry;
+  name: (id: string) => string;
+  customer?: string | null;
+  onDownload: (entry: string, index: number) => void;
+}) {
   if (e.kind === "event") {
     const { title, explain } = describeEvent(e, name);
     return (
@@ -307,12 +345,24 @@ function ThreadItem({ entry: e, name, customer }: { entry: Entry; name: (id: str
         </time>
       </div>
       <div className="text">{e.text}</div>
+      {e.delivery && (
+        <div className={`delivery ${e.delivery}`}>
+          {DELIVERY_LABEL[e.delivery] ?? e.delivery}
+          {e.delivery_error ? `: ${e.delivery_error}` : ""}
+        </div>
+      )}
       {e.original && <div className="more">Longer than shown ({e.original.text_bytes} bytes in full{e.original.truncated ? ", cut at the size limit" : ""}).</div>}
       {(e.attachments ?? []).length > 0 && (
         <ul className="attachments">
           {(e.attachments ?? []).map((a, i) => (
             <li key={i}>
-              {a.file_name ?? humanize(a.kind)}
+              {a.download ? (
+                <button type="button" className="link" onClick={() => onDownload(e.id, i)}>
+                  {a.file_name ?? humanize(a.kind)}
+                </button>
+              ) : (
+                (a.file_name ?? humanize(a.kind))
+              )}
               {a.size ? ` (${Math.ceil(a.size / 1024)} KB)` : ""}
               {a.caption ? `: ${a.caption}` : ""}
               {a.omitted ? ` (not stored: ${a.omitted})` : ""}
@@ -435,6 +485,59 @@ function Actions(props: {
   );
 }
 
+const WINDOW_LABEL: Record<string, string> = {
+  open: "open",
+  human_agent: "a person may still answer",
+  template: "closed, a template goes",
+  closed: "closed",
+};
+
+const DELIVERY_LABEL: Record<string, string> = {
+  queued: "Sending…",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+  failed: "Not delivered",
+};
+
+/** The customer's other tickets, newest activity first. */
+function PastTickets({ api, customer, current, onOpen }: { api: Api; customer: string; current: number; onOpen: (n: number) => void }) {
+  const [rows, setRows] = useState<TicketRow[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    const status = "open,waiting_on_customer,waiting_on_team,resolved,closed";
+    ok(api.GET("/v1/tickets", { params: { query: { customer, status, limit: 11 } } })).then(
+      (page) => live && setRows(page.items.filter((r) => r.number !== current).slice(0, 10)),
+      () => live && setRows(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, customer, current]);
+  if (!rows) return null;
+  return (
+    <section className="fact past" aria-label="Past tickets">
+      <h2>Other tickets</h2>
+      {rows.length === 0 ? (
+        <p>None: this is the customer's first.</p>
+      ) : (
+        <ul>
+          {rows.map((r) => (
+            <li key={r.number}>
+              <button type="button" className="link" onClick={() => onOpen(r.number)}>
+                #{r.number} {r.subject}
+              </button>{" "}
+              <span className="muted">
+                {STATUS_LABEL[r.status]} · {ago(r.last_activity_at)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 function Facts({ detail, directory }: { detail: Detail; directory: Directory }) {
   const t = detail.ticket;
   const c = detail.customer;
@@ -479,6 +582,13 @@ function Facts({ detail, directory }: { detail: Detail; directory: Directory }) 
         )}
         {t.follows && <p>Follows up ticket #{t.follows}.</p>}
       </section>
+      {detail.reply_window && detail.reply_window.state !== "none" && (
+        <section className={`fact window ${detail.reply_window.state}`} aria-label="Reply window">
+          <h2>Reply window: {WINDOW_LABEL[detail.reply_window.state] ?? detail.reply_window.state}</h2>
+          <p>{detail.reply_window.explain}</p>
+          {detail.reply_window.closes_at && <p>{untilDue(detail.reply_window.closes_at, now).text.replace(/^due/, "closes")}</p>}
+        </section>
+      )}
       <section className="fact sla">
         <h2>SLA{t.sla.policy ? `: ${t.sla.policy}` : ""}</h2>
         {t.sla.targets.length === 0 && <p>No SLA applies.</p>}

@@ -1,7 +1,8 @@
 // Signing in. Locally (`make dev`), the runner offers a dev sign-in that mints a local
 // token for the agent you name (`POST /_baton/dev-token`). In AWS the inbox uses the
 // Cognito hosted UI (authorization code with PKCE) or the configured OIDC issuer, and
-// sends the ID token.
+// sends the ID token, renewed with the refresh token before it expires; signing out
+// ends the issuer's session too (Cognito's /logout).
 
 export interface Config {
   /** Base URL of the agent API; empty: this origin. */
@@ -18,7 +19,11 @@ export interface Session {
   role: string;
   tenant: string;
   expiresAt: number;
+  /** OIDC: trades for a new ID token before this one expires. */
+  refreshToken?: string;
 }
+
+type Oidc = Extract<Config["auth"], { kind: "oidc" }>;
 
 const KEY = "baton.inbox.session";
 const PKCE_KEY = "baton.inbox.pkce";
@@ -85,7 +90,7 @@ function redirectUri(): string {
 }
 
 /** Sends the browser to the issuer's sign-in page (authorization code with PKCE). */
-export async function startOidc(cfg: Extract<Config["auth"], { kind: "oidc" }>): Promise<void> {
+export async function startOidc(cfg: Oidc): Promise<void> {
   const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
@@ -104,7 +109,7 @@ export async function startOidc(cfg: Extract<Config["auth"], { kind: "oidc" }>):
 }
 
 /** Back from the issuer with `?code&state`: trades the code for tokens; null when not a callback. */
-export async function finishOidc(cfg: Extract<Config["auth"], { kind: "oidc" }>): Promise<Session | null> {
+export async function finishOidc(cfg: Oidc): Promise<Session | null> {
   const params = new URLSearchParams(window.location.search);
   const code = params.get("code");
   if (!code) return null;
@@ -123,9 +128,30 @@ export async function finishOidc(cfg: Extract<Config["auth"], { kind: "oidc" }>)
       code_verifier: saved.verifier,
     }),
   });
-  const body = (await res.json()) as { id_token?: string; error?: string };
+  const body = (await res.json()) as { id_token?: string; refresh_token?: string; error?: string };
   if (!res.ok || !body.id_token) throw new Error(`sign-in failed: ${body.error ?? res.status}`);
   // The ID token: it carries the tenant, agent and role claims and the audience the
   // API's authorizer checks.
-  return sessionFromToken(body.id_token);
+  return { ...sessionFromToken(body.id_token), refreshToken: body.refresh_token };
+}
+
+/** A new ID token for the session from its refresh token (the issuer keeps the same refresh token). */
+export async function refreshOidc(cfg: Oidc, s: Session): Promise<Session> {
+  if (!s.refreshToken) throw new Error("no refresh token: sign in again");
+  const res = await fetch(cfg.token_url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "refresh_token", client_id: cfg.client_id, refresh_token: s.refreshToken }),
+  });
+  const body = (await res.json()) as { id_token?: string; refresh_token?: string; error?: string };
+  if (!res.ok || !body.id_token) throw new Error(`the session could not be renewed: ${body.error ?? res.status}`);
+  return { ...sessionFromToken(body.id_token), refreshToken: body.refresh_token ?? s.refreshToken };
+}
+
+/** The issuer's sign-out (Cognito's `/logout`), back to the inbox; null when it has none. */
+export function logoutUrl(cfg: Config["auth"]): string | null {
+  if (cfg.kind !== "oidc" || !cfg.logout_url) return null;
+  const url = new URL(cfg.logout_url);
+  url.search = new URLSearchParams({ client_id: cfg.client_id, logout_uri: redirectUri() }).toString();
+  return url.href;
 }

@@ -1,17 +1,35 @@
 // The inbox's entry point: configuration, sign-in, then the app.
 
-import { StrictMode, useCallback, useMemo, useState } from "react";
+import { StrictMode, useCallback, useEffect, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { makeApi } from "./api/client";
 import { App } from "./App";
-import { type Config, type Session, devSignIn, finishOidc, loadConfig, savedSession, saveSession, startOidc } from "./auth";
+import { type Config, type Session, devSignIn, finishOidc, loadConfig, logoutUrl, refreshOidc, savedSession, saveSession, startOidc } from "./auth";
 
 function Root({ config, initial }: { config: Config; initial: Session | null }) {
   const [session, setSession] = useState<Session | null>(initial);
   const signOut = useCallback(() => {
     saveSession(null);
     setSession(null);
-  }, []);
+    const out = logoutUrl(config.auth);
+    if (out) window.location.assign(out);
+  }, [config.auth]);
+  // Renew the ID token five minutes before it expires; when that fails, sign in again.
+  useEffect(() => {
+    const auth = config.auth;
+    if (auth.kind !== "oidc" || !session?.refreshToken) return;
+    const wait = Math.max(0, session.expiresAt - Date.now() - 5 * 60_000);
+    const t = window.setTimeout(() => {
+      refreshOidc(auth, session).then(
+        (s) => {
+          saveSession(s);
+          setSession(s);
+        },
+        () => signOut(),
+      );
+    }, wait);
+    return () => window.clearTimeout(t);
+  }, [config.auth, session, signOut]);
   const api = useMemo(() => makeApi(config.api, () => session?.token ?? null, signOut), [config.api, session, signOut]);
   if (!session)
     return (

@@ -19,9 +19,11 @@ export function People({ api, directory, reload }: { api: Api; directory: Direct
   const [newAgent, setNewAgent] = useState({ email: "", name: "", role: "agent" as Agent["role"] });
   const [newTeam, setNewTeam] = useState("");
 
+  // PUT replaces the profile: the agent as shown, with the one change.
   const updateAgent = (a: Agent, change: Schemas["AgentBody"]) =>
     save.run(a.name, async () => {
-      await ok(api.PUT("/v1/agents/{id}", { params: { path: { id: a.id } }, body: change }));
+      const body = { name: a.name, email: a.email, role: a.role, skills: a.skills, max_open: a.max_open, active: a.active, teams: a.teams, ...change };
+      await ok(api.PUT("/v1/agents/{id}", { params: { path: { id: a.id } }, body }));
       await reload();
     });
   const presence = (a: Agent, p: Agent["presence"]) =>
