@@ -809,6 +809,7 @@ async fn admins_configure_agents_teams_knowledge_and_ai() {
     }
     let (status, cy) = call(&deps, Some(&admin), "POST", "/v1/agents", Some(json!({ "name": "Cy", "email": "Cy@Demo.example", "role": "agent", "teams": ["support"], "skills": ["billing"], "max_open": 5 }))).await;
     assert_eq!(status, 201, "{cy}");
+    assert_eq!(cy["teams"], json!(["support"]), "{cy}");
     assert_eq!(
         (cy["id"].as_str(), cy["presence"].as_str()),
         (Some("cy-demo-example"), Some("offline"))
@@ -901,6 +902,46 @@ async fn admins_configure_agents_teams_knowledge_and_ai() {
         call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await.0,
         200
     );
+
+    // Membership lives on the team: an agent's `teams` is read from the teams' members,
+    // and an agent write that names teams changes those members (absent: unchanged).
+    let members = |team: Value| -> Vec<String> { serde_json::from_value(team["members"].clone()).unwrap() };
+    let teams_of = |agent: &Value| -> Vec<String> { serde_json::from_value(agent["teams"].clone()).unwrap() };
+    let (_, cy) = call(&deps, Some(&agent), "GET", "/v1/agents/cy-demo-example", None).await;
+    assert_eq!(teams_of(&cy), ["billing-desk", "support"], "{cy}");
+    let (status, cy) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/agents/cy-demo-example",
+        Some(json!({ "name": "Cy Lee", "email": "cy@demo.example", "role": "admin", "max_open": 8 })),
+    )
+    .await;
+    assert_eq!(
+        (status, teams_of(&cy)),
+        (200, vec!["billing-desk".to_owned(), "support".to_owned()])
+    );
+    let (status, cy) = call(
+        &deps,
+        Some(&admin),
+        "PUT",
+        "/v1/agents/cy-demo-example",
+        Some(json!({ "name": "Cy Lee", "email": "cy@demo.example", "role": "admin", "max_open": 8, "teams": ["billing-desk"] })),
+    )
+    .await;
+    assert_eq!((status, teams_of(&cy)), (200, vec!["billing-desk".to_owned()]));
+    let (_, support) = call(&deps, Some(&agent), "GET", "/v1/teams/support", None).await;
+    assert!(!members(support).contains(&"cy-demo-example".to_owned()));
+    let (_, billing) = call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await;
+    assert_eq!(members(billing), ["cy-demo-example", "bo-demo-example"]);
+    let (_, list) = call(&deps, Some(&agent), "GET", "/v1/agents?limit=100", None).await;
+    let bo = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "bo-demo-example")
+        .unwrap();
+    assert!(teams_of(bo).contains(&"billing-desk".to_owned()), "{bo}");
 
     // Knowledge base: CRUD, bulk import, and the preview answers from what was written.
     let (status, a) = call(&deps, Some(&admin), "POST", "/v1/kb/articles", Some(json!({ "id": "gift-cards", "title": "Gift cards", "body": "Gift cards never expire and work online and in stores.", "sample_questions": ["do gift cards expire"], "url": "https://help.demo.example/gift-cards" }))).await;

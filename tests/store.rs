@@ -737,7 +737,6 @@ async fn agents_teams_capacity_and_knowledge_base() {
         name: "Ann".into(),
         email: "ann@acme.test".into(),
         role: Role::Agent,
-        teams: vec![TeamId::new("billing").unwrap()],
         skills: vec!["refunds".into()],
         max_open: 2,
         open_count: 0,

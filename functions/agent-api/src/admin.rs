@@ -45,8 +45,20 @@ pub(crate) fn valid_email(e: &str) -> bool {
         if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !e.contains(char::is_whitespace))
 }
 
-/// Validates an agent body into an agent (id from the body or the e-mail on create).
-async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent>) -> Result<Agent, ApiError> {
+/// An agent as a body describes them, and the teams the body names (`None`: unchanged).
+struct AgentChange {
+    agent: Agent,
+    teams: Option<Vec<TeamId>>,
+}
+
+/// Validates an agent body into an agent (id from the body or the e-mail on create);
+/// `tenant_teams` are the tenant's teams, which the body's `teams` must name.
+fn agent_from_body(
+    ctx: &Ctx<'_>,
+    body: AgentBody,
+    existing: Option<&Agent>,
+    tenant_teams: &[Team],
+) -> Result<AgentChange, ApiError> {
     let mut f = Fields::default();
     let name = body.name.unwrap_or_default();
     let email = body.email.unwrap_or_default().trim().to_ascii_lowercase();
@@ -66,22 +78,26 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
     let max_open = body.max_open.unwrap_or(existing.map_or(10, |a| a.max_open));
     f.check((1..=200).contains(&max_open), "max_open", "must be 1 to 200");
     f.list("skills", &body.skills, 50, 50);
-    f.check(body.teams.len() <= 20, "teams", "at most 20 teams");
-    let mut teams = Vec::new();
-    for (i, t) in body.teams.iter().enumerate() {
-        match TeamId::new(t.as_str()) {
-            Ok(id) => match ctx.deps.store.get_team(&ctx.caller.tenant, &id).await {
-                Ok(_) => teams.push(id),
-                Err(StoreError::NotFound { .. }) => {
+    let teams = body.teams.map(|names| {
+        f.check(names.len() <= 20, "teams", "at most 20 teams");
+        let mut teams = Vec::new();
+        for (i, t) in names.iter().enumerate() {
+            match TeamId::new(t.as_str()) {
+                Ok(id) if tenant_teams.iter().any(|t| t.id == id) => {
+                    if !teams.contains(&id) {
+                        teams.push(id);
+                    }
+                }
+                Ok(_) => {
                     f.check(false, format!("teams[{i}]"), "no such team in this tenant");
                 }
-                Err(e) => return Err(e.into()),
-            },
-            Err(_) => {
-                f.check(false, format!("teams[{i}]"), "not a team id");
+                Err(_) => {
+                    f.check(false, format!("teams[{i}]"), "not a team id");
+                }
             }
         }
-    }
+        teams
+    });
     let id = match existing {
         Some(a) => Some(a.id.clone()),
         None => match body.id.as_deref() {
@@ -99,13 +115,12 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
     };
     f.finish()?;
     let skills = body.skills.iter().map(|s| s.trim().to_lowercase()).collect();
-    Ok(Agent {
+    let agent = Agent {
         tenant_id: ctx.caller.tenant.clone(),
         id: id.ok_or_else(|| ApiError::field("id", "give an id"))?,
         name: name.trim().to_owned(),
         email,
         role: role.expect("checked"),
-        teams,
         skills,
         max_open,
         open_count: existing.map_or(0, |a| a.open_count),
@@ -114,7 +129,37 @@ async fn agent_from_body(ctx: &Ctx<'_>, body: AgentBody, existing: Option<&Agent
         active: body.active.unwrap_or(existing.is_none_or(|a| a.active)),
         notifications: existing.map(|a| a.notifications).unwrap_or_default(),
         last_assigned_at: existing.and_then(|a| a.last_assigned_at),
-    })
+    };
+    Ok(AgentChange { agent, teams })
+}
+
+/// Makes `agent` a member of exactly `wanted` among `teams` (the tenant's teams, changed
+/// in place to what is stored), writing only the teams whose members change; the teams
+/// they joined route their backlog to them.
+async fn set_memberships(
+    ctx: &Ctx<'_>,
+    agent: &AgentId,
+    wanted: &[TeamId],
+    teams: &mut [Team],
+) -> Result<(), ApiError> {
+    let mut joined = false;
+    for team in teams.iter_mut() {
+        let member = team.members.contains(agent);
+        if member == wanted.contains(&team.id) {
+            continue;
+        }
+        if member {
+            team.members.retain(|m| m != agent);
+        } else {
+            team.members.push(agent.clone());
+            joined = true;
+        }
+        ctx.deps.store.update_team(team).await?;
+    }
+    if joined {
+        backfill(ctx, agent, "joined-team").await;
+    }
+    Ok(())
 }
 
 fn agent_id(ctx: &Ctx<'_>) -> Result<AgentId, ApiError> {
@@ -140,8 +185,9 @@ pub async fn list_agents(ctx: &Ctx<'_>) -> Res {
         .store
         .list_agents(&ctx.caller.tenant, &page_request(ctx)?)
         .await?;
+    let teams = tenant_teams(ctx).await?;
     ok(&AgentPage {
-        items: page.items.iter().map(AgentView::from).collect(),
+        items: page.items.iter().map(|a| AgentView::new(a, &teams)).collect(),
         next_cursor: page.next_cursor,
     })
 }
@@ -156,16 +202,31 @@ pub async fn list_agents(ctx: &Ctx<'_>) -> Res {
     security(("bearer" = []))
 )]
 pub async fn create_agent(ctx: &Ctx<'_>) -> Res {
-    let agent = agent_from_body(ctx, ctx.json()?, None).await?;
+    let mut teams = tenant_teams(ctx).await?;
+    let AgentChange { agent, teams: wanted } = agent_from_body(ctx, ctx.json()?, None, &teams)?;
     match ctx.deps.store.create_agent(&agent).await {
-        Ok(()) => Ok(json_response(StatusCode::CREATED, &AgentView::from(&agent))),
-        Err(StoreError::AlreadyExists { .. }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("agent {} already exists", agent.id),
-        )),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("agent {} already exists", agent.id),
+            ))
+        }
+        Err(e) => return Err(e.into()),
     }
+    set_memberships(ctx, &agent.id, wanted.as_deref().unwrap_or_default(), &mut teams).await?;
+    Ok(json_response(StatusCode::CREATED, &AgentView::new(&agent, &teams)))
+}
+
+/// Every team of the caller's tenant (what an agent's `teams` are read from).
+async fn tenant_teams(ctx: &Ctx<'_>) -> Result<Vec<Team>, ApiError> {
+    Ok(baton_app::routing::all_teams(ctx.deps.store.as_ref(), &ctx.caller.tenant).await?)
+}
+
+/// An agent as the API shows them.
+async fn agent_view(ctx: &Ctx<'_>, agent: &Agent) -> Res {
+    ok(&AgentView::new(agent, &tenant_teams(ctx).await?))
 }
 
 #[utoipa::path(
@@ -175,13 +236,15 @@ pub async fn create_agent(ctx: &Ctx<'_>) -> Res {
     security(("bearer" = []))
 )]
 pub async fn get_agent(ctx: &Ctx<'_>) -> Res {
-    ok(&AgentView::from(&load_agent(ctx).await?))
+    agent_view(ctx, &load_agent(ctx).await?).await
 }
 
 #[utoipa::path(
     put, operation_id = "admin_update_agent", path = "/v1/agents/{id}", tag = "directory", summary = "Replace an agent's profile (admins)",
-    description = "Name, e-mail, role, teams, skills, max open assignments and presence; the open \
-                   count is kept by the ticket actions.",
+    description = "Name, e-mail, role, skills, max open assignments and presence; the open \
+                   count is kept by the ticket actions. `teams`, when given, sets the teams the \
+                   agent is a member of (the teams' `members` change; joining routes the team's \
+                   backlog); absent, memberships stay.",
     params(("id" = String, Path)), request_body = AgentBody,
     responses(
         (status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -191,12 +254,16 @@ pub async fn get_agent(ctx: &Ctx<'_>) -> Res {
 )]
 pub async fn update_agent(ctx: &Ctx<'_>) -> Res {
     let existing = load_agent(ctx).await?;
-    let agent = agent_from_body(ctx, ctx.json()?, Some(&existing)).await?;
+    let mut teams = tenant_teams(ctx).await?;
+    let AgentChange { agent, teams: wanted } = agent_from_body(ctx, ctx.json()?, Some(&existing), &teams)?;
     ctx.deps.store.update_agent(&agent).await?;
+    if let Some(wanted) = wanted {
+        set_memberships(ctx, &agent.id, &wanted, &mut teams).await?;
+    }
     if baton_app::routing::may_take_more(&existing, &agent) {
         backfill(ctx, &agent.id, "agent-updated").await;
     }
-    ok(&AgentView::from(&agent))
+    ok(&AgentView::new(&agent, &teams))
 }
 
 /// Routes the backlog of `agent`'s teams now that they may have room. A failure is
@@ -243,7 +310,7 @@ pub async fn set_presence(ctx: &Ctx<'_>) -> Res {
     if baton_app::routing::may_take_more(&before, &agent) {
         backfill(ctx, &agent.id, "presence").await;
     }
-    ok(&AgentView::from(&agent))
+    agent_view(ctx, &agent).await
 }
 
 #[utoipa::path(
@@ -266,7 +333,7 @@ pub async fn set_notifications(ctx: &Ctx<'_>) -> Res {
     p.customer_replied = body.customer_replied.unwrap_or(p.customer_replied);
     p.sla = body.sla.unwrap_or(p.sla);
     ctx.deps.store.update_agent(&agent).await?;
-    ok(&AgentView::from(&agent))
+    agent_view(ctx, &agent).await
 }
 
 // ------------------------------------------------------------------ teams

@@ -599,6 +599,7 @@ pub struct AgentView {
     pub name: String,
     pub email: String,
     pub role: Role,
+    /// The teams that list the agent as a member (membership is kept on the team).
     pub teams: Vec<String>,
     pub skills: Vec<String>,
     pub max_open: u32,
@@ -611,14 +612,19 @@ pub struct AgentView {
     pub created_at: Timestamp,
 }
 
-impl From<&Agent> for AgentView {
-    fn from(a: &Agent) -> Self {
+impl AgentView {
+    /// The agent as shown, with their teams read from `teams` (the tenant's teams).
+    pub fn new(a: &Agent, teams: &[Team]) -> Self {
         AgentView {
             id: a.id.to_string(),
             name: a.name.clone(),
             email: a.email.clone(),
             role: a.role,
-            teams: a.teams.iter().map(ToString::to_string).collect(),
+            teams: teams
+                .iter()
+                .filter(|t| t.members.contains(&a.id))
+                .map(|t| t.id.to_string())
+                .collect(),
             skills: a.skills.clone(),
             max_open: a.max_open,
             open_count: a.open_count,
@@ -645,8 +651,9 @@ pub struct AgentBody {
     pub email: Option<String>,
     #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
-    #[serde(default)]
-    pub teams: Vec<String>,
+    /// The teams the agent is a member of: each listed team gains them and every other
+    /// team loses them (the same as editing the teams' `members`). Absent: unchanged.
+    pub teams: Option<Vec<String>>,
     #[serde(default)]
     pub skills: Vec<String>,
     pub max_open: Option<u32>,

@@ -17,7 +17,6 @@ fn agent(i: usize, now: baton_domain::Timestamp) -> Agent {
         name: format!("Agent {i}"),
         email: format!("agent{i}@bench.example"),
         role: Role::Agent,
-        teams: vec![],
         skills: match i % 5 {
             0 => vec!["billing".into()],
             _ => vec![],

@@ -27,7 +27,8 @@ pub struct Agent {
     pub name: String,
     pub email: String,
     pub role: Role,
-    pub teams: Vec<TeamId>,
+    // The agent's teams are the teams that list them as a member (`Team::members`, the
+    // one place membership is kept).
     pub skills: Vec<String>,
     pub max_open: u32,
     /// Tickets assigned and not yet resolved; changed only by conditional ADD.
@@ -61,7 +62,6 @@ impl Agent {
             id,
             email: email.to_owned(),
             role,
-            teams: vec![],
             skills: vec![],
             max_open: 10,
             open_count: 0,

@@ -92,7 +92,6 @@ impl DirectoryStore for DynamoStore {
             ("name", attr(&agent.name)?),
             ("email", attr(&agent.email)?),
             ("role", attr(&agent.role)?),
-            ("teams", attr(&agent.teams)?),
             ("skills", attr(&agent.skills)?),
             ("max_open", attr(&agent.max_open)?),
             ("presence", attr(&agent.presence)?),

@@ -19,10 +19,11 @@ export function People({ api, directory, reload }: { api: Api; directory: Direct
   const [newAgent, setNewAgent] = useState({ email: "", name: "", role: "agent" as Agent["role"] });
   const [newTeam, setNewTeam] = useState("");
 
-  // PUT replaces the profile: the agent as shown, with the one change.
+  // PUT replaces the profile: the agent as shown, with the one change. Their teams are
+  // left out: membership is edited on the teams below.
   const updateAgent = (a: Agent, change: Schemas["AgentBody"]) =>
     save.run(a.name, async () => {
-      const body = { name: a.name, email: a.email, role: a.role, skills: a.skills, max_open: a.max_open, active: a.active, teams: a.teams, ...change };
+      const body = { name: a.name, email: a.email, role: a.role, skills: a.skills, max_open: a.max_open, active: a.active, ...change };
       await ok(api.PUT("/v1/agents/{id}", { params: { path: { id: a.id } }, body }));
       await reload();
     });
