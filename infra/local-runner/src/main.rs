@@ -199,6 +199,8 @@ async fn dev(args: &[String]) -> Res<()> {
     println!("Baton is running.");
     println!("  HTTP API        http://{http}   (every HttpApi route in template.yaml)");
     println!("  demo shop page  http://{http}/   (with the widget; web/dist, built by infra/local/web)");
+    println!("  agents' inbox   http://{http}/inbox/   (dev sign-in as any agent of the demo tenant)");
+    println!("  local mail drop http://{http}/_baton/mail?to=<recipient>   (POST a raw message: the SES receipt rule)");
     println!(
         "  AWS endpoint    {}   (moto; table {})",
         ep.url,
