@@ -455,6 +455,29 @@ test("an admin previews where a ticket would be routed and what the AI would ans
   await page.getByRole("link", { name: "Channels" }).click();
   await page.getByRole("heading", { name: "Website widget" }).waitFor();
   assert.match(await page.locator(".snippet").innerText(), /data-widget-key="wk_demo"/);
-  assert.deepEqual(admin.errors, []);
+
+  // A channel changed in the page names the revision it read: a change made meanwhile
+  // is refused and shown, and the second try (on what is stored now) lands.
+  const instagram = page.getByRole("region", { name: "Instagram" });
+  await instagram.getByRole("button", { name: /Change|Connect/ }).click();
+  const form = instagram.getByRole("form", { name: "Instagram connection" });
+  await form.getByLabel("Professional account id").fill("17841400000000001");
+  await form.getByLabel(/Access token/).fill("IGAA-test-token-from-the-page");
+  await form.getByLabel(/Human Agent permission/).check();
+  const before = await api(ADMIN_TOKEN, "GET", "/v1/channels");
+  await api(ADMIN_TOKEN, "PUT", "/v1/channels/email", { slug: before.email.slug, display_name: "Demo Shop Support", expected_revision: before.revision });
+  await form.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("alert").filter({ hasText: /^Instagram: / }).waitFor();
+  assert.equal((await api(ADMIN_TOKEN, "GET", "/v1/channels")).instagram.human_agent_allowed, before.instagram?.human_agent_allowed ?? false);
+  await page.getByRole("region", { name: "E-mail" }).getByText("Demo Shop Support").waitFor();
+  await form.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Instagram: saved.").waitFor();
+  const after = await api(ADMIN_TOKEN, "GET", "/v1/channels");
+  assert.equal(after.instagram.human_agent_allowed, true);
+  assert.equal(after.instagram.token_stored, true);
+  assert.equal(after.instagram.account_id, "17841400000000001");
+  assert.match(await instagram.innerText(), /Human Agent permission: people may answer for 7 days/);
+  assert.doesNotMatch(await page.content(), /IGAA-test-token-from-the-page/, "a token is never shown again");
+  assert.deepEqual(admin.errors.filter((e) => !e.startsWith("409 ")), []);
   await admin.context.close();
 });

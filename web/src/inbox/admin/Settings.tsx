@@ -1,9 +1,9 @@
 // The tenant's settings: routing rules (with the router's own explanation for a sample
 // ticket), SLA policies and calendars, the AI (with an answer preview beside it), and the
-// channel connections with their health. Rules and policies are edited as the JSON the
+// channel connections with their health, each connected, changed or disconnected here. Rules and policies are edited as the JSON the
 // API takes (its validation names the field at fault); each is summed up in words above.
 
-import { useCallback, useEffect, useState } from "react";
+import { type ChangeEvent, type ReactNode, useCallback, useEffect, useState } from "react";
 import { type Api, type Channel, describe, ok, type Schemas } from "../api/client";
 import { CHANNEL_LABEL, ago, humanize } from "../format";
 import { percent, splitList, Status, useLoad, useSave } from "./common";
@@ -347,66 +347,286 @@ function Health({ h }: { h: Schemas["HealthView"] }) {
   );
 }
 
+type ChannelId = "whatsapp" | "instagram" | "email" | "widget";
+
+/** One channel's card: what is connected, and the form that connects or changes it. */
+function ChannelCard(props: {
+  title: string;
+  connected: boolean;
+  summary: ReactNode;
+  onDisconnect: () => void;
+  children: (close: () => void) => ReactNode;
+}) {
+  const [editing, setEditing] = useState(false);
+  return (
+    <section className="card" aria-label={props.title}>
+      <h2>{props.title}</h2>
+      {props.summary}
+      {editing ? (
+        props.children(() => setEditing(false))
+      ) : (
+        <div className="row">
+          <button type="button" onClick={() => setEditing(true)}>
+            {props.connected ? "Change" : "Connect"}
+          </button>
+          {props.connected && (
+            <button type="button" className="danger" onClick={props.onDisconnect}>
+              Disconnect
+            </button>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** A channel's form: the fields, then Save (the API's validation shown under it) and Cancel. */
+function ChannelForm({ label, onSave, close, children }: { label: string; onSave: () => Promise<boolean>; close: () => void; children: ReactNode }) {
+  return (
+    <form
+      aria-label={label}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        if (await onSave()) close();
+      }}
+    >
+      {children}
+      <div className="row">
+        <button type="submit">Save</button>
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
 export function Channels({ api }: { api: Api }) {
   const channels = useLoad(useCallback(() => ok(api.GET("/v1/channels")), [api]));
+  const save = useSave();
   const c = channels.data;
   const origin = window.location.origin;
+  // Every change names the revision it was made from: a change someone made meanwhile is
+  // refused (409) and the page shows what is stored now.
+  const put = (what: string, change: (revision: number) => Promise<unknown>) =>
+    save.run(what, async () => {
+      try {
+        await change(c?.revision ?? 0);
+      } finally {
+        channels.reload();
+      }
+    });
+  const disconnect = (id: ChannelId, title: string) => {
+    if (!window.confirm(`Disconnect ${title}? Its messages stop reaching this tenant and its settings and token are removed.`)) return;
+    void put(title, () => ok(api.DELETE("/v1/channels/{id}", { params: { path: { id } } })));
+  };
+  const wa = c?.whatsapp;
+  const ig = c?.instagram;
   return (
     <div className="channels">
       {channels.error && <p className="error">{channels.error}</p>}
+      <Status message={save.message} failed={save.failed} />
       {c && (
         <>
-          <section className="card" aria-label="WhatsApp">
-            <h2>WhatsApp</h2>
-            {c.whatsapp ? (
-              <>
+          <ChannelCard
+            title="WhatsApp"
+            connected={!!wa}
+            onDisconnect={() => disconnect("whatsapp", "WhatsApp")}
+            summary={
+              wa ? (
+                <>
+                  <p>
+                    Phone numbers {wa.phone_number_ids.join(", ") || "none"}; {wa.token_stored ? `own token (updated ${wa.token_updated_at ? ago(wa.token_updated_at) : "?"})` : "the deployment's token"}.
+                    {wa.outside_window_template ? ` Outside the 24-hour window: template ${wa.outside_window_template.name}.` : " Outside the 24-hour window: no template, replies become follow-ups."}
+                  </p>
+                  <Health h={wa.health} />
+                </>
+              ) : (
+                <p className="muted">Not connected.</p>
+              )
+            }
+          >
+            {(close) => <WhatsAppForm current={wa ?? null} onSave={(body) => put("WhatsApp", (r) => ok(api.PUT("/v1/channels/whatsapp", { body: { ...body, expected_revision: r } })))} close={close} />}
+          </ChannelCard>
+          <ChannelCard
+            title="Instagram"
+            connected={!!ig}
+            onDisconnect={() => disconnect("instagram", "Instagram")}
+            summary={
+              ig ? (
+                <>
+                  <p>
+                    Account {ig.account_id ?? "?"}; {ig.token_stored ? "own token" : "the deployment's token"};{" "}
+                    {ig.human_agent_allowed ? "Human Agent permission: people may answer for 7 days." : "no Human Agent permission: people may answer within 24 hours."}
+                  </p>
+                  <Health h={ig.health} />
+                </>
+              ) : (
+                <p className="muted">Not connected.</p>
+              )
+            }
+          >
+            {(close) => <InstagramForm current={ig ?? null} onSave={(body) => put("Instagram", (r) => ok(api.PUT("/v1/channels/instagram", { body: { ...body, expected_revision: r } })))} close={close} />}
+          </ChannelCard>
+          <ChannelCard
+            title="E-mail"
+            connected={!!c.email}
+            onDisconnect={() => disconnect("email", "E-mail")}
+            summary={
+              c.email ? (
                 <p>
-                  Phone numbers {c.whatsapp.phone_number_ids.join(", ") || "none"}; {c.whatsapp.token_stored ? `own token (updated ${c.whatsapp.token_updated_at ? ago(c.whatsapp.token_updated_at) : "?"})` : "the deployment's token"}.
-                  {c.whatsapp.outside_window_template ? ` Outside the 24-hour window: template ${c.whatsapp.outside_window_template.name}.` : " Outside the 24-hour window: no template, replies become follow-ups."}
+                  Customers write to <code>{c.email.inbound_address ?? "?"}</code>; replies come from {c.email.display_name ? `${c.email.display_name} ` : ""}
+                  <code>{c.email.from_address ?? "the deployment's address"}</code>.
                 </p>
-                <Health h={c.whatsapp.health} />
-              </>
-            ) : (
-              <p className="muted">Not connected (PUT /v1/channels/whatsapp).</p>
-            )}
-          </section>
-          <section className="card" aria-label="Instagram">
-            <h2>Instagram</h2>
-            {c.instagram ? (
-              <>
-                <p>
-                  Account {c.instagram.account_id ?? "?"}; {c.instagram.human_agent_allowed ? "Human Agent permission: people may answer for 7 days." : "no Human Agent permission: people may answer within 24 hours."}
-                </p>
-                <Health h={c.instagram.health} />
-              </>
-            ) : (
-              <p className="muted">Not connected (PUT /v1/channels/instagram).</p>
-            )}
-          </section>
-          <section className="card" aria-label="E-mail">
-            <h2>E-mail</h2>
-            {c.email ? (
-              <p>
-                Customers write to <code>{c.email.inbound_address ?? "?"}</code>; replies come from {c.email.display_name ? `${c.email.display_name} ` : ""}
-                <code>{c.email.from_address ?? "the deployment's address"}</code>.
-              </p>
-            ) : (
-              <p className="muted">Not set up.</p>
-            )}
-          </section>
-          <section className="card" aria-label="Website widget">
-            <h2>Website widget</h2>
-            {c.widget ? (
-              <>
-                <p>Allowed sites: {c.widget.allowed_origins.join(", ") || "none"}. Add it to a page with:</p>
-                <pre className="snippet">{`<script src="${origin}/widget.js" data-widget-key="${c.widget.key}" defer></script>`}</pre>
-              </>
-            ) : (
-              <p className="muted">Not set up.</p>
-            )}
-          </section>
+              ) : (
+                <p className="muted">Not set up.</p>
+              )
+            }
+          >
+            {(close) => <EmailForm current={c.email ?? null} onSave={(body) => put("E-mail", (r) => ok(api.PUT("/v1/channels/email", { body: { ...body, expected_revision: r } })))} close={close} />}
+          </ChannelCard>
+          <ChannelCard
+            title="Website widget"
+            connected={!!c.widget}
+            onDisconnect={() => disconnect("widget", "the website widget")}
+            summary={
+              c.widget ? (
+                <>
+                  <p>Allowed sites: {c.widget.allowed_origins.join(", ") || "none"}. Add it to a page with:</p>
+                  <pre className="snippet">{`<script src="${origin}/widget.js" data-widget-key="${c.widget.key}" defer></script>`}</pre>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      window.confirm("Rotate the widget key? Pages with the old key stop working at once, until their script tag has the new one.") &&
+                      void put("Widget key", (r) => ok(api.POST("/v1/channels/widget/rotate-key", { body: { expected_revision: r } })))
+                    }
+                  >
+                    Rotate key
+                  </button>
+                </>
+              ) : (
+                <p className="muted">Not set up.</p>
+              )
+            }
+          >
+            {(close) => <WidgetForm current={c.widget ?? null} onSave={(body) => put("Widget", (r) => ok(api.PUT("/v1/channels/widget", { body: { ...body, expected_revision: r } })))} close={close} />}
+          </ChannelCard>
         </>
       )}
     </div>
+  );
+}
+
+type Save<T> = { onSave: (body: T) => Promise<boolean>; close: () => void };
+
+function WhatsAppForm({ current, onSave, close }: { current: Schemas["WhatsAppView"] | null } & Save<Schemas["WhatsAppBody"]>) {
+  const t = current?.outside_window_template;
+  const [f, setF] = useState({
+    phones: current?.phone_number_ids.join(", ") ?? "",
+    account: current?.business_account_id ?? "",
+    token: "",
+    template: t?.name ?? "",
+    language: t?.language ?? "en_US",
+    params: (t?.body_parameters ?? ["{text}"]).join(", "),
+  });
+  const set = (k: keyof typeof f) => (e: ChangeEvent<HTMLInputElement>) => setF({ ...f, [k]: e.target.value });
+  const body = (): Schemas["WhatsAppBody"] => ({
+    phone_number_ids: splitList(f.phones),
+    business_account_id: f.account.trim() || null,
+    // Empty keeps the stored token (it is never shown).
+    ...(f.token.trim() ? { access_token: f.token.trim() } : {}),
+    outside_window_template: f.template.trim() ? { name: f.template.trim(), language: f.language.trim(), body_parameters: splitList(f.params) } : null,
+  });
+  return (
+    <ChannelForm label="WhatsApp connection" onSave={() => onSave(body())} close={close}>
+      <label>
+        Phone number ids (WhatsApp Manager; comma-separated)
+        <input required value={f.phones} onChange={set("phones")} />
+      </label>
+      <label>
+        Business account id
+        <input value={f.account} onChange={set("account")} />
+      </label>
+      <label>
+        Access token {current?.token_stored ? "(stored; leave empty to keep it)" : "(empty: the deployment's)"}
+        <input type="password" autoComplete="off" value={f.token} onChange={set("token")} />
+      </label>
+      <label>
+        Template outside the 24-hour window (approved name; empty: replies become follow-ups)
+        <input value={f.template} onChange={set("template")} />
+      </label>
+      {f.template.trim() && (
+        <>
+          <label>
+            Template language
+            <input required value={f.language} onChange={set("language")} />
+          </label>
+          <label>
+            Body parameters ({"{text}"}: the reply, {"{ticket}"}: the ticket number)
+            <input value={f.params} onChange={set("params")} />
+          </label>
+        </>
+      )}
+    </ChannelForm>
+  );
+}
+
+function InstagramForm({ current, onSave, close }: { current: Schemas["InstagramView"] | null } & Save<Schemas["InstagramBody"]>) {
+  const [f, setF] = useState({ account: current?.account_id ?? "", token: "", humanAgent: current?.human_agent_allowed ?? false });
+  return (
+    <ChannelForm
+      label="Instagram connection"
+      onSave={() => onSave({ account_id: f.account.trim() || null, human_agent_allowed: f.humanAgent, ...(f.token.trim() ? { access_token: f.token.trim() } : {}) })}
+      close={close}
+    >
+      <label>
+        Professional account id
+        <input required value={f.account} onChange={(e) => setF({ ...f, account: e.target.value })} />
+      </label>
+      <label>
+        Access token {current?.token_stored ? "(stored; leave empty to keep it)" : "(Instagram Login token; empty: the deployment's)"}
+        <input type="password" autoComplete="off" value={f.token} onChange={(e) => setF({ ...f, token: e.target.value })} />
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={f.humanAgent} onChange={(e) => setF({ ...f, humanAgent: e.target.checked })} />
+        The app has Meta's Human Agent permission (people may answer for 7 days)
+      </label>
+    </ChannelForm>
+  );
+}
+
+function EmailForm({ current, onSave, close }: { current: Schemas["EmailView"] | null } & Save<Schemas["EmailBody"]>) {
+  const [f, setF] = useState({ slug: current?.slug ?? "", from: current?.from_address ?? "", name: current?.display_name ?? "" });
+  return (
+    <ChannelForm
+      label="E-mail settings"
+      onSave={() => onSave({ slug: f.slug.trim() || null, from_address: f.from.trim() || null, display_name: f.name.trim() || null })}
+      close={close}
+    >
+      <label>
+        Address name (customers write to support+<i>name</i>@…)
+        <input required value={f.slug} onChange={(e) => setF({ ...f, slug: e.target.value })} />
+      </label>
+      <label>
+        Replies come from (a domain verified in SES; empty: the deployment's address)
+        <input type="email" value={f.from} onChange={(e) => setF({ ...f, from: e.target.value })} />
+      </label>
+      <label>
+        Sender name
+        <input value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />
+      </label>
+    </ChannelForm>
+  );
+}
+
+function WidgetForm({ current, onSave, close }: { current: Schemas["WidgetView"] | null } & Save<Schemas["WidgetBody"]>) {
+  const [origins, setOrigins] = useState((current?.allowed_origins ?? [window.location.origin]).join(", "));
+  return (
+    <ChannelForm label="Widget settings" onSave={() => onSave({ allowed_origins: splitList(origins) })} close={close}>
+      <label>
+        Sites that may embed it (https://shop.example, comma-separated)
+        <input required value={origins} onChange={(e) => setOrigins(e.target.value)} />
+      </label>
+    </ChannelForm>
   );
 }
