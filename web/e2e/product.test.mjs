@@ -429,6 +429,31 @@ test("an admin previews where a ticket would be routed and what the AI would ans
   const expected = await api(ADMIN_TOKEN, "POST", "/v1/routing/preview", { text: "I want a refund for my broken order", tags: [] });
   assert.match(await explained.innerText(), new RegExp(expected.team_reason.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
 
+  // A rule made in the form, moved to the top, saved whole: the API holds it and the
+  // preview applies it.
+  const rulesBefore = await api(ADMIN_TOKEN, "GET", "/v1/routing/rules");
+  await page.getByRole("button", { name: "Add rule" }).click();
+  const rule = page.getByRole("listitem", { name: "Rule New rule" });
+  await rule.getByLabel("Rule name").fill("Zipper repairs");
+  const zipper = page.getByRole("listitem", { name: "Rule Zipper repairs" });
+  await zipper.getByLabel("Values of Zipper repairs").fill("zipper, zip");
+  await zipper.getByLabel("Team of Zipper repairs").selectOption({ label: "Product specialists" });
+  await zipper.getByLabel("Priority of Zipper repairs").selectOption("high");
+  await zipper.getByLabel("Tags of Zipper repairs").fill("repair");
+  for (let i = 0; i < (rulesBefore.rules ?? []).length; i++) await zipper.getByRole("button", { name: "Move Zipper repairs up" }).click();
+  await page.getByRole("button", { name: "Save rules" }).click();
+  await page.getByText("Routing rules: saved.").waitFor();
+  const saved = await api(ADMIN_TOKEN, "GET", "/v1/routing/rules");
+  assert.equal(saved.rules.length, (rulesBefore.rules ?? []).length + 1);
+  assert.deepEqual(
+    { name: saved.rules[0].name, conditions: saved.rules[0].conditions, actions: saved.rules[0].actions },
+    { name: "Zipper repairs", conditions: [{ field: "words", any: ["zipper", "zip"] }], actions: { team: "product-specialists", priority: "high", add_tags: ["repair"] } },
+  );
+  await page.getByLabel("Sample message").fill("The zipper of my jacket broke");
+  await page.getByRole("button", { name: "Explain" }).click();
+  await explained.getByText("Rule: Zipper repairs").waitFor();
+  assert.match(await explained.innerText(), /Team: Product specialists/);
+
   await page.getByRole("link", { name: "AI", exact: true }).click();
   await page.getByLabel("Preview question").fill("How long does delivery take?");
   await page.getByRole("button", { name: "Preview" }).click();

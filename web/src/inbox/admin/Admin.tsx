@@ -51,7 +51,7 @@ export function Admin({ api, page, directory, reloadDirectory }: { api: Api; pag
         )}
         {page === "knowledge" && <Knowledge api={api} draftGap={draftGap} onDrafted={drafted} />}
         {page === "people" && <People api={api} directory={directory} reload={reloadDirectory} />}
-        {page === "routing" && <Routing api={api} teamName={teamName} />}
+        {page === "routing" && <Routing api={api} teams={directory.teams} teamName={teamName} />}
         {page === "sla" && <Sla api={api} />}
         {page === "ai" && <Ai api={api} />}
         {page === "channels" && <Channels api={api} />}

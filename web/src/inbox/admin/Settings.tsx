@@ -1,23 +1,15 @@
 // The tenant's settings: routing rules (with the router's own explanation for a sample
 // ticket), SLA policies and calendars, the AI (with an answer preview beside it), and the
-// channel connections with their health, each connected, changed or disconnected here. Rules and policies are edited as the JSON the
-// API takes (its validation names the field at fault); each is summed up in words above.
+// channel connections with their health, each connected, changed or disconnected here.
+// Rules are edited in a form (or as the JSON the API takes); SLA policies as that JSON.
+// The API's validation names the field at fault.
 
 import { type ChangeEvent, type ReactNode, useCallback, useEffect, useState } from "react";
 import { type Api, type Channel, describe, ok, type Schemas } from "../api/client";
 import { CHANNEL_LABEL, ago, humanize } from "../format";
 import { percent, splitList, Status, useLoad, useSave } from "./common";
+import { conditionsText, RulesForm } from "./Rules";
 
-type Condition = Schemas["Condition"];
-
-function conditionText(c: Condition): string {
-  const any = (c as { any?: string[] }).any ?? [];
-  return `${humanize(c.field)} is ${any.join(" or ")}`;
-}
-
-function conditionsText(cs: Condition[] | undefined): string {
-  return cs && cs.length ? cs.map(conditionText).join(", and ") : "every ticket";
-}
 
 /** A settings document edited as JSON: what GET returns, sent back whole by PUT. */
 function JsonEditor<T>({ label, value, onSave }: { label: string; value: T; onSave: (v: T) => Promise<boolean> }) {
@@ -52,12 +44,14 @@ function JsonEditor<T>({ label, value, onSave }: { label: string; value: T; onSa
   );
 }
 
-export function Routing({ api, teamName }: { api: Api; teamName: (id: string) => string }) {
+export function Routing({ api, teams, teamName }: { api: Api; teams: { id: string; name: string }[]; teamName: (id: string) => string }) {
   const rules = useLoad(useCallback(() => ok(api.GET("/v1/routing/rules")), [api]));
   const save = useSave();
   const [sample, setSample] = useState({ text: "", subject: "", channel: "" as "" | Channel, priority: "", tags: "", handoff_reason: "" });
   const [explained, setExplained] = useState<Schemas["Explanation"] | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
+
+  const saveRules = (v: Schemas["RoutingSettings"]) => save.run("Routing rules", async () => ok(api.PUT("/v1/routing/rules", { body: v })).then(rules.reload));
 
   const preview = async () => {
     try {
@@ -85,27 +79,12 @@ export function Routing({ api, teamName }: { api: Api; teamName: (id: string) =>
         {rules.error && <p className="error">{rules.error}</p>}
         {rules.data && (
           <>
-            <ol className="rules">
-              {(rules.data.rules ?? []).map((r) => (
-                <li key={r.id}>
-                  <strong>{r.name}</strong>: when {conditionsText(r.conditions)},{" "}
-                  {[
-                    r.actions.team ? `to ${teamName(r.actions.team)}` : null,
-                    r.actions.priority ? `priority ${r.actions.priority}` : null,
-                    r.actions.add_tags?.length ? `tag ${r.actions.add_tags.join(", ")}` : null,
-                  ]
-                    .filter(Boolean)
-                    .join("; ") || "nothing"}
-                </li>
-              ))}
-              <li className="muted">Otherwise: {rules.data.default_team ? teamName(rules.data.default_team) : "no team"}.</li>
-            </ol>
-            <JsonEditor
-              label="Rules (checked in order; the first that matches applies)"
-              value={rules.data}
-              onSave={(v) => save.run("Routing rules", async () => ok(api.PUT("/v1/routing/rules", { body: v })).then(rules.reload))}
-            />
+            <RulesForm value={rules.data} teams={teams} onSave={saveRules} />
             <Status message={save.message} failed={save.failed} />
+            <details>
+              <summary>Edit as JSON</summary>
+              <JsonEditor label="Rules (checked in order; the first that matches applies)" value={rules.data} onSave={saveRules} />
+            </details>
           </>
         )}
       </section>
