@@ -452,7 +452,28 @@ test("an admin previews where a ticket would be routed and what the AI would ans
   await page.getByLabel("Sample message").fill("The zipper of my jacket broke");
   await page.getByRole("button", { name: "Explain" }).click();
   await explained.getByText("Rule: Zipper repairs").waitFor();
+  await page.screenshot({ path: screenshotPath("routing.png"), fullPage: true });
   assert.match(await explained.innerText(), /Team: Product specialists/);
+
+  // An SLA policy's target and a holiday set in the form reach the API as typed.
+  const slaBefore = await api(ADMIN_TOKEN, "GET", "/v1/sla");
+  const policy = slaBefore.policies[0];
+  await page.getByRole("link", { name: "SLA", exact: true }).click();
+  await page.getByLabel(`First response minutes of ${policy.name}`, { exact: true }).fill("45");
+  const calendar = slaBefore.calendars?.[0];
+  if (calendar) {
+    await page.getByRole("listitem", { name: `Calendar ${calendar.name}` }).getByRole("button", { name: "Add holiday" }).click();
+    const n = (calendar.holidays ?? []).length + 1;
+    await page.getByLabel(`Holiday ${n} of ${calendar.name}`, { exact: true }).fill("2026-12-25");
+    await page.getByLabel(`Holiday ${n} name of ${calendar.name}`, { exact: true }).fill("Christmas");
+  }
+  await page.getByRole("button", { name: "Save SLA" }).click();
+  await page.getByText("SLA: saved.").waitFor();
+  await page.screenshot({ path: screenshotPath("sla.png"), fullPage: true });
+  const slaAfter = await api(ADMIN_TOKEN, "GET", "/v1/sla");
+  assert.equal(slaAfter.policies[0].targets.first_response_minutes, 45);
+  assert.deepEqual({ ...slaAfter.policies[0], targets: undefined }, { ...policy, targets: undefined });
+  if (calendar) assert.deepEqual(slaAfter.calendars[0].holidays.at(-1), { date: "2026-12-25", name: "Christmas" });
 
   await page.getByRole("link", { name: "AI", exact: true }).click();
   await page.getByLabel("Preview question").fill("How long does delivery take?");

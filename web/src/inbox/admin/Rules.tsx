@@ -6,7 +6,7 @@
 import { useEffect, useState } from "react";
 import { type Schemas } from "../api/client";
 import { humanize } from "../format";
-import { splitList } from "./common";
+import { DraftButtons, splitList, useDraft } from "./common";
 
 type Settings = Schemas["RoutingSettings"];
 type Rule = Schemas["Rule"];
@@ -44,7 +44,7 @@ export function conditionsText(cs: Condition[] | undefined): string {
   return cs && cs.length ? cs.map(conditionText).join(", and ") : "every ticket";
 }
 
-function blank(field: Field): Condition {
+export function blank(field: Field): Condition {
   switch (field) {
     case "order_total":
       return { field, at_least: "" };
@@ -54,13 +54,6 @@ function blank(field: Field): Condition {
       return { field, fact: "", any: [] };
     default:
       return { field, any: [] } as Condition;
-  }
-}
-
-function nextId(rules: Rule[]): string {
-  for (let i = rules.length + 1; ; i++) {
-    const id = `rule-${i}`;
-    if (!rules.some((r) => r.id === id)) return id;
   }
 }
 
@@ -107,34 +100,65 @@ function ConditionRow({ c, rule, onChange, onRemove }: { c: Condition; rule: str
   );
 }
 
+/** The conditions of a rule or an SLA policy (`owner` names it to screen readers). */
+export function ConditionsEditor({ conditions, owner, onChange }: { conditions: Condition[]; owner: string; onChange: (cs: Condition[]) => void }) {
+  const set = (i: number, c: Condition | null) => onChange(c ? conditions.map((x, j) => (j === i ? c : x)) : conditions.filter((_, j) => j !== i));
+  return (
+    <>
+      <p className="muted">When {conditionsText(conditions)}:</p>
+      {conditions.map((c, i) => (
+        // The index is the condition's identity: conditions have no id of their own.
+        <ConditionRow key={`${i}-${c.field}`} c={c} rule={owner} onChange={(c) => set(i, c)} onRemove={() => set(i, null)} />
+      ))}
+      <button type="button" onClick={() => onChange([...conditions, blank("words")])}>
+        Add condition
+      </button>
+    </>
+  );
+}
+
+/** `list` with item `i` swapped with its neighbour `by` places away. */
+export function moved<T>(list: T[], i: number, by: -1 | 1): T[] {
+  const next = [...list];
+  [next[i], next[i + by]] = [next[i + by], next[i]];
+  return next;
+}
+
+/** A new id `{prefix}-{n}` that none of `items` has. */
+export function freshId(items: { id: string }[], prefix: string): string {
+  for (let i = items.length + 1; ; i++) {
+    const id = `${prefix}-${i}`;
+    if (!items.some((r) => r.id === id)) return id;
+  }
+}
+
+/** The row of buttons that orders and removes one item of a list. */
+export function ItemButtons({ name, first, last, onMove, onRemove }: { name: string; first: boolean; last: boolean; onMove: (by: -1 | 1) => void; onRemove: () => void }) {
+  return (
+    <>
+      <button type="button" aria-label={`Move ${name} up`} disabled={first} onClick={() => onMove(-1)}>
+        ↑
+      </button>
+      <button type="button" aria-label={`Move ${name} down`} disabled={last} onClick={() => onMove(1)}>
+        ↓
+      </button>
+      <button type="button" className="danger" onClick={onRemove}>
+        Remove
+      </button>
+    </>
+  );
+}
+
 function RuleEditor(props: { rule: Rule; teams: { id: string; name: string }[]; first: boolean; last: boolean; onChange: (r: Rule) => void; onMove: (by: -1 | 1) => void; onRemove: () => void }) {
   const { rule: r, onChange } = props;
-  const conditions = r.conditions ?? [];
   const [tags, setTags] = useState((r.actions.add_tags ?? []).join(", "));
-  const setCondition = (i: number, c: Condition | null) =>
-    onChange({ ...r, conditions: c ? conditions.map((x, j) => (j === i ? c : x)) : conditions.filter((_, j) => j !== i) });
   return (
     <li className="rule-editor" aria-label={`Rule ${r.name || r.id}`}>
       <div className="row">
         <input aria-label="Rule name" className="name" value={r.name} onChange={(e) => onChange({ ...r, name: e.target.value })} />
-        <button type="button" aria-label={`Move ${r.name} up`} disabled={props.first} onClick={() => props.onMove(-1)}>
-          ↑
-        </button>
-        <button type="button" aria-label={`Move ${r.name} down`} disabled={props.last} onClick={() => props.onMove(1)}>
-          ↓
-        </button>
-        <button type="button" className="danger" onClick={props.onRemove}>
-          Remove
-        </button>
+        <ItemButtons name={r.name} first={props.first} last={props.last} onMove={props.onMove} onRemove={props.onRemove} />
       </div>
-      <p className="muted">When {conditionsText(conditions)}:</p>
-      {conditions.map((c, i) => (
-        // The index is the condition's identity: conditions have no id of their own.
-        <ConditionRow key={`${i}-${c.field}`} c={c} rule={r.name} onChange={(c) => setCondition(i, c)} onRemove={() => setCondition(i, null)} />
-      ))}
-      <button type="button" onClick={() => onChange({ ...r, conditions: [...conditions, blank("words")] })}>
-        Add condition
-      </button>
+      <ConditionsEditor conditions={r.conditions ?? []} owner={r.name} onChange={(conditions) => onChange({ ...r, conditions })} />
       <div className="row actions">
         <label>
           Team
@@ -176,17 +200,9 @@ function RuleEditor(props: { rule: Rule; teams: { id: string; name: string }[]; 
 
 /** The rules form over `value` (what GET returned); `onSave` sends the edited document. */
 export function RulesForm({ value, teams, onSave }: { value: Settings; teams: { id: string; name: string }[]; onSave: (v: Settings) => Promise<boolean> }) {
-  const [draft, setDraft] = useState<Settings>(value);
-  // A new revision from the server (after a save) replaces the draft, and the editors'
-  // typed text with it.
-  const [round, setRound] = useState(0);
-  useEffect(() => {
-    setDraft(value);
-    setRound((r) => r + 1);
-  }, [value]);
+  const { draft, setDraft, round, changed, discard } = useDraft(value);
   const rules = draft.rules ?? [];
   const setRules = (next: Rule[]) => setDraft({ ...draft, rules: next });
-  const changed = JSON.stringify(draft) !== JSON.stringify(value);
   return (
     <form
       aria-label="Routing rules form"
@@ -205,16 +221,12 @@ export function RulesForm({ value, teams, onSave }: { value: Settings; teams: { 
             first={i === 0}
             last={i === rules.length - 1}
             onChange={(next) => setRules(rules.map((x, j) => (j === i ? next : x)))}
-            onMove={(by) => {
-              const next = [...rules];
-              [next[i], next[i + by]] = [next[i + by], next[i]];
-              setRules(next);
-            }}
+            onMove={(by) => setRules(moved(rules, i, by))}
             onRemove={() => setRules(rules.filter((_, j) => j !== i))}
           />
         ))}
       </ol>
-      <button type="button" onClick={() => setRules([...rules, { id: nextId(rules), name: "New rule", conditions: [blank("words")], actions: { add_tags: [] } }])}>
+      <button type="button" onClick={() => setRules([...rules, { id: freshId(rules, "rule"), name: "New rule", conditions: [blank("words")], actions: { add_tags: [] } }])}>
         Add rule
       </button>
       <label>
@@ -228,14 +240,7 @@ export function RulesForm({ value, teams, onSave }: { value: Settings; teams: { 
           ))}
         </select>
       </label>
-      <div className="row">
-        <button type="submit" className="primary" disabled={!changed}>
-          Save rules
-        </button>
-        <button type="button" disabled={!changed} onClick={() => (setDraft(value), setRound((r) => r + 1))}>
-          Discard changes
-        </button>
-      </div>
+      <DraftButtons label="Save rules" changed={changed} discard={discard} />
     </form>
   );
 }

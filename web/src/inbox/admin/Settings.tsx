@@ -1,7 +1,7 @@
 // The tenant's settings: routing rules (with the router's own explanation for a sample
 // ticket), SLA policies and calendars, the AI (with an answer preview beside it), and the
 // channel connections with their health, each connected, changed or disconnected here.
-// Rules are edited in a form (or as the JSON the API takes); SLA policies as that JSON.
+// Rules and SLA policies are edited in forms (or as the JSON the API takes).
 // The API's validation names the field at fault.
 
 import { type ChangeEvent, type ReactNode, useCallback, useEffect, useState } from "react";
@@ -9,6 +9,7 @@ import { type Api, type Channel, describe, ok, type Schemas } from "../api/clien
 import { CHANNEL_LABEL, ago, humanize } from "../format";
 import { percent, splitList, Status, useLoad, useSave } from "./common";
 import { conditionsText, RulesForm } from "./Rules";
+import { SlaForm } from "./SlaForm";
 
 
 /** A settings document edited as JSON: what GET returns, sent back whole by PUT. */
@@ -160,6 +161,7 @@ export function Routing({ api, teams, teamName }: { api: Api; teams: { id: strin
 export function Sla({ api }: { api: Api }) {
   const sla = useLoad(useCallback(() => ok(api.GET("/v1/sla")), [api]));
   const save = useSave();
+  const saveSla = (v: Schemas["SlaSettings"]) => save.run("SLA", async () => ok(api.PUT("/v1/sla", { body: v })).then(sla.reload));
   const minutes = (m: number | null | undefined) => (m ? (m % 60 === 0 ? `${m / 60} h` : `${m} min`) : "–");
   return (
     <section className="card sla-settings" aria-label="SLA policies">
@@ -202,12 +204,12 @@ export function Sla({ api }: { api: Api }) {
             ))}
           </ul>
           <p className="muted">A target is at risk after {sla.data.warn_at_percent}% of its time.</p>
-          <JsonEditor
-            label="Policies (the first whose conditions hold applies) and calendars"
-            value={sla.data}
-            onSave={(v) => save.run("SLA", async () => ok(api.PUT("/v1/sla", { body: v })).then(sla.reload))}
-          />
+          <SlaForm value={sla.data} onSave={saveSla} />
           <Status message={save.message} failed={save.failed} />
+          <details>
+            <summary>Edit as JSON</summary>
+            <JsonEditor label="Policies (the first whose conditions hold applies) and calendars" value={sla.data} onSave={saveSla} />
+          </details>
         </>
       )}
     </section>

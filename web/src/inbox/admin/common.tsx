@@ -132,3 +132,36 @@ export function splitList(text: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+/**
+ * A settings document being edited: `draft` starts as `value` (what GET returned) and is
+ * replaced by each new `value` (after a save), as is the editors' typed text (`round`
+ * keys them).
+ */
+export function useDraft<T>(value: T): { draft: T; setDraft: (d: T) => void; round: number; changed: boolean; discard: () => void } {
+  const [draft, setDraft] = useState<T>(value);
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    setDraft(value);
+    setRound((r) => r + 1);
+  }, [value]);
+  const discard = useCallback(() => {
+    setDraft(value);
+    setRound((r) => r + 1);
+  }, [value]);
+  return { draft, setDraft, round, changed: JSON.stringify(draft) !== JSON.stringify(value), discard };
+}
+
+/** Save and Discard for a draft. */
+export function DraftButtons({ label, changed, discard }: { label: string; changed: boolean; discard: () => void }) {
+  return (
+    <div className="row">
+      <button type="submit" className="primary" disabled={!changed}>
+        {label}
+      </button>
+      <button type="button" disabled={!changed} onClick={discard}>
+        Discard changes
+      </button>
+    </div>
+  );
+}
