@@ -41,6 +41,9 @@ async fn invoke_runs_the_whatsapp_webhook_binary_on_a_sample_event() {
 async fn every_sample_event_runs_through_its_function_binary() {
     let env = env().await;
     let cases = [
+        ("webhook-whatsapp", "events/whatsapp-text.json", 200),
+        // Signed with another secret: refused before anything is stored.
+        ("webhook-whatsapp", "events/whatsapp-text-bad-signature.json", 401),
         ("webhook-whatsapp", "events/whatsapp-image.json", 200),
         ("webhook-whatsapp", "events/whatsapp-status.json", 200),
         ("webhook-instagram", "events/instagram-verify.json", 200),
@@ -88,4 +91,18 @@ async fn every_sample_event_runs_through_its_function_binary() {
         (Some(0), Some(0)),
         "{swept}"
     );
+}
+
+/// A sample event added to `events/` is run by the tests above: none is left out.
+#[test]
+fn every_file_in_events_is_invoked_here() {
+    let this = include_str!("invoke.rs");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("events")).expect("events/ exists") {
+        let name = entry.expect("readable").file_name().into_string().expect("utf-8 name");
+        if name.ends_with(".json") && !this.contains(&format!("\"events/{name}\"")) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "sample events no test invokes: {missing:?}");
 }
