@@ -943,6 +943,32 @@ async fn admins_configure_agents_teams_knowledge_and_ai() {
         .unwrap();
     assert!(teams_of(bo).contains(&"billing-desk".to_owned()), "{bo}");
 
+    // A team's change names the version it read: one made meanwhile refuses it.
+    let (_, billing) = call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await;
+    let read = billing["version"].as_u64().unwrap();
+    assert_eq!(
+        read, 1,
+        "created (0), then replaced once (Cy was a member already): {billing}"
+    );
+    let stale = json!({ "name": "Billing", "members": billing["members"], "version": read - 1 });
+    let (status, err) = call(&deps, Some(&admin), "PUT", "/v1/teams/billing-desk", Some(stale)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{err}"
+    );
+    let fresh = json!({ "name": "Billing", "members": billing["members"], "strategy": "balanced", "version": read });
+    let (status, team) = call(&deps, Some(&admin), "PUT", "/v1/teams/billing-desk", Some(fresh)).await;
+    assert_eq!(
+        (status, team["version"].as_u64(), team["strategy"].as_str()),
+        (200, Some(read + 1), Some("balanced"))
+    );
+    let (_, stored) = call(&deps, Some(&agent), "GET", "/v1/teams/billing-desk", None).await;
+    assert_eq!(
+        (stored["version"].as_u64(), stored["name"].as_str()),
+        (Some(read + 1), Some("Billing"))
+    );
+
     // Knowledge base: CRUD, bulk import, and the preview answers from what was written.
     let (status, a) = call(&deps, Some(&admin), "POST", "/v1/kb/articles", Some(json!({ "id": "gift-cards", "title": "Gift cards", "body": "Gift cards never expire and work online and in stores.", "sample_questions": ["do gift cards expire"], "url": "https://help.demo.example/gift-cards" }))).await;
     assert_eq!(status, 201, "{a}");

@@ -74,6 +74,7 @@ impl World {
             created_at: SystemClock.now(),
             lead: None,
             return_unanswered_after_minutes: None,
+            version: 0,
         };
         self.env.store.create_team(&team).await.unwrap();
         team.id

@@ -78,6 +78,7 @@ impl World {
             created_at: SystemClock.now(),
             lead: lead.cloned(),
             return_unanswered_after_minutes: return_after,
+            version: 0,
         };
         self.env.store.create_team(&team).await.unwrap();
         let routing = RoutingSettings {

@@ -780,6 +780,7 @@ async fn agents_teams_capacity_and_knowledge_base() {
         created_at: t0(),
         lead: None,
         return_unanswered_after_minutes: None,
+        version: 0,
     };
     s.create_team(&team).await.unwrap();
     assert_eq!(s.get_team(&t, &team.id).await.unwrap(), team);

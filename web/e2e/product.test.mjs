@@ -498,6 +498,15 @@ test("an admin previews where a ticket would be routed and what the AI would ans
   );
   assert.deepEqual(bo.skills, ["returns", "refunds"]);
   assert.equal(bo.name, "Bo Lind");
+  // A team's strategy changed in the page: the rest of the team (its name) stays.
+  const finance = (await api(ADMIN_TOKEN, "GET", "/v1/teams/finance"));
+  await page.getByLabel(`Strategy of ${finance.name}`).selectOption("round_robin");
+  await page.getByText(`${finance.name}: saved.`).waitFor();
+  const financeAfter = await api(ADMIN_TOKEN, "GET", "/v1/teams/finance");
+  assert.deepEqual(
+    { name: financeAfter.name, strategy: financeAfter.strategy, version: financeAfter.version },
+    { name: finance.name, strategy: "round_robin", version: finance.version + 1 },
+  );
   await page.getByRole("link", { name: "Channels" }).click();
   await page.getByRole("heading", { name: "Website widget" }).waitFor();
   assert.match(await page.locator(".snippet").innerText(), /data-widget-key="wk_demo"/);

@@ -144,17 +144,32 @@ async fn set_memberships(
 ) -> Result<(), ApiError> {
     let mut joined = false;
     for team in teams.iter_mut() {
-        let member = team.members.contains(agent);
-        if member == wanted.contains(&team.id) {
-            continue;
+        // A colleague's change to the same team meanwhile: read it again and apply the
+        // membership to what is stored now (a few times, then the conflict is theirs).
+        for attempt in 0..3 {
+            if attempt > 0 {
+                *team = ctx.deps.store.get_team(&ctx.caller.tenant, &team.id).await?;
+            }
+            let member = team.members.contains(agent);
+            let wants = wanted.contains(&team.id);
+            if member == wants {
+                break;
+            }
+            if wants {
+                team.members.push(agent.clone());
+            } else {
+                team.members.retain(|m| m != agent);
+            }
+            match ctx.deps.store.update_team(team).await {
+                Ok(()) => {
+                    team.version += 1;
+                    joined |= wants;
+                    break;
+                }
+                Err(StoreError::Conflict { .. }) if attempt < 2 => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        if member {
-            team.members.retain(|m| m != agent);
-        } else {
-            team.members.push(agent.clone());
-            joined = true;
-        }
-        ctx.deps.store.update_team(team).await?;
     }
     if joined {
         backfill(ctx, agent, "joined-team").await;
@@ -411,6 +426,7 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
         created_at: existing.map_or(ctx.now, |t| t.created_at),
         lead,
         return_unanswered_after_minutes: return_after.map(|m| m as u32),
+        version: body.version.unwrap_or(existing.map_or(0, |t| t.version)),
     })
 }
 
@@ -471,17 +487,20 @@ pub async fn get_team(ctx: &Ctx<'_>) -> Res {
 
 #[utoipa::path(
     put, operation_id = "admin_update_team", path = "/v1/teams/{id}", tag = "directory", summary = "Replace a team (admins)",
+    description = "The whole team: fields left out take their defaults (no lead, no unanswered limit). \
+                   `version` is the one read: a change made meanwhile answers 409.",
     params(("id" = String, Path)), request_body = TeamBody,
     responses(
         (status = 200, body = TeamView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn update_team(ctx: &Ctx<'_>) -> Res {
     let existing = load_team(ctx).await?;
-    let team = team_from_body(ctx, ctx.json()?, Some(&existing)).await?;
+    let mut team = team_from_body(ctx, ctx.json()?, Some(&existing)).await?;
     ctx.deps.store.update_team(&team).await?;
+    team.version += 1;
     for joined in team.members.iter().filter(|m| !existing.members.contains(m)) {
         backfill(ctx, joined, "joined-team").await;
     }

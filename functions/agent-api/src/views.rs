@@ -692,6 +692,8 @@ pub struct TeamView {
     /// A ticket the router assigns goes back to the queue when no human has replied
     /// this many minutes after the assignment.
     pub return_unanswered_after_minutes: Option<u32>,
+    /// Send it back as `version` with a change: a change made meanwhile refuses it (409).
+    pub version: u64,
 }
 
 impl From<&Team> for TeamView {
@@ -704,6 +706,7 @@ impl From<&Team> for TeamView {
             created_at: t.created_at,
             lead: t.lead.as_ref().map(ToString::to_string),
             return_unanswered_after_minutes: t.return_unanswered_after_minutes,
+            version: t.version,
         }
     }
 }
@@ -728,6 +731,9 @@ pub struct TeamBody {
     /// Minutes (1 to 10080, a week) after a routed assignment with no human reply, after
     /// which the ticket goes back to the queue; absent: never.
     pub return_unanswered_after_minutes: Option<i64>,
+    /// On update: the version read (`GET` gives it); absent: the one stored when the
+    /// request arrives.
+    pub version: Option<u64>,
 }
 
 // ------------------------------------------------------------------ knowledge base

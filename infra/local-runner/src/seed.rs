@@ -117,6 +117,7 @@ pub async fn seed_demo(store: &DynamoStore) -> Result<(), StoreError> {
                     created_at: now,
                     lead: None,
                     return_unanswered_after_minutes: None,
+                    version: 0,
                 })
                 .await,
         )?;

@@ -80,6 +80,7 @@ fn main() {
                 created_at: now,
                 lead: None,
                 return_unanswered_after_minutes: None,
+                version: 0,
             };
             let rotation = Rotation {
                 last: Some(agents[n / 2].id.clone()),

@@ -126,4 +126,8 @@ pub struct Team {
     /// the agent who let it go while anyone else can take it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_unanswered_after_minutes: Option<u32>,
+    /// Counts the team's changes: a write names the version it read (0 for a team stored
+    /// before teams had versions), and a change made meanwhile refuses it.
+    #[serde(default)]
+    pub version: u64,
 }

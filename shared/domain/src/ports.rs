@@ -343,11 +343,13 @@ pub trait DirectoryStore: Send + Sync {
     async fn create_team(&self, team: &Team) -> Result<(), StoreError>;
     async fn get_team(&self, tenant: &TenantId, id: &TeamId) -> Result<Team, StoreError>;
     async fn list_teams(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Team>, StoreError>;
-    /// Replaces an agent's profile (name, email, role, teams, skills, max open, presence,
+    /// Replaces an agent's profile (name, email, role, skills, max open, presence,
     /// active);
     /// the open-assignment count is left to its atomic counters.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     async fn set_presence(&self, tenant: &TenantId, id: &AgentId, presence: Presence) -> Result<(), StoreError>;
+    /// Replaces a team if its stored version is still `team.version` (the one read),
+    /// storing `team.version + 1`; else `Conflict` (or `NotFound`).
     async fn update_team(&self, team: &Team) -> Result<(), StoreError>;
     /// The agents of `ids` that exist, in no particular order.
     async fn get_agents(&self, tenant: &TenantId, ids: &[AgentId]) -> Result<Vec<Agent>, StoreError>;

@@ -739,6 +739,7 @@ mod tests {
             created_at: t0(),
             lead: None,
             return_unanswered_after_minutes: None,
+            version: 0,
         }
     }
 

@@ -108,18 +108,38 @@ impl DirectoryStore for DynamoStore {
     }
 
     async fn update_team(&self, team: &Team) -> Result<(), StoreError> {
-        let item = to_item(TEAM, keys::team(&team.tenant_id, &team.id), team)?;
+        let expected = team.version;
+        let next = Team {
+            version: expected + 1,
+            ..team.clone()
+        };
+        let item = to_item(TEAM, keys::team(&team.tenant_id, &team.id), &next)?;
+        // A team stored before teams had versions has none: version 0 is its own.
+        let condition = if expected == 0 {
+            "attribute_exists(PK) AND (attribute_not_exists(version) OR version = :expected)"
+        } else {
+            "attribute_exists(PK) AND version = :expected"
+        };
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_exists(PK)")
+            .condition_expression(condition)
+            .expression_attribute_values(":expected", n(expected))
             .send()
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound { entity: TEAM }),
+            Err(e) if is_conditional_failure(&e) => {
+                match self.get(TEAM, keys::team(&team.tenant_id, &team.id)).await? {
+                    Some(_) => Err(StoreError::Conflict {
+                        entity: TEAM,
+                        current_version: None,
+                    }),
+                    None => Err(StoreError::NotFound { entity: TEAM }),
+                }
+            }
             Err(e) => Err(backend("update team", e)),
         }
     }

@@ -34,8 +34,14 @@ export function People({ api, directory, reload }: { api: Api; directory: Direct
     });
   const updateTeam = (t: Team, change: Schemas["TeamBody"]) =>
     save.run(t.name, async () => {
-      await ok(api.PUT("/v1/teams/{id}", { params: { path: { id: t.id } }, body: { members: t.members, ...change } }));
-      await reload();
+      // PUT replaces the team: the team as shown, with the one change, on the version read
+      // (a colleague's change meanwhile is refused and the page shows theirs).
+      const body = { name: t.name, members: t.members, strategy: t.strategy, lead: t.lead, return_unanswered_after_minutes: t.return_unanswered_after_minutes, version: t.version, ...change };
+      try {
+        await ok(api.PUT("/v1/teams/{id}", { params: { path: { id: t.id } }, body }));
+      } finally {
+        await reload();
+      }
     });
 
   return (
