@@ -426,7 +426,7 @@ async fn team_from_body(ctx: &Ctx<'_>, body: TeamBody, existing: Option<&Team>) 
         created_at: existing.map_or(ctx.now, |t| t.created_at),
         lead,
         return_unanswered_after_minutes: return_after.map(|m| m as u32),
-        version: body.version.unwrap_or(existing.map_or(0, |t| t.version)),
+        version: existing.map_or(0, |t| body.version.unwrap_or(t.version)),
     })
 }
 
