@@ -842,3 +842,63 @@ async fn every_agent_action_survives_a_fault_at_every_call_and_takes_effect_once
         .await;
     }
 }
+
+/// An admin puts Cy in a team while a colleague changes that team: the colleague's write
+/// lands between the agent write's read of the team and its own write of it. The agent
+/// write's conditional put is refused, it reads the team again and applies the
+/// membership to what is stored now: both changes are kept, neither is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_change_racing_a_colleagues_team_edit_keeps_both() {
+    let w = world().await;
+    let token = agent_token(&w.env, "demo", "ada@demo.example", "admin").await;
+    let clean = agent_api_deps(&w, Arc::new(w.env.store.clone()));
+    let cy = json!({ "name": "Cy", "email": "cy@demo.example", "role": "agent" });
+    let (status, _, body) = agent_call(&clean, &token, "POST", "/v1/agents", Some(cy.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let finance = baton_domain::TeamId::new("finance").unwrap();
+    let before = w.env.store.get_team(&demo(), &finance).await.unwrap();
+
+    // Where the agent write writes the team: its call number, from a run that changes nothing.
+    let mut joins = cy.clone();
+    joins["teams"] = json!(["finance"]);
+    w.faults.disarm();
+    let mut stays = cy.clone();
+    stays["teams"] = json!([]);
+    agent_call(&w.agent_api(), &token, "PUT", "/v1/agents/cy-demo-example", Some(stays)).await;
+    let reads = w.faults.log().len() as u64;
+    // The same request that joins makes those reads, then writes the team next.
+    let store = w.env.store.clone();
+    let colleague = before.clone();
+    w.faults.interleave(reads + 1, async move {
+        let mut team = colleague;
+        team.strategy = baton_domain::directory::RoutingStrategy::RoundRobin;
+        team.members
+            .push(baton_domain::AgentId::new("ada-demo-example").unwrap());
+        store
+            .update_team(&team)
+            .await
+            .expect("the colleague's edit lands first");
+    });
+    let (status, _, body) = agent_call(&w.agent_api(), &token, "PUT", "/v1/agents/cy-demo-example", Some(joins)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        w.faults.log().iter().filter(|c| **c == "update_team").count() == 2,
+        "refused once, then written: {:?}",
+        w.faults.log()
+    );
+    assert_eq!(body["teams"], json!(["finance"]), "{body}");
+
+    let after = w.env.store.get_team(&demo(), &finance).await.unwrap();
+    assert_eq!(
+        after.version,
+        before.version + 2,
+        "the colleague's write, then the retry"
+    );
+    assert_eq!(after.strategy, baton_domain::directory::RoutingStrategy::RoundRobin);
+    let mut members: Vec<&str> = after.members.iter().map(|m| m.as_str()).collect();
+    members.sort();
+    let mut expected: Vec<&str> = before.members.iter().map(|m| m.as_str()).collect();
+    expected.extend(["ada-demo-example", "cy-demo-example"]);
+    expected.sort();
+    assert_eq!(members, expected);
+}

@@ -47,7 +47,11 @@ pub struct Faults {
     fired: AtomicBool,
     crashed: tokio::sync::Notify,
     log: Mutex<Vec<&'static str>>,
+    /// Another writer's work, run just before call *k* goes out (a race lost at *k*).
+    interleaved: Mutex<Option<(u64, Interleaved)>>,
 }
+
+type Interleaved = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Faults {
     pub fn new() -> Arc<Self> {
@@ -58,6 +62,14 @@ impl Faults {
     pub fn arm(&self, k: u64, fault: Fault) {
         self.reset();
         *self.armed.lock().unwrap() = Some((k, fault));
+    }
+
+    /// Runs `other` (a colleague's request, on the plain adapters) just before the `k`-th
+    /// call from now goes out, and resets the count: the handler read before it and
+    /// writes after it, as when two requests race in AWS.
+    pub fn interleave(&self, k: u64, other: impl Future<Output = ()> + Send + 'static) {
+        self.disarm();
+        *self.interleaved.lock().unwrap() = Some((k, Box::pin(other)));
     }
 
     /// Counts calls without failing any.
@@ -97,6 +109,19 @@ impl Faults {
     async fn call<T, E: Injected>(&self, name: &'static str, f: impl Future<Output = Result<T, E>>) -> Result<T, E> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.log.lock().unwrap().push(name);
+        let other = {
+            let mut slot = self.interleaved.lock().unwrap();
+            match slot.take() {
+                Some((k, other)) if k == n => Some(other),
+                kept => {
+                    *slot = kept;
+                    None
+                }
+            }
+        };
+        if let Some(other) = other {
+            other.await;
+        }
         let armed = *self.armed.lock().unwrap();
         match armed {
             Some((k, Fault::Error)) if k == n => {
