@@ -35,13 +35,7 @@ impl DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => match self.get(AGENT, keys::agent(tenant, id)).await? {
-                Some(_) => Err(StoreError::Conflict {
-                    entity: AGENT,
-                    current_version: None,
-                }),
-                None => Err(StoreError::NotFound { entity: AGENT }),
-            },
+            Err(e) if is_conditional_failure(&e) => Err(self.refused(AGENT, keys::agent(tenant, id)).await),
             Err(e) => Err(backend("adjust agent capacity", e)),
         }
     }
@@ -132,13 +126,7 @@ impl DirectoryStore for DynamoStore {
         match res {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => {
-                match self.get(TEAM, keys::team(&team.tenant_id, &team.id)).await? {
-                    Some(_) => Err(StoreError::Conflict {
-                        entity: TEAM,
-                        current_version: None,
-                    }),
-                    None => Err(StoreError::NotFound { entity: TEAM }),
-                }
+                Err(self.refused(TEAM, keys::team(&team.tenant_id, &team.id)).await)
             }
             Err(e) => Err(backend("update team", e)),
         }

@@ -136,13 +136,7 @@ impl KnowledgeStore for DynamoStore {
         ];
         match self.transact("put vectors", items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::Conditions(_)) => match self.get(ARTICLE, keys::article(tenant, id)).await? {
-                None => Err(StoreError::NotFound { entity: ARTICLE }),
-                Some(_) => Err(StoreError::Conflict {
-                    entity: ARTICLE,
-                    current_version: None,
-                }),
-            },
+            Err(TransactFailure::Conditions(_)) => Err(self.refused(ARTICLE, keys::article(tenant, id)).await),
             Err(TransactFailure::Store(e)) => Err(e),
         }
     }

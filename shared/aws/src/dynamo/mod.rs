@@ -103,6 +103,19 @@ impl DynamoStore {
         }
     }
 
+    /// Why a conditional write on `key` was refused: the item is there but changed
+    /// (`Conflict`), or it is gone (`NotFound`).
+    async fn refused(&self, entity: &'static str, key: Key) -> StoreError {
+        match self.get(entity, key).await {
+            Ok(Some(_)) => StoreError::Conflict {
+                entity,
+                current_version: None,
+            },
+            Ok(None) => StoreError::NotFound { entity },
+            Err(e) => e,
+        }
+    }
+
     /// Deletes an item, there or not.
     async fn delete(&self, operation: &'static str, key: Key) -> Result<(), StoreError> {
         self.client
