@@ -235,7 +235,7 @@ pub async fn create_agent(ctx: &Ctx<'_>) -> Res {
 }
 
 /// Every team of the caller's tenant (what an agent's `teams` are read from).
-async fn tenant_teams(ctx: &Ctx<'_>) -> Result<Vec<Team>, ApiError> {
+pub(crate) async fn tenant_teams(ctx: &Ctx<'_>) -> Result<Vec<Team>, ApiError> {
     Ok(baton_app::routing::all_teams(ctx.deps.store.as_ref(), &ctx.caller.tenant).await?)
 }
 

@@ -26,8 +26,11 @@ async fn tenant(ctx: &Ctx<'_>) -> Result<Tenant, ApiError> {
 
 /// The tenant's team ids (for validation).
 async fn team_ids(ctx: &Ctx<'_>) -> Result<BTreeSet<TeamId>, ApiError> {
-    let teams = baton_app::routing::all_teams(ctx.deps.store.as_ref(), &ctx.caller.tenant).await?;
-    Ok(teams.into_iter().map(|t| t.id).collect())
+    Ok(crate::admin::tenant_teams(ctx)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
 }
 
 #[utoipa::path(

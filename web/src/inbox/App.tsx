@@ -4,7 +4,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { type Agent, type Api, ApiFailure, type Channel, ok, type Priority, type SlaStatus, type Status, type Team, type TicketRow } from "./api/client";
 import type { Session } from "./auth";
-import { CHANNEL_LABEL, STATUS_LABEL, ago, untilDue } from "./format";
+import { Options } from "./admin/common";
+import { CHANNEL_LABEL, PRIORITIES, STATUS_LABEL, ago, untilDue } from "./format";
 import { TicketPane } from "./TicketPane";
 import { Admin, type AdminPage, isAdminPage } from "./admin/Admin";
 
@@ -219,15 +220,11 @@ export function App({ api, session, onSignOut }: { api: Api; session: Session; o
             </select>
             <select aria-label="Team" value={filters.team} onChange={(e) => set("team", e.target.value)}>
               <option value="">Any team</option>
-              {teams.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+              <Options items={teams} />
             </select>
             <select aria-label="Priority" value={filters.priority} onChange={(e) => set("priority", e.target.value as Filters["priority"])}>
               <option value="">Any priority</option>
-              {(["urgent", "high", "normal", "low"] as const).map((p) => (
+              {PRIORITIES.map((p) => (
                 <option key={p} value={p}>
                   {p}
                 </option>

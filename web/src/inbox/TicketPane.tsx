@@ -11,7 +11,8 @@ import { type Api, ApiFailure, type Detail, describe, type Entry, ok, type Prior
 import type { Session } from "./auth";
 import type { Directory } from "./App";
 import { changesSince } from "./changes";
-import { CHANNEL_LABEL, STATUS_LABEL, ago, author, clock, describeEvent, humanize, untilDue } from "./format";
+import { Options } from "./admin/common";
+import { CHANNEL_LABEL, PRIORITIES, STATUS_LABEL, ago, author, clock, describeEvent, humanize, untilDue } from "./format";
 
 const DETAIL_POLL_MS = 3000;
 
@@ -435,7 +436,7 @@ function Actions(props: {
       <label>
         Priority
         <select value={t.priority} disabled={props.busy} onChange={(e) => props.patch({ priority: e.target.value as Priority })}>
-          {(["urgent", "high", "normal", "low"] as const).map((p) => (
+          {PRIORITIES.map((p) => (
             <option key={p} value={p}>
               {p}
             </option>
@@ -459,11 +460,7 @@ function Actions(props: {
         Team
         <select value={t.team ?? ""} disabled={props.busy} onChange={(e) => props.patch({ team: e.target.value })}>
           <option value="">No team</option>
-          {props.directory.teams.map((tm) => (
-            <option key={tm.id} value={tm.id}>
-              {tm.name}
-            </option>
-          ))}
+          <Options items={props.directory.teams} />
         </select>
       </label>
       <form

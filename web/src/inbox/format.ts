@@ -1,6 +1,6 @@
 // Words and times as agents read them.
 
-import type { Entry, Status } from "./api/client";
+import type { Entry, Priority, Status } from "./api/client";
 
 export const STATUS_LABEL: Record<Status, string> = {
   open: "Open",
@@ -9,6 +9,9 @@ export const STATUS_LABEL: Record<Status, string> = {
   resolved: "Resolved",
   closed: "Closed",
 };
+
+/** Every priority, most urgent first. */
+export const PRIORITIES: readonly Priority[] = ["urgent", "high", "normal", "low"];
 
 export const CHANNEL_LABEL: Record<string, string> = {
   whatsapp: "WhatsApp",

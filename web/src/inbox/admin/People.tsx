@@ -4,7 +4,7 @@
 import { useState } from "react";
 import { type Agent, type Api, ok, type Schemas, type Team } from "../api/client";
 import type { Directory } from "../App";
-import { splitList, Status, useSave } from "./common";
+import { Options, splitList, Status, useSave } from "./common";
 
 type Strategy = Schemas["RoutingStrategy"];
 
@@ -155,11 +155,7 @@ export function People({ api, directory, reload }: { api: Api; directory: Direct
               Lead{" "}
               <select aria-label={`Lead of ${t.name}`} value={t.lead ?? ""} onChange={(e) => updateTeam(t, { lead: e.target.value || null })}>
                 <option value="">nobody</option>
-                {directory.agents.map((a) => (
-                  <option key={a.id} value={a.id}>
-                    {a.name}
-                  </option>
-                ))}
+                <Options items={directory.agents} />
               </select>
             </label>
             <label>

@@ -5,8 +5,8 @@
 
 import { useEffect, useState } from "react";
 import { type Schemas } from "../api/client";
-import { humanize } from "../format";
-import { DraftButtons, splitList, useDraft } from "./common";
+import { humanize, PRIORITIES } from "../format";
+import { DraftButtons, freshId, ItemButtons, moved, Options, replaced, splitList, useDraft } from "./common";
 
 type Settings = Schemas["RoutingSettings"];
 type Rule = Schemas["Rule"];
@@ -102,7 +102,7 @@ function ConditionRow({ c, rule, onChange, onRemove }: { c: Condition; rule: str
 
 /** The conditions of a rule or an SLA policy (`owner` names it to screen readers). */
 export function ConditionsEditor({ conditions, owner, onChange }: { conditions: Condition[]; owner: string; onChange: (cs: Condition[]) => void }) {
-  const set = (i: number, c: Condition | null) => onChange(c ? conditions.map((x, j) => (j === i ? c : x)) : conditions.filter((_, j) => j !== i));
+  const set = (i: number, c: Condition | null) => onChange(replaced(conditions, i, c));
   return (
     <>
       <p className="muted">When {conditionsText(conditions)}:</p>
@@ -112,38 +112,6 @@ export function ConditionsEditor({ conditions, owner, onChange }: { conditions: 
       ))}
       <button type="button" onClick={() => onChange([...conditions, blank("words")])}>
         Add condition
-      </button>
-    </>
-  );
-}
-
-/** `list` with item `i` swapped with its neighbour `by` places away. */
-export function moved<T>(list: T[], i: number, by: -1 | 1): T[] {
-  const next = [...list];
-  [next[i], next[i + by]] = [next[i + by], next[i]];
-  return next;
-}
-
-/** A new id `{prefix}-{n}` that none of `items` has. */
-export function freshId(items: { id: string }[], prefix: string): string {
-  for (let i = items.length + 1; ; i++) {
-    const id = `${prefix}-${i}`;
-    if (!items.some((r) => r.id === id)) return id;
-  }
-}
-
-/** The row of buttons that orders and removes one item of a list. */
-export function ItemButtons({ name, first, last, onMove, onRemove }: { name: string; first: boolean; last: boolean; onMove: (by: -1 | 1) => void; onRemove: () => void }) {
-  return (
-    <>
-      <button type="button" aria-label={`Move ${name} up`} disabled={first} onClick={() => onMove(-1)}>
-        ↑
-      </button>
-      <button type="button" aria-label={`Move ${name} down`} disabled={last} onClick={() => onMove(1)}>
-        ↓
-      </button>
-      <button type="button" className="danger" onClick={onRemove}>
-        Remove
       </button>
     </>
   );
@@ -164,18 +132,14 @@ function RuleEditor(props: { rule: Rule; teams: { id: string; name: string }[]; 
           Team
           <select aria-label={`Team of ${r.name}`} value={r.actions.team ?? ""} onChange={(e) => onChange({ ...r, actions: { ...r.actions, team: e.target.value || null } })}>
             <option value="">keep</option>
-            {props.teams.map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name}
-              </option>
-            ))}
+            <Options items={props.teams} />
           </select>
         </label>
         <label>
           Priority
           <select aria-label={`Priority of ${r.name}`} value={r.actions.priority ?? ""} onChange={(e) => onChange({ ...r, actions: { ...r.actions, priority: e.target.value || null } })}>
             <option value="">keep</option>
-            {["urgent", "high", "normal", "low"].map((p) => (
+            {PRIORITIES.map((p) => (
               <option key={p} value={p}>
                 {p}
               </option>
@@ -220,9 +184,9 @@ export function RulesForm({ value, teams, onSave }: { value: Settings; teams: { 
             teams={teams}
             first={i === 0}
             last={i === rules.length - 1}
-            onChange={(next) => setRules(rules.map((x, j) => (j === i ? next : x)))}
+            onChange={(next) => setRules(replaced(rules, i, next))}
             onMove={(by) => setRules(moved(rules, i, by))}
-            onRemove={() => setRules(rules.filter((_, j) => j !== i))}
+            onRemove={() => setRules(replaced(rules, i, null))}
           />
         ))}
       </ol>
@@ -233,11 +197,7 @@ export function RulesForm({ value, teams, onSave }: { value: Settings; teams: { 
         Otherwise (no rule gives a team)
         <select aria-label="Default team" value={draft.default_team ?? ""} onChange={(e) => setDraft({ ...draft, default_team: e.target.value || null })}>
           <option value="">no team</option>
-          {teams.map((t) => (
-            <option key={t.id} value={t.id}>
-              {t.name}
-            </option>
-          ))}
+          <Options items={teams} />
         </select>
       </label>
       <DraftButtons label="Save rules" changed={changed} discard={discard} />

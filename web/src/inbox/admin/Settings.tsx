@@ -6,7 +6,7 @@
 
 import { type ChangeEvent, type ReactNode, useCallback, useEffect, useState } from "react";
 import { type Api, type Channel, describe, ok, type Schemas } from "../api/client";
-import { CHANNEL_LABEL, ago, humanize } from "../format";
+import { CHANNEL_LABEL, PRIORITIES, ago, humanize } from "../format";
 import { percent, splitList, Status, useLoad, useSave } from "./common";
 import { conditionsText, RulesForm } from "./Rules";
 import { SlaForm } from "./SlaForm";
@@ -119,7 +119,7 @@ export function Routing({ api, teams, teamName }: { api: Api; teams: { id: strin
             </select>
             <select aria-label="Sample priority" value={sample.priority} onChange={(e) => setSample({ ...sample, priority: e.target.value })}>
               <option value="">normal priority</option>
-              {["urgent", "high", "low"].map((p) => (
+              {PRIORITIES.filter((p) => p !== "normal").map((p) => (
                 <option key={p} value={p}>
                   {p}
                 </option>

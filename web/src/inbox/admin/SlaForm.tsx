@@ -5,8 +5,8 @@
 
 import { type Schemas } from "../api/client";
 import { humanize } from "../format";
-import { DraftButtons, useDraft } from "./common";
-import { ConditionsEditor, freshId, ItemButtons, moved } from "./Rules";
+import { DraftButtons, freshId, ItemButtons, moved, Options, replaced, useDraft } from "./common";
+import { ConditionsEditor } from "./Rules";
 
 type Settings = Schemas["SlaSettings"];
 type Policy = Schemas["SlaPolicy"];
@@ -54,11 +54,7 @@ function PolicyEditor(props: { p: Policy; calendars: Calendar[]; first: boolean;
           Counted in
           <select aria-label={`Calendar of ${p.name}`} value={p.calendar ?? ""} onChange={(e) => onChange({ ...p, calendar: e.target.value || null })}>
             <option value="">every hour (24/7)</option>
-            {props.calendars.map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+            <Options items={props.calendars} />
           </select>
         </label>
       </div>
@@ -69,9 +65,8 @@ function PolicyEditor(props: { p: Policy; calendars: Calendar[]; first: boolean;
 function CalendarEditor({ c, onChange, onRemove }: { c: Calendar; onChange: (c: Calendar) => void; onRemove: () => void }) {
   const hours = c.hours;
   const holidays = c.holidays ?? [];
-  const setHours = (i: number, h: Calendar["hours"][number] | null) => onChange({ ...c, hours: h ? hours.map((x, j) => (j === i ? h : x)) : hours.filter((_, j) => j !== i) });
-  const setHoliday = (i: number, h: Schemas["Holiday"] | null) =>
-    onChange({ ...c, holidays: h ? holidays.map((x, j) => (j === i ? h : x)) : holidays.filter((_, j) => j !== i) });
+  const setHours = (i: number, h: Calendar["hours"][number] | null) => onChange({ ...c, hours: replaced(hours, i, h) });
+  const setHoliday = (i: number, h: Schemas["Holiday"] | null) => onChange({ ...c, holidays: replaced(holidays, i, h) });
   return (
     <li className="rule-editor" aria-label={`Calendar ${c.name || c.id}`}>
       <div className="row">
@@ -141,9 +136,9 @@ export function SlaForm({ value, onSave }: { value: Settings; onSave: (v: Settin
             calendars={calendars}
             first={i === 0}
             last={i === policies.length - 1}
-            onChange={(next) => setPolicies(policies.map((x, j) => (j === i ? next : x)))}
+            onChange={(next) => setPolicies(replaced(policies, i, next))}
             onMove={(by) => setPolicies(moved(policies, i, by))}
-            onRemove={() => setPolicies(policies.filter((_, j) => j !== i))}
+            onRemove={() => setPolicies(replaced(policies, i, null))}
           />
         ))}
       </ol>
@@ -156,8 +151,8 @@ export function SlaForm({ value, onSave }: { value: Settings; onSave: (v: Settin
           <CalendarEditor
             key={`${round}-${c.id}`}
             c={c}
-            onChange={(next) => setCalendars(calendars.map((x, j) => (j === i ? next : x)))}
-            onRemove={() => setCalendars(calendars.filter((_, j) => j !== i))}
+            onChange={(next) => setCalendars(replaced(calendars, i, next))}
+            onRemove={() => setCalendars(replaced(calendars, i, null))}
           />
         ))}
       </ul>

@@ -165,3 +165,53 @@ export function DraftButtons({ label, changed, discard }: { label: string; chang
     </div>
   );
 }
+
+/** `list` with item `i` swapped with its neighbour `by` places away. */
+export function moved<T>(list: T[], i: number, by: -1 | 1): T[] {
+  const next = [...list];
+  [next[i], next[i + by]] = [next[i + by], next[i]];
+  return next;
+}
+
+/** A new id `{prefix}-{n}` that none of `items` has. */
+export function freshId(items: { id: string }[], prefix: string): string {
+  for (let i = items.length + 1; ; i++) {
+    const id = `${prefix}-${i}`;
+    if (!items.some((r) => r.id === id)) return id;
+  }
+}
+
+/** The row of buttons that orders and removes one item of a list. */
+export function ItemButtons({ name, first, last, onMove, onRemove }: { name: string; first: boolean; last: boolean; onMove: (by: -1 | 1) => void; onRemove: () => void }) {
+  return (
+    <>
+      <button type="button" aria-label={`Move ${name} up`} disabled={first} onClick={() => onMove(-1)}>
+        ↑
+      </button>
+      <button type="button" aria-label={`Move ${name} down`} disabled={last} onClick={() => onMove(1)}>
+        ↓
+      </button>
+      <button type="button" className="danger" onClick={onRemove}>
+        Remove
+      </button>
+    </>
+  );
+}
+
+/** `list` with item `i` replaced by `item`, or removed when `item` is null. */
+export function replaced<T>(list: T[], i: number, item: T | null): T[] {
+  return item === null ? list.filter((_, j) => j !== i) : list.map((x, j) => (j === i ? item : x));
+}
+
+/** The options of a select over named things (teams, agents, calendars), by id. */
+export function Options({ items }: { items: readonly { id: string; name: string }[] }) {
+  return (
+    <>
+      {items.map((i) => (
+        <option key={i.id} value={i.id}>
+          {i.name}
+        </option>
+      ))}
+    </>
+  );
+}
